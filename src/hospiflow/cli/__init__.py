@@ -1,0 +1,42 @@
+"""The ``hospiflow`` command.
+
+Each sub-command group lives in its own module; this one only wires them
+and turns ``HospiflowError`` into a one-line message and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from hospiflow import __version__
+from hospiflow.errors import HospiflowError
+
+
+class _Group(click.Group):
+    """A click group that prints our errors without a traceback."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except HospiflowError as error:
+            click.secho(f"error: {error}", fg="red", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="hospiflow")
+def main() -> None:
+    """hospiflow: simulate, store, serve and forecast a hospital's activity."""
+
+
+def _register() -> None:
+    from hospiflow.cli import queueing, simulate
+
+    main.add_command(simulate.simulate)
+    main.add_command(simulate.scenario)
+    main.add_command(queueing.group, name="queueing")
+
+
+_register()

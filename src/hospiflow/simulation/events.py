@@ -1,0 +1,129 @@
+"""The simulator's output contract: flat records and the sink protocol.
+
+The engine knows nothing of files, databases or the web. It hands flat
+records (Ciw style: one row per thing that happened) to any number of
+*sinks*. A CSV writer is one sink, the store's writer another.
+
+Times are minutes since the run's start instant (``RunInfo.start_utc``),
+as floats: the engine is continuous-time. Indices refer to
+``RunInfo.specialties``, ``RunInfo.pathologies`` and ``RunInfo.doctors``;
+``-1`` means "not applicable" (no doctor for an arrival, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+
+class EventKind(IntEnum):
+    """What happened. Stored as its integer value; ``name.lower()`` is its label."""
+
+    ARRIVAL = 1
+    ASSIGNMENT = 2  # a patient joins a doctor's own queue (routing random/shortest-queue)
+    TREATMENT_START = 3
+    TREATMENT_END = 4
+    DEPARTURE = 5
+    ABANDONMENT = 6  # left without being seen
+    SHIFT_START = 7
+    SHIFT_END = 8  # the doctor is off duty (after finishing the current patient)
+
+
+class Event(NamedTuple):
+    """One entry of the full trace."""
+
+    time_min: float
+    kind: int
+    patient: int  # -1 for shift events
+    pathology: int  # -1 for shift events
+    specialty: int
+    doctor: int  # -1 when no doctor is involved
+
+
+class Snapshot(NamedTuple):
+    """Instantaneous state of one specialty, sampled at a step boundary."""
+
+    time_min: float
+    specialty: int
+    waiting: int
+    in_treatment: int
+    doctors_on_duty: int
+    doctors_busy: int
+
+
+class Disposition(IntEnum):
+    """How a visit ended."""
+
+    DISCHARGED = 1
+    ADMITTED = 2
+    TRANSFERRED = 3
+    LEFT_WITHOUT_BEING_SEEN = 4
+
+
+class Visit(NamedTuple):
+    """One patient, emitted when the patient leaves (treated or abandoned).
+
+    ``start_min``/``end_min`` are NaN and ``doctor`` is -1 when the patient
+    left without being seen.
+    """
+
+    patient: int
+    pathology: int
+    specialty: int
+    doctor: int
+    arrival_min: float
+    start_min: float
+    end_min: float
+    departure_min: float
+    disposition: int
+
+
+@dataclass(frozen=True)
+class DoctorInfo:
+    """A doctor of the run: identity, specialty index and shift label."""
+
+    code: str
+    specialty: int
+    shift: str
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a sink needs to interpret the records of a run."""
+
+    start_utc: datetime
+    timezone: str
+    days: float
+    seed: int | None
+    specialties: tuple[str, ...]
+    pathologies: tuple[str, ...]
+    doctors: tuple[DoctorInfo, ...]
+    snapshot_step_min: float
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Where the engine's records go.
+
+    The engine calls ``open`` once, then the ``write_*`` methods with batches
+    in non-decreasing time order, then ``close`` once (with the final result,
+    or ``None`` if the run failed or was interrupted). A sink that does not
+    need the full trace sets ``wants_events = False`` and the engine does not
+    build it for that sink.
+    """
+
+    wants_events: bool
+
+    def open(self, run: RunInfo) -> None: ...
+
+    def write_events(self, events: Sequence[Event]) -> None: ...
+
+    def write_snapshots(self, snapshots: Sequence[Snapshot]) -> None: ...
+
+    def write_visits(self, visits: Sequence[Visit]) -> None: ...
+
+    def close(self, result: Any | None) -> None: ...
