@@ -12,10 +12,12 @@ live mode does against the wall clock.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -146,6 +148,16 @@ class Engine:
             start_treatment=self._schedule_end,
             emit=self._emit if self.trace else None,
         )
+        self._shift_controls = sorted(
+            (
+                (time, kind, doctor)
+                for plan, doctor in zip(self.plans, self.hospital.doctors, strict=True)
+                for a, b in plan.periods
+                for time, kind in ((a, _CONTROL_SHIFT_START), (b, _CONTROL_SHIFT_END))
+            ),
+            key=_control_order,
+        )
+        self._shift_times = [c[0] for c in self._shift_controls]
         self.heap: list[tuple[float, int, int, Any]] = []
         self.seq = 0
         self.now = cal.begin_minute
@@ -172,6 +184,16 @@ class Engine:
         )
         self._opened = False
         self._finished = False
+
+    @staticmethod
+    def horizon_hours(scenario: Scenario) -> int:
+        """Hours in the reported period."""
+        return math.ceil(scenario.days * 24)
+
+    @staticmethod
+    def warmup_hours(scenario: Scenario) -> int:
+        """Hours simulated before the reported period."""
+        return math.ceil(scenario.warmup_days * 24)
 
     # ------------------------------------------------------------------ sinks
 
@@ -244,21 +266,16 @@ class Engine:
                 if number >= 0:
                     self.patients.append(patient)
             self.all_patients.extend(arrivals)
-        controls: list[tuple[float, int, Any]] = []
-        doctors = self.hospital.doctors
-        for plan, doctor in zip(self.plans, doctors, strict=True):
-            for a, b in plan.periods:
-                if begin <= a < end:
-                    controls.append((a, _CONTROL_SHIFT_START, doctor))
-                if begin <= b < end:
-                    controls.append((b, _CONTROL_SHIFT_END, doctor))
-        step = self.scenario.snapshot_step_minutes
-        first_snap = max(0.0, math.ceil(begin / step) * step)
-        t = first_snap
-        while t < end and t < horizon:
-            controls.append((t, _CONTROL_SNAPSHOT, None))
-            t += step
-        controls.sort(key=_control_order)
+        lo = bisect.bisect_left(self._shift_times, begin)
+        hi = bisect.bisect_left(self._shift_times, end)
+        controls = self._shift_controls[lo:hi]
+        if self.trace:
+            step = self.scenario.snapshot_step_minutes
+            t = max(0.0, math.ceil(begin / step) * step)
+            while t < end and t < horizon:
+                controls.append((t, _CONTROL_SNAPSHOT, None))
+                t += step
+            controls.sort(key=_control_order)
         self._pending_arrivals = arrivals
         self._arrival_pos = 0
         self._controls = controls
@@ -321,7 +338,7 @@ class Engine:
                 patient = arrivals[self._arrival_pos]
                 self._arrival_pos += 1
                 hospital.arrive(patient, ta)
-                if abandonment and patient.start < 0:
+                if abandonment and patient.doctor < 0:
                     self.seq += 1
                     heapq.heappush(heap, (ta + patient.patience, self.seq, _ABANDON, patient))
             else:
@@ -376,14 +393,11 @@ class Engine:
         patients = self.patients
 
         def column(attr: str, dtype: Any = float, source: list[Patient] = patients) -> np.ndarray:
-            return np.fromiter((getattr(p, attr) for p in source), dtype=dtype, count=len(source))
+            return np.array(list(map(attrgetter(attr), source)), dtype=dtype).reshape(-1)
 
         start = column("start")
         finished = column("end")
         left = column("left")
-        start[start < 0] = np.nan
-        finished[finished < 0] = np.nan
-        left[left < 0] = np.nan
         everyone = self.all_patients
         state_start = column("start", source=everyone)
         state_end = column("end", source=everyone)
@@ -391,10 +405,10 @@ class Engine:
         never = self.now
         # a patient waits until treated or gone, and is in treatment until the end
         waited_until = np.where(
-            state_start >= 0, state_start, np.where(state_left >= 0, state_left, never)
+            ~np.isnan(state_start), state_start, np.where(~np.isnan(state_left), state_left, never)
         )
         state_end = np.where(
-            state_end >= 0, state_end, np.where(state_start >= 0, never, waited_until)
+            ~np.isnan(state_end), state_end, np.where(~np.isnan(state_start), never, waited_until)
         )
         duty = np.array(self.hospital.duty_periods, dtype=float).reshape(-1, 3)
         return SimulationResult(
@@ -421,7 +435,7 @@ class Engine:
 
 
 def _visit(p: Patient) -> Visit:
-    if p.start >= 0:
+    if p.doctor >= 0:
         return Visit(
             p.number,
             p.pathology,

@@ -19,6 +19,7 @@ Routing policies:
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 
@@ -32,6 +33,7 @@ _DEPARTURE = int(EventKind.DEPARTURE)
 _ABANDONMENT = int(EventKind.ABANDONMENT)
 _SHIFT_START = int(EventKind.SHIFT_START)
 _SHIFT_END = int(EventKind.SHIFT_END)
+NOT_YET = math.nan
 
 
 class Patient:
@@ -49,6 +51,7 @@ class Patient:
         "end",
         "doctor",
         "left",
+        "gone",
         "assigned",
     )
 
@@ -69,10 +72,11 @@ class Patient:
         self.service = service  # treatment minutes, drawn at arrival (common random numbers)
         self.patience = patience
         self.route = route  # a uniform draw used by the random routing policy
-        self.start = -1.0
-        self.end = -1.0
+        self.start = NOT_YET  # times are NaN until they happen
+        self.end = NOT_YET
         self.doctor = -1
-        self.left = -1.0  # time the patient left without being seen
+        self.left = NOT_YET  # time the patient left without being seen
+        self.gone = False  # left without being seen: skipped when a queue is served
         self.assigned: Doctor | None = None  # the doctor whose own queue holds the patient
 
 
@@ -205,14 +209,14 @@ class Hospital:
             own = doctor.queue
             while own:
                 patient = own.popleft()
-                if patient.left < 0:
+                if not patient.gone:
                     doctor.queued -= 1
                     self._treat(patient, doctor, now)
                     return
         queue = self.queue[s]
         while queue:
             patient = queue.popleft()
-            if patient.left < 0:
+            if not patient.gone:
                 self._treat(patient, doctor, now)
                 return
         if self.pooled:
@@ -220,10 +224,11 @@ class Hospital:
 
     def abandon(self, patient: Patient, now: float) -> None:
         """The patient's patience ran out: leaves without being seen, if still waiting."""
-        if patient.start >= 0 or patient.left >= 0:
+        if patient.gone or patient.doctor >= 0:
             return
         s = patient.specialty
         patient.left = now
+        patient.gone = True
         self.waiting[s] -= 1
         if patient.assigned is not None:
             patient.assigned.queued -= 1
@@ -273,7 +278,7 @@ class Hospital:
         if self._emit is not None and now >= 0:
             self._emit(now, _SHIFT_END, None, s, doctor.index)
         if not self.pooled and doctor.queue:
-            waiting = [p for p in doctor.queue if p.left < 0]
+            waiting = [p for p in doctor.queue if not p.gone]
             doctor.queue.clear()
             doctor.queued = 0
             for patient in waiting:

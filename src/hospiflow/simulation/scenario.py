@@ -126,13 +126,13 @@ class Scenario:
 
 
 def _fail(parameter: str, message: str, value: Any) -> ScenarioError:
-    return ScenarioError(f"{parameter} {message}, got {value!r}", where=parameter, value=value)
+    return ScenarioError(f"{message}, got {value!r}", where=parameter, value=value)
 
 
 def _check_profile(name: str, values: tuple[float, ...], length: int) -> None:
     if len(values) != length:
         raise ScenarioError(
-            f"{name} has {len(values)} values, expected {length}", where=name, value=values
+            f"has {len(values)} values, expected {length}", where=name, value=values
         )
     for i, v in enumerate(values):
         if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v) or v < 0:

@@ -1,0 +1,197 @@
+"""``hospiflow simulate`` and ``hospiflow scenario``: run the twin, write the reports."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hospiflow.simulation.engine import Engine, SimulationResult
+from hospiflow.simulation.recorder import kpis
+from hospiflow.simulation.replications import run_replications
+from hospiflow.simulation.reports import CsvReportSink
+from hospiflow.simulation.scenario import (
+    ROUTING_POLICIES,
+    Scenario,
+    load_scenario,
+    scenario_to_toml,
+)
+
+
+def _apply_overrides(scenario: Scenario, **overrides: Any) -> Scenario:
+    changes = {key: value for key, value in overrides.items() if value is not None}
+    return scenario.replace(**changes) if changes else scenario
+
+
+@click.command()
+@click.option(
+    "--scenario",
+    "scenario_source",
+    default="default",
+    show_default=True,
+    help="Built-in scenario (default, stationary) or a scenario TOML file.",
+)
+@click.option("--days", type=float, help="Length of the reported period, in days.")
+@click.option("--seed", type=int, help="Random seed (same seed, same reports).")
+@click.option("--rate", type=float, help="Mean arrival rate, patients per hour.")
+@click.option("--routing", type=click.Choice(ROUTING_POLICIES), help="Queueing policy.")
+@click.option("--start-date", type=click.DateTime(["%Y-%m-%d"]), help="First reported day.")
+@click.option("--warmup-days", type=float, help="Days simulated before the start, not reported.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Folder of the five CSV reports.",
+)
+@click.option("--no-reports", is_flag=True, help="Do not write the CSV reports.")
+@click.option(
+    "--replications",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Independent replications; adds 95% confidence intervals to performance_metrics.csv.",
+)
+@click.option("--workers", type=click.IntRange(min=1), help="Processes for the replications.")
+@click.option("--quiet", is_flag=True, help="No progress bar or summary.")
+def simulate(
+    scenario_source: str,
+    days: float | None,
+    seed: int | None,
+    rate: float | None,
+    routing: str | None,
+    start_date: Any,
+    warmup_days: float | None,
+    out: Path,
+    no_reports: bool,
+    replications: int,
+    workers: int | None,
+    quiet: bool,
+) -> None:
+    """Simulate the hospital and write the five CSV reports."""
+    scenario = _apply_overrides(
+        load_scenario(scenario_source),
+        days=days,
+        seed=seed,
+        arrival_rate_per_hour=rate,
+        routing=routing,
+        start_date=start_date.date() if start_date is not None else None,
+        warmup_days=warmup_days,
+    )
+    console = Console(stderr=True, quiet=quiet)
+    sinks: list[Any] = []
+    csv_sink = None
+    if not no_reports:
+        csv_sink = CsvReportSink(out)
+        sinks.append(csv_sink)
+    result = _run_with_progress(scenario, sinks, console, replications, workers, csv_sink)
+    if not quiet:
+        _print_summary(result, console)
+    if csv_sink is not None:
+        click.echo(f"Reports written to {out}/:")
+        for path in csv_sink.paths:
+            click.echo(f"  {path}")
+
+
+def _run_with_progress(
+    scenario: Scenario,
+    sinks: list[Any],
+    console: Console,
+    replications: int,
+    workers: int | None,
+    csv_sink: CsvReportSink | None,
+) -> SimulationResult:
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        total_minutes = 60.0 * (Engine.horizon_hours(scenario) + Engine.warmup_hours(scenario))
+        task = progress.add_task(f"Simulating {scenario.days:g} days", total=total_minutes)
+        begin = -60.0 * Engine.warmup_hours(scenario)
+
+        def on_progress(minute: float) -> None:
+            progress.update(task, completed=min(minute - begin, total_minutes))
+
+        if replications > 1:
+            extra = progress.add_task(f"Replications 2..{replications}", total=replications - 1)
+            metrics = run_replications(
+                scenario,
+                range(1, replications),
+                workers,
+                on_done=lambda _i: progress.advance(extra),
+            )
+            engine = Engine(scenario, [], on_progress)
+            result = engine.run()
+            if csv_sink is not None:
+                csv_sink.replication_metrics = [kpis(result), *metrics]
+                engine_sinks = sinks
+            else:
+                engine_sinks = sinks
+            for sink in engine_sinks:
+                sink.open(result.run)
+                sink.close(result)
+            return result
+        engine = Engine(scenario, sinks, on_progress)
+        return engine.run()
+
+
+def _print_summary(result: SimulationResult, console: Console) -> None:
+    rows = kpis(result)
+    by_scope: dict[str, dict[str, float]] = {}
+    for metric, scope, value, _unit in rows:
+        by_scope.setdefault(scope, {})[metric] = value
+    table = Table(
+        title=f"{result.n_patients:,} patients over {result.run.days:g} days (waits in minutes)"
+    )
+    table.add_column("specialty", no_wrap=True)
+    for header in ("arrivals", "mean wait", "p90 wait", "utilisation", "LWBS"):
+        table.add_column(header, justify="right")
+    for scope, m in by_scope.items():
+        table.add_row(
+            scope,
+            f"{int(m['arrivals']):,}",
+            _fmt(m["wait_mean"]),
+            _fmt(m["wait_p90"]),
+            _fmt(m["utilisation"], 2),
+            f"{int(m['left_without_being_seen']):,}",
+            style="bold" if scope == "all" else None,
+        )
+    console.print(table)
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return "–" if value != value else f"{value:.{digits}f}"
+
+
+@click.group()
+def scenario() -> None:
+    """Show or check scenario files."""
+
+
+@scenario.command("show")
+@click.argument("source", default="default")
+def scenario_show(source: str) -> None:
+    """Print a scenario as documented TOML (redirect it to a file to edit it)."""
+    sys.stdout.write(scenario_to_toml(load_scenario(source)))
+
+
+@scenario.command("check")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def scenario_check(path: Path) -> None:
+    """Validate a scenario file; print what it describes."""
+    loaded = load_scenario(path)
+    doctors = loaded.doctors_per_specialty()
+    click.echo(
+        f"{path}: valid — {loaded.days:g} days from {date.isoformat(loaded.start_date)}, "
+        f"{loaded.arrival_rate_per_hour:g} patients/hour, routing {loaded.routing}, "
+        f"{sum(doctors.values())} doctors' posts over {len(doctors)} specialties"
+    )

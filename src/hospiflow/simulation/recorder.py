@@ -1,0 +1,277 @@
+"""The recorder: a run's results by hour, day and month, and its KPIs.
+
+Everything is computed from the result's flat per-patient and per-duty-period
+arrays with NumPy (``bincount``, ``searchsorted``), never row by row. State
+(patients waiting, in treatment, doctors on duty and busy) is *time-averaged*
+exactly over each hour from the intervals themselves, so it does not depend
+on the snapshot step: the mean number waiting in an hour is the integral of
+the waiting count over that hour divided by 60 minutes.
+
+Minute-level state is what the engine's snapshots sample (step 1 in live mode).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hospiflow.simulation.engine import SimulationResult
+
+
+def integral_at(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """∫₋∞^t N(u) du at each t in ``points``, N(u) = number of intervals [start, end) holding u.
+
+    Uses Σ_{start<t} (t − start) − Σ_{end<t} (t − end), with sorted starts/ends
+    and prefix sums: O((n + m) log n).
+    """
+    a = np.sort(starts)
+    b = np.sort(ends)
+    ca = np.concatenate(([0.0], np.cumsum(a)))
+    cb = np.concatenate(([0.0], np.cumsum(b)))
+    na = np.searchsorted(a, points, side="left")
+    nb = np.searchsorted(b, points, side="left")
+    return (na * points - ca[na]) - (nb * points - cb[nb])
+
+
+def slot_means(starts: np.ndarray, ends: np.ndarray, boundaries: np.ndarray) -> np.ndarray:
+    """Time-averaged number of open intervals within each [boundaries[k], boundaries[k+1])."""
+    if len(starts) == 0:
+        return np.zeros(len(boundaries) - 1)
+    area = integral_at(boundaries, starts, ends)
+    return np.diff(area) / np.diff(boundaries)
+
+
+def grouped_quantile(groups: np.ndarray, values: np.ndarray, n_groups: int, q: float) -> np.ndarray:
+    """Per-group quantile (NumPy's default linear interpolation); NaN values ignored."""
+    keep = ~np.isnan(values)
+    g = groups[keep]
+    v = values[keep]
+    order = np.lexsort((v, g))
+    g, v = g[order], v[order]
+    counts = np.bincount(g, minlength=n_groups)
+    first = np.cumsum(counts) - counts
+    result = np.full(n_groups, np.nan)
+    has = counts > 0
+    position = (counts[has] - 1) * q
+    low = np.floor(position).astype(np.int64)
+    high = np.ceil(position).astype(np.int64)
+    fraction = position - low
+    lo_values = v[first[has] + low]
+    hi_values = v[first[has] + high]
+    result[has] = lo_values + (hi_values - lo_values) * fraction
+    return result
+
+
+def grouped_mean(groups: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    """Per-group mean ignoring NaN; NaN for empty groups."""
+    keep = ~np.isnan(values)
+    counts = np.bincount(groups[keep], minlength=n_groups)
+    sums = np.bincount(groups[keep], weights=values[keep], minlength=n_groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+@dataclass(frozen=True)
+class HourlyState:
+    """Per reported hour (rows) and specialty (columns), time-averaged."""
+
+    arrivals: np.ndarray
+    waiting: np.ndarray
+    in_treatment: np.ndarray
+    doctors_on_duty: np.ndarray
+    mean_wait: np.ndarray
+    left_without_being_seen: np.ndarray
+
+    @property
+    def utilisation(self) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(
+                self.doctors_on_duty > 0, self.in_treatment / self.doctors_on_duty, np.nan
+            )
+
+
+def reported_hour_of(result: SimulationResult, minutes: np.ndarray) -> np.ndarray:
+    """Index of the reported hour holding each time (may be out of range)."""
+    return np.floor(minutes / 60.0).astype(np.int64)
+
+
+def hourly_state(result: SimulationResult) -> HourlyState:
+    """Arrivals, state and waits for every reported hour and specialty."""
+    cal = result.calendar
+    hours = cal.horizon_hours
+    n_spec = len(result.run.specialties)
+    boundaries = 60.0 * np.arange(hours + 1, dtype=float)
+    shape = (hours, n_spec)
+    waiting = np.zeros(shape)
+    in_treatment = np.zeros(shape)
+    on_duty = np.zeros(shape)
+    for s in range(n_spec):
+        m = result.state_specialty == s
+        waiting[:, s] = slot_means(result.state_arrival[m], result.state_start[m], boundaries)
+        treated = m & (result.state_end > result.state_start)
+        in_treatment[:, s] = slot_means(
+            result.state_start[treated], result.state_end[treated], boundaries
+        )
+        d = result.doctor_specialty[result.duty_doctor] == s
+        on_duty[:, s] = slot_means(result.duty_start[d], result.duty_end[d], boundaries)
+    hour = reported_hour_of(result, result.arrival)
+    inside = (hour >= 0) & (hour < hours)
+    cell = hour[inside] * n_spec + result.specialty[inside]
+    size = hours * n_spec
+    arrivals = np.bincount(cell, minlength=size).reshape(shape)
+    lwbs = np.bincount(cell, weights=~np.isnan(result.left[inside]), minlength=size)
+    mean_wait = grouped_mean(cell, result.wait[inside], size).reshape(shape)
+    return HourlyState(
+        arrivals=arrivals,
+        waiting=waiting,
+        in_treatment=in_treatment,
+        doctors_on_duty=on_duty,
+        mean_wait=mean_wait,
+        left_without_being_seen=lwbs.reshape(shape).astype(np.int64),
+    )
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    """Counts and wait statistics of patients grouped by some key (flattened groups)."""
+
+    arrivals: np.ndarray
+    treated: np.ndarray
+    left_without_being_seen: np.ndarray
+    mean_wait: np.ndarray
+    p50_wait: np.ndarray
+    p90_wait: np.ndarray
+    mean_treatment: np.ndarray
+
+
+def group_stats(result: SimulationResult, groups: np.ndarray, n_groups: int) -> GroupStats:
+    """Statistics of patients per group id (patients with a negative id are ignored)."""
+    keep = groups >= 0
+    g = groups[keep]
+    wait = result.wait[keep]
+    treated = ~np.isnan(result.start[keep])
+    return GroupStats(
+        arrivals=np.bincount(g, minlength=n_groups),
+        treated=np.bincount(g, weights=treated, minlength=n_groups).astype(np.int64),
+        left_without_being_seen=np.bincount(
+            g, weights=~np.isnan(result.left[keep]), minlength=n_groups
+        ).astype(np.int64),
+        mean_wait=grouped_mean(g, wait, n_groups),
+        p50_wait=grouped_quantile(g, wait, n_groups, 0.5),
+        p90_wait=grouped_quantile(g, wait, n_groups, 0.9),
+        mean_treatment=grouped_mean(g, result.treatment_minutes[keep], n_groups),
+    )
+
+
+def day_of(result: SimulationResult, minutes: np.ndarray) -> np.ndarray:
+    """Local day index (0 = start_date) of each time, through the calendar's slots."""
+    cal = result.calendar
+    slot = np.clip(np.floor(minutes / 60.0).astype(np.int64) + cal.warmup_hours, 0, cal.n_slots - 1)
+    return cal.day_index[slot]
+
+
+def month_of(result: SimulationResult, minutes: np.ndarray) -> np.ndarray:
+    """Local month index (0 = start month) of each time."""
+    cal = result.calendar
+    slot = np.clip(np.floor(minutes / 60.0).astype(np.int64) + cal.warmup_hours, 0, cal.n_slots - 1)
+    return cal.month_index[slot]
+
+
+def reported_days(result: SimulationResult) -> np.ndarray:
+    """Local day indices covered by the reported hours."""
+    cal = result.calendar
+    return np.unique(cal.day_index[cal.reported_slots()])
+
+
+def reported_months(result: SimulationResult) -> np.ndarray:
+    """Local month indices covered by the reported hours."""
+    cal = result.calendar
+    return np.unique(cal.month_index[cal.reported_slots()])
+
+
+def hour_groups_by_month(result: SimulationResult) -> np.ndarray:
+    """Month index of each reported hour."""
+    cal = result.calendar
+    return cal.month_index[cal.reported_slots()]
+
+
+def kpis(
+    result: SimulationResult, hourly: HourlyState | None = None
+) -> list[tuple[str, str, float, str]]:
+    """Global performance metrics: (metric, scope, value, unit), scope a specialty or 'all'."""
+    hourly = hourly or hourly_state(result)
+    specialties = result.run.specialties
+    rows: list[tuple[str, str, float, str]] = []
+    days = result.calendar.horizon_hours / 24.0
+    scopes = [("all", np.ones(result.n_patients, dtype=bool), slice(None))]
+    scopes += [(code, result.specialty == s, slice(s, s + 1)) for s, code in enumerate(specialties)]
+    for scope, mask, cols in scopes:
+        wait = result.wait[mask]
+        treated = ~np.isnan(wait)
+        n = int(mask.sum())
+        lwbs = int((~np.isnan(result.left[mask])).sum())
+        finished = int(treated.sum())
+        los = (result.end - result.arrival)[mask]
+        busy = hourly.in_treatment[:, cols].sum(axis=1)
+        duty = hourly.doctors_on_duty[:, cols].sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            hour_util = np.where(duty > 0, busy / duty, np.nan)
+        present = (hourly.waiting[:, cols] + hourly.in_treatment[:, cols]).sum(axis=1)
+        rows += [
+            ("arrivals", scope, n, "patients"),
+            ("treated", scope, finished, "patients"),
+            ("left_without_being_seen", scope, lwbs, "patients"),
+            ("lwbs_rate", scope, lwbs / n if n else np.nan, "share"),
+            ("unfinished_at_end", scope, n - finished - lwbs, "patients"),
+            ("throughput_per_day", scope, finished / days if days else np.nan, "patients/day"),
+            ("wait_mean", scope, _nanmean(wait), "minutes"),
+            ("wait_p50", scope, _nanquantile(wait, 0.5), "minutes"),
+            ("wait_p90", scope, _nanquantile(wait, 0.9), "minutes"),
+            (
+                "p_wait_positive",
+                scope,
+                float((wait[treated] > 0).mean()) if finished else np.nan,
+                "share",
+            ),
+            ("treatment_mean", scope, _nanmean(result.treatment_minutes[mask]), "minutes"),
+            ("length_of_stay_mean", scope, _nanmean(los), "minutes"),
+            ("utilisation", scope, busy.sum() / duty.sum() if duty.sum() > 0 else np.nan, "share"),
+            ("doctor_hours", scope, float(duty.sum()), "hours"),
+            (
+                "mean_patients_present",
+                scope,
+                float(present.mean()) if len(present) else np.nan,
+                "patients",
+            ),
+            (
+                "mean_waiting",
+                scope,
+                float(hourly.waiting[:, cols].sum(axis=1).mean()) if len(present) else np.nan,
+                "patients",
+            ),
+            (
+                "peak_hour_arrivals",
+                scope,
+                float(hourly.arrivals[:, cols].sum(axis=1).max()) if len(present) else 0.0,
+                "patients",
+            ),
+            (
+                "peak_hour_waiting",
+                scope,
+                float(hourly.waiting[:, cols].sum(axis=1).max()) if len(present) else 0.0,
+                "patients",
+            ),
+            ("hours_utilisation_ge_0_9", scope, int(np.nansum(hour_util >= 0.9)), "hours"),
+        ]
+    return rows
+
+
+def _nanmean(values: np.ndarray) -> float:
+    values = values[~np.isnan(values)]
+    return float(values.mean()) if len(values) else float("nan")
+
+
+def _nanquantile(values: np.ndarray, q: float) -> float:
+    values = values[~np.isnan(values)]
+    return float(np.quantile(values, q)) if len(values) else float("nan")
