@@ -12,10 +12,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hospiflow.runner import simulate_run
 from hospiflow.simulation.engine import Engine, SimulationResult
 from hospiflow.simulation.recorder import kpis
-from hospiflow.simulation.replications import run_replications
-from hospiflow.simulation.reports import CsvReportSink
 from hospiflow.simulation.scenario import (
     ROUTING_POLICIES,
     Scenario,
@@ -85,63 +84,35 @@ def simulate(
         warmup_days=warmup_days,
     )
     console = Console(stderr=True, quiet=quiet)
-    sinks: list[Any] = []
-    csv_sink = None
-    if not no_reports:
-        csv_sink = CsvReportSink(out)
-        sinks.append(csv_sink)
-    result = _run_with_progress(scenario, sinks, console, replications, workers, csv_sink)
-    if not quiet:
-        _print_summary(result, console)
-    if csv_sink is not None:
-        click.echo(f"Reports written to {out}/:")
-        for path in csv_sink.paths:
-            click.echo(f"  {path}")
-
-
-def _run_with_progress(
-    scenario: Scenario,
-    sinks: list[Any],
-    console: Console,
-    replications: int,
-    workers: int | None,
-    csv_sink: CsvReportSink | None,
-) -> SimulationResult:
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
     )
+    begin = -60.0 * Engine.warmup_hours(scenario)
+    total = 60.0 * Engine.horizon_hours(scenario) - begin
     with Progress(*columns, console=console, transient=True) as progress:
-        total_minutes = 60.0 * (Engine.horizon_hours(scenario) + Engine.warmup_hours(scenario))
-        task = progress.add_task(f"Simulating {scenario.days:g} days", total=total_minutes)
-        begin = -60.0 * Engine.warmup_hours(scenario)
-
-        def on_progress(minute: float) -> None:
-            progress.update(task, completed=min(minute - begin, total_minutes))
-
-        if replications > 1:
-            extra = progress.add_task(f"Replications 2..{replications}", total=replications - 1)
-            metrics = run_replications(
-                scenario,
-                range(1, replications),
-                workers,
-                on_done=lambda _i: progress.advance(extra),
-            )
-            engine = Engine(scenario, [], on_progress)
-            result = engine.run()
-            if csv_sink is not None:
-                csv_sink.replication_metrics = [kpis(result), *metrics]
-                engine_sinks = sinks
-            else:
-                engine_sinks = sinks
-            for sink in engine_sinks:
-                sink.open(result.run)
-                sink.close(result)
-            return result
-        engine = Engine(scenario, sinks, on_progress)
-        return engine.run()
+        replication_task = (
+            progress.add_task(f"Replications 2..{replications}", total=replications - 1)
+            if replications > 1
+            else None
+        )
+        task = progress.add_task(f"Simulating {scenario.days:g} days", total=total)
+        outcome = simulate_run(
+            scenario,
+            out_dir=None if no_reports else out,
+            replications=replications,
+            workers=workers,
+            progress=lambda minute: progress.update(task, completed=min(minute - begin, total)),
+            on_replication=lambda _i: progress.advance(replication_task),
+        )
+    if not quiet:
+        _print_summary(outcome.result, console)
+    if outcome.report_paths:
+        click.echo(f"Reports written to {out}/:")
+        for path in outcome.report_paths:
+            click.echo(f"  {path}")
 
 
 def _print_summary(result: SimulationResult, console: Console) -> None:

@@ -207,7 +207,8 @@ class Engine:
                 Event(now, kind, patient.number, patient.pathology, specialty, doctor)
             )
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Hand the buffered records to the sinks (live mode calls it every tick)."""
         departed = self.hospital.departed
         visits = [_visit(p) for p in departed if p.number >= 0] if self.trace else []
         departed.clear()
@@ -312,7 +313,7 @@ class Engine:
                 if self.progress is not None:
                     self.progress(self._chunk_end)
                 if len(self.events) >= FLUSH_EVERY:
-                    self._flush()
+                    self.flush()
                 continue
             arrivals = self._pending_arrivals
             ta = arrivals[self._arrival_pos].arrival if self._arrival_pos < len(arrivals) else INF
@@ -369,20 +370,32 @@ class Engine:
         """Run to the end (horizon plus drain), close the sinks, return the result."""
         try:
             self.advance_to(INF)
-            result = self.result()
         except BaseException:
-            self._flush_quietly()
-            for sink in self.sinks:
-                sink.close(None)
+            self.abort()
             raise
-        self._flush()
+        return self.finish()
+
+    def finish(self) -> SimulationResult:
+        """Stop here: flush, build the result, close every sink with it."""
+        try:
+            result = self.result()
+            self.flush()
+        except BaseException:
+            self.abort()
+            raise
         for sink in self.sinks:
             sink.close(result)
         return result
 
+    def abort(self) -> None:
+        """The run failed or was interrupted: flush what can be, close the sinks without result."""
+        self._flush_quietly()
+        for sink in self.sinks:
+            sink.close(None)
+
     def _flush_quietly(self) -> None:
         try:
-            self._flush()
+            self.flush()
         except Exception:  # noqa: BLE001 - the original error matters more
             pass
 

@@ -275,8 +275,6 @@ MetricRow = tuple[str, str, float, str]
 
 def write_performance_metrics(path: Path, replications: Sequence[Sequence[MetricRow]]) -> None:
     """Global KPIs; with several replications, their mean and a 95 % t confidence interval."""
-    from scipy import stats
-
     first = replications[0]
     n = len(replications)
     values = np.array([[row[2] for row in rep] for rep in replications], dtype=float)
@@ -284,6 +282,8 @@ def write_performance_metrics(path: Path, replications: Sequence[Sequence[Metric
     low: list[Any] = [None] * len(first)
     high: list[Any] = [None] * len(first)
     if n > 1:
+        from scipy import stats  # imported here: a single run does not pay for scipy
+
         sd = np.nanstd(values, axis=0, ddof=1)
         half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
         low = _numbers(mean - half, 4)
@@ -306,9 +306,13 @@ def write_performance_metrics(path: Path, replications: Sequence[Sequence[Metric
 def write_reports(
     result: SimulationResult,
     out_dir: Path,
-    replication_metrics: Sequence[Sequence[MetricRow]] | None = None,
+    other_replications: Sequence[Sequence[MetricRow]] = (),
 ) -> list[Path]:
-    """Write the five reports of ``result`` into ``out_dir``; return their paths."""
+    """Write the five reports of ``result`` into ``out_dir``; return their paths.
+
+    ``other_replications`` are the KPIs of replications 2..N of the same
+    scenario: ``performance_metrics.csv`` then holds the mean and 95 % CI.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / name for name in REPORT_FILES]
     hourly = hourly_state(result)
@@ -316,7 +320,7 @@ def write_reports(
     write_daily_pathology_stats(result, paths[1])
     write_treatments(result, paths[2])
     write_monthly_summary(result, paths[3], hourly)
-    write_performance_metrics(paths[4], replication_metrics or [kpis(result, hourly)])
+    write_performance_metrics(paths[4], [kpis(result, hourly), *other_replications])
     return paths
 
 
@@ -325,10 +329,12 @@ class CsvReportSink:
 
     wants_events = False
 
-    def __init__(self, out_dir: Path) -> None:
+    def __init__(
+        self, out_dir: Path, other_replications: Sequence[Sequence[MetricRow]] = ()
+    ) -> None:
         self.out_dir = Path(out_dir)
         self.paths: list[Path] = []
-        self.replication_metrics: list[Sequence[MetricRow]] | None = None
+        self.other_replications = other_replications
 
     def open(self, run: RunInfo) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -344,4 +350,4 @@ class CsvReportSink:
 
     def close(self, result: SimulationResult | None) -> None:
         if result is not None:
-            self.paths = write_reports(result, self.out_dir, self.replication_metrics)
+            self.paths = write_reports(result, self.out_dir, self.other_replications)

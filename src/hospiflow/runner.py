@@ -1,0 +1,140 @@
+"""Turns a source into a run: the one place the CLI and the API both call.
+
+A *batch* run simulates a scenario to the end, writing the five CSV reports
+and/or the store. A *live* run paces the same engine against the wall clock
+(``speed`` simulated seconds per real second: 60 = one simulated hour per
+real minute), writing events and snapshots into the store as they happen, so
+``serve`` can stream them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from hospiflow.errors import ScenarioError
+from hospiflow.simulation.engine import Engine, SimulationResult
+from hospiflow.simulation.replications import run_replications
+from hospiflow.simulation.reports import CsvReportSink
+from hospiflow.simulation.scenario import Scenario, scenario_from_dict
+
+LIVE_DAYS = 366 * 3  # horizon of a live run; it normally stops long before
+LIVE_TICK_SECONDS = 0.2
+
+
+@dataclass
+class RunOutcome:
+    """What a batch run produced."""
+
+    result: SimulationResult
+    report_paths: list[Path] = field(default_factory=list)
+    run_id: int | None = None
+
+
+def simulate_run(
+    scenario: Scenario,
+    *,
+    database_url: str | None = None,
+    out_dir: Path | None = None,
+    replications: int = 1,
+    workers: int | None = None,
+    progress: Callable[[float], None] | None = None,
+    label: str = "",
+    on_replication: Callable[[int], None] | None = None,
+) -> RunOutcome:
+    """Simulate ``scenario`` to the end; write the reports and/or the store."""
+    sinks: list[Any] = []
+    store_sink = None
+    if database_url is not None:
+        from hospiflow.store import StoreSink
+
+        store_sink = StoreSink(database_url, scenario.load_catalog(), label=label)
+        sinks.append(store_sink)
+    csv_sink = None
+    if out_dir is not None:
+        others = (
+            run_replications(scenario, range(1, replications), workers, on_done=on_replication)
+            if replications > 1
+            else []
+        )
+        csv_sink = CsvReportSink(out_dir, others)
+        sinks.append(csv_sink)
+    result = Engine(scenario, sinks, progress).run()
+    return RunOutcome(
+        result=result,
+        report_paths=csv_sink.paths if csv_sink is not None else [],
+        run_id=getattr(store_sink, "run_id", None),
+    )
+
+
+def live_scenario(scenario: Scenario, start_date: date | None = None) -> Scenario:
+    """The scenario as a live run: long horizon, 1-minute snapshots, optional new start."""
+    changes: dict[str, Any] = {"days": float(LIVE_DAYS), "snapshot_step_minutes": 1.0}
+    if start_date is not None:
+        changes["start_date"] = start_date
+    return scenario.replace(**changes)
+
+
+def continuation_of(parameters: dict[str, Any], days: float) -> tuple[Scenario, date]:
+    """The scenario stored with a history run, and the day its history ends."""
+    try:
+        history = scenario_from_dict(parameters, where="history run parameters")
+    except ScenarioError:
+        raise
+    end = history.start_date + timedelta(days=int(round(days)))
+    return history, end
+
+
+class LiveRun:
+    """Paces an ``Engine`` against the wall clock until stopped."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        sinks: list[Any],
+        speed: float,
+        tick_seconds: float = LIVE_TICK_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not speed > 0:
+            raise ScenarioError(f"must be > 0, got {speed!r}", where="speed", value=speed)
+        self.engine = Engine(scenario, sinks)
+        self.speed = speed
+        self.tick_seconds = tick_seconds
+        self.clock = clock
+        self.stopped = threading.Event()
+
+    @property
+    def simulated_minute(self) -> float:
+        return self.engine.now
+
+    def run(self, max_real_seconds: float | None = None) -> SimulationResult:
+        """Advance in ticks until ``stop()`` (or ``max_real_seconds``); returns the result."""
+        engine = self.engine
+        try:
+            engine.advance_to(0.0)  # the warm-up happens at once, unreported
+            engine.flush()
+            started = self.clock()
+            horizon = engine.calendar.horizon_minute
+            while not self.stopped.is_set():
+                elapsed = self.clock() - started
+                if max_real_seconds is not None and elapsed >= max_real_seconds:
+                    break
+                target = min(elapsed * self.speed / 60.0, horizon)
+                engine.advance_to(target)
+                engine.flush()
+                if target >= horizon:
+                    break
+                self.stopped.wait(self.tick_seconds)
+        except BaseException:
+            engine.abort()
+            raise
+        return engine.finish()
+
+    def stop(self) -> None:
+        self.stopped.set()
