@@ -32,11 +32,12 @@ def main() -> None:
 
 
 def _register() -> None:
-    from hospiflow.cli import queueing, simulate
+    from hospiflow.cli import db, queueing, simulate
 
     main.add_command(simulate.simulate)
     main.add_command(simulate.scenario)
     main.add_command(queueing.group, name="queueing")
+    main.add_command(db.group, name="db")
 
 
 _register()

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hospiflow.cli.db import database_options
 from hospiflow.runner import simulate_run
 from hospiflow.simulation.engine import Engine, SimulationResult
 from hospiflow.simulation.recorder import kpis
@@ -21,6 +22,7 @@ from hospiflow.simulation.scenario import (
     load_scenario,
     scenario_to_toml,
 )
+from hospiflow.store.engine import resolve_database_url
 
 
 def _apply_overrides(scenario: Scenario, **overrides: Any) -> Scenario:
@@ -50,6 +52,8 @@ def _apply_overrides(scenario: Scenario, **overrides: Any) -> Scenario:
     help="Folder of the five CSV reports.",
 )
 @click.option("--no-reports", is_flag=True, help="Do not write the CSV reports.")
+@database_options
+@click.option("--no-store", is_flag=True, help="Do not write the run into the store.")
 @click.option(
     "--replications",
     type=click.IntRange(min=1),
@@ -69,11 +73,18 @@ def simulate(
     warmup_days: float | None,
     out: Path,
     no_reports: bool,
+    db: str | None,
+    database_url: str | None,
+    no_store: bool,
     replications: int,
     workers: int | None,
     quiet: bool,
 ) -> None:
-    """Simulate the hospital and write the five CSV reports."""
+    """Simulate the hospital: write the five CSV reports and the run into the store.
+
+    The store is ./hospiflow.db unless --db, --database-url or
+    $HOSPIFLOW_DATABASE_URL says otherwise.
+    """
     scenario = _apply_overrides(
         load_scenario(scenario_source),
         days=days,
@@ -102,6 +113,7 @@ def simulate(
         outcome = simulate_run(
             scenario,
             out_dir=None if no_reports else out,
+            database_url=None if no_store else resolve_database_url(db, database_url),
             replications=replications,
             workers=workers,
             progress=lambda minute: progress.update(task, completed=min(minute - begin, total)),
@@ -109,10 +121,17 @@ def simulate(
         )
     if not quiet:
         _print_summary(outcome.result, console)
+    if outcome.run_id is not None:
+        click.echo(f"Stored as run {outcome.run_id} in {_display_url(db, database_url)}")
     if outcome.report_paths:
         click.echo(f"Reports written to {out}/:")
         for path in outcome.report_paths:
             click.echo(f"  {path}")
+
+
+def _display_url(db: str | None, database_url: str | None) -> str:
+    url = resolve_database_url(db, database_url)
+    return url.split("///", 1)[1] if url.startswith("sqlite:///") else url.split("@")[-1]
 
 
 def _print_summary(result: SimulationResult, console: Console) -> None:

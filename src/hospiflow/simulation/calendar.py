@@ -80,7 +80,7 @@ def build_calendar(scenario: Scenario, extra_hours: int = DRAIN_HOURS) -> Calend
         warmup_hours=warmup_hours,
         horizon_hours=horizon_hours,
         local_hour=local.hour.to_numpy().astype(np.int64),
-        weekday=local.dayofweek.to_numpy().astype(np.int64),
+        weekday=local.day_of_week.to_numpy().astype(np.int64),
         month=local.month.to_numpy().astype(np.int64),
         day_index=day_index,
         month_index=np.asarray(month_index, dtype=np.int64),

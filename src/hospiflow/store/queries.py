@@ -1,0 +1,421 @@
+"""The questions the API and the dashboard ask the store, one SQL statement each.
+
+Every function takes an open ``Connection`` (a read-only one, ideally inside
+``engine.time_limit``) and returns plain dicts. Instants are UTC epoch ms,
+ranges are half-open ``[start_ms, end_ms)`` (``None``: unbounded), buckets
+are the hospital's local hour/day/week (Monday)/month and come back as
+``bucket_local_ms`` (a local wall-clock instant, see ``schema``). Each
+statement is served by an index; ``tests/store/test_queries.py`` checks the
+plans.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from hospiflow.errors import NotFoundError, StoreError
+from hospiflow.simulation.events import Disposition, EventKind
+from hospiflow.store import schema
+from hospiflow.store.sqlfuncs import BUCKETS, bucket_start, hour_of_week
+
+GROUPINGS = (None, "specialty", "pathology")
+MAX_PAGE = 5_000
+_LWBS = int(Disposition.LEFT_WITHOUT_BEING_SEEN)
+
+v = schema.visits
+t = schema.treatments
+e = schema.events
+s = schema.state_snapshots
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a keyset-paginated list; ``next`` is ``(time_ms, id)`` or None at the end."""
+
+    rows: list[dict[str, Any]]
+    next: tuple[int, int] | None
+
+
+def _dicts(result: sa.CursorResult) -> list[dict[str, Any]]:
+    return [dict(row) for row in result.mappings()]
+
+
+def _in_range(column: Any, start_ms: int | None, end_ms: int | None) -> list[Any]:
+    conditions = []
+    if start_ms is not None:
+        conditions.append(column >= start_ms)
+    if end_ms is not None:
+        conditions.append(column < end_ms)
+    return conditions
+
+
+def _check(name: str, value: Any, allowed: tuple[Any, ...]) -> None:
+    if value not in allowed:
+        raise StoreError(
+            f"{name} must be one of {', '.join(map(str, allowed))}, got {value!r}", where=name
+        )
+
+
+def _group_column(table: sa.Table, by: str | None) -> sa.ColumnElement | None:
+    _check("by", by, GROUPINGS)
+    return None if by is None else table.c[f"{by}_idx"]
+
+
+def run(connection: Connection, run_id: int) -> dict[str, Any]:
+    """The run's row (status, counts, time zone, ...); ``NotFoundError`` if absent."""
+    row = connection.execute(sa.select(schema.runs).where(schema.runs.c.id == run_id)).first()
+    if row is None:
+        raise NotFoundError(f"no run {run_id}", where="run_id", run_id=run_id)
+    return dict(row._mapping)
+
+
+def current_state(
+    connection: Connection, run_id: int, at_ms: int | None = None
+) -> list[dict[str, Any]]:
+    """Per specialty: waiting, in treatment, doctors on duty and busy at the latest sample ≤ at."""
+    latest = sa.select(sa.func.max(s.c.time_ms)).where(
+        s.c.run_id == run_id, *_in_range(s.c.time_ms, None, None if at_ms is None else at_ms + 1)
+    )
+    stmt = (
+        sa.select(
+            s.c.time_ms,
+            s.c.specialty_idx,
+            schema.specialties.c.code.label("specialty"),
+            s.c.waiting,
+            s.c.in_treatment,
+            s.c.doctors_on_duty,
+            s.c.doctors_busy,
+        )
+        .join(
+            schema.specialties,
+            (schema.specialties.c.run_id == s.c.run_id)
+            & (schema.specialties.c.idx == s.c.specialty_idx),
+        )
+        .where(s.c.run_id == run_id, s.c.time_ms == latest.scalar_subquery())
+        .order_by(s.c.specialty_idx)
+    )
+    return _dicts(connection.execute(stmt))
+
+
+def arrivals(
+    connection: Connection,
+    run_id: int,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    bucket: str = "hour",
+    by: str | None = None,
+) -> list[dict[str, Any]]:
+    """Arrivals per local hour/day/week/month, per specialty, pathology or in total.
+
+    Counted from the visits (by arrival instant, exact range) through the
+    covering index ``ix_visits_arrival``.
+    """
+    _check("bucket", bucket, BUCKETS)
+    key = _group_column(v, by)
+    start = bucket_start(v.c.arrival_local_ms, bucket).label("bucket_local_ms")
+    columns = [start] + ([key.label(f"{by}_idx")] if key is not None else [])
+    stmt = (
+        sa.select(*columns, sa.func.count().label("arrivals"))
+        .where(v.c.run_id == run_id, *_in_range(v.c.arrival_ms, start_ms, end_ms))
+        .group_by(*[c.element for c in columns])
+        .order_by(*[c.element for c in columns])
+    )
+    return _dicts(connection.execute(stmt))
+
+
+def daily_arrivals(
+    connection: Connection,
+    run_id: int,
+    first_day_local_ms: int | None = None,
+    end_day_local_ms: int | None = None,
+    bucket: str = "day",
+    by: str | None = None,
+) -> list[dict[str, Any]]:
+    """Arrivals per local day/week/month of a *complete* run, from the daily rollup.
+
+    Much cheaper than ``arrivals`` over months or years: a year is 365 x 26
+    rollup rows instead of ~110k visits. The range is in local days.
+    """
+    _check("bucket", bucket, BUCKETS[1:])
+    _check("by", by, GROUPINGS)
+    d = schema.daily_pathology
+    p = schema.pathologies
+    start = bucket_start(d.c.day_local_ms, bucket).label("bucket_local_ms")
+    key = {None: None, "pathology": d.c.pathology_idx, "specialty": p.c.specialty_idx}[by]
+    columns = [start] + ([key.label(f"{by}_idx")] if key is not None else [])
+    source = d
+    if by == "specialty":
+        source = d.join(p, (p.c.run_id == d.c.run_id) & (p.c.idx == d.c.pathology_idx))
+    stmt = (
+        sa.select(*columns, sa.func.sum(d.c.arrivals).label("arrivals"))
+        .select_from(source)
+        .where(
+            d.c.run_id == run_id, *_in_range(d.c.day_local_ms, first_day_local_ms, end_day_local_ms)
+        )
+        .group_by(*[c.element for c in columns])
+        .order_by(*[c.element for c in columns])
+    )
+    return _dicts(connection.execute(stmt))
+
+
+def hour_of_week_profile(
+    connection: Connection,
+    run_id: int,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    by: str | None = None,
+) -> list[dict[str, Any]]:
+    """Arrivals per local hour of the week (0 = Monday 00:00), and how many such hours were seen.
+
+    ``hours`` counts the distinct calendar hours with at least one arrival;
+    divide by the number of weeks in the range for a mean rate.
+    """
+    key = _group_column(v, by)
+    how = hour_of_week(v.c.arrival_local_ms).label("hour_of_week")
+    columns = [how] + ([key.label(f"{by}_idx")] if key is not None else [])
+    stmt = (
+        sa.select(
+            *columns,
+            sa.func.count().label("arrivals"),
+            sa.func.count(sa.distinct(v.c.arrival_local_ms // 3_600_000)).label("hours"),
+        )
+        .where(v.c.run_id == run_id, *_in_range(v.c.arrival_ms, start_ms, end_ms))
+        .group_by(*[c.element for c in columns])
+        .order_by(*[c.element for c in columns])
+    )
+    return _dicts(connection.execute(stmt))
+
+
+def doctor_availability(
+    connection: Connection,
+    run_id: int,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    bucket: str = "hour",
+    by_specialty: bool = False,
+) -> list[dict[str, Any]]:
+    """Mean doctors on duty and busy (and mean patients waiting) per local bucket."""
+    _check("bucket", bucket, BUCKETS)
+    keys = [s.c.time_ms, s.c.local_ms] + ([s.c.specialty_idx] if by_specialty else [])
+    per_sample = (
+        sa.select(
+            *keys,
+            sa.func.sum(s.c.doctors_on_duty).label("on_duty"),
+            sa.func.sum(s.c.doctors_busy).label("busy"),
+            sa.func.sum(s.c.waiting).label("waiting"),
+        )
+        .where(s.c.run_id == run_id, *_in_range(s.c.time_ms, start_ms, end_ms))
+        .group_by(*keys)
+        .subquery()
+    )
+    start = bucket_start(per_sample.c.local_ms, bucket).label("bucket_local_ms")
+    columns = [start] + ([per_sample.c.specialty_idx] if by_specialty else [])
+    stmt = (
+        sa.select(
+            *columns,
+            sa.func.avg(per_sample.c.on_duty).label("doctors_on_duty"),
+            sa.func.avg(per_sample.c.busy).label("doctors_busy"),
+            sa.func.avg(per_sample.c.waiting).label("waiting"),
+            sa.func.count().label("samples"),
+        )
+        .group_by(*[getattr(c, "element", c) for c in columns])
+        .order_by(*[getattr(c, "element", c) for c in columns])
+    )
+    return _dicts(connection.execute(stmt))
+
+
+def waits(
+    connection: Connection,
+    run_id: int,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    by: str | None = None,
+) -> list[dict[str, Any]]:
+    """Wait and length of stay (minutes) of visits arriving in the range: mean, p50, p90.
+
+    Percentiles are nearest-rank (the smallest value with at least p % of
+    values at or below it), computed with window functions that both
+    SQLite and PostgreSQL have; NULLs (never seen, still present) rank last
+    so they never shift a percentile. Waits count treated visits only.
+    """
+    key = _group_column(v, by)
+    partition = [key] if key is not None else []
+    ranked = (
+        sa.select(
+            *([key.label("key")] if key is not None else [sa.literal(0).label("key")]),
+            v.c.wait_min,
+            v.c.los_min,
+            sa.func.row_number()
+            .over(partition_by=partition or None, order_by=v.c.wait_min.asc().nulls_last())
+            .label("wait_rank"),
+            sa.func.count(v.c.wait_min).over(partition_by=partition or None).label("n_waits"),
+            sa.func.row_number()
+            .over(partition_by=partition or None, order_by=v.c.los_min.asc().nulls_last())
+            .label("los_rank"),
+            sa.func.count(v.c.los_min).over(partition_by=partition or None).label("n_los"),
+        )
+        .where(v.c.run_id == run_id, *_in_range(v.c.arrival_ms, start_ms, end_ms))
+        .subquery()
+    )
+    r = ranked.c
+
+    def percentile(rank: Any, n: Any, value: Any, p: float) -> Any:
+        return sa.func.min(sa.case((rank >= n * p, value)))
+
+    stmt = (
+        sa.select(
+            *([r.key.label(f"{by}_idx")] if key is not None else []),
+            sa.func.count().label("visits"),
+            sa.func.count(r.wait_min).label("treated"),
+            sa.func.avg(r.wait_min).label("wait_mean_min"),
+            percentile(r.wait_rank, r.n_waits, r.wait_min, 0.5).label("wait_p50_min"),
+            percentile(r.wait_rank, r.n_waits, r.wait_min, 0.9).label("wait_p90_min"),
+            sa.func.avg(r.los_min).label("los_mean_min"),
+            percentile(r.los_rank, r.n_los, r.los_min, 0.5).label("los_p50_min"),
+            percentile(r.los_rank, r.n_los, r.los_min, 0.9).label("los_p90_min"),
+        )
+        .group_by(r.key)
+        .order_by(r.key)
+    )
+    return _dicts(connection.execute(stmt))
+
+
+def kpis(
+    connection: Connection, run_id: int, start_ms: int | None = None, end_ms: int | None = None
+) -> dict[str, Any]:
+    """Headline performance figures over a range, in one statement.
+
+    Arrivals, treated, left without being seen (and its rate), mean wait and
+    length of stay, share of treated patients who waited over 60 minutes,
+    doctor utilisation (busy / on duty, sampled) and mean queue length.
+    """
+    visit_range = [v.c.run_id == run_id, *_in_range(v.c.arrival_ms, start_ms, end_ms)]
+    visit_stats = sa.select(
+        sa.func.count().label("arrivals"),
+        sa.func.count(v.c.wait_min).label("treated"),
+        sa.func.coalesce(sa.func.sum(sa.case((v.c.disposition == _LWBS, 1), else_=0)), 0).label(
+            "left_without_being_seen"
+        ),
+        sa.func.avg(v.c.wait_min).label("wait_mean_min"),
+        sa.func.avg(v.c.los_min).label("los_mean_min"),
+        sa.func.coalesce(sa.func.sum(sa.case((v.c.wait_min > 60, 1), else_=0)), 0).label(
+            "waited_over_60"
+        ),
+    ).where(*visit_range)
+    state_stats = sa.select(
+        sa.func.sum(s.c.doctors_busy).label("busy"),
+        sa.func.sum(s.c.doctors_on_duty).label("on_duty"),
+        sa.func.count(sa.distinct(s.c.time_ms)).label("samples"),
+        sa.func.sum(s.c.waiting).label("waiting"),
+    ).where(s.c.run_id == run_id, *_in_range(s.c.time_ms, start_ms, end_ms))
+    vs = visit_stats.subquery()
+    ss = state_stats.subquery()
+    stmt = sa.select(
+        vs.c.arrivals,
+        vs.c.treated,
+        vs.c.left_without_being_seen,
+        vs.c.wait_mean_min,
+        vs.c.los_mean_min,
+        vs.c.waited_over_60,
+        ss.c.busy,
+        ss.c.on_duty,
+        ss.c.samples,
+        ss.c.waiting,
+    ).select_from(vs.join(ss, sa.true()))
+    row = dict(connection.execute(stmt).mappings().one())
+    arrivals_n = row["arrivals"] or 0
+    treated = row["treated"] or 0
+    return {
+        "arrivals": arrivals_n,
+        "treated": treated,
+        "left_without_being_seen": row["left_without_being_seen"],
+        "left_without_being_seen_rate": row["left_without_being_seen"] / arrivals_n
+        if arrivals_n
+        else None,
+        "wait_mean_min": row["wait_mean_min"],
+        "los_mean_min": row["los_mean_min"],
+        "waited_over_60_share": row["waited_over_60"] / treated if treated else None,
+        "utilisation": row["busy"] / row["on_duty"] if row["on_duty"] else None,
+        "waiting_mean": row["waiting"] / row["samples"] if row["samples"] else None,
+    }
+
+
+def _page(
+    table: sa.Table,
+    time_column: sa.Column,
+    columns: list[Any],
+    run_id: int,
+    start_ms: int | None,
+    end_ms: int | None,
+    after: tuple[int, int] | None,
+    limit: int,
+    extra: list[Any],
+) -> sa.Select:
+    if not 1 <= limit <= MAX_PAGE:
+        raise StoreError(f"limit must be between 1 and {MAX_PAGE}, got {limit}", where="limit")
+    conditions = [table.c.run_id == run_id, *_in_range(time_column, start_ms, end_ms), *extra]
+    if after is not None:
+        conditions.append(sa.tuple_(time_column, table.c.id) > sa.tuple_(*after))
+    return (
+        sa.select(*columns)
+        .where(*conditions)
+        .order_by(time_column, table.c.id)
+        .limit(limit + 1)  # one more tells whether there is a next page
+    )
+
+
+def _to_page(rows: list[dict[str, Any]], time_key: str, limit: int) -> Page:
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return Page(rows, (rows[-1][time_key], rows[-1]["id"]))
+    return Page(rows, None)
+
+
+def treatments_page(
+    connection: Connection,
+    run_id: int,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    after: tuple[int, int] | None = None,
+    limit: int = 100,
+) -> Page:
+    """Treatments by start time, keyset-paginated on ``(start_ms, id)`` (never OFFSET)."""
+    stmt = _page(t, t.c.start_ms, list(t.c), run_id, start_ms, end_ms, after, limit, [])
+    return _to_page(_dicts(connection.execute(stmt)), "start_ms", limit)
+
+
+_KIND_LABEL = sa.case(
+    {int(k): k.name.lower() for k in EventKind}, value=e.c.kind, else_="unknown"
+).label("kind_label")
+
+
+def events_page(
+    connection: Connection,
+    run_id: int,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    after: tuple[int, int] | None = None,
+    limit: int = 100,
+    kinds: tuple[int, ...] | None = None,
+) -> Page:
+    """The trace by time, keyset-paginated on ``(time_ms, id)``, optionally some kinds only."""
+    extra = [e.c.kind.in_(kinds)] if kinds else []
+    stmt = _page(e, e.c.time_ms, [*e.c, _KIND_LABEL], run_id, start_ms, end_ms, after, limit, extra)
+    return _to_page(_dicts(connection.execute(stmt)), "time_ms", limit)
+
+
+ALL_QUERIES = (
+    "current_state",
+    "arrivals",
+    "daily_arrivals",
+    "hour_of_week_profile",
+    "doctor_availability",
+    "waits",
+    "kpis",
+    "treatments_page",
+    "events_page",
+)

@@ -1,0 +1,246 @@
+"""The store's schema: every table and index, in one place (SQLAlchemy Core).
+
+Conventions, chosen so the same SQL runs fast on SQLite and PostgreSQL:
+
+* **Time** is an integer count of milliseconds since 1970-01-01T00:00Z
+  (columns ending in ``_ms``). Integers sort and compare correctly on both
+  backends, index compactly, and need no time-zone handling in SQL. The API
+  renders them as ISO 8601 with an offset (``hospiflow.store.timeconv``).
+* Columns ending in ``_local_ms`` hold the *hospital's wall-clock* time encoded
+  the same way (UTC ms + the zone's offset at that instant, DST included).
+  Calendar buckets (hour, day, week, month, hour of week) are plain integer
+  arithmetic on them, so no time-zone database is needed inside SQL.
+* **Catalog per run**: ``specialties``, ``pathologies`` and ``doctors`` are
+  keyed by ``(run_id, idx)``, where ``idx`` is the simulator's index into
+  ``RunInfo``'s tuples. A run's catalog can differ from another's (a custom
+  ``pathologies.toml``, an import with its own codes) and the writer needs no
+  lookup to translate indices. Codes (``code``) are stable across runs.
+* Enumerations are small integers: ``events.kind`` is
+  ``hospiflow.simulation.events.EventKind``, ``visits.disposition`` is
+  ``Disposition``; ``-1`` "not applicable" indices are stored as NULL.
+* Durations that the simulator measures exactly (``wait_min``,
+  ``duration_min``, ``los_min``) are stored as floats beside the timestamps,
+  so aggregates agree with the simulator's own reports to the last digit.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# A 64-bit surrogate key that is SQLite's rowid (``INTEGER PRIMARY KEY``) there.
+RowId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+RUN_KINDS = ("simulation", "import", "live")
+RUN_STATUSES = ("running", "complete", "failed")
+
+
+def _run_fk() -> sa.ForeignKey:
+    return sa.ForeignKey("runs.id", ondelete="CASCADE")
+
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("label", sa.Text, nullable=False, server_default=""),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("parameters", Json, nullable=False),
+    sa.Column("seed", sa.BigInteger),
+    sa.Column("timezone", sa.Text, nullable=False),
+    sa.Column("start_utc_ms", sa.BigInteger, nullable=False),
+    sa.Column("end_utc_ms", sa.BigInteger, nullable=False),
+    sa.Column("snapshot_step_min", sa.Float),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("finished_at_ms", sa.BigInteger),
+    sa.Column("error", sa.Text),
+    sa.Column("visits_count", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("treatments_count", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("events_count", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("snapshots_count", sa.BigInteger, nullable=False, server_default="0"),
+    sa.CheckConstraint(f"kind IN {RUN_KINDS!r}", name="kind"),
+    sa.CheckConstraint(f"status IN {RUN_STATUSES!r}", name="status"),
+    sqlite_autoincrement=True,  # never reuse a deleted run's id: URLs name runs
+)
+sa.Index("ix_runs_status", runs.c.status, runs.c.id)
+
+specialties = sa.Table(
+    "specialties",
+    metadata,
+    sa.Column("run_id", RowId, _run_fk(), primary_key=True),
+    sa.Column("idx", sa.Integer, primary_key=True),
+    sa.Column("code", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.UniqueConstraint("run_id", "code"),
+)
+
+pathologies = sa.Table(
+    "pathologies",
+    metadata,
+    sa.Column("run_id", RowId, _run_fk(), primary_key=True),
+    sa.Column("idx", sa.Integer, primary_key=True),
+    sa.Column("code", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("icd10", sa.Text, nullable=False),
+    sa.Column("specialty_idx", sa.Integer, nullable=False),
+    sa.Column("mean_treatment_min", sa.Float),
+    sa.UniqueConstraint("run_id", "code"),
+    sa.ForeignKeyConstraint(["run_id", "specialty_idx"], ["specialties.run_id", "specialties.idx"]),
+)
+
+doctors = sa.Table(
+    "doctors",
+    metadata,
+    sa.Column("run_id", RowId, _run_fk(), primary_key=True),
+    sa.Column("idx", sa.Integer, primary_key=True),
+    sa.Column("code", sa.Text, nullable=False),
+    sa.Column("specialty_idx", sa.Integer, nullable=False),
+    sa.Column("shift", sa.Text, nullable=False, server_default=""),
+    sa.ForeignKeyConstraint(["run_id", "specialty_idx"], ["specialties.run_id", "specialties.idx"]),
+)
+
+visits = sa.Table(
+    "visits",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    sa.Column("run_id", RowId, _run_fk(), nullable=False),
+    sa.Column("patient_no", sa.BigInteger, nullable=False),
+    # A pseudonym, never a raw identifier: the importer hashes real ones.
+    sa.Column("pseudonym", sa.Text, nullable=False),
+    sa.Column("pathology_idx", sa.Integer),
+    sa.Column("icd10", sa.Text),
+    sa.Column("specialty_idx", sa.Integer, nullable=False),
+    sa.Column("acuity", sa.SmallInteger),
+    sa.Column("arrival_ms", sa.BigInteger, nullable=False),
+    sa.Column("arrival_local_ms", sa.BigInteger, nullable=False),
+    sa.Column("departure_ms", sa.BigInteger),
+    sa.Column("wait_min", sa.Float),  # NULL: never seen by a doctor
+    sa.Column("los_min", sa.Float),
+    sa.Column("disposition", sa.SmallInteger),
+)
+# Range scans by arrival; the extra columns make bucketed counts index-only.
+sa.Index(
+    "ix_visits_arrival",
+    visits.c.run_id,
+    visits.c.arrival_ms,
+    visits.c.arrival_local_ms,
+    visits.c.specialty_idx,
+    visits.c.pathology_idx,
+)
+
+treatments = sa.Table(
+    "treatments",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    sa.Column("run_id", RowId, _run_fk(), nullable=False),
+    sa.Column("patient_no", sa.BigInteger, nullable=False),
+    sa.Column("doctor_idx", sa.Integer),
+    sa.Column("specialty_idx", sa.Integer, nullable=False),
+    sa.Column("pathology_idx", sa.Integer),
+    sa.Column("arrival_ms", sa.BigInteger, nullable=False),
+    sa.Column("start_ms", sa.BigInteger, nullable=False),
+    sa.Column("end_ms", sa.BigInteger, nullable=False),
+    sa.Column("wait_min", sa.Float, nullable=False),
+    sa.Column("duration_min", sa.Float, nullable=False),
+)
+# Keyset pagination and range aggregates on treatment start.
+sa.Index("ix_treatments_start", treatments.c.run_id, treatments.c.start_ms, treatments.c.id)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    sa.Column("run_id", RowId, _run_fk(), nullable=False),
+    sa.Column("time_ms", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.SmallInteger, nullable=False),
+    sa.Column("patient_no", sa.BigInteger),
+    sa.Column("pathology_idx", sa.Integer),
+    sa.Column("specialty_idx", sa.Integer),
+    sa.Column("doctor_idx", sa.Integer),
+)
+# Keyset pagination on (time, id); the id tie-breaks simultaneous events.
+sa.Index("ix_events_time", events.c.run_id, events.c.time_ms, events.c.id)
+
+state_snapshots = sa.Table(
+    "state_snapshots",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    sa.Column("run_id", RowId, _run_fk(), nullable=False),
+    sa.Column("time_ms", sa.BigInteger, nullable=False),
+    sa.Column("local_ms", sa.BigInteger, nullable=False),
+    sa.Column("specialty_idx", sa.Integer, nullable=False),
+    sa.Column("waiting", sa.Integer, nullable=False),
+    sa.Column("in_treatment", sa.Integer, nullable=False),
+    sa.Column("doctors_on_duty", sa.Integer, nullable=False),
+    sa.Column("doctors_busy", sa.Integer, nullable=False),
+)
+sa.Index(
+    "ix_snapshots_time",
+    state_snapshots.c.run_id,
+    state_snapshots.c.time_ms,
+    state_snapshots.c.specialty_idx,
+)
+
+forecasts = sa.Table(
+    "forecasts",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    sa.Column("run_id", RowId, _run_fk(), nullable=False),
+    sa.Column("generated_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("target_ms", sa.BigInteger, nullable=False),
+    sa.Column("specialty_idx", sa.Integer),  # NULL: the whole hospital
+    sa.Column("metric", sa.Text, nullable=False, server_default="arrivals"),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("mean", sa.Float, nullable=False),
+    sa.Column("quantiles", Json, nullable=False),
+)
+sa.Index(
+    "ix_forecasts_target",
+    forecasts.c.run_id,
+    forecasts.c.model,
+    forecasts.c.target_ms,
+    forecasts.c.specialty_idx,
+)
+
+# Rollups the writer derives with one INSERT ... SELECT each when a run
+# completes (any source: simulation, import). Buckets are local wall-clock
+# instants (``*_local_ms``) at the bucket's start.
+hourly_specialty = sa.Table(
+    "hourly_specialty",
+    metadata,
+    sa.Column("run_id", RowId, _run_fk(), primary_key=True),
+    sa.Column("hour_local_ms", sa.BigInteger, primary_key=True),
+    sa.Column("specialty_idx", sa.Integer, primary_key=True),
+    sa.Column("arrivals", sa.Integer, nullable=False),
+    sa.Column("treated", sa.Integer, nullable=False),
+    sa.Column("left_without_being_seen", sa.Integer, nullable=False),
+    sa.Column("wait_sum_min", sa.Float, nullable=False),
+    sa.Column("los_sum_min", sa.Float, nullable=False),
+)
+
+daily_pathology = sa.Table(
+    "daily_pathology",
+    metadata,
+    sa.Column("run_id", RowId, _run_fk(), primary_key=True),
+    sa.Column("day_local_ms", sa.BigInteger, primary_key=True),
+    sa.Column("pathology_idx", sa.Integer, primary_key=True),
+    sa.Column("arrivals", sa.Integer, nullable=False),
+    sa.Column("treated", sa.Integer, nullable=False),
+    sa.Column("left_without_being_seen", sa.Integer, nullable=False),
+    sa.Column("wait_sum_min", sa.Float, nullable=False),
+    sa.Column("los_sum_min", sa.Float, nullable=False),
+)
+
+EVENT_TABLES = (events, state_snapshots, treatments, visits)
