@@ -37,7 +37,6 @@ from hospiflow.simulation.events import (
     RunInfo,
     Sink,
     Snapshot,
-    Visit,
 )
 from hospiflow.simulation.model import Doctor, Hospital, Patient
 from hospiflow.simulation.scenario import Scenario, scenario_to_dict
@@ -200,12 +199,11 @@ class Engine:
     def _emit(
         self, now: float, kind: int, patient: Patient | None, specialty: int, doctor: int
     ) -> None:
+        # plain tuples in ``Event`` field order: a NamedTuple per event costs 3x more
         if patient is None:
-            self.events.append(Event(now, kind, -1, -1, specialty, doctor))
+            self.events.append((now, kind, -1, -1, specialty, doctor))
         else:
-            self.events.append(
-                Event(now, kind, patient.number, patient.pathology, specialty, doctor)
-            )
+            self.events.append((now, kind, patient.number, patient.pathology, specialty, doctor))
 
     def flush(self) -> None:
         """Hand the buffered records to the sinks (live mode calls it every tick)."""
@@ -363,7 +361,7 @@ class Engine:
         h = self.hospital
         busy = h.in_treatment
         self.snapshots.extend(
-            Snapshot(t, s, h.waiting[s], busy[s], h.on_duty[s], busy[s]) for s in range(len(busy))
+            (t, s, h.waiting[s], busy[s], h.on_duty[s], busy[s]) for s in range(len(busy))
         )
 
     def run(self) -> SimulationResult:
@@ -447,9 +445,10 @@ class Engine:
         )
 
 
-def _visit(p: Patient) -> Visit:
+def _visit(p: Patient) -> tuple:
+    """The patient as a tuple in ``Visit`` field order."""
     if p.doctor >= 0:
-        return Visit(
+        return (
             p.number,
             p.pathology,
             p.specialty,
@@ -460,7 +459,7 @@ def _visit(p: Patient) -> Visit:
             p.end,
             int(Disposition.DISCHARGED),
         )
-    return Visit(
+    return (
         p.number,
         p.pathology,
         p.specialty,

@@ -8,6 +8,10 @@ Times are minutes since the run's start instant (``RunInfo.start_utc``),
 as floats: the engine is continuous-time. Indices refer to
 ``RunInfo.specialties``, ``RunInfo.pathologies`` and ``RunInfo.doctors``;
 ``-1`` means "not applicable" (no doctor for an arrival, ...).
+
+Batches are sequences of plain tuples in the field order of ``Event``,
+``Snapshot`` and ``Visit`` (``Event._make(row)`` names one): building a
+NamedTuple per record would cost the engine three times more.
 """
 
 from __future__ import annotations
