@@ -43,14 +43,16 @@ DIGITS = 3
 
 
 def local_times(result: SimulationResult, minutes: np.ndarray) -> list[str]:
-    """ISO 8601 local times with offset (to the second) for run minutes."""
+    """ISO 8601 local times with offset, truncated to the second, for run minutes."""
     cal = result.calendar
     if len(minutes) == 0:
         return []
     slot = np.clip(np.floor(minutes / 60.0).astype(np.int64) + cal.warmup_hours, 0, cal.n_slots - 1)
     offsets = cal.offset_minutes[slot]
     base = np.datetime64(cal.start_utc.astimezone(UTC).replace(tzinfo=None), "s")
-    seconds = np.round(minutes * 60.0).astype(np.int64) + offsets * 60
+    # floor to the millisecond, then to the second: the store keeps epoch ms the same way
+    milliseconds = np.floor(minutes * 60_000.0).astype(np.int64)
+    seconds = milliseconds // 1000 + offsets * 60
     text = np.datetime_as_string(base + seconds.astype("timedelta64[s]"), unit="s")
     suffix = np.array([_offset_text(int(o)) for o in range(-1440, 1441)])[offsets + 1440]
     return np.char.add(text, suffix).tolist()
