@@ -135,7 +135,7 @@ def query_benchmark(folder: Path, years: int, repeat: int) -> list[tuple[str, st
             "arrivals by day x specialty, 90 days": lambda: queries.arrivals(
                 c, run_id, end - 90 * DAY, end, "day", "specialty"
             ),
-            "arrivals by month x specialty, all (rollup)": lambda: queries.daily_arrivals(
+            "arrivals by month x specialty, all": lambda: queries.arrivals(
                 c, run_id, bucket="month", by="specialty"
             ),
             "hour-of-week profile, last 4 weeks": lambda: queries.hour_of_week_profile(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -52,5 +53,98 @@ def test_outdated_database_is_refused_until_upgraded(empty_url):
         with engine.connect() as connection:
             migrate.ensure_current(connection)
             assert "visits" in sa.inspect(connection).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def _old_run(connection) -> None:
+    """A complete run written by schema 0001: two specialties, three visits (one LWBS)."""
+    day = 1_743_289_200_000  # 2025-03-29T23:00Z, Paris midnight
+    connection.exec_driver_sql(
+        "INSERT INTO runs (id, kind, status, parameters, timezone, start_utc_ms, end_utc_ms,"
+        f" created_at_ms) VALUES (1, 'simulation', 'complete', '{{}}', 'Europe/Paris', {day},"
+        f" {day + 86_400_000}, 0)"
+    )
+    connection.exec_driver_sql(
+        "INSERT INTO specialties (run_id, idx, code, name) VALUES (1, 0, 'GM', 'General'),"
+        " (1, 1, 'CA', 'Cardiology')"
+    )
+    connection.exec_driver_sql(
+        "INSERT INTO pathologies (run_id, idx, code, name, icd10, specialty_idx) VALUES"
+        " (1, 0, 'flu', 'Flu', 'J11', 0), (1, 1, 'angina', 'Angina', 'I20', 1)"
+    )
+    rows = [  # patient, pathology, specialty, minutes after the start, wait, disposition
+        (0, 0, 0, 10, 5.0, 1),
+        (1, 0, 0, 50, 15.0, 1),
+        (2, 1, 1, 130, None, 4),
+    ]
+    for patient, path, spec, minute, wait, disposition in rows:
+        arrival = day + minute * 60_000
+        connection.exec_driver_sql(
+            "INSERT INTO visits (run_id, patient_no, pseudonym, pathology_idx, specialty_idx,"
+            " arrival_ms, arrival_local_ms, departure_ms, wait_min, los_min, disposition)"
+            f" VALUES (1, {patient}, 'p', {path}, {spec}, {arrival}, {arrival + 3_600_000},"
+            f" {arrival + 1_800_000}, {'NULL' if wait is None else wait}, 30.0, {disposition})"
+        )
+    connection.exec_driver_sql(
+        f"INSERT INTO hourly_specialty VALUES (1, {day + 3_600_000}, 0, 2, 2, 0, 20.0, 60.0)"
+    )
+
+
+def test_upgrade_from_0001_rebuilds_the_rollups(empty_url):
+    """A 0001 file with a complete run upgrades to head; its rollups are rebuilt from visits."""
+    engine = create_engine_for(empty_url)
+    try:
+        assert migrate.upgrade(engine, "0001") == "0001"
+        with engine.begin() as connection:
+            _old_run(connection)
+        with engine.connect() as connection, pytest.raises(StoreError, match="db upgrade"):
+            migrate.ensure_current(connection)
+        assert migrate.upgrade(engine) == migrate.head_revision() == "0002"
+        with engine.connect() as connection:
+            migrate.ensure_current(connection)
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            assert compare_metadata(context, schema.metadata) == []
+            h = schema.hourly_specialty
+            hourly = connection.execute(
+                sa.select(
+                    h.c.hour_ms,
+                    h.c.specialty_idx,
+                    h.c.arrivals,
+                    h.c.treated,
+                    h.c.left_without_being_seen,
+                    h.c.mean_wait_min,
+                    h.c.waiting,
+                ).order_by(h.c.hour_ms, h.c.specialty_idx)
+            ).all()
+            day = 1_743_289_200_000
+            assert [tuple(r) for r in hourly] == [
+                (day, 0, 2, 2, 0, 10.0, None),
+                (day + 7_200_000, 1, 1, 0, 1, None, None),
+            ]
+            d = schema.daily_pathology
+            daily = connection.execute(
+                sa.select(
+                    d.c.day_local_ms, d.c.pathology_idx, d.c.specialty_idx, d.c.month_local_ms
+                ).order_by(d.c.pathology_idx)
+            ).all()
+            local_day = day + 3_600_000  # 2025-03-30 00:00 local
+            march = 1_740_787_200_000  # 2025-03-01 00:00 (local ms)
+            assert [tuple(r) for r in daily] == [(local_day, 0, 0, march), (local_day, 1, 1, march)]
+            m = schema.monthly_specialty
+            monthly = connection.execute(
+                sa.select(m.c.month_local_ms, m.c.specialty_idx, m.c.arrivals).order_by(
+                    m.c.specialty_idx
+                )
+            ).all()
+            assert [tuple(r) for r in monthly] == [(march, 0, 2), (march, 1, 1)]
+        config = migrate.alembic_config()
+        with engine.begin() as connection:  # and back down, to the 0001 rollups
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0001")
+        with engine.connect() as connection:
+            assert migrate.current_revision(connection) == "0001"
+            (n,) = connection.exec_driver_sql("SELECT SUM(arrivals) FROM hourly_specialty").one()
+            assert n == 3
     finally:
         engine.dispose()

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from hospiflow.errors import NotFoundError, StoreError
 from hospiflow.simulation.engine import simulate
 from hospiflow.simulation.scenario import default_scenario
-from hospiflow.store import queries
+from hospiflow.store import queries, schema
 from hospiflow.store.engine import create_engine_for
 from hospiflow.store.sink import StoreSink
 
@@ -149,3 +149,69 @@ def test_bad_arguments_are_refused(stored):
         queries.events_page(connection, run_id, limit=0)
     with pytest.raises(NotFoundError):
         queries.run(connection, run_id + 1000)
+
+
+def _plans(connection, call) -> list[str]:
+    """The EXPLAIN QUERY PLAN lines of every statement ``call`` runs (SQLite)."""
+    statements: list[tuple] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        statements.append((statement, parameters))
+
+    sa.event.listen(connection.engine, "before_cursor_execute", capture)
+    try:
+        call()
+    finally:
+        sa.event.remove(connection.engine, "before_cursor_execute", capture)
+    lines = []
+    for statement, parameters in statements:
+        plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
+        lines += [row[-1] for row in plan]
+    return lines
+
+
+def test_rollup_paths_and_reports_are_served_by_keys(stored):
+    """Arrivals from the rollups and the five reports read by primary key or index, never a scan."""
+    connection, run_id, _ = stored
+    if connection.dialect.name != "sqlite":
+        pytest.skip("EXPLAIN QUERY PLAN is SQLite's")
+    from hospiflow.store.reports import REPORT_FILES, report_csv
+
+    start = queries.run(connection, run_id)["start_utc_ms"]
+    calls = [
+        lambda: queries.arrivals(connection, run_id, start, start + 3 * DAY, "day", "specialty"),
+        lambda: queries.arrivals(connection, run_id, bucket="month", by="specialty"),
+        lambda: queries.arrivals(connection, run_id, bucket="week", by="pathology"),
+        *[lambda name=name: report_csv(connection, run_id, name) for name in REPORT_FILES],
+    ]
+    for call in calls:
+        lines = _plans(connection, call)
+        assert not [line for line in lines if line.startswith("SCAN") and "(" not in line], lines
+        assert not any(line.startswith("SCAN treatments") for line in lines), lines
+
+
+def test_rollup_paths_equal_counting_the_visits(stored):
+    """Every path of ``arrivals`` (daily rollup, hourly rollup, visits) gives the same answer."""
+    connection, run_id, _ = stored
+    v = schema.visits
+    start = queries.run(connection, run_id)["start_utc_ms"]
+    ranges = [
+        (None, None),  # daily rollup for months and pathologies, else hourly
+        (start + 2 * DAY, start + 5 * DAY),  # local midnights, before the DST change
+        (start + 5 * DAY, start + 15 * DAY + 3_600_000),  # whole hours only: hourly rollup
+        (start + 1_234_567, start + 9 * DAY),  # cuts an hour: visits
+    ]
+    for low, high in ranges:
+        for bucket in ("hour", "day", "week", "month"):
+            for by in (None, "specialty", "pathology"):
+                got = queries.arrivals(connection, run_id, low, high, bucket, by)
+                expected = queries._bucketed(
+                    connection,
+                    v,
+                    v.c.arrival_local_ms,
+                    bucket,
+                    by,
+                    [v.c.run_id == run_id, *queries._in_range(v.c.arrival_ms, low, high)],
+                    None,
+                )
+                assert got == expected, (low, high, bucket, by)

@@ -17,7 +17,6 @@ import heapq
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -38,14 +37,17 @@ from hospiflow.simulation.events import (
     Sink,
     Snapshot,
 )
-from hospiflow.simulation.model import Doctor, Hospital, Patient
+from hospiflow.simulation.model import (
+    ABANDON,
+    SHIFT_END,
+    SHIFT_START,
+    SNAPSHOT,
+    TREATMENT_END,
+    Hospital,
+    Patients,
+)
 from hospiflow.simulation.scenario import Scenario, scenario_to_dict
 
-_TREATMENT_END = 0
-_ABANDON = 1
-_CONTROL_SHIFT_START = 0
-_CONTROL_SHIFT_END = 1
-_CONTROL_SNAPSHOT = 2
 FLUSH_EVERY = 50_000
 INF = math.inf
 
@@ -116,7 +118,7 @@ class Engine:
         self.trace = any(getattr(sink, "wants_events", False) for sink in self.sinks)
         cal = self.calendar
         catalog = self.catalog
-        self.spec_of_path = catalog.pathology_specialty_index().tolist()
+        self.spec_of_path_array = catalog.pathology_specialty_index()
         streams = Streams(scenario.seed if seed is None else seed)
         self.arrivals = ArrivalSource(
             streams,
@@ -140,35 +142,34 @@ class Engine:
         )
         self.events: list[Event] = []
         self.snapshots: list[Snapshot] = []
+        self.heap: list[tuple[float, int, int, Any]] = []
         self.hospital = Hospital(
             n_specialties=len(catalog.specialties),
             doctor_specialties=[info.specialty for info in self.doctor_infos],
             routing=scenario.routing,
-            start_treatment=self._schedule_end,
+            calendar=self.heap,
             emit=self._emit if self.trace else None,
         )
-        self._shift_controls = sorted(
-            (
-                (time, kind, doctor)
-                for plan, doctor in zip(self.plans, self.hospital.doctors, strict=True)
-                for a, b in plan.periods
-                for time, kind in ((a, _CONTROL_SHIFT_START), (b, _CONTROL_SHIFT_END))
-            ),
-            key=_control_order,
-        )
-        self._shift_times = [c[0] for c in self._shift_controls]
-        self.heap: list[tuple[float, int, int, Any]] = []
-        self.seq = 0
+        # Shift changes and snapshots go on the heap a chunk at a time, with
+        # negative sequence numbers: at equal times they come before treatment
+        # ends (the shift boundary is known first).
+        shifts = [
+            (time, kind, doctor)
+            for plan, doctor in zip(self.plans, self.hospital.doctors, strict=True)
+            for a, b in plan.periods
+            for time, kind in ((a, SHIFT_START), (b, SHIFT_END))
+        ]
+        shifts.sort(key=_control_order)
+        self._shift_controls = shifts
+        self._shift_times = [c[0] for c in shifts]
+        self._control_sequence = -(10**15)
         self.now = cal.begin_minute
         self.next_chunk_slot = 0
-        self.patients: list[Patient] = []  # reported patients, in arrival order
-        self.all_patients: list[Patient] = []
         self.warmup_count = 0
         self.reported_count = 0
-        self._pending_arrivals: list[Patient] = []
+        self._pending_arrivals: range = range(0)  # rows of the current chunk's arrivals
+        self._drawn: list[tuple[np.ndarray, np.ndarray]] = []  # arrival times and pathologies
         self._arrival_pos = 0
-        self._controls: list[tuple[float, int, Any]] = []
-        self._control_pos = 0
         self._chunk_end = cal.begin_minute
         self.run_info = RunInfo(
             start_utc=cal.start_utc,
@@ -196,19 +197,28 @@ class Engine:
 
     # ------------------------------------------------------------------ sinks
 
-    def _emit(
-        self, now: float, kind: int, patient: Patient | None, specialty: int, doctor: int
-    ) -> None:
+    def _emit(self, now: float, kind: int, patient: int, specialty: int, doctor: int) -> None:
         # plain tuples in ``Event`` field order: a NamedTuple per event costs 3x more
-        if patient is None:
+        if patient < 0:
             self.events.append((now, kind, -1, -1, specialty, doctor))
         else:
-            self.events.append((now, kind, patient.number, patient.pathology, specialty, doctor))
+            patients = self.hospital.patients
+            self.events.append(
+                (
+                    now,
+                    kind,
+                    patients.number[patient],
+                    patients.pathology[patient],
+                    specialty,
+                    doctor,
+                )
+            )
 
     def flush(self) -> None:
         """Hand the buffered records to the sinks (live mode calls it every tick)."""
         departed = self.hospital.departed
-        visits = [_visit(p) for p in departed if p.number >= 0] if self.trace else []
+        patients = self.hospital.patients
+        visits = [_visit(patients, p) for p in departed if patients.number[p] >= 0]
         departed.clear()
         for sink in self.sinks:
             if self.snapshots:
@@ -223,63 +233,63 @@ class Engine:
 
     # ------------------------------------------------------------------ scheduling
 
-    def _schedule_end(self, patient: Patient, doctor: Doctor, now: float) -> None:
-        self.seq += 1
-        heapq.heappush(self.heap, (now + patient.service, self.seq, _TREATMENT_END, doctor))
-
     def _load_chunk(self) -> bool:
-        """Draw the next chunk's arrivals and controls; False when the timeline is over."""
+        """Draw the next chunk's arrivals and schedule its controls; False when time is up."""
         cal = self.calendar
         first = self.next_chunk_slot
         if first >= cal.n_slots:
             return False
-        if first >= cal.warmup_hours + cal.horizon_hours and self.hospital.patients_present == 0:
+        arrivals_end = cal.warmup_hours + cal.horizon_hours
+        if first >= arrivals_end and self.hospital.patients_present == 0:
             return False  # arrivals are over and everyone has left: nothing more to drain
         last = min(first + CHUNK_SLOTS, cal.n_slots)
         self.next_chunk_slot = last
         begin = cal.begin_minute + 60.0 * first
         end = cal.begin_minute + 60.0 * last
         self._chunk_end = end
-        horizon = cal.horizon_minute
-        arrivals: list[Patient] = []
-        arrival_end_slot = min(last, cal.warmup_hours + cal.horizon_hours)
-        if arrival_end_slot > first:
-            batch = self.arrivals.chunk(first, arrival_end_slot)
-            spec = self.spec_of_path
-            for t, j, service, patience, route in zip(
-                batch.times.tolist(),
-                batch.pathology.tolist(),
-                batch.service_minutes.tolist(),
-                batch.patience_minutes.tolist(),
-                batch.route.tolist(),
-                strict=True,
-            ):
-                if t < 0:
-                    number = -1 - self.warmup_count
-                    self.warmup_count += 1
-                else:
-                    number = self.reported_count
-                    self.reported_count += 1
-                patient = Patient(number, j, spec[j], t, service, patience, route)
-                arrivals.append(patient)
-                if number >= 0:
-                    self.patients.append(patient)
-            self.all_patients.extend(arrivals)
-        lo = bisect.bisect_left(self._shift_times, begin)
-        hi = bisect.bisect_left(self._shift_times, end)
-        controls = self._shift_controls[lo:hi]
+        self._pending_arrivals = self._draw_patients(first, min(last, arrivals_end))
+        self._arrival_pos = self._pending_arrivals.start
+        controls = self._shift_controls[
+            bisect.bisect_left(self._shift_times, begin) : bisect.bisect_left(
+                self._shift_times, end
+            )
+        ]
         if self.trace:
             step = self.scenario.snapshot_step_minutes
             t = max(0.0, math.ceil(begin / step) * step)
-            while t < end and t < horizon:
-                controls.append((t, _CONTROL_SNAPSHOT, None))
+            while t < end and t < cal.horizon_minute:
+                controls.append((t, SNAPSHOT, None))
                 t += step
             controls.sort(key=_control_order)
-        self._pending_arrivals = arrivals
-        self._arrival_pos = 0
-        self._controls = controls
-        self._control_pos = 0
+        heap = self.heap
+        sequence = self._control_sequence
+        for time, kind, subject in controls:
+            sequence += 1
+            heapq.heappush(heap, (time, sequence, kind, subject))
+        self._control_sequence = sequence
         return True
+
+    def _draw_patients(self, first: int, last: int) -> range:
+        """Rows of the patients arriving in slots [first, last) (warm-up ones numbered < 0)."""
+        if last <= first:
+            return range(0)
+        batch = self.arrivals.chunk(first, last)
+        n = len(batch.times)
+        warmup = int(np.count_nonzero(batch.times < 0))
+        numbers = list(range(-1 - self.warmup_count, -1 - self.warmup_count - warmup, -1))
+        numbers += range(self.reported_count, self.reported_count + n - warmup)
+        self.warmup_count += warmup
+        self.reported_count += n - warmup
+        self._drawn.append((batch.times, batch.pathology))
+        return self.hospital.patients.extend(
+            numbers,
+            batch.pathology.tolist(),
+            self.spec_of_path_array[batch.pathology].tolist(),
+            batch.times.tolist(),
+            batch.service_minutes.tolist(),
+            batch.patience_minutes.tolist(),
+            batch.route.tolist(),
+        )
 
     # ------------------------------------------------------------------ running
 
@@ -294,68 +304,67 @@ class Engine:
         self.open()
         hospital = self.hospital
         heap = self.heap
+        heappop = heapq.heappop
+        finish = hospital.finish
+        arrive = hospital.arrive
         abandonment = self.scenario.abandonment
+        patients = hospital.patients
+        arrival = patients.arrival
+        now = self.now
         while True:
-            if self._arrival_pos >= len(self._pending_arrivals) and self._control_pos >= len(
-                self._controls
-            ):
-                # chunk exhausted: the heap may still hold events of this chunk
-                if heap and heap[0][0] < min(self._chunk_end, until):
-                    self._pop_heap(hospital, heap)
-                    continue
-                if self._chunk_end >= until:
-                    break
-                if not self._load_chunk():
-                    self._finished = True
-                    break
-                if self.progress is not None:
-                    self.progress(self._chunk_end)
-                if len(self.events) >= FLUSH_EVERY:
-                    self.flush()
-                continue
-            arrivals = self._pending_arrivals
-            ta = arrivals[self._arrival_pos].arrival if self._arrival_pos < len(arrivals) else INF
-            controls = self._controls
-            tc = controls[self._control_pos][0] if self._control_pos < len(controls) else INF
-            th = heap[0][0] if heap else INF
-            if tc <= ta and tc <= th:
-                if tc >= until:
-                    break
-                self.now = tc
-                _, kind, doctor = controls[self._control_pos]
-                self._control_pos += 1
-                if kind == _CONTROL_SNAPSHOT:
-                    self._snapshot(tc)
-                elif kind == _CONTROL_SHIFT_START:
-                    hospital.shift_start(doctor, tc)
-                else:
-                    hospital.shift_end(doctor, tc)
-            elif ta < th:
+            rows = self._pending_arrivals
+            pos = self._arrival_pos
+            n = rows.stop
+            while pos < n:
+                ta = arrival[pos]
                 if ta >= until:
                     break
-                self.now = ta
-                patient = arrivals[self._arrival_pos]
-                self._arrival_pos += 1
-                hospital.arrive(patient, ta)
-                if abandonment and patient.doctor < 0:
-                    self.seq += 1
-                    heapq.heappush(heap, (ta + patient.patience, self.seq, _ABANDON, patient))
-            else:
-                if th >= until:
-                    break
-                self._pop_heap(hospital, heap)
+                while heap and heap[0][0] <= ta:
+                    now, _, kind, subject = heappop(heap)
+                    if kind == TREATMENT_END:
+                        finish(subject, now)
+                    else:
+                        self._control(kind, subject, now)
+                now = ta
+                arrive(pos, ta)
+                if abandonment and patients.doctor[pos] < 0:
+                    heapq.heappush(
+                        heap, (ta + patients.patience[pos], next(hospital.sequence), ABANDON, pos)
+                    )
+                pos += 1
+            self._arrival_pos = pos
+            boundary = self._chunk_end if self._chunk_end < until else until
+            while heap and heap[0][0] < boundary:
+                now, _, kind, subject = heappop(heap)
+                if kind == TREATMENT_END:
+                    finish(subject, now)
+                else:
+                    self._control(kind, subject, now)
+            if pos < n or self._chunk_end >= until:
+                break
+            if not self._load_chunk():
+                self._finished = True
+                break
+            if self.progress is not None:
+                self.progress(self._chunk_end)
+            if len(self.events) >= FLUSH_EVERY:
+                self.flush()
         if self._finished:
-            self.now = max(self.now, self._chunk_end)
+            now = max(now, self._chunk_end)
         elif until != INF:
-            self.now = max(self.now, until)
+            now = max(now, until)
+        self.now = now
 
-    def _pop_heap(self, hospital: Hospital, heap: list) -> None:
-        t, _, kind, obj = heapq.heappop(heap)
-        self.now = t
-        if kind == _TREATMENT_END:
-            hospital.finish(obj, t)
+    def _control(self, kind: int, subject: Any, now: float) -> None:
+        hospital = self.hospital
+        if kind == ABANDON:
+            hospital.abandon(subject, now)
+        elif kind == SHIFT_START:
+            hospital.shift_start(subject, now)
+        elif kind == SHIFT_END:
+            hospital.shift_end(subject, now)
         else:
-            hospital.abandon(obj, t)
+            self._snapshot(now)
 
     def _snapshot(self, t: float) -> None:
         h = self.hospital
@@ -401,24 +410,22 @@ class Engine:
         """The arrays of every reported patient and duty period so far."""
         end = self.calendar.begin_minute + 60.0 * self.calendar.n_slots
         self.hospital.close_duty(min(self.now, end))
-        patients = self.patients
-
-        def column(attr: str, dtype: Any = float, source: list[Patient] = patients) -> np.ndarray:
-            return np.array(list(map(attrgetter(attr), source)), dtype=dtype).reshape(-1)
-
-        start = column("start")
-        finished = column("end")
-        left = column("left")
-        everyone = self.all_patients
-        state_start = column("start", source=everyone)
-        state_end = column("end", source=everyone)
-        state_left = column("left", source=everyone)
+        patients = self.hospital.patients  # warm-up rows first, then the reported ones
+        skip = self.warmup_count
+        state_start = np.array(patients.start, dtype=float)
+        state_end = np.array(patients.end, dtype=float)
+        state_left = np.array(patients.left, dtype=float)
+        arrival = np.concatenate([times for times, _ in self._drawn] or [np.zeros(0)])
+        pathology = np.concatenate(
+            [paths for _, paths in self._drawn] or [np.zeros(0, dtype=np.int64)]
+        ).astype(np.int64)
+        specialty = self.spec_of_path_array[pathology]
         never = self.now
         # a patient waits until treated or gone, and is in treatment until the end
         waited_until = np.where(
             ~np.isnan(state_start), state_start, np.where(~np.isnan(state_left), state_left, never)
         )
-        state_end = np.where(
+        treated_until = np.where(
             ~np.isnan(state_end), state_end, np.where(~np.isnan(state_start), never, waited_until)
         )
         duty = np.array(self.hospital.duty_periods, dtype=float).reshape(-1, 3)
@@ -426,48 +433,50 @@ class Engine:
             run=self.run_info,
             calendar=self.calendar,
             catalog=self.catalog,
-            pathology=column("pathology", np.int64),
-            specialty=column("specialty", np.int64),
-            doctor=column("doctor", np.int64),
-            arrival=column("arrival"),
-            start=start,
-            end=finished,
-            left=left,
+            pathology=pathology[skip:],
+            specialty=specialty[skip:],
+            doctor=np.array(patients.doctor, dtype=np.int64)[skip:],
+            arrival=arrival[skip:],
+            start=state_start[skip:],
+            end=state_end[skip:],
+            left=state_left[skip:],
             duty_doctor=duty[:, 0].astype(np.int64),
             duty_start=duty[:, 1],
             duty_end=duty[:, 2],
             doctor_specialty=np.array([d.specialty for d in self.doctor_infos], dtype=np.int64),
-            state_specialty=column("specialty", np.int64, everyone),
-            state_arrival=column("arrival", source=everyone),
+            state_specialty=specialty,
+            state_arrival=arrival,
             state_start=waited_until,
-            state_end=state_end,
+            state_end=treated_until,
             end_minute=self.now,
         )
 
 
-def _visit(p: Patient) -> tuple:
-    """The patient as a tuple in ``Visit`` field order."""
-    if p.doctor >= 0:
+def _visit(patients: Patients, p: int) -> tuple:
+    """Patient row ``p`` as a tuple in ``Visit`` field order."""
+    number = patients.number[p]
+    if patients.doctor[p] >= 0:
+        end = patients.end[p]
         return (
-            p.number,
-            p.pathology,
-            p.specialty,
-            p.doctor,
-            p.arrival,
-            p.start,
-            p.end,
-            p.end,
+            number,
+            patients.pathology[p],
+            patients.specialty[p],
+            patients.doctor[p],
+            patients.arrival[p],
+            patients.start[p],
+            end,
+            end,
             int(Disposition.DISCHARGED),
         )
     return (
-        p.number,
-        p.pathology,
-        p.specialty,
+        number,
+        patients.pathology[p],
+        patients.specialty[p],
         -1,
-        p.arrival,
+        patients.arrival[p],
         math.nan,
         math.nan,
-        p.left,
+        patients.left[p],
         int(Disposition.LEFT_WITHOUT_BEING_SEEN),
     )
 

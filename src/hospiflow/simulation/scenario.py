@@ -15,6 +15,7 @@ Profiles are relative shapes: they are rescaled to average 1, so
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 import tomllib
@@ -363,6 +364,8 @@ def scenario_from_dict(
             kwargs[key] = tuple(kwargs[key])
     if "start_date" in kwargs:
         kwargs["start_date"] = _parse_date(kwargs["start_date"], where)
+    if kwargs.get("seed") == "random":
+        kwargs["seed"] = None
     catalog = kwargs.get("catalog")
     if isinstance(catalog, str) and catalog not in BUILTIN_CATALOGS and base_dir is not None:
         candidate = base_dir / catalog
@@ -379,9 +382,21 @@ def scenario_from_dict(
         raise ScenarioError(str(error), where=where) from None
 
 
+_TOML_NAMES = {
+    attribute: f"[{section}] {key}" if section else key
+    for section, keys in _SECTIONS.items()
+    for key, attribute in keys.items()
+}
+
+
 def _wrap(where: str, error: ScenarioError) -> ScenarioError:
-    wrapped = ScenarioError(str(error), where=where, **error.details)
-    return wrapped
+    """The error prefixed with the file, naming the TOML key the user wrote."""
+    parameter = error.where or ""
+    base = re.split(r"[.\[]", parameter, maxsplit=1)[0]
+    if base in _TOML_NAMES:
+        parameter = _TOML_NAMES[base] + parameter[len(base) :]
+    message = f"{parameter}: {error.message}" if parameter else error.message
+    return ScenarioError(message, where=where, **error.details)
 
 
 def _parse_date(value: Any, where: str) -> date:
@@ -397,24 +412,34 @@ def _parse_date(value: Any, where: str) -> date:
     raise _wrap(where, _fail("start_date", "must be a date (YYYY-MM-DD)", value))
 
 
+def _number(value: float) -> str:
+    """The shortest text that reads back as exactly ``value``."""
+    value = float(value)
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def _text(value: str) -> str:
+    """A TOML basic string (JSON's escapes are valid TOML)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _toml_list(values: tuple[float, ...]) -> str:
-    return "[" + ", ".join(f"{v:g}" for v in values) + "]"
+    return "[" + ", ".join(_number(v) for v in values) + "]"
 
 
 def scenario_to_toml(s: Scenario) -> str:
     """The scenario as a documented TOML file that ``load_scenario`` reads back."""
-    seed = (
-        []
-        if s.seed is None
-        else ["# same seed, same results (byte-identical reports)", f"seed = {s.seed}"]
-    )
+    seed = [
+        '# same seed, same results (byte-identical reports); "random": a new draw each run',
+        f"seed = {_text('random') if s.seed is None else s.seed}",
+    ]
     lines = [
         "# hospiflow scenario: every parameter of one simulated hospital.",
         "# Edit it and run: hospiflow simulate --scenario this-file.toml",
         "",
-        f'name = "{s.name}"',
+        f"name = {_text(s.name)}",
         '# built-in "default" or "validation", or the path of your own catalog TOML',
-        f'catalog = "{s.catalog}"',
+        f"catalog = {_text(s.catalog)}",
         "",
         "[time]",
         "# first reported day (from local midnight) and the hospital's IANA time zone:",
@@ -422,17 +447,17 @@ def scenario_to_toml(s: Scenario) -> str:
         f'start_date = "{s.start_date.isoformat()}"',
         f'timezone = "{s.timezone}"',
         "# length of the reported period",
-        f"days = {s.days:g}",
+        f"days = {_number(s.days)}",
         "# simulated before start_date and not reported (starting empty under-states waits)",
-        f"warmup_days = {s.warmup_days:g}",
+        f"warmup_days = {_number(s.warmup_days)}",
         *seed,
         "# state is sampled every step (1 minute in live mode)",
-        f"snapshot_step_minutes = {s.snapshot_step_minutes:g}",
+        f"snapshot_step_minutes = {_number(s.snapshot_step_minutes)}",
         "",
         "[arrivals]",
         "# Poisson arrivals at rate_per_hour x hourly[hour] x weekday[day] x monthly[month];",
         "# profiles are relative shapes, rescaled to average 1.",
-        f"rate_per_hour = {s.arrival_rate_per_hour:g}",
+        f"rate_per_hour = {_number(s.arrival_rate_per_hour)}",
         "# 00:00 .. 23:00",
         f"hourly_profile = {_toml_list(s.hourly_profile)}",
         "# Monday .. Sunday",
@@ -453,7 +478,7 @@ def scenario_to_toml(s: Scenario) -> str:
         "[abandonment]",
         "# patients may leave without being seen after an exponential patience",
         f"enabled = {str(s.abandonment).lower()}",
-        f"mean_patience_minutes = {s.mean_patience_minutes:g}",
+        f"mean_patience_minutes = {_number(s.mean_patience_minutes)}",
         "",
         "# Doctors: each [[shifts]] block is `doctors` doctors of one specialty working",
         "# start..end (local time; an end at or before start crosses midnight) on `days`.",
@@ -464,14 +489,14 @@ def scenario_to_toml(s: Scenario) -> str:
         lines += [
             "",
             "[[shifts]]",
-            f'specialty = "{shift.specialty}"',
+            f"specialty = {_text(shift.specialty)}",
             f'start = "{shift.start}"',
             f'end = "{shift.end}"',
             f"doctors = {shift.doctors}",
             f"days = [{days}]",
         ]
         if shift.label:
-            lines.append(f'label = "{shift.label}"')
+            lines.append(f"label = {_text(shift.label)}")
     return "\n".join(lines) + "\n"
 
 

@@ -1,45 +1,272 @@
-"""Rollup tables derived from a run's visits when the run completes.
+"""Rollup tables: the hourly, daily and monthly aggregates and the KPIs of a run.
 
-One ``INSERT ... SELECT`` per table, so any source (simulation, import)
-gets the same aggregates. Buckets are the hospital's local wall-clock hours
-and days (``arrival_local_ms`` floored), counted by arrival.
+Written in the run's last transaction, two ways:
+
+* ``from_result``: a simulation hands its ``SimulationResult``; the rollups
+  hold the simulator's own aggregates, computed by the same functions that
+  write its CSV reports (``simulation.recorder`` and ``simulation.reports``)
+  and stored as raw floats. ``store.reports`` formats them back into the
+  five files, byte for byte.
+* ``from_visits``: any other source (an import of real visits) gets what
+  SQL can derive from its visits, one ``INSERT ... SELECT`` per table:
+  counts, sums and means of waits and lengths of stay. The time-averaged
+  state, percentiles and KPIs stay NULL/absent.
+
+Every bucket of a simulation is stored, empty ones included; SQL-derived
+rollups hold the buckets that had arrivals.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hospiflow.simulation.events import Disposition
 from hospiflow.store import schema
-from hospiflow.store.sqlfuncs import floor_to
-from hospiflow.store.timeconv import MS_PER_DAY, MS_PER_HOUR
+from hospiflow.store.sqlfuncs import floor_to, month_start
+from hospiflow.store.timeconv import MS_PER_DAY, MS_PER_HOUR, MS_PER_MIN
+from hospiflow.store.writer import insert_rows
 
 _LWBS = int(Disposition.LEFT_WITHOUT_BEING_SEEN)
 
 
-def _measures(visits: sa.Table) -> list[sa.ColumnElement]:
+def clear(connection: Connection, run_id: int) -> None:
+    """Delete the run's rollup rows."""
+    for table in schema.ROLLUP_TABLES:
+        connection.execute(table.delete().where(table.c.run_id == run_id))
+
+
+# -- from a simulation result ----------------------------------------------------------
+
+
+def _nullable(values: np.ndarray) -> list[Any]:
+    """Floats with NaN as NULL (SQLite and PostgreSQL disagree on storing NaN)."""
+    return [None if v != v else v for v in np.asarray(values, dtype=float).tolist()]
+
+
+def _sum(groups: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    keep = groups >= 0
+    return np.bincount(groups[keep], weights=np.nan_to_num(values[keep]), minlength=size)
+
+
+def _day_ms(start_date: str, offsets: np.ndarray, unit: str) -> np.ndarray:
+    """Local epoch ms of ``start_date``'s day (``unit`` D) or month (M) plus ``offsets``."""
+    first = np.datetime64(start_date[:7] if unit == "M" else start_date, unit)
+    moments = (first + offsets.astype(f"timedelta64[{unit}]")).astype("datetime64[ms]")
+    return moments.astype(np.int64)
+
+
+def from_result(connection: Connection, run_id: int, result: Any) -> None:
+    """Replace the run's rollups with the simulator's aggregates of ``result``."""
+    # imported here: the recorder pulls in the whole simulator
+    from hospiflow.simulation import reports as sim
+    from hospiflow.simulation.recorder import hourly_state, kpis, reported_hour_of
+
+    clear(connection, run_id)
+    cal = result.calendar
+    start_ms = int(round(cal.start_utc.timestamp() * 1000))
+    start_date = str(result.run.parameters["time"]["start_date"])
+    hourly = hourly_state(result)
+    n_hours, n_spec = hourly.arrivals.shape
+    wait = result.wait
+    # how long each visit stayed: to the end of treatment, or until it left unseen
+    los = np.where(np.isnan(result.end), result.left, result.end) - result.arrival
+    treated = (~np.isnan(wait)).astype(float)
+
+    hour = reported_hour_of(result, result.arrival)
+    cell = np.where((hour >= 0) & (hour < n_hours), hour * n_spec + result.specialty, -1)
+    size = n_hours * n_spec
+    hour_ms = start_ms + MS_PER_HOUR * np.arange(n_hours, dtype=np.int64)
+    offsets = cal.offset_minutes[cal.reported_slots()].astype(np.int64)
+    hour_local_ms = hour_ms + offsets * MS_PER_MIN
+    specialty = np.tile(np.arange(n_spec), n_hours)
+    insert_rows(
+        connection,
+        "hourly_specialty",
+        HOURLY_COLUMNS,
+        list(
+            zip(
+                [run_id] * size,
+                np.repeat(hour_ms, n_spec).tolist(),
+                specialty.tolist(),
+                np.repeat(hour_local_ms, n_spec).tolist(),
+                hourly.arrivals.ravel().tolist(),
+                _sum(cell, treated, size).astype(np.int64).tolist(),
+                hourly.left_without_being_seen.ravel().tolist(),
+                _sum(cell, wait, size).tolist(),
+                _sum(cell, los, size).tolist(),
+                _nullable(hourly.mean_wait.ravel()),
+                hourly.waiting.ravel().tolist(),
+                hourly.in_treatment.ravel().tolist(),
+                hourly.doctors_on_duty.ravel().tolist(),
+                strict=True,
+            )
+        ),
+    )
+
+    daily = sim.daily_pathology_table(result)
+    n_path = len(result.run.pathologies)
+    size = len(daily.days) * n_path
+    stats = daily.stats
+    day_ms = _day_ms(start_date, daily.days, "D")
+    month_ms = (
+        (day_ms.astype("datetime64[ms]").astype("datetime64[M]"))
+        .astype("datetime64[ms]")
+        .astype(np.int64)
+    )
+    spec_of_path = result.catalog.pathology_specialty_index()
+    insert_rows(
+        connection,
+        "daily_pathology",
+        DAILY_COLUMNS,
+        list(
+            zip(
+                [run_id] * size,
+                np.repeat(day_ms, n_path).tolist(),
+                np.tile(np.arange(n_path), len(daily.days)).tolist(),
+                np.tile(spec_of_path, len(daily.days)).tolist(),
+                np.repeat(month_ms, n_path).tolist(),
+                stats.arrivals.tolist(),
+                stats.treated.tolist(),
+                stats.left_without_being_seen.tolist(),
+                _sum(daily.groups, wait, size).tolist(),
+                _sum(daily.groups, los, size).tolist(),
+                _nullable(stats.mean_wait),
+                _nullable(stats.p90_wait),
+                _nullable(stats.mean_treatment),
+                strict=True,
+            )
+        ),
+    )
+
+    monthly = sim.monthly_table(result, hourly)
+    size = len(monthly.months) * n_spec
+    stats = monthly.stats
+    insert_rows(
+        connection,
+        "monthly_specialty",
+        MONTHLY_COLUMNS,
+        list(
+            zip(
+                [run_id] * size,
+                np.repeat(_day_ms(start_date, monthly.months, "M"), n_spec).tolist(),
+                np.tile(np.arange(n_spec), len(monthly.months)).tolist(),
+                stats.arrivals.tolist(),
+                stats.treated.tolist(),
+                stats.left_without_being_seen.tolist(),
+                _nullable(stats.mean_wait),
+                _nullable(stats.p50_wait),
+                _nullable(stats.p90_wait),
+                _nullable(stats.mean_treatment),
+                _nullable(monthly.mean_waiting),
+                _nullable(monthly.doctor_hours),
+                _nullable(monthly.busy_hours),
+                strict=True,
+            )
+        ),
+    )
+
+    metrics = sim.metrics_table([kpis(result, hourly)])
+    n = len(metrics.metrics)
+    insert_rows(
+        connection,
+        "performance_metrics",
+        METRIC_COLUMNS,
+        list(
+            zip(
+                [run_id] * n,
+                range(n),
+                metrics.metrics,
+                metrics.scopes,
+                _nullable(metrics.values),
+                metrics.units,
+                _nullable(metrics.ci95_low),
+                _nullable(metrics.ci95_high),
+                [metrics.replications] * n,
+                strict=True,
+            )
+        ),
+    )
+
+
+HOURLY_COLUMNS = tuple(c.name for c in schema.hourly_specialty.columns)
+DAILY_COLUMNS = tuple(c.name for c in schema.daily_pathology.columns)
+MONTHLY_COLUMNS = tuple(c.name for c in schema.monthly_specialty.columns)
+METRIC_COLUMNS = tuple(c.name for c in schema.performance_metrics.columns)
+
+
+# -- from visits (any source) -------------------------------------------------------------
+
+
+def _measures(v: sa.Table) -> list[sa.ColumnElement]:
     return [
-        sa.func.count().label("arrivals"),
-        sa.func.count(visits.c.wait_min).label("treated"),
-        sa.func.coalesce(sa.func.sum(sa.case((visits.c.disposition == _LWBS, 1), else_=0)), 0),
-        sa.func.coalesce(sa.func.sum(visits.c.wait_min), 0.0),
-        sa.func.coalesce(sa.func.sum(visits.c.los_min), 0.0),
+        sa.func.count(),
+        sa.func.count(v.c.wait_min),
+        sa.func.coalesce(sa.func.sum(sa.case((v.c.disposition == _LWBS, 1), else_=0)), 0),
+        sa.func.coalesce(sa.func.sum(v.c.wait_min), 0.0),
+        sa.func.coalesce(sa.func.sum(v.c.los_min), 0.0),
+        sa.func.avg(v.c.wait_min),
     ]
 
 
-def rebuild(connection: Connection, run_id: int) -> None:
-    """Replace the run's rollup rows with fresh aggregates of its visits."""
+def from_visits(connection: Connection, run_id: int) -> None:
+    """Replace the run's rollups with what SQL derives from its visits."""
+    clear(connection, run_id)
     v = schema.visits
-    for table, bucket, key in (
-        (schema.hourly_specialty, floor_to(v.c.arrival_local_ms, MS_PER_HOUR), v.c.specialty_idx),
-        (schema.daily_pathology, floor_to(v.c.arrival_local_ms, MS_PER_DAY), v.c.pathology_idx),
-    ):
-        connection.execute(table.delete().where(table.c.run_id == run_id))
-        select = (
-            sa.select(v.c.run_id, bucket, key, *_measures(v))
-            .where(v.c.run_id == run_id, key.is_not(None))
-            .group_by(v.c.run_id, bucket, key)
+    mine = v.c.run_id == run_id
+    # hour buckets by local hour *and* offset: the repeated hour of an autumn
+    # DST change is two buckets, as in the simulator's reports
+    hour_local = floor_to(v.c.arrival_local_ms, MS_PER_HOUR)
+    offset = v.c.arrival_local_ms - v.c.arrival_ms
+    hourly = (
+        sa.select(
+            v.c.run_id,
+            hour_local - offset,
+            v.c.specialty_idx,
+            hour_local,
+            *_measures(v),
         )
-        columns = [c.name for c in table.columns]
-        connection.execute(table.insert().from_select(columns, select))
+        .where(mine)
+        .group_by(v.c.run_id, hour_local, offset, v.c.specialty_idx)
+    )
+    _insert_from(connection, schema.hourly_specialty, hourly, 10)
+
+    day = floor_to(v.c.arrival_local_ms, MS_PER_DAY)
+    daily = (
+        sa.select(
+            v.c.run_id,
+            day,
+            v.c.pathology_idx,
+            sa.func.min(v.c.specialty_idx),
+            month_start(day),
+            *_measures(v),
+        )
+        .where(mine, v.c.pathology_idx.is_not(None))
+        .group_by(v.c.run_id, day, v.c.pathology_idx)
+    )
+    _insert_from(connection, schema.daily_pathology, daily, 11)
+
+    month = month_start(v.c.arrival_local_ms)
+    m = _measures(v)
+    monthly = (
+        sa.select(v.c.run_id, month, v.c.specialty_idx, m[0], m[1], m[2], m[5])
+        .where(mine)
+        .group_by(v.c.run_id, month, v.c.specialty_idx)
+    )
+    _insert_from(connection, schema.monthly_specialty, monthly, 7)
+
+
+def _insert_from(connection: Connection, table: sa.Table, select: sa.Select, n: int) -> None:
+    columns = [c.name for c in table.columns][:n]
+    connection.execute(table.insert().from_select(columns, select))
+
+
+def rebuild(connection: Connection, run_id: int, result: Any | None = None) -> None:
+    """The run's rollups: the simulator's own if ``result`` is a ``SimulationResult``."""
+    if result is not None and hasattr(result, "calendar") and hasattr(result, "state_start"):
+        from_result(connection, run_id, result)
+    else:
+        from_visits(connection, run_id)

@@ -130,7 +130,8 @@ visits = sa.Table(
     sa.Column("los_min", sa.Float),
     sa.Column("disposition", sa.SmallInteger),
 )
-# Range scans by arrival; the extra columns make bucketed counts index-only.
+# Range scans by arrival; the extra columns make bucketed counts, wait and
+# length-of-stay percentiles and the KPIs over a range index-only.
 sa.Index(
     "ix_visits_arrival",
     visits.c.run_id,
@@ -138,6 +139,9 @@ sa.Index(
     visits.c.arrival_local_ms,
     visits.c.specialty_idx,
     visits.c.pathology_idx,
+    visits.c.wait_min,
+    visits.c.los_min,
+    visits.c.disposition,
 )
 
 treatments = sa.Table(
@@ -157,6 +161,8 @@ treatments = sa.Table(
 )
 # Keyset pagination and range aggregates on treatment start.
 sa.Index("ix_treatments_start", treatments.c.run_id, treatments.c.start_ms, treatments.c.id)
+# treatments.csv lists treatments in arrival (patient number) order.
+sa.Index("ix_treatments_patient", treatments.c.run_id, treatments.c.patient_no)
 
 events = sa.Table(
     "events",
@@ -214,33 +220,86 @@ sa.Index(
     forecasts.c.specialty_idx,
 )
 
-# Rollups the writer derives with one INSERT ... SELECT each when a run
-# completes (any source: simulation, import). Buckets are local wall-clock
-# instants (``*_local_ms``) at the bucket's start.
+# Rollups, written in the run's last transaction (``store.rollups``). For a
+# simulation they hold the simulator's own aggregates (``simulation.recorder``,
+# raw floats), so ``store.reports`` rebuilds its five CSV reports byte for byte;
+# for other sources (imports) they are derived from the visits with SQL and the
+# columns SQL cannot know (time-averaged state, percentiles) are NULL. All keep
+# every bucket of a simulation, empty ones included (the reports list them).
+# SQLite stores them WITHOUT ROWID: the primary key is the table's order, so a
+# range of buckets is one contiguous read.
 hourly_specialty = sa.Table(
     "hourly_specialty",
     metadata,
     sa.Column("run_id", RowId, _run_fk(), primary_key=True),
-    sa.Column("hour_local_ms", sa.BigInteger, primary_key=True),
+    sa.Column("hour_ms", sa.BigInteger, primary_key=True),  # UTC start of the hour
     sa.Column("specialty_idx", sa.Integer, primary_key=True),
+    sa.Column("hour_local_ms", sa.BigInteger, nullable=False),  # its local wall-clock start
     sa.Column("arrivals", sa.Integer, nullable=False),
     sa.Column("treated", sa.Integer, nullable=False),
     sa.Column("left_without_being_seen", sa.Integer, nullable=False),
     sa.Column("wait_sum_min", sa.Float, nullable=False),
     sa.Column("los_sum_min", sa.Float, nullable=False),
+    sa.Column("mean_wait_min", sa.Float),
+    # exact time averages over the hour (simulation only)
+    sa.Column("waiting", sa.Float),
+    sa.Column("in_treatment", sa.Float),
+    sa.Column("doctors_on_duty", sa.Float),
+    sqlite_with_rowid=False,
 )
 
 daily_pathology = sa.Table(
     "daily_pathology",
     metadata,
     sa.Column("run_id", RowId, _run_fk(), primary_key=True),
-    sa.Column("day_local_ms", sa.BigInteger, primary_key=True),
+    sa.Column("day_local_ms", sa.BigInteger, primary_key=True),  # local midnight
     sa.Column("pathology_idx", sa.Integer, primary_key=True),
+    sa.Column("specialty_idx", sa.Integer, nullable=False),
+    sa.Column("month_local_ms", sa.BigInteger, nullable=False),  # first day of its month
     sa.Column("arrivals", sa.Integer, nullable=False),
     sa.Column("treated", sa.Integer, nullable=False),
     sa.Column("left_without_being_seen", sa.Integer, nullable=False),
     sa.Column("wait_sum_min", sa.Float, nullable=False),
     sa.Column("los_sum_min", sa.Float, nullable=False),
+    sa.Column("mean_wait_min", sa.Float),
+    sa.Column("p90_wait_min", sa.Float),
+    sa.Column("mean_treatment_min", sa.Float),
+    sqlite_with_rowid=False,
 )
 
+monthly_specialty = sa.Table(
+    "monthly_specialty",
+    metadata,
+    sa.Column("run_id", RowId, _run_fk(), primary_key=True),
+    sa.Column("month_local_ms", sa.BigInteger, primary_key=True),
+    sa.Column("specialty_idx", sa.Integer, primary_key=True),
+    sa.Column("arrivals", sa.Integer, nullable=False),
+    sa.Column("treated", sa.Integer, nullable=False),
+    sa.Column("left_without_being_seen", sa.Integer, nullable=False),
+    sa.Column("mean_wait_min", sa.Float),
+    sa.Column("p50_wait_min", sa.Float),
+    sa.Column("p90_wait_min", sa.Float),
+    sa.Column("mean_treatment_min", sa.Float),
+    sa.Column("mean_waiting", sa.Float),
+    sa.Column("doctor_hours", sa.Float),
+    sa.Column("busy_hours", sa.Float),
+    sqlite_with_rowid=False,
+)
+
+performance_metrics = sa.Table(
+    "performance_metrics",
+    metadata,
+    sa.Column("run_id", RowId, _run_fk(), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),  # the report's row order
+    sa.Column("metric", sa.Text, nullable=False),
+    sa.Column("scope", sa.Text, nullable=False),  # 'all' or a specialty code
+    sa.Column("value", sa.Float),
+    sa.Column("unit", sa.Text, nullable=False),
+    sa.Column("ci95_low", sa.Float),
+    sa.Column("ci95_high", sa.Float),
+    sa.Column("replications", sa.Integer, nullable=False, server_default="1"),
+    sqlite_with_rowid=False,
+)
+
+ROLLUP_TABLES = (hourly_specialty, daily_pathology, monthly_specialty, performance_metrics)
 EVENT_TABLES = (events, state_snapshots, treatments, visits)

@@ -303,7 +303,12 @@ class StoreSink:
             self.flush()
 
     def close(self, result: Any | None) -> None:
-        """Finish the run: ``complete`` with its rollups if ``result`` is given, else ``failed``."""
+        """Finish the run: ``complete`` with its rollups if ``result`` is given, else ``failed``.
+
+        A ``SimulationResult`` gives the simulator's own aggregates (the
+        numbers of its CSV reports); any other non-None result (an importer's
+        summary) gives the aggregates SQL derives from the visits.
+        """
         if self._closed:
             return
         self._closed = True
@@ -313,7 +318,7 @@ class StoreSink:
             if result is None:
                 self._fail("the run did not finish")
             else:
-                self._complete()
+                self._complete(result)
         finally:
             if self._connection is not None:
                 self._connection.close()
@@ -354,11 +359,11 @@ class StoreSink:
     def _transaction(self, what: str) -> Any:
         return _Transaction(self, what)
 
-    def _complete(self) -> None:
+    def _complete(self, result: Any) -> None:
         assert self._connection is not None
         with self._transaction("close"):
             self._write_pending(self._connection)
-            rollups.rebuild(self._connection, self.run_id)  # type: ignore[arg-type]
+            rollups.rebuild(self._connection, self.run_id, result)  # type: ignore[arg-type]
             self._set_status(self._connection, "complete", None)
         if self.progress is not None:
             self.progress(self._committed_rows)
