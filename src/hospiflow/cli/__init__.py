@@ -32,12 +32,14 @@ def main() -> None:
 
 
 def _register() -> None:
-    from hospiflow.cli import db, queueing, simulate
+    from hospiflow.cli import db, queueing, serve, simulate
 
     main.add_command(simulate.simulate)
     main.add_command(simulate.scenario)
     main.add_command(queueing.group, name="queueing")
     main.add_command(db.group, name="db")
+    main.add_command(serve.serve)
+    main.add_command(serve.live)
 
 
 _register()

@@ -1,0 +1,146 @@
+"""``hospiflow serve`` (the API and dashboard on waitress) and ``hospiflow live``."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from hospiflow.cli.db import database_options
+from hospiflow.store import migrate
+from hospiflow.store.engine import resolve_database_url
+
+DEFAULT_THREADS = 32  # each Server-Sent Events client holds one thread
+
+
+def live_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--speed``, ``--continue-from``, ``--scenario``."""
+    command = click.option(
+        "--scenario",
+        "scenario_source",
+        default="default",
+        show_default=True,
+        help="Built-in scenario (default, stationary) or a scenario TOML file.",
+    )(command)
+    command = click.option(
+        "--continue-from",
+        "continue_from",
+        type=int,
+        metavar="RUN_ID",
+        help="Start where this (complete) history run ends: same hospital, the next day.",
+    )(command)
+    return click.option(
+        "--speed",
+        type=click.FloatRange(min=0, min_open=True),
+        default=60.0,
+        show_default=True,
+        help="Simulated seconds per real second (60: an hour a minute; 1: real time).",
+    )(command)
+
+
+def _sigterm_as_interrupt() -> None:
+    def handler(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _service(url: str, scenario_source: str, continue_from: int | None, speed: float) -> Any:
+    from hospiflow.live import LiveService, live_run_scenario
+
+    scenario, label = live_run_scenario(url, scenario_source, continue_from)
+    return LiveService(url, scenario, speed=speed, label=label)
+
+
+@click.command()
+@database_options
+@live_options
+@click.option(
+    "--for", "seconds", type=click.FloatRange(min=0), help="Stop after this many real seconds."
+)
+def live(
+    db: str | None,
+    database_url: str | None,
+    scenario_source: str,
+    continue_from: int | None,
+    speed: float,
+    seconds: float | None,
+) -> None:
+    """Run the hospital live: events and 1-minute snapshots into the store as they happen.
+
+    Stop with Ctrl-C: the run is then complete. `hospiflow serve` (here or in
+    another terminal) streams it.
+    """
+    url = resolve_database_url(db, database_url)
+    migrate.init(url)
+    service = _service(url, scenario_source, continue_from, speed)
+
+    def stop(_signum: int, _frame: Any) -> None:
+        service.live.stop()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    click.echo(f"live run at {speed:g}x; stop with Ctrl-C", err=True)
+    try:
+        result = service.run(seconds)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    click.echo(f"live run {service.run_id} stopped: {result.n_patients:,} patients")
+
+
+@click.command()
+@database_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=16),
+    default=DEFAULT_THREADS,
+    show_default=True,
+    help="Worker threads (each live stream holds one).",
+)
+@click.option("--live", "with_live", is_flag=True, help="Also run a live simulation in-process.")
+@live_options
+def serve(
+    db: str | None,
+    database_url: str | None,
+    host: str,
+    port: int,
+    threads: int,
+    with_live: bool,
+    scenario_source: str,
+    continue_from: int | None,
+    speed: float,
+) -> None:
+    """Serve the API (/api/v1, docs at /api/docs) and the dashboard on waitress."""
+    import waitress
+
+    from hospiflow.web.app import create_app, state
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    url = resolve_database_url(db, database_url)
+    migrate.init(url)
+    app = create_app({"DATABASE_URL": url})
+    service = None
+    if with_live or continue_from is not None:
+        service = _service(url, scenario_source, continue_from, speed)
+        run_id = service.start()
+        state(app).live = service
+        click.echo(f"live run {run_id} at {speed:g}x", err=True)
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+    click.echo(f"hospiflow at http://{shown}:{port}/  (API docs: /api/docs)", err=True)
+    _sigterm_as_interrupt()
+    try:
+        waitress.serve(app, host=host, port=port, threads=threads, channel_timeout=300)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if service is not None:
+            service.stop()
+        state(app).close()
+    sys.exit(0)

@@ -1,0 +1,103 @@
+"""Live mode: the twin paced against the wall clock, written into the store as it happens.
+
+``LiveService`` wires ``runner.LiveRun`` to a ``StoreSink`` of kind
+``live`` that commits every write (the engine flushes every tick, ~0.2 s),
+so ``serve`` — in this process or another — streams each arrival within a
+second of it happening. ``continue_from`` starts the live run where a
+history run ends (same hospital, next day, a fresh random stream).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from hospiflow.errors import ScenarioError
+from hospiflow.runner import LiveRun, continuation_of, live_scenario
+from hospiflow.simulation.scenario import Scenario, load_scenario
+from hospiflow.store import queries
+from hospiflow.store.engine import connect
+
+log = logging.getLogger("hospiflow.live")
+
+
+def live_run_scenario(
+    database_url: str, scenario_source: str = "default", continue_from: int | None = None
+) -> tuple[Scenario, str]:
+    """The scenario a live run simulates, and its label."""
+    if continue_from is None:
+        scenario = load_scenario(scenario_source)
+        return live_scenario(scenario), f"live ({scenario.name})"
+    with connect(database_url) as connection:
+        row = queries.run(connection, continue_from)
+    if row["status"] != "complete":
+        raise ScenarioError(
+            f"run {continue_from} is {row['status']}; a live run continues a complete run",
+            where="--continue-from",
+        )
+    days = (int(row["end_utc_ms"]) - int(row["start_utc_ms"])) / 86_400_000
+    history, end = continuation_of(row["parameters"], days)
+    seed = None if history.seed is None else history.seed + 1  # a new day, new patients
+    scenario = live_scenario(history.replace(seed=seed), start_date=end)
+    return scenario, f"live (continues run {continue_from})"
+
+
+class LiveService:
+    """One live run writing the store; ``run()`` in the foreground or ``start()`` a thread."""
+
+    def __init__(
+        self,
+        database_url: str,
+        scenario: Scenario,
+        speed: float = 60.0,
+        label: str = "live",
+    ) -> None:
+        from hospiflow.store import StoreSink
+
+        # batch_size=1: every write the engine hands over (once a tick) is committed at once
+        self.sink = StoreSink(
+            database_url, scenario.load_catalog(), batch_size=1, kind="live", label=label
+        )
+        self.live = LiveRun(scenario, [self.sink], speed)
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self.started = threading.Event()
+
+    @property
+    def run_id(self) -> int | None:
+        return self.sink.run_id
+
+    def run(self, max_real_seconds: float | None = None) -> Any:
+        """Run until ``stop()`` (or ``max_real_seconds``); the run ends ``complete``."""
+        try:
+            self.live.engine.open()
+        finally:
+            self.started.set()
+        return self.live.run(max_real_seconds)
+
+    def start(self, max_real_seconds: float | None = None, timeout: float = 60.0) -> int:
+        """Run in a background thread; returns the run id once the run exists."""
+
+        def work() -> None:
+            try:
+                self.run(max_real_seconds)
+            except BaseException as error:  # noqa: BLE001 - kept for the caller
+                self.error = error
+                log.error("live run %s failed: %s", self.run_id, error)
+
+        self.thread = threading.Thread(target=work, name="hospiflow-live", daemon=True)
+        self.thread.start()
+        self.started.wait(timeout)
+        if self.run_id is None:
+            self.thread.join(timeout)
+            if self.error is not None:
+                raise self.error
+            raise RuntimeError("the live run did not start")
+        return self.run_id
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop pacing, finish the run (status ``complete``) and wait for the thread."""
+        self.live.stop()
+        if self.thread is not None:
+            self.thread.join(timeout)

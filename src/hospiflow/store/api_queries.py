@@ -1,0 +1,264 @@
+"""Read queries the REST API needs beyond ``store.queries``, one SQL statement each.
+
+Same conventions as ``queries``: an open (read-only) ``Connection``, UTC
+epoch ms, half-open ranges ``[start_ms, end_ms)``, plain dicts back, each
+statement served by an existing index:
+
+* ``data_end_ms`` — the newest sample of a run (``ix_snapshots_time``, a
+  single index probe), what "now" means for a running or live run;
+* ``recent_patient_events`` — arrivals, treatment starts and abandonments in
+  a window (``ix_events_time``), from which the API derives who is waiting
+  right now (visits are only written when patients leave);
+* ``events_after`` — the trace after a row id (the primary key): what the
+  Server-Sent Events stream polls;
+* ``utilisation_hour_of_week`` — doctors on duty / busy per local hour of the
+  week and specialty (``ix_snapshots_time``);
+* ``waits_by_bucket`` — ``queries.waits`` per local calendar bucket, with the
+  share seen within a target and the left-without-being-seen count;
+* ``treatments_page`` / ``events_page`` — ``queries``' keyset pages with
+  specialty and kind filters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from hospiflow.errors import StoreError
+from hospiflow.simulation.events import Disposition, EventKind
+from hospiflow.store import schema
+from hospiflow.store.queries import MAX_PAGE, Page, _in_range, _to_page
+from hospiflow.store.sqlfuncs import BUCKETS, bucket_start, hour_of_week
+
+_LWBS = int(Disposition.LEFT_WITHOUT_BEING_SEEN)
+PATIENT_KINDS = (int(EventKind.ARRIVAL), int(EventKind.TREATMENT_START), int(EventKind.ABANDONMENT))
+
+v = schema.visits
+t = schema.treatments
+e = schema.events
+s = schema.state_snapshots
+
+
+def _dicts(result: sa.CursorResult) -> list[dict[str, Any]]:
+    return [dict(row) for row in result.mappings()]
+
+
+def data_end_ms(connection: Connection, run_id: int) -> int | None:
+    """Time of the run's newest state sample (None before the first one)."""
+    stmt = sa.select(sa.func.max(s.c.time_ms)).where(s.c.run_id == run_id)
+    return connection.execute(stmt).scalar()
+
+
+def last_event_id(connection: Connection, run_id: int) -> int:
+    """The id of the run's newest trace row, 0 if it has none."""
+    stmt = sa.select(sa.func.max(e.c.id)).where(e.c.run_id == run_id)
+    return connection.execute(stmt).scalar() or 0
+
+
+def recent_patient_events(
+    connection: Connection, run_id: int, start_ms: int, end_ms: int
+) -> list[tuple[int, int, int, int | None, int | None, int]]:
+    """Arrivals, treatment starts and abandonments in ``[start_ms, end_ms]``, oldest first.
+
+    Rows are ``(time_ms, kind, patient_no, pathology_idx, specialty_idx, id)``.
+    """
+    stmt = (
+        sa.select(
+            e.c.time_ms, e.c.kind, e.c.patient_no, e.c.pathology_idx, e.c.specialty_idx, e.c.id
+        )
+        .where(
+            e.c.run_id == run_id,
+            e.c.time_ms >= start_ms,
+            e.c.time_ms <= end_ms,
+            e.c.kind.in_(PATIENT_KINDS),
+        )
+        .order_by(e.c.time_ms, e.c.id)
+    )
+    return [tuple(row) for row in connection.execute(stmt)]
+
+
+def events_after(
+    connection: Connection,
+    run_id: int,
+    after_id: int,
+    limit: int = 500,
+    kinds: tuple[int, ...] | None = None,
+) -> list[tuple[int, int, int, int | None, int | None, int | None, int | None]]:
+    """Trace rows of the run with ``id > after_id`` in id order (= commit order).
+
+    Rows are ``(id, time_ms, kind, patient_no, pathology_idx, specialty_idx, doctor_idx)``.
+    """
+    conditions = [e.c.id > after_id, e.c.run_id == run_id]
+    if kinds:
+        conditions.append(e.c.kind.in_(kinds))
+    stmt = (
+        sa.select(
+            e.c.id,
+            e.c.time_ms,
+            e.c.kind,
+            e.c.patient_no,
+            e.c.pathology_idx,
+            e.c.specialty_idx,
+            e.c.doctor_idx,
+        )
+        .where(*conditions)
+        .order_by(e.c.id)
+        .limit(limit)
+    )
+    return [tuple(row) for row in connection.execute(stmt)]
+
+
+def utilisation_hour_of_week(
+    connection: Connection, run_id: int, start_ms: int | None = None, end_ms: int | None = None
+) -> list[dict[str, Any]]:
+    """Per local hour of the week (0 = Monday 00:00) and specialty: sampled sums.
+
+    ``busy`` / ``on_duty`` is the utilisation; dividing by ``samples`` gives
+    the mean doctors on duty, busy and patients waiting at that hour.
+    """
+    how = hour_of_week(s.c.local_ms).label("hour_of_week")
+    stmt = (
+        sa.select(
+            how,
+            s.c.specialty_idx,
+            sa.func.sum(s.c.doctors_on_duty).label("on_duty"),
+            sa.func.sum(s.c.doctors_busy).label("busy"),
+            sa.func.sum(s.c.waiting).label("waiting"),
+            sa.func.count().label("samples"),
+        )
+        .where(s.c.run_id == run_id, *_in_range(s.c.time_ms, start_ms, end_ms))
+        .group_by(how.element, s.c.specialty_idx)
+        .order_by(how.element, s.c.specialty_idx)
+    )
+    return _dicts(connection.execute(stmt))
+
+
+def waits_by_bucket(
+    connection: Connection,
+    run_id: int,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    bucket: str | None = "day",
+    by: str | None = None,
+    target_minutes: float = 60.0,
+) -> list[dict[str, Any]]:
+    """``queries.waits`` per local bucket (``None``: one row for the range) and group.
+
+    Adds ``seen_within_target`` (treated visits whose wait ≤ ``target_minutes``)
+    and ``left_without_being_seen``. Percentiles are nearest-rank, as in
+    ``queries.waits``; waits count treated visits only.
+    """
+    if bucket is not None and bucket not in BUCKETS:
+        raise StoreError(
+            f"bucket must be one of {', '.join(BUCKETS)}, got {bucket!r}", where="bucket"
+        )
+    if by not in (None, "specialty", "pathology"):
+        raise StoreError(f"by must be specialty or pathology, got {by!r}", where="by")
+    key = sa.literal(0) if by is None else v.c[f"{by}_idx"]
+    start = sa.literal(0) if bucket is None else bucket_start(v.c.arrival_local_ms, bucket)
+    partition = [start, key]
+    ranked = (
+        sa.select(
+            start.label("bucket_local_ms"),
+            key.label("key"),
+            v.c.wait_min,
+            v.c.los_min,
+            v.c.disposition,
+            sa.func.row_number()
+            .over(partition_by=partition, order_by=v.c.wait_min.asc().nulls_last())
+            .label("wait_rank"),
+            sa.func.count(v.c.wait_min).over(partition_by=partition).label("n_waits"),
+            sa.func.row_number()
+            .over(partition_by=partition, order_by=v.c.los_min.asc().nulls_last())
+            .label("los_rank"),
+            sa.func.count(v.c.los_min).over(partition_by=partition).label("n_los"),
+        )
+        .where(v.c.run_id == run_id, *_in_range(v.c.arrival_ms, start_ms, end_ms))
+        .subquery()
+    )
+    r = ranked.c
+
+    def percentile(rank: Any, n: Any, value: Any, p: float) -> Any:
+        return sa.func.min(sa.case((rank >= n * p, value)))
+
+    def count_if(condition: Any) -> Any:
+        return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+    stmt = (
+        sa.select(
+            r.bucket_local_ms,
+            r.key,
+            sa.func.count().label("visits"),
+            sa.func.count(r.wait_min).label("treated"),
+            sa.func.avg(r.wait_min).label("wait_mean_min"),
+            percentile(r.wait_rank, r.n_waits, r.wait_min, 0.5).label("wait_p50_min"),
+            percentile(r.wait_rank, r.n_waits, r.wait_min, 0.9).label("wait_p90_min"),
+            sa.func.avg(r.los_min).label("los_mean_min"),
+            percentile(r.los_rank, r.n_los, r.los_min, 0.5).label("los_p50_min"),
+            percentile(r.los_rank, r.n_los, r.los_min, 0.9).label("los_p90_min"),
+            count_if(r.wait_min <= target_minutes).label("seen_within_target"),
+            count_if(r.disposition == _LWBS).label("left_without_being_seen"),
+        )
+        .group_by(r.bucket_local_ms, r.key)
+        .order_by(r.bucket_local_ms, r.key)
+    )
+    return _dicts(connection.execute(stmt))
+
+
+def _page(
+    table: sa.Table,
+    time_column: sa.Column,
+    columns: list[Any],
+    run_id: int,
+    start_ms: int | None,
+    end_ms: int | None,
+    after: tuple[int, int] | None,
+    limit: int,
+    extra: list[Any],
+) -> sa.Select:
+    if not 1 <= limit <= MAX_PAGE:
+        raise StoreError(f"limit must be between 1 and {MAX_PAGE}, got {limit}", where="limit")
+    conditions = [table.c.run_id == run_id, *_in_range(time_column, start_ms, end_ms), *extra]
+    if after is not None:
+        conditions.append(sa.tuple_(time_column, table.c.id) > sa.tuple_(*after))
+    return (
+        sa.select(*columns)
+        .where(*conditions)
+        .order_by(time_column, table.c.id)
+        .limit(limit + 1)  # one more tells whether there is a next page
+    )
+
+
+def treatments_page(
+    connection: Connection,
+    run_id: int,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    after: tuple[int, int] | None = None,
+    limit: int = 100,
+    specialty_idx: int | None = None,
+) -> Page:
+    """Treatments by start time, keyset-paginated on ``(start_ms, id)``, one specialty or all."""
+    extra = [] if specialty_idx is None else [t.c.specialty_idx == specialty_idx]
+    stmt = _page(t, t.c.start_ms, list(t.c), run_id, start_ms, end_ms, after, limit, extra)
+    return _to_page(_dicts(connection.execute(stmt)), "start_ms", limit)
+
+
+def events_page(
+    connection: Connection,
+    run_id: int,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    after: tuple[int, int] | None = None,
+    limit: int = 100,
+    kinds: tuple[int, ...] | None = None,
+    specialty_idx: int | None = None,
+) -> Page:
+    """The trace by time, keyset-paginated on ``(time_ms, id)``, filtered by kind and specialty."""
+    extra = [e.c.kind.in_(kinds)] if kinds else []
+    if specialty_idx is not None:
+        extra.append(e.c.specialty_idx == specialty_idx)
+    stmt = _page(e, e.c.time_ms, list(e.c), run_id, start_ms, end_ms, after, limit, extra)
+    return _to_page(_dicts(connection.execute(stmt)), "time_ms", limit)

@@ -1,0 +1,668 @@
+"""The REST API under ``/api/v1``: thin views over ``web.data``'s payloads.
+
+Every GET opens (through ``get_db``) one read-only connection from the app's
+pool, runs its statements inside ``time_limit`` and answers
+``{"ok": true, ...}``; errors answer ``{"error": {"code", "message",
+"details"}}``. Unknown query parameters, and parameters given twice, are
+refused with 400.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hmac
+import io
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from apiflask import APIBlueprint
+from flask import Response, current_app, request, stream_with_context
+from marshmallow import RAISE
+
+from hospiflow import __version__
+from hospiflow.errors import HospiflowError, NotFoundError, ScenarioError, StoreError
+from hospiflow.simulation.scenario import (
+    BUILTIN_CATALOGS,
+    load_scenario,
+    scenario_from_dict,
+    scenario_to_dict,
+)
+from hospiflow.store import api_queries
+from hospiflow.store import runs as store_runs
+from hospiflow.store.engine import time_limit
+from hospiflow.store.timeconv import now_ms
+from hospiflow.web import data
+from hospiflow.web.app import get_db, state
+from hospiflow.web.components import ok
+from hospiflow.web.schemas import (
+    BIGINT,
+    ArrivalsQuery,
+    AvailabilityQuery,
+    EventsQuery,
+    HourOfWeekQuery,
+    PageQuery,
+    RangeQuery,
+    RunsQuery,
+    SimulationRequest,
+    StreamQuery,
+    WaitsQuery,
+)
+from hospiflow.web.timeutil import BadRequest, utc_iso
+
+bp = APIBlueprint("api", __name__, tag="hospiflow")
+
+E400 = "Malformed or unknown query parameter, or a range over the limits"
+E404 = "No such run (or report)"
+REPORTS = (
+    "hourly_detail",
+    "daily_pathology_stats",
+    "treatments",
+    "monthly_summary",
+    "performance_metrics",
+)
+
+
+class WritesDisabled(HospiflowError):
+    code = "writes_disabled"
+    http_status = 403
+
+
+class Unauthorized(HospiflowError):
+    code = "unauthorized"
+    http_status = 401
+
+
+class BadJson(HospiflowError):
+    code = "bad_json"
+    http_status = 400
+
+
+class Conflict(StoreError):
+    code = "conflict"
+    http_status = 409
+
+
+@bp.before_request
+def _one_value_per_parameter() -> None:
+    for name, values in request.args.lists():
+        if len(values) > 1:
+            raise BadRequest("is given more than once", where=name)
+
+
+def _query(schema: type) -> Callable:
+    return bp.input(schema, location="query", arg_name="args", unknown=RAISE)
+
+
+def _no_query(view: Callable) -> Callable:
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if request.args:
+            name = next(iter(request.args))
+            raise BadRequest("is not a parameter of this endpoint", where=name)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _json_object(view: Callable) -> Callable:
+    """Refuse a body that is not a JSON object (before it is validated or defaulted)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not request.is_json:
+            raise BadJson("the body must be JSON (Content-Type: application/json)", where="body")
+        if not isinstance(request.get_json(silent=True), dict):
+            raise BadJson("the request body is not a JSON object", where="body")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def requires_token(view: Callable) -> Callable:
+    """Bearer-token guard of write endpoints (constant-time compare; 403 when none configured)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        token = state().token
+        if token is None:
+            raise WritesDisabled(
+                "writes are disabled: the server has no API token "
+                "(set HOSPIFLOW_API_TOKEN or HOSPIFLOW_API_TOKEN_FILE)"
+            )
+        header = request.headers.get("Authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode("utf-8", "surrogateescape"), token.encode("utf-8")
+        ):
+            raise Unauthorized("missing or wrong bearer token", where="Authorization")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _config() -> dict[str, Any]:
+    return current_app.config
+
+
+def _context(run_id: int) -> data.RunContext:
+    """The run (404 if absent) with its cached catalog and data end."""
+    st = state()
+    connection = get_db()
+    with time_limit(connection, _config()["QUERY_SECONDS"]):
+        row = st.runs.get(run_id) or data.read_run(connection, run_id)
+        if row["status"] != "running" and row["kind"] != "live":
+            st.runs[run_id] = row
+        catalog = st.catalogs.get(run_id)
+        if catalog is None:
+            catalog = data.load_run_catalog(connection, run_id, row.get("parameters") or {})
+            st.catalogs[run_id] = catalog
+        return data.RunContext(row, catalog, data.data_end(connection, row))
+
+
+def _limited(build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    with time_limit(get_db(), _config()["QUERY_SECONDS"]):
+        return build()
+
+
+def _cached(run: data.RunContext, build: Callable[[], dict[str, Any]]) -> Response:
+    """The payload as JSON; a complete run never changes, so its answers are kept (LRU)."""
+    immutable = run.row["status"] == "complete" and run.row["kind"] != "live"
+    cache = state().cache
+    key = (run.id, request.full_path)
+    if immutable:
+        body = cache.get(key)
+        if body is not None:
+            return Response(body, mimetype="application/json")
+    body = current_app.json.dumps(_limited(build)).encode()
+    if immutable:
+        cache.put(key, body)
+    return Response(body, mimetype="application/json")
+
+
+def _progress(row: dict[str, Any]) -> float | None:
+    jobs = state().jobs
+    if row["status"] == "running" and row["id"] in jobs.progress:
+        return jobs.progress[row["id"]]
+    return data.estimate_progress(get_db(), row)
+
+
+# --------------------------------------------------------------------------- service
+
+
+@bp.get("/health")
+@bp.doc(responses={200: ok("Health", "The API and its store answer"), 503: "Store unavailable"})
+@_no_query
+def health() -> dict[str, Any]:
+    """Health check: the store answers a query."""
+    with time_limit(get_db(), 2.0):
+        get_db().exec_driver_sql("SELECT 1")
+    st = state()
+    backend = "sqlite" if st.url.startswith("sqlite") else "postgresql"
+    return {
+        "ok": True,
+        "version": __version__,
+        "database": backend,
+        "writes_enabled": st.token is not None,
+        "live_run_id": getattr(st.live, "run_id", None),
+        "time": utc_iso(now_ms(), "UTC"),
+    }
+
+
+@bp.get("/catalog")
+@bp.doc(responses={200: ok("Catalog", "The built-in catalog")})
+@_no_query
+def builtin_catalog() -> dict[str, Any]:
+    """The built-in catalog: specialties and pathologies with ICD-10 codes, names fr/en."""
+    return data.builtin_catalog_payload()
+
+
+# --------------------------------------------------------------------------- runs
+
+
+@bp.get("/runs")
+@_query(RunsQuery)
+@bp.doc(responses={200: ok("RunList", "Every run, newest first"), 400: E400})
+def list_runs(args: dict[str, Any]) -> dict[str, Any]:
+    """Runs: simulations, imports and live feeds, newest first, with status and progress."""
+    connection = get_db()
+    with time_limit(connection, _config()["QUERY_SECONDS"]):
+        rows = store_runs.list_runs(connection, args.get("status"))
+        if args.get("kind"):
+            rows = [r for r in rows if r["kind"] == args["kind"]]
+        return {"ok": True, "runs": [data.run_json(r, _progress(r)) for r in rows]}
+
+
+@bp.get("/runs/<int:run_id>")
+@bp.doc(responses={200: ok("RunDetail", "The run with its parameters"), 400: E400, 404: E404})
+@_no_query
+def get_run(run_id: int) -> dict[str, Any]:
+    """One run: parameters, status, progress (0..1 while simulating), time zone, span."""
+    connection = get_db()
+    with time_limit(connection, _config()["QUERY_SECONDS"]):
+        row = data.read_run(connection, run_id)
+        as_of = api_queries.data_end_ms(connection, run_id)
+        return {"ok": True, "run": data.run_json(row, _progress(row), as_of_ms=as_of, detail=True)}
+
+
+@bp.delete("/runs/<int:run_id>")
+@bp.doc(
+    security="BearerAuth",
+    responses={
+        200: ok("Deleted", "The run and everything it wrote are gone"),
+        400: E400,
+        401: "Missing or wrong bearer token",
+        403: "Writes are disabled (no token configured)",
+        404: E404,
+        409: "The run is still running",
+    },
+)
+@requires_token
+@_no_query
+def delete_run(run_id: int) -> dict[str, Any]:
+    """Delete a run and everything it wrote (not while it runs)."""
+    st = state()
+    connection = get_db()
+    row = data.read_run(connection, run_id)
+    live = st.live
+    if (
+        row["status"] == "running"
+        or st.jobs.is_running(run_id)
+        or (live is not None and getattr(live, "run_id", None) == run_id)
+    ):
+        raise Conflict(
+            f"run {run_id} is still running; stop it first (a run whose writer crashed "
+            f"can be removed with `hospiflow db delete-run {run_id}`)",
+            where="run_id",
+            run_id=run_id,
+        )
+    connection.rollback()
+    with st.write_engine().begin() as writer:
+        store_runs.delete_run(writer, run_id)
+    st.runs.pop(run_id, None)
+    st.catalogs.pop(run_id, None)
+    st.cache.drop_run(run_id)
+    return {"ok": True, "deleted": run_id}
+
+
+def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+@bp.post("/runs")
+@bp.doc(
+    security="BearerAuth",
+    responses={
+        202: ok("Accepted", "The simulation started; follow it at status_url"),
+        400: "Malformed JSON or an unknown key",
+        401: "Missing or wrong bearer token",
+        403: "Writes are disabled (no token configured)",
+        409: "Too many simulations running",
+        422: "A valid request for an impossible scenario",
+    },
+)
+@requires_token
+@_no_query
+@_json_object
+@bp.input(SimulationRequest, location="json", arg_name="body")
+def create_run(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Start a what-if simulation in the background; returns its run id at once."""
+    changes = body.get("changes") or {}
+    if "catalog" in changes and changes["catalog"] not in BUILTIN_CATALOGS:
+        raise ScenarioError(
+            f"must be a built-in catalog ({', '.join(BUILTIN_CATALOGS)})",
+            where="changes.catalog",
+        )
+    base = scenario_to_dict(load_scenario(body["base"]))
+    scenario = scenario_from_dict(_merge(base, changes), where="changes")
+    limit = _config()["MAX_SIMULATION_DAYS"]
+    if scenario.days > limit:
+        raise ScenarioError(
+            f"at most {limit:g} days can be simulated through the API, got {scenario.days:g}",
+            where="changes.time.days",
+            max_days=limit,
+        )
+    run_id = state().jobs.start(scenario, body.get("label") or "", _config()["MAX_JOBS"])
+    url = f"/api/v1/runs/{run_id}"
+    return {"ok": True, "run_id": run_id, "status_url": url}, 202, {"Location": url}
+
+
+# --------------------------------------------------------------------------- the state now
+
+
+@bp.get("/runs/<int:run_id>/now")
+@bp.doc(responses={200: ok("Now", "The latest state per specialty"), 400: E400, 404: E404})
+@_no_query
+def now(run_id: int) -> Response:
+    """The run's current state per specialty: patients, doctors, waits, saturation.
+
+    `as_of` is the newest state sample (the end, for a finished run).
+    """
+    run = _context(run_id)
+    return _cached(run, lambda: data.now_payload(get_db(), run, _config()))
+
+
+# --------------------------------------------------------------------------- arrivals
+
+
+@bp.get("/runs/<int:run_id>/arrivals")
+@_query(ArrivalsQuery)
+@bp.doc(responses={200: ok("Arrivals", "Arrivals per bucket"), 400: E400, 404: E404})
+def arrivals(run_id: int, args: dict[str, Any]) -> Response:
+    """Arrivals per local hour, day, week or month, in total or per specialty or pathology."""
+    run = _context(run_id)
+    rng = data.resolve_range(run, args.get("start"), args.get("end"), _config(), args["bucket"])
+    return _cached(
+        run, lambda: data.arrivals_payload(get_db(), run, rng, args["bucket"], args["by"])
+    )
+
+
+@bp.get("/runs/<int:run_id>/arrivals/hour-of-week")
+@_query(HourOfWeekQuery)
+@bp.doc(responses={200: ok("HourOfWeek", "168 values per series"), 400: E400, 404: E404})
+def arrivals_hour_of_week(run_id: int, args: dict[str, Any]) -> Response:
+    """Arrivals per local hour of the week (0 = Monday 00:00) and their mean rate per hour."""
+    run = _context(run_id)
+    rng = data.resolve_range(run, args.get("start"), args.get("end"), _config())
+    return _cached(run, lambda: data.hour_of_week_payload(get_db(), run, rng, args["by"]))
+
+
+@bp.get("/runs/<int:run_id>/arrivals/seasonality")
+@_query(RangeQuery)
+@bp.doc(responses={200: ok("Seasonality", "Monthly arrivals per pathology"), 400: E400, 404: E404})
+def arrivals_seasonality(run_id: int, args: dict[str, Any]) -> Response:
+    """Monthly arrivals per pathology, and the mean per calendar month (seasonal profile)."""
+    run = _context(run_id)
+    rng = data.resolve_range(run, args.get("start"), args.get("end"), _config(), "month")
+    return _cached(run, lambda: data.seasonality_payload(get_db(), run, rng))
+
+
+@bp.get("/runs/<int:run_id>/catalog")
+@bp.doc(responses={200: ok("Catalog", "The run's specialties and pathologies"), 404: E404})
+@_no_query
+def run_catalog(run_id: int) -> Response:
+    """The run's specialties (with doctors on the roster) and pathologies (ICD-10, fr/en)."""
+    return data.run_catalog_payload(_context(run_id))
+
+
+# --------------------------------------------------------------------------- doctors
+
+
+@bp.get("/runs/<int:run_id>/doctors/availability")
+@_query(AvailabilityQuery)
+@bp.doc(responses={200: ok("Availability", "Mean doctors on duty and busy"), 400: E400, 404: E404})
+def doctors_availability(run_id: int, args: dict[str, Any]) -> Response:
+    """Doctors on duty vs busy (and patients waiting), mean per bucket and specialty."""
+    run = _context(run_id)
+    rng = data.resolve_range(run, args.get("start"), args.get("end"), _config(), args["bucket"])
+    return _cached(
+        run, lambda: data.availability_payload(get_db(), run, rng, args["bucket"], args["by"])
+    )
+
+
+@bp.get("/runs/<int:run_id>/doctors/hour-of-week")
+@_query(RangeQuery)
+@bp.doc(
+    responses={200: ok("DoctorsHourOfWeek", "Utilisation per hour of week"), 400: E400, 404: E404}
+)
+def doctors_hour_of_week(run_id: int, args: dict[str, Any]) -> Response:
+    """Doctor utilisation (busy / on duty) per local hour of the week and specialty."""
+    run = _context(run_id)
+    rng = data.resolve_range(run, args.get("start"), args.get("end"), _config())
+    return _cached(run, lambda: data.doctors_hour_of_week_payload(get_db(), run, rng))
+
+
+# --------------------------------------------------------------------------- waits, KPIs
+
+
+@bp.get("/runs/<int:run_id>/waits")
+@_query(WaitsQuery)
+@bp.doc(responses={200: ok("Waits", "Wait and length-of-stay statistics"), 400: E400, 404: E404})
+def waits(run_id: int, args: dict[str, Any]) -> Response:
+    """Door-to-doctor wait and length of stay (mean, p50, p90), share seen within a target, LWBS.
+
+    Counted over the visits arriving in each bucket; `bucket=none` gives one
+    value for the whole range.
+    """
+    run = _context(run_id)
+    bucket = args["bucket"]
+    rng = data.resolve_range(
+        run, args.get("start"), args.get("end"), _config(), None if bucket == "none" else bucket
+    )
+    return _cached(
+        run,
+        lambda: data.waits_payload(get_db(), run, rng, bucket, args["by"], args["target_minutes"]),
+    )
+
+
+@bp.get("/runs/<int:run_id>/kpis")
+@_query(RangeQuery)
+@bp.doc(responses={200: ok("Kpis", "Headline performance figures"), 400: E400, 404: E404})
+def kpis(run_id: int, args: dict[str, Any]) -> Response:
+    """Headline figures over a range: arrivals, LWBS, waits, utilisation, queue length."""
+    run = _context(run_id)
+    rng = data.resolve_range(run, args.get("start"), args.get("end"), _config())
+    return _cached(run, lambda: data.kpis_payload(get_db(), run, rng))
+
+
+# --------------------------------------------------------------------------- lists
+
+
+def _page_size(args: dict[str, Any]) -> int:
+    limit = args["limit"]
+    maximum = _config()["MAX_PAGE_SIZE"]
+    if limit > maximum:
+        raise BadRequest(f"must be at most {maximum}, got {limit}", where="limit", maximum=maximum)
+    return limit
+
+
+def _csv_response(
+    run: data.RunContext,
+    header: tuple[str, ...],
+    fetch: Callable[[Any, tuple[int, int] | None], Any],
+    to_item: Callable[[dict[str, Any], data.RunContext], dict[str, Any]],
+    after: tuple[int, int] | None,
+    filename: str,
+) -> Response:
+    st = state()
+    seconds = _config()["QUERY_SECONDS"]
+
+    def rows() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(header)
+        position = after
+        connection = st.reader.connect()
+        try:
+            while True:
+                with time_limit(connection, seconds):
+                    page = fetch(connection, position)
+                connection.rollback()
+                for row in page.rows:
+                    item = to_item(row, run)
+                    writer.writerow(["" if item[c] is None else item[c] for c in header])
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+                if page.next is None:
+                    return
+                position = page.next
+        finally:
+            connection.close()
+
+    response = Response(stream_with_context(rows()), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@bp.get("/runs/<int:run_id>/treatments")
+@_query(PageQuery)
+@bp.doc(
+    responses={
+        200: ok("Treatments", "One page of treatments (or all of them as CSV)", csv=True),
+        400: E400,
+        404: E404,
+    }
+)
+def treatments(run_id: int, args: dict[str, Any]) -> Any:
+    """Treatments by start time, keyset-paginated (`next` cursor); `format=csv` streams them all."""
+    run = _context(run_id)
+    rng = data.resolve_range(run, args.get("start"), args.get("end"), _config())
+    specialty = run.catalog.specialty_idx(args["specialty"]) if "specialty" in args else None
+    limit = _page_size(args)
+    after = data.decode_cursor(args.get("cursor"))
+
+    def fetch(connection: Any, position: tuple[int, int] | None, size: int = limit) -> Any:
+        return api_queries.treatments_page(
+            connection, run.id, rng.start_ms, rng.end_ms, position, size, specialty
+        )
+
+    if args["format"] == "csv":
+        return _csv_response(
+            run,
+            data.TREATMENT_CSV,
+            lambda c, p: fetch(c, p, 5000),
+            data.treatment_item,
+            after,
+            f"run-{run.id}-treatments.csv",
+        )
+    page = _limited(lambda: fetch(get_db(), after))
+    return {
+        "ok": True,
+        "run_id": run.id,
+        "items": [data.treatment_item(r, run) for r in page.rows],
+        "next": data.encode_cursor(page.next),
+    }
+
+
+@bp.get("/runs/<int:run_id>/events")
+@_query(EventsQuery)
+@bp.doc(
+    responses={
+        200: ok("Events", "One page of the trace (or all of it as CSV)", csv=True),
+        400: E400,
+        404: E404,
+    }
+)
+def events(run_id: int, args: dict[str, Any]) -> Any:
+    """The full trace by time, filtered by kind and specialty, keyset-paginated; CSV export."""
+    run = _context(run_id)
+    rng = data.resolve_range(run, args.get("start"), args.get("end"), _config())
+    specialty = run.catalog.specialty_idx(args["specialty"]) if "specialty" in args else None
+    kinds = data.parse_kinds(args.get("kind"))
+    limit = _page_size(args)
+    after = data.decode_cursor(args.get("cursor"))
+
+    def fetch(connection: Any, position: tuple[int, int] | None, size: int = limit) -> Any:
+        return api_queries.events_page(
+            connection, run.id, rng.start_ms, rng.end_ms, position, size, kinds, specialty
+        )
+
+    if args["format"] == "csv":
+        return _csv_response(
+            run,
+            data.EVENT_CSV,
+            lambda c, p: fetch(c, p, 5000),
+            data.event_item,
+            after,
+            f"run-{run.id}-events.csv",
+        )
+    page = _limited(lambda: fetch(get_db(), after))
+    return {
+        "ok": True,
+        "run_id": run.id,
+        "items": [data.event_item(r, run) for r in page.rows],
+        "next": data.encode_cursor(page.next),
+    }
+
+
+# --------------------------------------------------------------------------- reports
+
+
+@bp.get("/runs/<int:run_id>/reports/<string:name>")
+@bp.doc(
+    responses={
+        200: {
+            "description": "The report as CSV (columns in docs/reports.md)",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        404: E404,
+        409: "The run is not complete yet",
+    }
+)
+@_no_query
+def report(run_id: int, name: str) -> Response:
+    """One of the five CSV reports of a run: hourly_detail, daily_pathology_stats,
+    treatments, monthly_summary, performance_metrics (`.csv` optional)."""
+    from hospiflow.store import reports as store_reports
+
+    stem = name[:-4] if name.endswith(".csv") else name
+    if stem not in REPORTS:
+        raise NotFoundError(
+            f"no report {name!r} (reports: {', '.join(REPORTS)})", where="name", name=name
+        )
+    if not 0 < run_id <= BIGINT:
+        raise NotFoundError(f"no run {run_id}", where="run_id", run_id=run_id)
+    connection = state().reader.connect()
+    try:
+        chunks = store_reports.iter_report_csv(connection, run_id, stem)
+    except BaseException:
+        connection.close()
+        raise
+
+    def body() -> Iterator[str]:
+        try:
+            yield from chunks
+        finally:
+            connection.close()
+
+    response = Response(body(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="run-{run_id}-{stem}.csv"'
+    return response
+
+
+# --------------------------------------------------------------------------- stream
+
+
+@bp.get("/runs/<int:run_id>/stream")
+@_query(StreamQuery)
+@bp.doc(
+    responses={
+        200: {
+            "description": (
+                "Server-Sent Events: `trace` (id = event id; data = an Event), `state` "
+                "(data = the `now` payload, when a new state sample lands), `end` (the run "
+                "finished). Resume with the `Last-Event-ID` header."
+            ),
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        400: E400,
+        404: E404,
+    }
+)
+def stream(run_id: int, args: dict[str, Any]) -> Response:
+    """Live stream of a run's new events and state (Server-Sent Events; resumable)."""
+    from hospiflow.web.stream import event_stream
+
+    header = request.headers.get("Last-Event-ID")
+    after: int | None = args.get("last_event_id")
+    if header is not None:
+        try:
+            after = int(header.strip())
+        except ValueError:
+            raise BadRequest("must be an event id", where="Last-Event-ID") from None
+        if not 0 <= after <= BIGINT:
+            raise BadRequest("must be an event id", where="Last-Event-ID")
+    run = _context(run_id)
+    kinds = data.parse_kinds(args.get("kind"))
+    body = event_stream(state(), run, after, kinds, dict(_config()))
+    response = Response(body, mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"
+    return response

@@ -1,0 +1,401 @@
+"""The Flask application factory: settings, JSON, errors, database engines, docs.
+
+``create_app(config)`` follows Flask's tutorial (flaskr): no global state,
+test configuration injected. Settings come from ``config``, then
+``HOSPIFLOW_*`` environment variables, then the defaults of ``SETTINGS``
+(a table, Datasette style: name, default, one line of help).
+
+One read-only engine (a pool) per app serves the GET endpoints; each
+Server-Sent Events stream holds a read-only connection of its own; writes
+(delete, what-if simulations) go through a writer engine and the runner's
+background threads.
+"""
+
+from __future__ import annotations
+
+import decimal
+import importlib.util
+import logging
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from apiflask import APIFlask
+from apiflask.exceptions import HTTPError
+from flask import Flask, Response, current_app, g, request, send_from_directory
+from flask.json.provider import DefaultJSONProvider
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool
+from werkzeug.exceptions import HTTPException
+
+from hospiflow import __version__
+from hospiflow.errors import HospiflowError
+from hospiflow.store.engine import create_engine_for, resolve_database_url
+from hospiflow.web.components import COMPONENTS, ERROR
+
+log = logging.getLogger("hospiflow.web")
+
+API_PREFIX = "/api/v1"
+ENV_TOKEN = "HOSPIFLOW_API_TOKEN"
+ENV_TOKEN_FILE = "HOSPIFLOW_API_TOKEN_FILE"
+
+SETTINGS: tuple[tuple[str, Any, str], ...] = (
+    ("DATABASE_URL", None, "Store URL (default: $HOSPIFLOW_DATABASE_URL, else ./hospiflow.db)"),
+    ("API_TOKEN", None, "Bearer token for write endpoints; none configured: writes disabled"),
+    ("API_TOKEN_FILE", None, "File holding the bearer token (first line)"),
+    ("CORS_ORIGINS", (), "Origins allowed to call the API from a browser (CORS off if empty)"),
+    ("MAX_PAGE_SIZE", 1000, "Largest `limit` of /treatments and /events"),
+    ("MAX_RANGE_DAYS", 3660, "Longest time range a query may cover, in days"),
+    ("MAX_BUCKETS", 10_000, "Most buckets in one time series (hours in ~14 months)"),
+    ("QUERY_SECONDS", 10.0, "Time limit of one database query, in seconds"),
+    ("CACHE_MB", 64, "Memory for the answers of complete runs (they never change)"),
+    ("POOL_SIZE", 16, "Read connections kept open (about the server's thread count)"),
+    ("MAX_SIMULATION_DAYS", 1830, "Longest what-if simulation accepted, in days"),
+    ("MAX_JOBS", 2, "What-if simulations running at once; more are refused with 409"),
+    ("SSE_POLL_SECONDS", 0.25, "How often a stream looks for new events"),
+    ("SSE_HEARTBEAT_SECONDS", 15.0, "Comment line sent on an idle stream"),
+    ("SSE_BATCH", 500, "Most events a stream reads per poll"),
+    ("AMBER_WAIT_MIN", 30.0, "Saturation amber: someone has waited this long (minutes)"),
+    ("RED_WAIT_MIN", 120.0, "Saturation red: someone has waited this long (minutes)"),
+    ("AMBER_WAITING_PER_DOCTOR", 1.0, "Saturation amber: patients waiting per doctor on duty"),
+    ("RED_WAITING_PER_DOCTOR", 2.0, "Saturation red: patients waiting per doctor on duty"),
+)
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Compact JSON; datetimes as ISO 8601 with offset, naive datetimes refused.
+
+    Flask's default renders datetimes as HTTP dates and calls naive ones GMT;
+    an API for a hospital in one time zone must never guess.
+    """
+
+    compact = True
+    sort_keys = False
+    ensure_ascii = False
+
+    @staticmethod
+    def default(o: Any) -> Any:  # type: ignore[override]
+        if isinstance(o, datetime):
+            if o.tzinfo is None or o.utcoffset() is None:
+                raise TypeError(f"naive datetime {o.isoformat()} has no time zone")
+            return o.isoformat()
+        if isinstance(o, date):
+            return o.isoformat()
+        if isinstance(o, decimal.Decimal):
+            return float(o)
+        raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+
+class ResponseCache:
+    """JSON bodies of complete runs' answers (they never change), least recently used out."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.items: OrderedDict[tuple[int, str], bytes] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[int, str]) -> bytes | None:
+        with self.lock:
+            body = self.items.get(key)
+            if body is not None:
+                self.items.move_to_end(key)
+            return body
+
+    def put(self, key: tuple[int, str], body: bytes) -> None:
+        if len(body) > self.max_bytes // 8:
+            return
+        with self.lock:
+            old = self.items.pop(key, None)
+            self.size += len(body) - (len(old) if old is not None else 0)
+            self.items[key] = body
+            while self.size > self.max_bytes:
+                _key, dropped = self.items.popitem(last=False)
+                self.size -= len(dropped)
+
+    def drop_run(self, run_id: int) -> None:
+        with self.lock:
+            for key in [k for k in self.items if k[0] == run_id]:
+                self.size -= len(self.items.pop(key))
+
+
+@dataclass
+class State:
+    """What one app owns: its engines, background jobs and caches."""
+
+    url: str
+    reader: Engine
+    jobs: Any
+    token: str | None
+    cache: ResponseCache = field(default_factory=lambda: ResponseCache(64 * 2**20))
+    writer: Engine | None = None
+    live: Any = None
+    catalogs: dict[int, Any] = field(default_factory=dict)
+    runs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def write_engine(self) -> Engine:
+        with self.lock:
+            if self.writer is None:
+                self.writer = create_engine_for(self.url)
+            return self.writer
+
+    def stream_connection(self) -> Connection:
+        """A dedicated read-only connection (one per stream, closed by the caller)."""
+        engine = create_engine_for(self.url, readonly=True, poolclass=NullPool)
+        connection = engine.connect()
+        connection.info["engine"] = engine
+        return connection
+
+    def close(self) -> None:
+        """Stop the jobs and dispose the engines (tests and server shutdown)."""
+        self.jobs.close()
+        self.reader.dispose()
+        if self.writer is not None:
+            self.writer.dispose()
+
+
+def close_stream_connection(connection: Connection) -> None:
+    """Close a connection from ``State.stream_connection`` and its engine."""
+    engine = connection.info.get("engine")
+    connection.close()
+    if engine is not None:
+        engine.dispose()
+
+
+def state(app: Flask | None = None) -> State:
+    """The running app's ``State``."""
+    return (app or current_app).extensions["hospiflow"]
+
+
+def get_db() -> Connection:
+    """This request's read-only connection (opened on first use, closed at teardown)."""
+    if "db" not in g:
+        g.db = state().reader.connect()
+    return g.db
+
+
+def _close_db(_error: BaseException | None = None) -> None:
+    connection = g.pop("db", None)
+    if connection is not None:
+        connection.close()
+
+
+def _read_token(config: dict[str, Any]) -> str | None:
+    token = config.get("API_TOKEN")
+    if token is None:
+        token = os.environ.get(ENV_TOKEN)
+    path = config.get("API_TOKEN_FILE") or os.environ.get(ENV_TOKEN_FILE)
+    if token is None and path:
+        try:
+            token = Path(path).read_text(encoding="utf-8").splitlines()[0]
+        except (OSError, IndexError) as error:
+            raise HospiflowError(
+                f"cannot read the API token file: {error}", where=str(path)
+            ) from None
+    token = None if token is None else str(token).strip()
+    return token or None
+
+
+def _error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    return str(value)
+
+
+def _first_leaf(tree: Any, path: tuple[str, ...] = ()) -> tuple[tuple[str, ...], str]:
+    """The dotted path and message of the first error in a marshmallow error tree."""
+    if isinstance(tree, dict):
+        for key, sub in tree.items():
+            return _first_leaf(sub, (*path, str(key)))
+    if isinstance(tree, list) and tree:
+        if all(isinstance(item, str) for item in tree):
+            return path, tree[0]
+        return _first_leaf(tree[0], path)
+    return path, str(tree)
+
+
+def _validation_message(detail: dict[str, Any]) -> tuple[str, str]:
+    """A one-line message and code for a marshmallow/webargs error tree."""
+    path, text = _first_leaf(detail)
+    location, name = (path[0], ".".join(path[1:])) if path else ("request", "")
+    noun = "key" if location == "json" else "parameter"
+    if text == "Unknown field.":
+        return f"unknown_{noun}", f"{location}: unknown {noun} '{name}'"
+    return "invalid_parameter", f"{location}: {name}: {text}"
+
+
+def _register_errors(app: APIFlask) -> None:
+    @app.error_processor
+    def _http_error(error: HTTPError) -> tuple[dict[str, Any], int, Any]:
+        status = error.status_code
+        detail = error.detail if isinstance(error.detail, dict) else {}
+        if status == 400 and detail and error.message == app.config["VALIDATION_ERROR_DESCRIPTION"]:
+            code, message = _validation_message(detail)
+        else:
+            code = {
+                400: "bad_request",
+                401: "unauthorized",
+                403: "forbidden",
+                404: "not_found",
+                405: "method_not_allowed",
+                409: "conflict",
+                413: "too_large",
+                415: "unsupported_media_type",
+                422: "unprocessable",
+            }.get(status, "http_error")
+            message = error.message or "error"
+        if detail.get("json") == ["Invalid JSON body."]:
+            code, message = "bad_json", "the request body is not valid JSON"
+        return _error_body(code, message, _jsonable(detail)), status, error.headers
+
+    @app.errorhandler(HospiflowError)
+    def _our_error(error: HospiflowError) -> tuple[dict[str, Any], int]:
+        details = _jsonable({**({"where": error.where} if error.where else {}), **error.details})
+        return _error_body(error.code, str(error), details), error.http_status
+
+    @app.errorhandler(sa.exc.OperationalError)
+    def _store_unavailable(error: sa.exc.OperationalError) -> tuple[dict[str, Any], int]:
+        log.warning("store unavailable: %s", error.orig.__class__.__name__)
+        return _error_body("store_unavailable", "the store cannot be read right now"), 503
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Any:
+        if isinstance(error, HTTPException):  # routed here by Flask for non-API paths
+            return error
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return _error_body("internal_error", "unexpected server error"), 500
+
+
+def _register_cors(app: Flask) -> None:
+    origins = app.config["CORS_ORIGINS"]
+    if isinstance(origins, str):
+        origins = [o.strip() for o in origins.split(",") if o.strip()]
+    allowed = frozenset(origins)
+    if not allowed:
+        return
+
+    @app.after_request
+    def _cors(response: Response) -> Response:
+        origin = request.headers.get("Origin")
+        if origin and request.path.startswith(API_PREFIX) and (origin in allowed or "*" in allowed):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
+            response.headers["Access-Control-Expose-Headers"] = "Location"
+        return response
+
+
+def _register_docs_assets(app: APIFlask) -> None:
+    """Swagger UI from the ``swagger-ui-bundle-v2`` wheel: nothing from a CDN."""
+    import swagger_ui_bundle
+
+    folder = str(swagger_ui_bundle.swagger_ui_path)
+
+    @app.get("/api/docs/assets/<path:filename>")
+    @app.doc(hide=True)
+    def docs_asset(filename: str) -> Response:
+        return send_from_directory(folder, filename, max_age=86_400)
+
+    base = "/api/docs/assets/"
+    app.config.update(
+        SWAGGER_UI_CSS=base + "swagger-ui.css",
+        SWAGGER_UI_BUNDLE_JS=base + "swagger-ui-bundle.js",
+        SWAGGER_UI_STANDALONE_PRESET_JS=base + "swagger-ui-standalone-preset.js",
+        DOCS_FAVICON=base + "favicon-32x32.png",
+        # Swagger UI would otherwise send the document to an online validator
+        SWAGGER_UI_CONFIG={"validatorUrl": None},
+    )
+
+
+def create_app(config: dict[str, Any] | None = None) -> APIFlask:
+    """Build the hospiflow web app (the API; the dashboard's pages when present)."""
+    app = APIFlask(
+        "hospiflow",
+        title="hospiflow API",
+        version=__version__,
+        spec_path=f"{API_PREFIX}/openapi.json",
+        docs_path="/api/docs",
+        docs_oauth2_redirect_path=None,
+        static_folder=None,
+    )
+    app.json = JSONProvider(app)
+    for name, default, _help in SETTINGS:
+        app.config[name] = default
+    app.config.from_prefixed_env("HOSPIFLOW", loads=str)
+    app.config.update(config or {})
+    app.config.update(
+        VALIDATION_ERROR_STATUS_CODE=400,
+        VALIDATION_ERROR_DESCRIPTION="Invalid request parameters",
+        HTTP_ERROR_SCHEMA=ERROR,
+        VALIDATION_ERROR_SCHEMA=ERROR,
+        AUTO_404_RESPONSE=True,
+        SECURITY_SCHEMES={"BearerAuth": {"type": "http", "scheme": "bearer"}},
+        INFO={
+            "description": (
+                "Read a hospital's activity (simulated or real) from the hospiflow store: "
+                "runs, the live state, arrivals, doctors, waits, the trace, reports, and a "
+                "Server-Sent Events stream. Write endpoints need `Authorization: Bearer "
+                "<token>`; without a configured token they answer 403."
+            )
+        },
+    )
+    for name in ("MAX_PAGE_SIZE", "MAX_BUCKETS", "POOL_SIZE", "MAX_JOBS", "SSE_BATCH"):
+        app.config[name] = int(app.config[name])
+    floats = ("MAX_RANGE_DAYS", "QUERY_SECONDS", "MAX_SIMULATION_DAYS", "SSE_POLL_SECONDS")
+    floats += ("SSE_HEARTBEAT_SECONDS", "AMBER_WAIT_MIN", "RED_WAIT_MIN")
+    floats += ("AMBER_WAITING_PER_DOCTOR", "RED_WAITING_PER_DOCTOR")
+    for name in floats:
+        app.config[name] = float(app.config[name])
+    url = app.config["DATABASE_URL"] or resolve_database_url()
+    app.config["DATABASE_URL"] = url
+    token = _read_token(app.config)
+    app.config["WRITES_ENABLED"] = token is not None
+    app.config["SATURATION_THRESHOLDS"] = {
+        "amber": {
+            "longest_wait_min": float(app.config["AMBER_WAIT_MIN"]),
+            "waiting_per_doctor": float(app.config["AMBER_WAITING_PER_DOCTOR"]),
+        },
+        "red": {
+            "longest_wait_min": float(app.config["RED_WAIT_MIN"]),
+            "waiting_per_doctor": float(app.config["RED_WAITING_PER_DOCTOR"]),
+        },
+    }
+    pool = app.config["POOL_SIZE"]
+    reader = create_engine_for(url, readonly=True, pool_size=pool, max_overflow=pool)
+
+    from hospiflow.web.jobs import Jobs
+
+    app.extensions["hospiflow"] = State(url=url, reader=reader, jobs=Jobs(url), token=token)
+    app.teardown_appcontext(_close_db)
+    _register_errors(app)
+    _register_cors(app)
+    _register_docs_assets(app)
+
+    @app.spec_processor
+    def _components(spec: dict[str, Any]) -> dict[str, Any]:
+        spec.setdefault("components", {}).setdefault("schemas", {}).update(COMPONENTS)
+        return spec
+
+    from hospiflow.web.api import bp as api
+
+    app.register_blueprint(api, url_prefix=API_PREFIX)
+    if importlib.util.find_spec("hospiflow.web.pages") is not None:  # the dashboard
+        from hospiflow.web import pages
+
+        app.register_blueprint(pages.pages)
+    return app

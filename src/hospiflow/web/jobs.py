@@ -1,0 +1,122 @@
+"""What-if simulations started through the API, each in a background thread.
+
+The job writes the store through the same ``StoreSink`` the CLI's
+``simulate`` uses; its run id is known as soon as the sink has created the
+run (status ``running``), which is what ``POST /runs`` answers. Progress
+(0..1) is kept in memory for ``GET /runs/{id}``; the run's status in the
+store is the truth once the thread ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from hospiflow.errors import HospiflowError, StoreError
+from hospiflow.simulation.engine import Engine
+from hospiflow.simulation.scenario import Scenario
+
+log = logging.getLogger("hospiflow.web.jobs")
+
+
+class Busy(StoreError):
+    """Too many what-if simulations already run in this server."""
+
+    code = "too_many_runs"
+    http_status = 409
+
+
+class Jobs:
+    """The app's background simulations: start, progress, stop on shutdown."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.progress: dict[int, float] = {}
+        self.threads: dict[int, threading.Thread] = {}
+        self.lock = threading.Lock()
+        self.closing = threading.Event()
+
+    def running(self) -> int:
+        with self.lock:
+            return sum(thread.is_alive() for thread in self.threads.values())
+
+    def is_running(self, run_id: int) -> bool:
+        with self.lock:
+            thread = self.threads.get(run_id)
+            return thread is not None and thread.is_alive()
+
+    def start(self, scenario: Scenario, label: str, max_jobs: int, timeout: float = 60.0) -> int:
+        """Start simulating ``scenario`` into the store; return its run id once created."""
+        from hospiflow.store import StoreSink
+
+        if self.running() >= max_jobs:
+            raise Busy(
+                f"{max_jobs} simulation(s) already running; try again when one has finished",
+                where="POST /runs",
+                max_jobs=max_jobs,
+            )
+        opened = threading.Event()
+        failure: list[BaseException] = []
+        holder: dict[str, Any] = {}
+        jobs = self
+
+        class _Sink(StoreSink):
+            def open(self, run: Any) -> None:
+                try:
+                    super().open(run)
+                finally:
+                    holder["run_id"] = self.run_id
+                    opened.set()
+
+        begin = -60.0 * Engine.warmup_hours(scenario)
+        total = 60.0 * Engine.horizon_hours(scenario) - begin
+
+        def report(minute: float) -> None:
+            run_id = holder.get("run_id")
+            if run_id is not None:
+                jobs.progress[run_id] = max(0.0, min(0.999, (minute - begin) / total))
+            if jobs.closing.is_set():
+                raise _Stopped()
+
+        def work() -> None:
+            try:
+                sink = _Sink(self.url, scenario.load_catalog(), label=label)
+                Engine(scenario, [sink], report).run()
+            except _Stopped:
+                log.info("simulation of run %s stopped at shutdown", holder.get("run_id"))
+            except BaseException as error:  # noqa: BLE001 - reported through the run's status
+                failure.append(error)
+                log.error("simulation of run %s failed: %s", holder.get("run_id"), error)
+            finally:
+                opened.set()
+                run_id = holder.get("run_id")
+                if run_id is not None:
+                    jobs.progress.pop(run_id, None)
+
+        thread = threading.Thread(target=work, name="hospiflow-whatif", daemon=True)
+        thread.start()
+        if not opened.wait(timeout) or holder.get("run_id") is None:
+            if failure and isinstance(failure[0], HospiflowError):
+                raise failure[0]
+            raise StoreError("the simulation could not create its run", where="POST /runs")
+        run_id = int(holder["run_id"])
+        with self.lock:
+            self.threads[run_id] = thread
+            self.progress.setdefault(run_id, 0.0)
+            # forget finished threads
+            for key in [k for k, t in self.threads.items() if not t.is_alive() and k != run_id]:
+                del self.threads[key]
+        return run_id
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop every simulation (their runs end ``failed``) and wait for the threads."""
+        self.closing.set()
+        with self.lock:
+            threads = list(self.threads.values())
+        for thread in threads:
+            thread.join(timeout)
+
+
+class _Stopped(Exception):
+    """Raised inside a job's progress callback to stop it at shutdown."""

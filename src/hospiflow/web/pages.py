@@ -1,0 +1,44 @@
+"""The dashboard's pages: one HTML shell, its static assets and Plotly.js.
+
+The page embeds configuration only (API base, hospital defaults); every
+number it shows comes from ``/api/v1``. Plotly.js is served from the
+installed ``plotly`` Python package, so the dashboard works with no internet.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import plotly
+from flask import Blueprint, Response, current_app, render_template, send_file
+
+HERE = Path(__file__).parent
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+pages = Blueprint(
+    "pages",
+    __name__,
+    static_folder=str(HERE / "static"),
+    static_url_path="/static",
+    template_folder=str(HERE / "templates"),
+)
+
+
+@pages.get("/")
+def index() -> str:
+    """The dashboard shell."""
+    config = {
+        "api": "/api/v1",
+        "saturation": current_app.config.get("SATURATION_THRESHOLDS", {}),
+        "writes_enabled": bool(current_app.config.get("WRITES_ENABLED")),
+    }
+    # "</" cannot appear inside the JSON script element
+    return render_template("index.html", config_json=json.dumps(config).replace("</", "<\\/"))
+
+
+@pages.get("/vendor/plotly.min.js")
+def plotly_js() -> Response:
+    """Plotly.js from the ``plotly`` wheel (MIT licence), cached by the browser for a day."""
+    response = send_file(PLOTLY_JS, mimetype="text/javascript", max_age=86400)
+    return response

@@ -1,0 +1,189 @@
+"""Web fixtures: a small simulated store (SQLite file and PostgreSQL), apps and clients.
+
+The simulated store is built once per session per backend (a week of the
+default hospital, about a second) and only read by the tests that share it;
+tests that write (delete, what-if) get a private copy of the SQLite file.
+PostgreSQL comes from ``$HOSPIFLOW_TEST_POSTGRES_URL`` (default: the local
+server); without a server those variants skip, under ``CI=true`` they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from hospiflow.runner import simulate_run
+from hospiflow.simulation.scenario import default_scenario
+from hospiflow.store import migrate
+from hospiflow.web.app import create_app, state
+
+POSTGRES_URL = os.environ.get(
+    "HOSPIFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+TOKEN = "s3cret-token"
+DAYS = 7
+
+
+def simulate_into(url: str, days: float = DAYS, **changes: Any) -> int:
+    """Write a short default-hospital run into ``url``; its run id."""
+    migrate.init(url)
+    scenario = default_scenario(days=float(days), warmup_days=1.0, seed=11, **changes)
+    outcome = simulate_run(scenario, database_url=url)
+    assert outcome.run_id is not None
+    return outcome.run_id
+
+
+@pytest.fixture(scope="session")
+def token() -> str:
+    """The bearer token of apps built with writes enabled."""
+    return TOKEN
+
+
+@pytest.fixture(scope="session")
+def simulate() -> Callable[..., int]:
+    """``simulate(url, days=7, **changes)``: write a short run, return its id."""
+    return simulate_into
+
+
+@pytest.fixture(scope="session")
+def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SQLite file holding one complete week-long run (id 1); read-only for tests."""
+    path = tmp_path_factory.mktemp("web") / "store.db"
+    url = f"sqlite:///{path}"
+    simulate_into(url)
+    return url
+
+
+def _postgres_reason() -> str | None:
+    engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except Exception as error:  # noqa: BLE001 - any failure means "no server"
+        return f"PostgreSQL unreachable at {POSTGRES_URL}: {error.__class__.__name__}"
+    finally:
+        engine.dispose()
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_store() -> Iterator[str]:
+    """A PostgreSQL database of its own holding the same kind of run, dropped at the end."""
+    reason = _postgres_reason()
+    if reason is not None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run)")
+        pytest.skip(reason)
+    name = f"hospiflow_web_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"CREATE DATABASE {name}")
+        url = sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        simulate_into(url)
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """The shared read-only store on each backend."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_store")
+    return request.getfixturevalue("postgres_store")
+
+
+@pytest.fixture
+def private_store(sqlite_store: str, tmp_path: Path) -> str:
+    """A private copy of the SQLite store, for tests that write."""
+    source = Path(sa.make_url(sqlite_store).database or "")
+    target = tmp_path / "private.db"
+    shutil.copyfile(source, target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def make_app() -> Iterator[Callable[..., Any]]:
+    """Factory: ``make_app(url, **config)``; every app's engines and jobs are closed after."""
+    apps = []
+
+    def build(url: str, **config: Any) -> Any:
+        app = create_app({"DATABASE_URL": url, "TESTING": True, **config})
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        state(app).close()
+
+
+@pytest.fixture
+def client(make_app: Callable[..., Any], store_url: str) -> Any:
+    """A test client on the shared store (both backends), writes enabled."""
+    return make_app(store_url, API_TOKEN=TOKEN).test_client()
+
+
+@pytest.fixture
+def sqlite_client(make_app: Callable[..., Any], sqlite_store: str) -> Any:
+    """A test client on the shared SQLite store, writes enabled."""
+    return make_app(sqlite_store, API_TOKEN=TOKEN).test_client()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    return free_port()
+
+
+class Server:
+    """waitress serving an app on a free port, in a thread."""
+
+    def __init__(self, app: Any) -> None:
+        from waitress.server import create_server
+
+        self.app = app
+        self.server = create_server(app, host="127.0.0.1", port=free_port(), threads=16)
+        self.url = f"http://127.0.0.1:{self.server.effective_port}"
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.server.close()
+        self.thread.join(10)
+        self.server.task_dispatcher.shutdown()
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Any], Server]]:
+    """Factory: a started ``Server`` for an app, closed after the test."""
+    servers: list[Server] = []
+
+    def start(app: Any) -> Server:
+        server = Server(app).__enter__()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__()
