@@ -32,12 +32,13 @@ def main() -> None:
 
 
 def _register() -> None:
-    from hospiflow.cli import db, queueing, serve, simulate
+    from hospiflow.cli import db, forecast, queueing, serve, simulate
 
     main.add_command(simulate.simulate)
     main.add_command(simulate.scenario)
     main.add_command(queueing.group, name="queueing")
     main.add_command(db.group, name="db")
+    main.add_command(forecast.group, name="forecast")
     main.add_command(serve.serve)
     main.add_command(serve.live)
 
