@@ -1,0 +1,116 @@
+// Chart panels: a Plotly chart with hover values, a CSV download of exactly the data
+// it shows, and an empty state that says why there is nothing to show.
+// Plotly.js is served by the app from the installed `plotly` Python package (no CDN).
+
+import { t } from "./i18n.js";
+
+// Okabe–Ito: distinguishable with the common forms of colour blindness.
+export const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"];
+export const SEQUENTIAL = "Viridis";
+
+const BASE_LAYOUT = {
+  margin: { t: 36, r: 16, b: 48, l: 56 },
+  paper_bgcolor: "rgba(0,0,0,0)",
+  plot_bgcolor: "rgba(0,0,0,0)",
+  font: { family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 13 },
+  colorway: PALETTE,
+  hovermode: "x unified",
+  legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
+};
+
+const CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+
+// Build a panel: <section><h3/><toolbar/><div.chart/><p.empty/></section>
+export function panel(parent, titleKey, { controls = null } = {}) {
+  const section = document.createElement("section");
+  section.className = "panel";
+  const header = document.createElement("div");
+  header.className = "panel-header";
+  const title = document.createElement("h3");
+  title.textContent = t(titleKey);
+  title.dataset.i18n = titleKey;
+  header.append(title);
+  if (controls) header.append(controls);
+  const download = document.createElement("button");
+  download.type = "button";
+  download.className = "download";
+  download.textContent = t("common.download");
+  download.dataset.i18n = "common.download";
+  download.disabled = true;
+  header.append(download);
+  const chart = document.createElement("div");
+  chart.className = "chart";
+  chart.setAttribute("role", "img");
+  chart.setAttribute("aria-label", t(titleKey));
+  const empty = document.createElement("p");
+  empty.className = "empty";
+  empty.hidden = true;
+  section.append(header, chart, empty);
+  parent.append(section);
+  const state = { section, chart, empty, download, rows: null, name: titleKey };
+  download.addEventListener("click", () => downloadCsv(state));
+  return state;
+}
+
+// rows: array of plain objects — exactly what the chart shows — for the CSV download.
+export function draw(state, traces, layout = {}, rows = []) {
+  state.rows = rows;
+  state.download.disabled = rows.length === 0;
+  const hasData = traces.some((trace) => (trace.x && trace.x.length) || (trace.z && trace.z.length) || (trace.values && trace.values.length));
+  if (!hasData) {
+    showEmpty(state, t("common.empty.range"));
+    return;
+  }
+  state.empty.hidden = true;
+  state.chart.hidden = false;
+  const merged = { ...BASE_LAYOUT, ...layout };
+  window.Plotly.react(state.chart, traces, merged, CONFIG);
+  state.chart.dataset.points = String(rows.length);
+}
+
+export function showEmpty(state, reason) {
+  state.rows = [];
+  state.download.disabled = true;
+  if (state.chart.data) window.Plotly.purge(state.chart);
+  state.chart.hidden = true;
+  state.empty.hidden = false;
+  state.empty.textContent = t("common.empty", { reason });
+}
+
+export function showError(state, error) {
+  showEmpty(state, "");
+  state.empty.textContent = t("common.error", { message: error.message || String(error) });
+  state.empty.classList.add("error");
+}
+
+export function toCsv(rows) {
+  if (!rows.length) return "";
+  const columns = Object.keys(rows[0]);
+  const escape = (value) => {
+    if (value === null || value === undefined) return "";
+    const text = String(value);
+    return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  };
+  return [columns.join(","), ...rows.map((row) => columns.map((c) => escape(row[c])).join(","))].join("\n") + "\n";
+}
+
+function downloadCsv(state) {
+  const blob = new Blob([toCsv(state.rows || [])], { type: "text/csv;charset=utf-8" });
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = `${state.name.replace(/\W+/g, "_")}.csv`;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+}
+
+// An ISO 8601 instant as the hospital's wall-clock time "YYYY-MM-DD HH:MM", for Plotly
+// (which has no notion of time zones).
+export function wallClock(iso, timeZone) {
+  const parts = new Intl.DateTimeFormat("en-CA", {
+    timeZone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  }).formatToParts(new Date(iso));
+  const get = (type) => parts.find((p) => p.type === type).value;
+  return `${get("year")}-${get("month")}-${get("day")} ${get("hour")}:${get("minute")}`;
+}

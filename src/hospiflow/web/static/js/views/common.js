@@ -1,0 +1,89 @@
+// Small DOM and data helpers shared by the views. Text always goes in through
+// textContent: names from data (pathologies, doctors, labels) are never parsed as HTML.
+
+import { get } from "../api.js";
+import { language, t } from "../i18n.js";
+
+export function el(tag, attributes = {}, children = []) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "text") node.textContent = value;
+    else if (key === "class") node.className = value;
+    else if (key === "i18n") { node.dataset.i18n = value; node.textContent = t(value); }
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of [].concat(children)) if (child !== null && child !== undefined) node.append(child);
+  return node;
+}
+
+export function viewHeader(titleKey, run, extra = null) {
+  const header = el("div", { class: "view-header" }, [el("h2", { i18n: titleKey })]);
+  if (run) {
+    header.append(el("p", { class: "muted", text: `#${run.id} · ${run.timezone} · ${t(`status.${run.status}`)}` }));
+  }
+  if (extra) header.append(extra);
+  return header;
+}
+
+// A labelled <select>; options: [[value, labelKey or text]].
+export function select(labelKey, options, value, onChange, { translate = true } = {}) {
+  const control = el("select", { onchange: (event) => onChange(event.target.value) });
+  for (const [optionValue, label] of options) {
+    const option = el("option", { value: optionValue, text: translate ? t(label) : label });
+    if (String(optionValue) === String(value)) option.selected = true;
+    control.append(option);
+  }
+  return el("label", {}, [el("span", { i18n: labelKey }), control]);
+}
+
+export function dateInput(labelKey, value, onChange) {
+  const input = el("input", { type: "date", value, onchange: (event) => onChange(event.target.value) });
+  return el("label", {}, [el("span", { i18n: labelKey }), input]);
+}
+
+export function numberInput(labelKey, value, onChange, { min = 0, step = "any" } = {}) {
+  const input = el("input", { type: "number", value, min, step, onchange: (event) => onChange(Number(event.target.value)) });
+  return el("label", {}, [el("span", { i18n: labelKey }), input]);
+}
+
+// The hospital-local date (YYYY-MM-DD) of an ISO instant.
+export function localDate(iso, timeZone) {
+  return new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" }).format(new Date(iso));
+}
+
+export function addDays(isoDate, days) {
+  const date = new Date(`${isoDate}T12:00:00Z`);
+  date.setUTCDate(date.getUTCDate() + days);
+  return date.toISOString().slice(0, 10);
+}
+
+// The last `days` days of the run's data, as local dates [start, end).
+export function recentRange(run, days) {
+  const last = run.as_of || run.end || new Date().toISOString();
+  const end = addDays(localDate(last, run.timezone), 1);
+  const first = run.start ? localDate(run.start, run.timezone) : addDays(end, -days);
+  const start = addDays(end, -days) < first ? first : addDays(end, -days);
+  return { start, end };
+}
+
+export function fullRange(run) {
+  return recentRange(run, 100000);
+}
+
+// Names of specialties and pathologies in the page's language, from the run's catalog.
+const catalogs = new Map();
+export async function catalogOf(runId) {
+  if (!catalogs.has(runId)) catalogs.set(runId, get(`/runs/${runId}/catalog`));
+  const catalog = await catalogs.get(runId);
+  const lang = language();
+  const names = new Map();
+  for (const s of catalog.specialties) names.set(s.code, lang === "fr" ? s.name_fr : s.name_en);
+  for (const p of catalog.pathologies) names.set(p.code, lang === "fr" ? p.name_fr : p.name_en);
+  return { ...catalog, name: (code) => names.get(code) ?? code };
+}
+
+export function noRun(container) {
+  container.append(el("p", { class: "empty", i18n: "run.none" }));
+}

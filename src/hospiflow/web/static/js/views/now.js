@@ -1,0 +1,166 @@
+// "Now": the hospital's current state, updated live through the SSE stream
+// (with a polling fallback), a saturation status per specialty and a ticker.
+
+import { get, streamUrl } from "../api.js";
+import { draw, panel } from "../charts.js";
+import { formatNumber, formatTime, t } from "../i18n.js";
+import { catalogOf, el, noRun, viewHeader } from "./common.js";
+
+const POLL_MS = 5000;
+const TICKER_SIZE = 15;
+
+export async function render(container, state) {
+  const run = state.run;
+  if (!run) return noRun(container);
+  const catalog = await catalogOf(run.id);
+  const mode = el("span", { class: "muted" });
+  container.append(viewHeader("now.title", run, mode));
+  const asOf = el("p", { class: "muted" });
+  const kpis = el("div", { class: "kpis" });
+  const tableBody = el("tbody");
+  const table = el("table", {}, [
+    el("thead", {}, el("tr", {}, [
+      el("th", { i18n: "common.specialty" }),
+      el("th", { i18n: "now.status" }),
+      el("th", { class: "num", i18n: "now.waiting" }),
+      el("th", { class: "num", i18n: "now.in_treatment" }),
+      el("th", { class: "num", i18n: "now.on_duty" }),
+      el("th", { class: "num", i18n: "now.busy" }),
+      el("th", { class: "num", i18n: "now.free" }),
+      el("th", { class: "num", i18n: "now.longest_wait" }),
+      el("th", { class: "num", i18n: "now.mean_wait_hour" }),
+      el("th", { i18n: "now.utilisation" }),
+    ])),
+    tableBody,
+  ]);
+  const thresholds = el("p", { class: "muted" });
+  const tablePanel = el("section", { class: "panel" }, [table, thresholds]);
+  const grid = el("div", { class: "grid" });
+  const gauges = panel(grid, "now.gauges");
+  const tickerList = el("ul", { class: "ticker", "aria-live": "polite" });
+  grid.append(el("section", { class: "panel" }, [el("h3", { i18n: "now.ticker" }), tickerList]));
+  container.append(asOf, kpis, tablePanel, grid);
+
+  let latest = null;
+  const ticker = [];
+
+  function paint(now) {
+    latest = now;
+    asOf.textContent = t("now.asof", { time: formatTime(now.as_of, run.timezone) });
+    container.dataset.asOf = now.as_of;
+    const totals = now.totals;
+    kpis.replaceChildren(
+      tile("now.waiting", totals.waiting, "waiting"),
+      tile("now.in_treatment", totals.in_treatment, "in_treatment"),
+      tile("now.on_duty", totals.doctors_on_duty, "doctors_on_duty"),
+      tile("now.free", totals.doctors_free, "doctors_free"),
+      tile("now.longest_wait", formatNumber(totals.longest_wait_min, 0), "longest_wait"),
+      tile("now.mean_wait_hour", formatNumber(totals.mean_wait_last_hour_min, 0), "mean_wait"),
+      tile("now.utilisation", formatNumber(100 * (totals.utilisation ?? NaN), 0) + " %", "utilisation"),
+      tile("now.status", statusBadge(totals.saturation), "status"),
+    );
+    tableBody.replaceChildren(...now.specialties.map((s) => el("tr", { "data-specialty": s.specialty }, [
+      el("td", { text: catalog.name(s.specialty) }),
+      el("td", {}, statusBadge(s.saturation)),
+      el("td", { class: "num", text: String(s.waiting) }),
+      el("td", { class: "num", text: String(s.in_treatment) }),
+      el("td", { class: "num", text: String(s.doctors_on_duty) }),
+      el("td", { class: "num", text: String(s.doctors_busy) }),
+      el("td", { class: "num", text: String(s.doctors_free) }),
+      el("td", { class: "num", text: formatNumber(s.longest_wait_min, 0) }),
+      el("td", { class: "num", text: formatNumber(s.mean_wait_last_hour_min, 0) }),
+      el("td", {}, gauge(s.utilisation, s.saturation)),
+    ])));
+    const amber = now.thresholds.amber;
+    const red = now.thresholds.red;
+    thresholds.textContent = t("now.thresholds", {
+      amber_wait: amber.longest_wait_min, amber_ratio: amber.waiting_per_doctor,
+      red_wait: red.longest_wait_min, red_ratio: red.waiting_per_doctor,
+    });
+    const names = now.specialties.map((s) => catalog.name(s.specialty));
+    const values = now.specialties.map((s) => s.utilisation ?? 0);
+    const colours = now.specialties.map((s) => ({ green: "#009E73", amber: "#E69F00", red: "#D55E00" })[s.saturation] || "#0072B2");
+    draw(gauges, [{
+      type: "bar", orientation: "h", x: values, y: names, marker: { color: colours },
+      text: values.map((v) => `${Math.round(100 * v)} %`), textposition: "auto",
+      hovertemplate: "%{y}: %{x:.0%}<extra></extra>",
+    }], { xaxis: { range: [0, 1], tickformat: ".0%" }, yaxis: { automargin: true }, hovermode: "closest", margin: { l: 140, r: 16, t: 8, b: 40 } },
+    now.specialties.map((s) => ({ specialty: s.specialty, utilisation: s.utilisation, saturation: s.saturation })));
+    if (!ticker.length && now.recent_arrivals) {
+      for (const arrival of now.recent_arrivals.slice(0, TICKER_SIZE)) ticker.push(arrival);
+      paintTicker();
+    }
+  }
+
+  function tile(labelKey, value, name) {
+    const valueNode = el("div", { class: "value", "data-kpi": name });
+    if (value instanceof Node) valueNode.append(value); else valueNode.textContent = String(value);
+    return el("div", { class: "kpi" }, [el("div", { class: "label", i18n: labelKey }), valueNode]);
+  }
+
+  function paintTicker() {
+    if (!ticker.length) {
+      tickerList.replaceChildren(el("li", { class: "muted", i18n: "now.ticker.empty" }));
+      return;
+    }
+    tickerList.replaceChildren(...ticker.map((a) => el("li", { "data-event": a.id }, [
+      el("time", { datetime: a.time, text: formatTime(a.time, run.timezone, false) }),
+      el("span", { text: catalog.name(a.pathology) }),
+      el("span", { class: "badge", text: catalog.name(a.specialty) }),
+    ])));
+  }
+
+  paint(await get(`/runs/${run.id}/now`));
+  paintTicker();
+
+  // Live: the stream sends a "state" message with each new snapshot and every event
+  // of the trace; if the browser cannot keep it open, poll `now` instead.
+  let source = null;
+  let timer = null;
+  const setMode = (key) => {
+    mode.replaceChildren(el("span", { class: `live-dot${key === "now.live" ? "" : " off"}` }), el("span", { i18n: key }));
+    container.dataset.mode = key.split(".")[1];
+  };
+  const poll = () => {
+    setMode("now.polling");
+    timer = setInterval(async () => {
+      try { paint(await get(`/runs/${run.id}/now`)); } catch { /* keep the last state on screen */ }
+    }, POLL_MS);
+  };
+  if (run.status === "running" && "EventSource" in window) {
+    source = new EventSource(streamUrl(run.id) + "?kind=arrival");
+    setMode("now.live");
+    source.addEventListener("state", (message) => paint(JSON.parse(message.data)));
+    source.addEventListener("trace", (message) => {
+      const event = JSON.parse(message.data);
+      if (event.kind !== "arrival") return;
+      ticker.unshift({ id: event.id, time: event.time, pathology: event.pathology, specialty: event.specialty });
+      ticker.length = Math.min(ticker.length, TICKER_SIZE);
+      paintTicker();
+    });
+    source.addEventListener("end", () => { source.close(); source = null; });
+    source.onerror = () => {
+      if (source && source.readyState === EventSource.CLOSED) { source = null; poll(); }
+    };
+  } else if (run.status === "running") {
+    poll();
+  } else {
+    mode.replaceChildren();
+  }
+  return () => {
+    if (source) source.close();
+    if (timer) clearInterval(timer);
+    void latest;
+  };
+}
+
+function statusBadge(level) {
+  const known = ["green", "amber", "red"].includes(level) ? level : "green";
+  return el("span", { class: `status ${known}`, "data-saturation": known, text: t(`saturation.${known}`) });
+}
+
+function gauge(value, level) {
+  const share = Math.max(0, Math.min(1, value ?? 0));
+  const bar = el("span", { style: `width:${Math.round(share * 100)}%` });
+  return el("div", { class: `gauge ${level || ""}`, role: "meter", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(Math.round(share * 100)) }, bar);
+}
