@@ -1,0 +1,238 @@
+"""The dashboard in a real browser: headless Chromium (Debian's) driven by Playwright.
+
+A real server on a free port serves a small simulated store. Screenshots of
+every view go to ``test-artifacts/`` at the repository root (ignored by git).
+Without Chromium these tests skip; under ``CI=true`` they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from hospiflow.live import LiveService, live_run_scenario
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+VIEWS = ("now", "arrivals", "pathologies", "doctors", "waits", "scenarios")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _missing() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed"
+    if not Path(CHROMIUM).exists():
+        return "Chromium is not installed (apt-get install chromium)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the module."""
+    reason = _missing()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"browser tests must run under CI: {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Page:
+    """A browser page that records console errors and uncaught exceptions."""
+
+    def __init__(self, browser: Any, base: str, language: str = "en-GB") -> None:
+        self.context = browser.new_context(
+            viewport={"width": 1400, "height": 1000}, locale=language
+        )
+        self.page = self.context.new_page()
+        self.base = base
+        self.errors: list[str] = []
+        self.page.on(
+            "console",
+            lambda m: self.errors.append(f"{m.type}: {m.text}") if m.type == "error" else None,
+        )
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+
+    def open(self, view: str, run: int | None = None) -> Any:
+        query = f"?run={run}" if run is not None else ""
+        self.page.goto(f"{self.base}/{query}#{view}")
+        self.wait_ready(view)
+        return self.page
+
+    def wait_ready(self, view: str) -> None:
+        self.page.wait_for_selector(f'#view[data-view="{view}"][data-ready="true"]', timeout=20_000)
+
+    def shot(self, name: str) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def server(make_app, serve, private_store, token):
+    """A real server on a private copy of the week-long store, writes enabled."""
+    return serve(make_app(private_store, API_TOKEN=token))
+
+
+@pytest.fixture
+def page(browser, server) -> Iterator[Page]:
+    """An English page on the server."""
+    opened = Page(browser, server.url)
+    yield opened
+    opened.close()
+
+
+def _api(server: Any, path: str, **params: Any) -> dict[str, Any]:
+    response = requests.get(f"{server.url}/api/v1{path}", params=params, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_every_view_loads_without_console_errors(page: Page, view: str) -> None:
+    """Each view renders its panels with zero console errors; a screenshot is kept."""
+    shown = page.open(view)
+    shown.wait_for_timeout(300)
+    page.shot(f"dashboard-{view}")
+    assert page.errors == []
+    assert shown.locator("#view .empty.error").count() == 0
+    if view != "scenarios":
+        assert shown.locator("#view .chart:not([hidden]), #view table").count() >= 1
+
+
+def test_now_view_shows_the_api_numbers(page: Page, server: Any) -> None:
+    """The Now tiles and table hold exactly what /now returns."""
+    shown = page.open("now")
+    now = _api(server, "/runs/1/now")
+    totals = now["totals"]
+    assert shown.inner_text('[data-kpi="waiting"]') == str(totals["waiting"])
+    assert shown.inner_text('[data-kpi="in_treatment"]') == str(totals["in_treatment"])
+    assert shown.inner_text('[data-kpi="doctors_on_duty"]') == str(totals["doctors_on_duty"])
+    for row in now["specialties"]:
+        cells = shown.locator(f'tr[data-specialty="{row["specialty"]}"] td')
+        assert cells.nth(2).inner_text() == str(row["waiting"])
+        assert cells.nth(4).inner_text() == str(row["doctors_on_duty"])
+        assert (
+            shown.locator(
+                f'tr[data-specialty="{row["specialty"]}"] [data-saturation="{row["saturation"]}"]'
+            ).count()
+            == 1
+        )
+
+
+def test_arrivals_chart_holds_the_api_series(page: Page, server: Any) -> None:
+    """The arrivals chart plots the same counts the API returns for its controls."""
+    shown = page.open("arrivals")
+    run = _api(server, "/runs/1")["run"]
+    start = shown.locator('input[type="date"]').nth(0).input_value()
+    end = shown.locator('input[type="date"]').nth(1).input_value()
+    body = _api(server, "/runs/1/arrivals", bucket="day", by="specialty", start=start, end=end)
+    plotted = shown.evaluate(
+        "() => document.querySelector('.chart').data.map(t => t.y.reduce((a, b) => a + b, 0))"
+    )
+    assert sum(plotted) == body["total"] > 0
+    assert plotted == [s["total"] for s in body["series"]]
+    heat = shown.evaluate("() => document.querySelectorAll('.chart')[1].data[0].z.flat().length")
+    assert heat == 168
+    assert run["status"] == "complete"
+
+
+def test_pathologies_table_lists_the_catalog_with_counts(page: Page, server: Any) -> None:
+    """The pathology table has the run's 26 pathologies with their ICD-10 codes and counts."""
+    shown = page.open("pathologies")
+    catalog = _api(server, "/runs/1/catalog")
+    rows = shown.locator("tr[data-pathology]")
+    assert rows.count() == len(catalog["pathologies"]) == 26
+    first = rows.nth(0).locator("td")
+    code = first.nth(0).inner_text()
+    icd = {p["code"]: p["icd10"] for p in catalog["pathologies"]}
+    assert first.nth(1).inner_text() == icd[code]
+    cells = [rows.nth(i).locator("td").nth(4).inner_text() for i in range(26)]
+    counts = [int(text.replace(",", "")) for text in cells]
+    assert counts == sorted(counts, reverse=True) and sum(counts) > 0
+
+
+def test_language_switch_changes_the_labels(page: Page) -> None:
+    """Choosing French relabels the navigation and the view without a reload."""
+    shown = page.open("now")
+    assert shown.inner_text('[data-view="now"]') == "Now"
+    shown.select_option("#lang-picker", "fr")
+    page.wait_ready("now")
+    assert shown.inner_text('[data-view="now"]') == "Maintenant"
+    assert shown.inner_text("#view h2") == "L'hôpital maintenant"
+    assert page.errors == []
+
+
+def test_french_browser_gets_french_by_default(browser: Any, server: Any) -> None:
+    """A browser whose language is French sees the French dashboard first."""
+    french = Page(browser, server.url, language="fr-FR")
+    try:
+        shown = french.open("waits")
+        assert shown.inner_text('[data-view="waits"]') == "Attente"
+    finally:
+        french.close()
+
+
+def test_live_run_moves_the_now_counters_without_reload(page: Page, private_store: str) -> None:
+    """During a live run the Now view updates through the stream: its clock moves on."""
+    scenario, label = live_run_scenario(private_store, continue_from=1)
+    service = LiveService(private_store, scenario, speed=1800.0, label=label)
+    run_id = service.start()
+    try:
+        shown = page.open("now", run=run_id)
+        first = shown.get_attribute("#view", "data-as-of")
+        shown.wait_for_function(
+            "first => document.querySelector('#view').dataset.asOf !== first",
+            arg=first,
+            timeout=15_000,
+        )
+        assert shown.get_attribute("#view", "data-mode") == "live"
+        shown.wait_for_selector(".ticker li[data-event]", timeout=15_000)
+        page.shot("dashboard-now-live")
+    finally:
+        service.stop()
+    assert page.errors == []
+
+
+def test_what_if_launched_from_the_page_completes_and_is_listed(
+    page: Page, server: Any, token: str
+) -> None:
+    """A what-if started from Scenarios runs to the end and appears in the run list."""
+    shown = page.open("scenarios")
+    before = len(_api(server, "/runs")["runs"])
+    days = shown.locator("form.whatif input[type=number]").nth(1)
+    days.fill("2")
+    days.dispatch_event("change")
+    shown.fill("#api-token", token)
+    shown.click("form.whatif button[type=submit]")
+    shown.wait_for_selector(f'#runs-table tr[data-run="{before + 1}"]', timeout=60_000)
+    runs = _api(server, "/runs")["runs"]
+    assert len(runs) == before + 1
+    assert runs[0]["status"] == "complete"
+    assert "2" in shown.inner_text('[role="status"]')
+    page.shot("dashboard-scenarios-what-if")
+    assert page.errors == []
