@@ -1,5 +1,5 @@
 # hospiflow — two commands for a newcomer:
-#   make demo   set up, simulate a year of the default hospital, write the reports
+#   make demo   set up, build a year of history, run the hospital live, serve the dashboard
 #   make test   set up, then lint and run the whole test suite
 # Both bootstrap their own virtual environment in .venv.
 
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: setup
-	$(BIN)/hospiflow simulate --days 365 --seed 7 --out reports
+	$(BIN)/hospiflow demo
 
 lint: setup
 	$(BIN)/ruff check .
@@ -33,6 +33,10 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/simulation.py
+	$(BIN)/python benchmarks/store.py
+	$(BIN)/python benchmarks/api.py
+	$(BIN)/python benchmarks/dashboard.py
+	$(BIN)/python benchmarks/forecast.py
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .ruff_cache

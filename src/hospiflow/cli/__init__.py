@@ -32,7 +32,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from hospiflow.cli import db, forecast, queueing, serve, simulate
+    from hospiflow.cli import db, demo, forecast, queueing, serve, simulate
 
     main.add_command(simulate.simulate)
     main.add_command(simulate.scenario)
@@ -41,6 +41,7 @@ def _register() -> None:
     main.add_command(forecast.group, name="forecast")
     main.add_command(serve.serve)
     main.add_command(serve.live)
+    main.add_command(demo.demo)
 
 
 _register()

@@ -1,0 +1,5 @@
+"""``python -m hospiflow.cli``: the same as the ``hospiflow`` command."""
+
+from hospiflow.cli import main
+
+main()

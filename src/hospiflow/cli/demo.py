@@ -1,0 +1,78 @@
+"""``hospiflow demo``: the main job, in one command.
+
+Builds a history (a year of the default hospital, unless the store already
+holds one), then serves the dashboard with the hospital running live from
+where that history ends.
+"""
+
+from __future__ import annotations
+
+import click
+
+from hospiflow.cli.db import database_options
+from hospiflow.cli.serve import serve
+from hospiflow.cli.simulate import simulate
+from hospiflow.store import migrate
+from hospiflow.store import runs as store_runs
+from hospiflow.store.engine import create_engine_for, resolve_database_url
+
+
+def latest_history(url: str, days: float) -> int | None:
+    """The newest complete simulation run at least ``days`` long, if any."""
+    engine = create_engine_for(url, readonly=True)
+    try:
+        with engine.connect() as connection:
+            for run in store_runs.list_runs(connection, status="complete"):
+                span_days = (run["end_utc_ms"] - run["start_utc_ms"]) / 86_400_000
+                if run["kind"] == "simulation" and span_days >= days - 1:
+                    return int(run["id"])
+    finally:
+        engine.dispose()
+    return None
+
+
+@click.command()
+@database_options
+@click.option(
+    "--days",
+    type=click.FloatRange(min=1),
+    default=365.0,
+    show_default=True,
+    help="Days of history to build first (skipped if the store has one).",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Live pace: simulated seconds per real second.",
+)
+@click.pass_context
+def demo(
+    ctx: click.Context,
+    db: str | None,
+    database_url: str | None,
+    days: float,
+    port: int,
+    speed: float,
+) -> None:
+    """Build a year of history, then serve the dashboard with the hospital live."""
+    url = resolve_database_url(db, database_url)
+    migrate.init(url)
+    history = latest_history(url, days)
+    if history is None:
+        click.echo(f"Building {days:g} days of history (reports in ./reports)…", err=True)
+        ctx.invoke(simulate, days=days, db=db, database_url=database_url)
+        history = latest_history(url, days)
+    else:
+        click.echo(f"Using history run {history} from the store.", err=True)
+    ctx.invoke(
+        serve,
+        db=db,
+        database_url=database_url,
+        port=port,
+        with_live=True,
+        continue_from=history,
+        speed=speed,
+    )
