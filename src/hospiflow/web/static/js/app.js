@@ -1,6 +1,7 @@
 // The dashboard shell: language, data source (run) picker, hash router, live refresh.
 
 import { get } from "./api.js";
+import { loadPlotly } from "./charts.js";
 import { initialLanguage, setLanguage, t, translatePage } from "./i18n.js";
 import * as now from "./views/now.js";
 import * as arrivals from "./views/arrivals.js";
@@ -91,6 +92,8 @@ async function main() {
   state.reloadRuns = loadRuns;
   await loadRuns();
   await show(location.hash.slice(1) || "now");
+  // fetch the charting library while the manager reads the first view
+  (window.requestIdleCallback || setTimeout)(() => loadPlotly().catch(() => {}));
 }
 
 main();

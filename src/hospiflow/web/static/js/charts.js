@@ -1,6 +1,7 @@
 // Chart panels: a Plotly chart with hover values, a CSV download of exactly the data
 // it shows, and an empty state that says why there is nothing to show.
-// Plotly.js is served by the app from the installed `plotly` Python package (no CDN).
+// Plotly.js is served by the app from the installed `plotly` Python package (no CDN), and
+// loaded on first use: the Now view, which has no Plotly chart, does not wait for its 4.8 MB.
 
 import { t } from "./i18n.js";
 
@@ -19,6 +20,22 @@ const BASE_LAYOUT = {
 };
 
 const CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+const PLOTLY_URL = document.querySelector('meta[name="plotly"]')?.content || "/vendor/plotly.min.js";
+let plotlyLoading = null;
+
+export function loadPlotly() {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!plotlyLoading) {
+    plotlyLoading = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = PLOTLY_URL;
+      script.onload = () => resolve(window.Plotly);
+      script.onerror = () => { plotlyLoading = null; reject(new Error("could not load the charting library")); };
+      document.head.append(script);
+    });
+  }
+  return plotlyLoading;
+}
 
 // Build a panel: <section><h3/><toolbar/><div.chart/><p.empty/></section>
 export function panel(parent, titleKey, { controls = null } = {}) {
@@ -53,7 +70,7 @@ export function panel(parent, titleKey, { controls = null } = {}) {
 }
 
 // rows: array of plain objects — exactly what the chart shows — for the CSV download.
-export function draw(state, traces, layout = {}, rows = []) {
+export async function draw(state, traces, layout = {}, rows = []) {
   state.rows = rows;
   state.download.disabled = rows.length === 0;
   const hasData = traces.some((trace) => (trace.x && trace.x.length) || (trace.z && trace.z.length) || (trace.values && trace.values.length));
@@ -64,14 +81,15 @@ export function draw(state, traces, layout = {}, rows = []) {
   state.empty.hidden = true;
   state.chart.hidden = false;
   const merged = { ...BASE_LAYOUT, ...layout };
-  window.Plotly.react(state.chart, traces, merged, CONFIG);
+  const Plotly = await loadPlotly();
+  await Plotly.react(state.chart, traces, merged, CONFIG);
   state.chart.dataset.points = String(rows.length);
 }
 
 export function showEmpty(state, reason) {
   state.rows = [];
   state.download.disabled = true;
-  if (state.chart.data) window.Plotly.purge(state.chart);
+  if (state.chart.data && window.Plotly) window.Plotly.purge(state.chart);
   state.chart.hidden = true;
   state.empty.hidden = false;
   state.empty.textContent = t("common.empty", { reason });

@@ -53,7 +53,7 @@ export async function render(container, state) {
         for (const s of body.series) rows.push({ bucket, group: s.key, arrivals: s.values[i] });
       });
       if (!body.buckets.length) return showEmpty(series, t("common.empty.range"));
-      draw(series, traces, {
+      await draw(series, traces, {
         barmode: "stack",
         xaxis: { type: "date", rangeslider: { visible: true }, title: "" },
         yaxis: { title: t("common.patients"), rangemode: "tozero" },
@@ -73,7 +73,7 @@ export async function render(container, state) {
       const rows = [];
       days.forEach((d) => z[d].forEach((value, hour) => rows.push({ weekday: d, hour, mean_arrivals: value })));
       if (!all.arrivals.some((v) => v > 0)) return showEmpty(heatmap, t("common.empty.run"));
-      draw(heatmap, [{
+      await draw(heatmap, [{
         type: "heatmap", z, x: [...Array(24).keys()].map((h) => `${String(h).padStart(2, "0")}:00`),
         y: days.map((d) => t(`weekday.${d}`)), colorscale: SEQUENTIAL,
         hovertemplate: "%{y} %{x}: %{z:.1f}<extra></extra>",
@@ -101,7 +101,7 @@ export async function render(container, state) {
       });
       const rows = [];
       withData.forEach((s, i) => months.forEach((m) => rows.push({ pathology: s.key, icd10: s.icd10, month: m + 1, mean_arrivals: s.month_of_year_mean[m], relative: z[i][m] })));
-      draw(seasonality, [{
+      await draw(seasonality, [{
         type: "heatmap", z, x: monthNames, y: withData.map((s) => `${catalog.name(s.key)} (${s.icd10})`),
         colorscale: "RdBu", reversescale: true, zmid: 1,
         hovertemplate: "%{y}, %{x}: ×%{z:.2f}<extra></extra>",

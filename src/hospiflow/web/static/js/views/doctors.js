@@ -45,7 +45,7 @@ export async function render(container, state) {
       if (!s || !body.buckets.length) return showEmpty(availability, t("common.empty.range"));
       const x = body.buckets.map((b) => wallClock(b, run.timezone));
       const rows = body.buckets.map((bucket, i) => ({ bucket, specialty, doctors_on_duty: s.doctors_on_duty[i], doctors_busy: s.doctors_busy[i], waiting: s.waiting[i] }));
-      draw(availability, [
+      await draw(availability, [
         { type: "scatter", mode: "lines", line: { shape: "hv", width: 2 }, name: t("doctors.on_duty"), x, y: s.doctors_on_duty, hovertemplate: "%{y:.2f}<extra>%{fullData.name}</extra>" },
         { type: "scatter", mode: "lines", fill: "tozeroy", line: { shape: "hv", width: 1 }, name: t("doctors.busy"), x, y: s.doctors_busy, hovertemplate: "%{y:.2f}<extra>%{fullData.name}</extra>" },
         { type: "scatter", mode: "lines", line: { dash: "dot" }, name: t("now.waiting"), x, y: s.waiting, hovertemplate: "%{y:.2f}<extra>%{fullData.name}</extra>" },
@@ -69,7 +69,7 @@ export async function render(container, state) {
           if (u !== null && u >= SHORT) short.push({ specialty: s.key, hour: h, utilisation: u });
         });
       }
-      draw(heatmap, [{
+      await draw(heatmap, [{
         type: "heatmap", z: body.series.map((s) => s.utilisation), x: labels, y: body.series.map((s) => catalog.name(s.key)),
         zmin: 0, zmax: 1, colorscale: "Viridis", hovertemplate: "%{y}, %{x}: %{z:.0%}<extra></extra>",
       }], { yaxis: { automargin: true }, xaxis: { nticks: 14 }, hovermode: "closest", margin: { l: 150, r: 16, t: 8, b: 60 } }, rows);

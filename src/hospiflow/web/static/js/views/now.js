@@ -2,7 +2,6 @@
 // (with a polling fallback), a saturation status per specialty and a ticker.
 
 import { get, streamUrl } from "../api.js";
-import { draw, panel } from "../charts.js";
 import { formatNumber, formatTime, t } from "../i18n.js";
 import { catalogOf, el, noRun, viewHeader } from "./common.js";
 
@@ -36,7 +35,6 @@ export async function render(container, state) {
   const thresholds = el("p", { class: "muted" });
   const tablePanel = el("section", { class: "panel" }, [table, thresholds]);
   const grid = el("div", { class: "grid" });
-  const gauges = panel(grid, "now.gauges");
   const tickerList = el("ul", { class: "ticker", "aria-live": "polite" });
   grid.append(el("section", { class: "panel" }, [el("h3", { i18n: "now.ticker" }), tickerList]));
   container.append(asOf, kpis, tablePanel, grid);
@@ -77,15 +75,6 @@ export async function render(container, state) {
       amber_wait: amber.longest_wait_min, amber_ratio: amber.waiting_per_doctor,
       red_wait: red.longest_wait_min, red_ratio: red.waiting_per_doctor,
     });
-    const names = now.specialties.map((s) => catalog.name(s.specialty));
-    const values = now.specialties.map((s) => s.utilisation ?? 0);
-    const colours = now.specialties.map((s) => ({ green: "#009E73", amber: "#E69F00", red: "#D55E00" })[s.saturation] || "#0072B2");
-    draw(gauges, [{
-      type: "bar", orientation: "h", x: values, y: names, marker: { color: colours },
-      text: values.map((v) => `${Math.round(100 * v)} %`), textposition: "auto",
-      hovertemplate: "%{y}: %{x:.0%}<extra></extra>",
-    }], { xaxis: { range: [0, 1], tickformat: ".0%" }, yaxis: { automargin: true }, hovermode: "closest", margin: { l: 140, r: 16, t: 8, b: 40 } },
-    now.specialties.map((s) => ({ specialty: s.specialty, utilisation: s.utilisation, saturation: s.saturation })));
     if (!ticker.length && now.recent_arrivals) {
       for (const arrival of now.recent_arrivals.slice(0, TICKER_SIZE)) ticker.push(arrival);
       paintTicker();

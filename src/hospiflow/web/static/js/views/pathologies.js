@@ -4,7 +4,9 @@
 import { get } from "../api.js";
 import { draw, panel, showEmpty, showError } from "../charts.js";
 import { formatNumber, t } from "../i18n.js";
-import { catalogOf, el, fullRange, noRun, viewHeader } from "./common.js";
+import { catalogOf, el, fullRange, noRun, recentRange, viewHeader } from "./common.js";
+
+const OBSERVED_DAYS = 90; // treatment times observed over the last 90 days of data
 
 export async function render(container, state) {
   const run = state.run;
@@ -20,7 +22,7 @@ export async function render(container, state) {
   try {
     const [arrivals, waits] = await Promise.all([
       get(`/runs/${run.id}/arrivals`, { bucket: "month", by: "pathology", ...range }),
-      get(`/runs/${run.id}/waits`, { by: "pathology", ...range }),
+      get(`/runs/${run.id}/waits`, { by: "pathology", ...recentRange(run, OBSERVED_DAYS) }),
     ]);
     const totals = new Map(arrivals.series.map((s) => [s.key, s.total]));
     const observed = new Map(waits.series.map((s) => [s.key, s]));
@@ -35,7 +37,7 @@ export async function render(container, state) {
       .sort((a, b) => b.patients - a.patients);
     if (!grand) showEmpty(mix, t("common.empty.run"));
     else {
-      draw(mix, [{
+      await draw(mix, [{
         type: "bar", orientation: "h", y: rows.map((r) => `${r.name} (${r.icd10})`), x: rows.map((r) => r.patients),
         customdata: rows.map((r) => 100 * r.share), hovertemplate: "%{y}: %{x} (%{customdata:.1f} %)<extra></extra>",
       }], { height: 160 + 20 * rows.length, yaxis: { automargin: true, autorange: "reversed" }, hovermode: "closest", margin: { l: 240, r: 16, t: 8, b: 40 } }, rows);

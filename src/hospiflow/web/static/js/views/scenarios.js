@@ -156,7 +156,7 @@ export async function render(container, state) {
         [`run_${runs[0].id}_wait_mean_min`]: waitsA.series.find((s) => s.key === key)?.wait_mean_min[0] ?? null,
         [`run_${runs[1].id}_wait_mean_min`]: waitsB.series.find((s) => s.key === key)?.wait_mean_min[0] ?? null,
       }));
-      draw(chart, runs.map((run) => ({
+      await draw(chart, runs.map((run) => ({
         type: "bar", name: `#${run.id} ${run.label || ""}`, x: keys.map((k) => catalog.name(k)),
         y: rows.map((r) => r[`run_${run.id}_wait_mean_min`]), hovertemplate: "%{y:.1f} min<extra>%{fullData.name}</extra>",
       })), { barmode: "group", yaxis: { title: `${t("waits.mean")} (${t("common.minutes")})` }, hovermode: "closest" }, rows);

@@ -51,12 +51,12 @@ export async function render(container, state) {
           bucket, wait_p50_min: s.wait_p50_min[i], wait_p90_min: s.wait_p90_min[i], wait_mean_min: s.wait_mean_min[i],
           seen_within_target_share: s.seen_within_target_share[i], left_without_being_seen: s.left_without_being_seen[i],
         }));
-        draw(series, [
+        await draw(series, [
           { type: "scatter", mode: "lines", name: t("waits.p90"), x, y: s.wait_p90_min, hovertemplate: "%{y:.0f} min<extra>%{fullData.name}</extra>" },
           { type: "scatter", mode: "lines", name: t("waits.p50"), x, y: s.wait_p50_min, hovertemplate: "%{y:.0f} min<extra>%{fullData.name}</extra>" },
           { type: "scatter", mode: "lines", line: { dash: "dot" }, name: t("waits.mean"), x, y: s.wait_mean_min, hovertemplate: "%{y:.0f} min<extra>%{fullData.name}</extra>" },
         ], { xaxis: { type: "date", rangeslider: { visible: true } }, yaxis: { title: t("common.minutes"), rangemode: "tozero" } }, rows);
-        draw(target, [
+        await draw(target, [
           { type: "scatter", mode: "lines", name: t("waits.target"), x, y: s.seen_within_target_share, hovertemplate: "%{y:.1%}<extra>%{fullData.name}</extra>" },
           { type: "bar", name: t("waits.lwbs"), x, y: s.left_without_being_seen, yaxis: "y2", hovertemplate: "%{y}<extra>%{fullData.name}</extra>" },
         ], {
@@ -69,7 +69,7 @@ export async function render(container, state) {
       if (!specRows.some((r) => r.visits)) showEmpty(bySpecialty, t("common.empty.range"));
       else {
         const names = specRows.map((r) => catalog.name(r.specialty));
-        draw(bySpecialty, [
+        await draw(bySpecialty, [
           { type: "bar", name: t("waits.p50"), x: names, y: specRows.map((r) => r.wait_p50_min), hovertemplate: "%{y:.0f} min<extra>%{fullData.name}</extra>" },
           { type: "bar", name: t("waits.p90"), x: names, y: specRows.map((r) => r.wait_p90_min), hovertemplate: "%{y:.0f} min<extra>%{fullData.name}</extra>" },
         ], { barmode: "group", yaxis: { title: t("common.minutes") }, hovermode: "closest" }, specRows);
