@@ -342,10 +342,19 @@ def create_run(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str
 def now(run_id: int) -> Response:
     """The run's current state per specialty: patients, doctors, waits, saturation.
 
-    `as_of` is the newest state sample (the end, for a finished run).
+    `as_of` is the newest state sample (the end, for a finished run). A running
+    run's answer is reused for `LIVE_CACHE_SECONDS` (half a second by default).
     """
+    fresh = state().fresh
+    key = (run_id, request.full_path)
+    body = fresh.get(key)
+    if body is not None:
+        return Response(body, mimetype="application/json")
     run = _context(run_id)
-    return _cached(run, lambda: data.now_payload(get_db(), run, _config()))
+    response = _cached(run, lambda: data.now_payload(get_db(), run, _config()))
+    if run.row["status"] == "running":
+        fresh.put(key, response.get_data())
+    return response
 
 
 # --------------------------------------------------------------------------- arrivals

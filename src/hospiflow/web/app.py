@@ -18,6 +18,7 @@ import importlib.util
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -54,6 +55,7 @@ SETTINGS: tuple[tuple[str, Any, str], ...] = (
     ("MAX_BUCKETS", 10_000, "Most buckets in one time series (hours in ~14 months)"),
     ("QUERY_SECONDS", 10.0, "Time limit of one database query, in seconds"),
     ("CACHE_MB", 64, "Memory for the answers of complete runs (they never change)"),
+    ("LIVE_CACHE_SECONDS", 0.5, "How long a running run's `now` answer is reused (0: never)"),
     ("POOL_SIZE", 16, "Read connections kept open (about the server's thread count)"),
     ("MAX_SIMULATION_DAYS", 1830, "Longest what-if simulation accepted, in days"),
     ("MAX_JOBS", 2, "What-if simulations running at once; more are refused with 409"),
@@ -124,6 +126,38 @@ class ResponseCache:
                 self.size -= len(self.items.pop(key))
 
 
+class FreshCache:
+    """Answers about running runs, reused for a fraction of a second.
+
+    Twenty dashboards asking for a live run's `now` at once then cost one
+    computation per period instead of twenty; the state shown is at most
+    ``seconds`` old (new arrivals reach clients through the stream anyway).
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.items: dict[tuple[int, str], tuple[float, bytes]] = {}
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[int, str]) -> bytes | None:
+        if self.seconds <= 0:
+            return None
+        with self.lock:
+            item = self.items.get(key)
+        if item is None or time.monotonic() - item[0] > self.seconds:
+            return None
+        return item[1]
+
+    def put(self, key: tuple[int, str], body: bytes) -> None:
+        if self.seconds <= 0:
+            return
+        now = time.monotonic()
+        with self.lock:
+            if len(self.items) > 1000:  # forget stale answers of runs nobody asks for
+                self.items = {k: v for k, v in self.items.items() if now - v[0] <= self.seconds}
+            self.items[key] = (now, body)
+
+
 @dataclass
 class State:
     """What one app owns: its engines, background jobs and caches."""
@@ -133,6 +167,7 @@ class State:
     jobs: Any
     token: str | None
     cache: ResponseCache = field(default_factory=lambda: ResponseCache(64 * 2**20))
+    fresh: FreshCache = field(default_factory=lambda: FreshCache(0.5))
     writer: Engine | None = None
     live: Any = None
     catalogs: dict[int, Any] = field(default_factory=dict)
@@ -356,7 +391,13 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     )
     for name in ("MAX_PAGE_SIZE", "MAX_BUCKETS", "POOL_SIZE", "MAX_JOBS", "SSE_BATCH"):
         app.config[name] = int(app.config[name])
-    floats = ("MAX_RANGE_DAYS", "QUERY_SECONDS", "MAX_SIMULATION_DAYS", "SSE_POLL_SECONDS")
+    floats = (
+        "MAX_RANGE_DAYS",
+        "QUERY_SECONDS",
+        "MAX_SIMULATION_DAYS",
+        "SSE_POLL_SECONDS",
+        "LIVE_CACHE_SECONDS",
+    )
     floats += ("SSE_HEARTBEAT_SECONDS", "AMBER_WAIT_MIN", "RED_WAIT_MIN")
     floats += ("AMBER_WAITING_PER_DOCTOR", "RED_WAITING_PER_DOCTOR")
     for name in floats:
@@ -380,7 +421,14 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
 
     from hospiflow.web.jobs import Jobs
 
-    app.extensions["hospiflow"] = State(url=url, reader=reader, jobs=Jobs(url), token=token)
+    app.extensions["hospiflow"] = State(
+        url=url,
+        reader=reader,
+        jobs=Jobs(url),
+        token=token,
+        cache=ResponseCache(int(app.config["CACHE_MB"] * 2**20)),
+        fresh=FreshCache(float(app.config["LIVE_CACHE_SECONDS"])),
+    )
     app.teardown_appcontext(_close_db)
     _register_errors(app)
     _register_cors(app)
