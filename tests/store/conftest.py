@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -146,3 +147,11 @@ def small_run():
 def hand_records():
     """Factory: hand-made events, snapshots and visits for ``small_run``."""
     return _hand_records
+
+
+@pytest.fixture(autouse=True)
+def no_writer_thread_left() -> Iterator[None]:
+    """Every ``StoreSink`` writer thread ends with its sink (``close`` joins it)."""
+    yield
+    left = [t.name for t in threading.enumerate() if t.name.startswith("hospiflow-store-writer")]
+    assert not left, f"writer threads outlived their sinks: {left}"

@@ -100,7 +100,7 @@ def test_upgrade_from_0001_rebuilds_the_rollups(empty_url):
             _old_run(connection)
         with engine.connect() as connection, pytest.raises(StoreError, match="db upgrade"):
             migrate.ensure_current(connection)
-        assert migrate.upgrade(engine) == migrate.head_revision() == "0002"
+        assert migrate.upgrade(engine) == migrate.head_revision()
         with engine.connect() as connection:
             migrate.ensure_current(connection)
             context = MigrationContext.configure(connection, opts={"compare_type": True})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ from hospiflow.errors import SinkError
 from hospiflow.simulation.engine import simulate
 from hospiflow.simulation.events import Event, EventKind, Snapshot
 from hospiflow.simulation.scenario import default_scenario
-from hospiflow.store import queries, schema
+from hospiflow.store import queries, rollups, schema
 from hospiflow.store import sink as sink_module
 from hospiflow.store.sink import StoreSink
 
@@ -165,3 +167,131 @@ def test_real_simulation_is_stored_and_rollups_match_it(engine, catalog):
     for idx, arrivals, wait_sum in stored:
         assert arrivals == counts[idx]
         assert wait_sum == pytest.approx(waits[idx], rel=1e-12, abs=1e-9)
+
+
+def _refuse_visits(monkeypatch):
+    """Make the database refuse any batch holding visits (a NOT NULL violation)."""
+    real_insert = sink_module.insert_rows
+
+    def failing_insert(connection, table, columns, rows):
+        if table == "visits":
+            connection.exec_driver_sql("INSERT INTO runs (id) VALUES (NULL)")
+        real_insert(connection, table, columns, rows)
+
+    monkeypatch.setattr(sink_module, "insert_rows", failing_insert)
+    return real_insert
+
+
+def test_writer_error_comes_back_at_the_next_write_and_the_run_fails(
+    engine, catalog, monkeypatch, small_run, hand_records
+):
+    """A batch refused in the writer thread is raised by the next write_*; close(result) fails."""
+    events, snapshots, visits = hand_records(6)
+    sink = StoreSink(engine, catalog, batch_size=1)
+    sink.open(small_run(catalog))
+    sink.write_events(events[:3])
+    _refuse_visits(monkeypatch)
+    sink.write_visits(visits)  # handed over; refused in the writer thread
+    sink._writer.wait()
+    with pytest.raises(SinkError, match="rolled back"):
+        sink.write_snapshots(snapshots)
+    sink.write_events(events[3:])  # the sink goes on, as before
+    with pytest.raises(SinkError, match="cannot be complete"):
+        sink.close(object())
+    run = _run_row(engine, sink.run_id)
+    assert run["status"] == "failed" and "refused a batch" in run["error"]
+    assert run["events_count"] == 6 == _count(engine, schema.events, sink.run_id)
+    assert run["visits_count"] == 0 == _count(engine, schema.visits, sink.run_id)
+
+
+def test_close_raises_a_refusal_not_yet_reported(
+    engine, catalog, monkeypatch, small_run, hand_records
+):
+    """An error still in the writer when close(result) is called is raised there, run failed."""
+    events, _, visits = hand_records(6)
+    sink = StoreSink(engine, catalog, batch_size=1)
+    sink.open(small_run(catalog))
+    sink.write_events(events)
+    _refuse_visits(monkeypatch)
+    sink.write_visits(visits)
+    with pytest.raises(SinkError, match="rolled back"):
+        sink.close(object())
+    run = _run_row(engine, sink.run_id)
+    assert run["status"] == "failed" and run["events_count"] == 6
+
+
+def test_close_without_result_records_the_writer_error(
+    engine, catalog, monkeypatch, small_run, hand_records
+):
+    """close(None), the failure path, does not raise over the caller but keeps the error."""
+    events, _, visits = hand_records(6)
+    sink = StoreSink(engine, catalog, batch_size=1)
+    sink.open(small_run(catalog))
+    sink.write_events(events)
+    _refuse_visits(monkeypatch)
+    sink.write_visits(visits)
+    sink.close(None)
+    run = _run_row(engine, sink.run_id)
+    assert run["status"] == "failed" and "rolled back" in run["error"]
+    assert run["events_count"] == 6
+
+
+def test_a_refused_last_transaction_leaves_the_run_failed(
+    engine, catalog, monkeypatch, small_run, hand_records
+):
+    """If the rollups + status transaction is refused, close raises and the run is failed."""
+    events, snapshots, visits = hand_records(6)
+    sink = StoreSink(engine, catalog)
+    sink.open(small_run(catalog))
+    sink.write_events(events)
+    sink.write_snapshots(snapshots)
+    sink.write_visits(visits)
+
+    def broken(run_id, result):
+        return lambda connection: connection.exec_driver_sql("INSERT INTO runs (id) VALUES (NULL)")
+
+    monkeypatch.setattr(rollups, "prepare", broken)
+    with pytest.raises(SinkError, match="rolled back"):
+        sink.close(object())
+    run = _run_row(engine, sink.run_id)
+    assert run["status"] == "failed"
+    assert run["events_count"] == 6 and run["visits_count"] == 6
+
+
+def test_flush_returns_once_everything_is_committed(engine, catalog, small_run, hand_records):
+    """After flush() another connection sees every row; progress runs in the caller's thread."""
+    events, snapshots, visits = hand_records(30)
+    seen: list[tuple[int, str]] = []
+    sink = StoreSink(
+        engine,
+        catalog,
+        batch_size=1,
+        progress=lambda rows: seen.append((rows, threading.current_thread().name)),
+    )
+    sink.open(small_run(catalog))
+    thread = sink._writer.thread
+    for k in range(0, 30, 3):
+        sink.write_events(events[k : k + 3])
+        sink.write_visits(visits[k : k + 3])
+        sink.flush()
+        assert _count(engine, schema.events, sink.run_id) == k + 3
+        assert _count(engine, schema.visits, sink.run_id) == k + 3
+    sink.write_snapshots(snapshots)
+    sink.close(object())
+    assert not thread.is_alive()
+    assert _run_row(engine, sink.run_id)["status"] == "complete"
+    assert seen and {name for _, name in seen} == {threading.current_thread().name}
+    assert [rows for rows, _ in seen] == sorted(rows for rows, _ in seen)
+    assert seen[-1][0] == 30 + 30 + 20 + 24  # events, visits, treatments, snapshots
+
+
+def test_a_sink_dropped_without_close_stops_its_thread(engine, catalog, small_run):
+    """The writer holds its sink weakly: a forgotten sink does not keep a thread alive."""
+    sink = StoreSink(engine, catalog)
+    sink.open(small_run(catalog))
+    run_id, thread = sink.run_id, sink._writer.thread
+    del sink
+    gc.collect()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert _run_row(engine, run_id)["status"] == "running"  # like a crashed writer

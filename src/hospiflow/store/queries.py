@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -337,51 +338,57 @@ def waits(
 ) -> list[dict[str, Any]]:
     """Wait and length of stay (minutes) of visits arriving in the range: mean, p50, p90.
 
-    Percentiles are nearest-rank (the smallest value with at least p % of
-    values at or below it), computed with window functions that both
-    SQLite and PostgreSQL have; NULLs (never seen, still present) rank last
-    so they never shift a percentile. Waits count treated visits only.
+    One statement reads ``(group, wait, LOS)`` of the range from the covering
+    index ``ix_visits_arrival`` (an index-only range scan); the statistics
+    are computed per group with NumPy, no Python loop over rows.
+    Percentiles are NumPy's default definition (linear interpolation
+    between the closest ranks, ``np.percentile(..., method="linear")``), the
+    one the simulator's reports use (``recorder.grouped_quantile``), so the
+    store and the CSV reports agree. NULLs (never seen, still present) are
+    left out; waits count treated visits only. Groups are the ones with
+    visits in the range, in index order (a NULL group, imports only, last).
     """
+    from hospiflow.simulation.recorder import grouped_mean, grouped_quantile
+
     key = _group_column(v, by)
-    partition = [key] if key is not None else []
-    ranked = (
-        sa.select(
-            *([key.label("key")] if key is not None else [sa.literal(0).label("key")]),
-            v.c.wait_min,
-            v.c.los_min,
-            sa.func.row_number()
-            .over(partition_by=partition or None, order_by=v.c.wait_min.asc().nulls_last())
-            .label("wait_rank"),
-            sa.func.count(v.c.wait_min).over(partition_by=partition or None).label("n_waits"),
-            sa.func.row_number()
-            .over(partition_by=partition or None, order_by=v.c.los_min.asc().nulls_last())
-            .label("los_rank"),
-            sa.func.count(v.c.los_min).over(partition_by=partition or None).label("n_los"),
-        )
-        .where(v.c.run_id == run_id, *_in_range(v.c.arrival_ms, start_ms, end_ms))
-        .subquery()
+    stmt = sa.select(key if key is not None else sa.literal(0), v.c.wait_min, v.c.los_min).where(
+        v.c.run_id == run_id, *_in_range(v.c.arrival_ms, start_ms, end_ms)
     )
-    r = ranked.c
+    data = _float_rows(connection, stmt, 3)
+    keys, groups = np.unique(data[:, 0], return_inverse=True)  # NaN sorts last
+    groups = groups.reshape(-1)
+    n = len(keys)
+    wait, los = data[:, 1], data[:, 2]
+    columns: dict[str, Any] = {}
+    if key is not None:
+        columns[f"{by}_idx"] = [None if k != k else int(k) for k in keys.tolist()]
+    columns["visits"] = np.bincount(groups, minlength=n).tolist()
+    columns["treated"] = np.bincount(groups[~np.isnan(wait)], minlength=n).tolist()
+    for name, values in (("wait", wait), ("los", los)):
+        columns[f"{name}_mean_min"] = _floats(grouped_mean(groups, values, n))
+        columns[f"{name}_p50_min"] = _floats(grouped_quantile(groups, values, n, 0.5))
+        columns[f"{name}_p90_min"] = _floats(grouped_quantile(groups, values, n, 0.9))
+    order = list(columns)
+    return [dict(zip(order, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
-    def percentile(rank: Any, n: Any, value: Any, p: float) -> Any:
-        return sa.func.min(sa.case((rank >= n * p, value)))
 
-    stmt = (
-        sa.select(
-            *([r.key.label(f"{by}_idx")] if key is not None else []),
-            sa.func.count().label("visits"),
-            sa.func.count(r.wait_min).label("treated"),
-            sa.func.avg(r.wait_min).label("wait_mean_min"),
-            percentile(r.wait_rank, r.n_waits, r.wait_min, 0.5).label("wait_p50_min"),
-            percentile(r.wait_rank, r.n_waits, r.wait_min, 0.9).label("wait_p90_min"),
-            sa.func.avg(r.los_min).label("los_mean_min"),
-            percentile(r.los_rank, r.n_los, r.los_min, 0.5).label("los_p50_min"),
-            percentile(r.los_rank, r.n_los, r.los_min, 0.9).label("los_p90_min"),
-        )
-        .group_by(r.key)
-        .order_by(r.key)
-    )
-    return _dicts(connection.execute(stmt))
+def _float_rows(connection: Connection, stmt: sa.Select, width: int) -> np.ndarray:
+    """The rows of ``stmt`` as a float64 matrix, NULL as NaN.
+
+    Straight from the driver's cursor: NumPy reads its plain tuples ~20x
+    faster than SQLAlchemy ``Row`` objects (a month of visits: 5 ms, not 90).
+    """
+    result = connection.execute(stmt)
+    try:
+        rows = result.cursor.fetchall()
+    finally:
+        result.close()
+    return np.array(rows, dtype=np.float64).reshape(-1, width)
+
+
+def _floats(values: np.ndarray) -> list[float | None]:
+    """Plain floats, NaN (an empty group) as None."""
+    return [None if x != x else x for x in values.tolist()]
 
 
 def kpis(

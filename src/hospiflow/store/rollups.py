@@ -14,10 +14,15 @@ Written in the run's last transaction, two ways:
 
 Every bucket of a simulation is stored, empty ones included; SQL-derived
 rollups hold the buckets that had arrivals.
+
+``prepare`` splits the work for ``StoreSink``: the rows are computed first
+(NumPy, while the sink's writer thread commits the last batches) and
+written later, inside the run's final transaction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -59,13 +64,28 @@ def _day_ms(start_date: str, offsets: np.ndarray, unit: str) -> np.ndarray:
     return moments.astype(np.int64)
 
 
+Tables = list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]
+"""Rows to insert: ``(table, columns, rows)`` per table."""
+
+
 def from_result(connection: Connection, run_id: int, result: Any) -> None:
     """Replace the run's rollups with the simulator's aggregates of ``result``."""
+    _replace(connection, run_id, result_rows(run_id, result))
+
+
+def _replace(connection: Connection, run_id: int, tables: Tables) -> None:
+    clear(connection, run_id)
+    for table, columns, rows in tables:
+        insert_rows(connection, table, columns, rows)
+
+
+def result_rows(run_id: int, result: Any) -> Tables:
+    """The rollup rows of a simulation's ``result``: NumPy only, no database needed."""
     # imported here: the recorder pulls in the whole simulator
     from hospiflow.simulation import reports as sim
     from hospiflow.simulation.recorder import hourly_state, kpis, reported_hour_of
 
-    clear(connection, run_id)
+    tables: Tables = []
     cal = result.calendar
     start_ms = int(round(cal.start_utc.timestamp() * 1000))
     start_date = str(result.run.parameters["time"]["start_date"])
@@ -83,28 +103,29 @@ def from_result(connection: Connection, run_id: int, result: Any) -> None:
     offsets = cal.offset_minutes[cal.reported_slots()].astype(np.int64)
     hour_local_ms = hour_ms + offsets * MS_PER_MIN
     specialty = np.tile(np.arange(n_spec), n_hours)
-    insert_rows(
-        connection,
-        "hourly_specialty",
-        HOURLY_COLUMNS,
-        list(
-            zip(
-                [run_id] * size,
-                np.repeat(hour_ms, n_spec).tolist(),
-                specialty.tolist(),
-                np.repeat(hour_local_ms, n_spec).tolist(),
-                hourly.arrivals.ravel().tolist(),
-                _sum(cell, treated, size).astype(np.int64).tolist(),
-                hourly.left_without_being_seen.ravel().tolist(),
-                _sum(cell, wait, size).tolist(),
-                _sum(cell, los, size).tolist(),
-                _nullable(hourly.mean_wait.ravel()),
-                hourly.waiting.ravel().tolist(),
-                hourly.in_treatment.ravel().tolist(),
-                hourly.doctors_on_duty.ravel().tolist(),
-                strict=True,
-            )
-        ),
+    tables.append(
+        (
+            "hourly_specialty",
+            HOURLY_COLUMNS,
+            list(
+                zip(
+                    [run_id] * size,
+                    np.repeat(hour_ms, n_spec).tolist(),
+                    specialty.tolist(),
+                    np.repeat(hour_local_ms, n_spec).tolist(),
+                    hourly.arrivals.ravel().tolist(),
+                    _sum(cell, treated, size).astype(np.int64).tolist(),
+                    hourly.left_without_being_seen.ravel().tolist(),
+                    _sum(cell, wait, size).tolist(),
+                    _sum(cell, los, size).tolist(),
+                    _nullable(hourly.mean_wait.ravel()),
+                    hourly.waiting.ravel().tolist(),
+                    hourly.in_treatment.ravel().tolist(),
+                    hourly.doctors_on_duty.ravel().tolist(),
+                    strict=True,
+                )
+            ),
+        )
     )
 
     daily = sim.daily_pathology_table(result)
@@ -118,78 +139,82 @@ def from_result(connection: Connection, run_id: int, result: Any) -> None:
         .astype(np.int64)
     )
     spec_of_path = result.catalog.pathology_specialty_index()
-    insert_rows(
-        connection,
-        "daily_pathology",
-        DAILY_COLUMNS,
-        list(
-            zip(
-                [run_id] * size,
-                np.repeat(day_ms, n_path).tolist(),
-                np.tile(np.arange(n_path), len(daily.days)).tolist(),
-                np.tile(spec_of_path, len(daily.days)).tolist(),
-                np.repeat(month_ms, n_path).tolist(),
-                stats.arrivals.tolist(),
-                stats.treated.tolist(),
-                stats.left_without_being_seen.tolist(),
-                _sum(daily.groups, wait, size).tolist(),
-                _sum(daily.groups, los, size).tolist(),
-                _nullable(stats.mean_wait),
-                _nullable(stats.p90_wait),
-                _nullable(stats.mean_treatment),
-                strict=True,
-            )
-        ),
+    tables.append(
+        (
+            "daily_pathology",
+            DAILY_COLUMNS,
+            list(
+                zip(
+                    [run_id] * size,
+                    np.repeat(day_ms, n_path).tolist(),
+                    np.tile(np.arange(n_path), len(daily.days)).tolist(),
+                    np.tile(spec_of_path, len(daily.days)).tolist(),
+                    np.repeat(month_ms, n_path).tolist(),
+                    stats.arrivals.tolist(),
+                    stats.treated.tolist(),
+                    stats.left_without_being_seen.tolist(),
+                    _sum(daily.groups, wait, size).tolist(),
+                    _sum(daily.groups, los, size).tolist(),
+                    _nullable(stats.mean_wait),
+                    _nullable(stats.p90_wait),
+                    _nullable(stats.mean_treatment),
+                    strict=True,
+                )
+            ),
+        )
     )
 
     monthly = sim.monthly_table(result, hourly)
     size = len(monthly.months) * n_spec
     stats = monthly.stats
-    insert_rows(
-        connection,
-        "monthly_specialty",
-        MONTHLY_COLUMNS,
-        list(
-            zip(
-                [run_id] * size,
-                np.repeat(_day_ms(start_date, monthly.months, "M"), n_spec).tolist(),
-                np.tile(np.arange(n_spec), len(monthly.months)).tolist(),
-                stats.arrivals.tolist(),
-                stats.treated.tolist(),
-                stats.left_without_being_seen.tolist(),
-                _nullable(stats.mean_wait),
-                _nullable(stats.p50_wait),
-                _nullable(stats.p90_wait),
-                _nullable(stats.mean_treatment),
-                _nullable(monthly.mean_waiting),
-                _nullable(monthly.doctor_hours),
-                _nullable(monthly.busy_hours),
-                strict=True,
-            )
-        ),
+    tables.append(
+        (
+            "monthly_specialty",
+            MONTHLY_COLUMNS,
+            list(
+                zip(
+                    [run_id] * size,
+                    np.repeat(_day_ms(start_date, monthly.months, "M"), n_spec).tolist(),
+                    np.tile(np.arange(n_spec), len(monthly.months)).tolist(),
+                    stats.arrivals.tolist(),
+                    stats.treated.tolist(),
+                    stats.left_without_being_seen.tolist(),
+                    _nullable(stats.mean_wait),
+                    _nullable(stats.p50_wait),
+                    _nullable(stats.p90_wait),
+                    _nullable(stats.mean_treatment),
+                    _nullable(monthly.mean_waiting),
+                    _nullable(monthly.doctor_hours),
+                    _nullable(monthly.busy_hours),
+                    strict=True,
+                )
+            ),
+        )
     )
 
     metrics = sim.metrics_table([kpis(result, hourly)])
     n = len(metrics.metrics)
-    insert_rows(
-        connection,
-        "performance_metrics",
-        METRIC_COLUMNS,
-        list(
-            zip(
-                [run_id] * n,
-                range(n),
-                metrics.metrics,
-                metrics.scopes,
-                _nullable(metrics.values),
-                metrics.units,
-                _nullable(metrics.ci95_low),
-                _nullable(metrics.ci95_high),
-                [metrics.replications] * n,
-                strict=True,
-            )
-        ),
+    tables.append(
+        (
+            "performance_metrics",
+            METRIC_COLUMNS,
+            list(
+                zip(
+                    [run_id] * n,
+                    range(n),
+                    metrics.metrics,
+                    metrics.scopes,
+                    _nullable(metrics.values),
+                    metrics.units,
+                    _nullable(metrics.ci95_low),
+                    _nullable(metrics.ci95_high),
+                    [metrics.replications] * n,
+                    strict=True,
+                )
+            ),
+        )
     )
+    return tables
 
 
 HOURLY_COLUMNS = tuple(c.name for c in schema.hourly_specialty.columns)
@@ -264,9 +289,21 @@ def _insert_from(connection: Connection, table: sa.Table, select: sa.Select, n: 
     connection.execute(table.insert().from_select(columns, select))
 
 
+def prepare(run_id: int, result: Any | None = None) -> Callable[[Connection], None]:
+    """``rebuild`` in two steps: compute now, write later with the returned function.
+
+    For a ``SimulationResult`` the rows are computed here (NumPy, no
+    database), so ``StoreSink`` does it while its writer thread is still
+    committing the last batches; the returned function replaces the run's
+    rollup rows inside the caller's transaction. For other results it runs
+    ``from_visits``.
+    """
+    if result is not None and hasattr(result, "calendar") and hasattr(result, "state_start"):
+        tables = result_rows(run_id, result)
+        return lambda connection: _replace(connection, run_id, tables)
+    return lambda connection: from_visits(connection, run_id)
+
+
 def rebuild(connection: Connection, run_id: int, result: Any | None = None) -> None:
     """The run's rollups: the simulator's own if ``result`` is a ``SimulationResult``."""
-    if result is not None and hasattr(result, "calendar") and hasattr(result, "state_start"):
-        from_result(connection, run_id, result)
-    else:
-        from_visits(connection, run_id)
+    prepare(run_id, result)(connection)

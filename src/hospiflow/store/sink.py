@@ -2,17 +2,28 @@
 
 Each ``write_*`` call is validated as a whole with NumPy (time never goes
 back, indices exist) and refused with a ``SinkError`` before anything of it
-is buffered. Buffered rows are written in one transaction per batch with
-``executemany`` of plain tuples (``COPY`` on PostgreSQL); a batch the
-database refuses is rolled back, every earlier batch stays. The run's status
-becomes ``complete`` in the same transaction as its last rows and rollups, so
+is buffered. Buffered rows are handed, ``batch_size`` rows at a time, to a
+bounded queue; one writer thread per sink owns the database connection and
+writes each batch in one transaction with ``executemany`` of plain tuples
+(``COPY`` on PostgreSQL). SQLite and psycopg release the GIL while they
+work, so a year's inserts overlap with the simulation on a second core.
+
+A batch the database refuses is rolled back whole, every earlier batch
+stays; the error is raised in the caller's thread by the next ``write_*``,
+``flush`` or ``close`` and the run cannot end ``complete``. ``flush`` returns
+once everything handed over is committed. The run's status becomes
+``complete`` in the same transaction as its rollups, after every batch, so
 readers never mistake half a run for a finished one.
 """
 
 from __future__ import annotations
 
 import math
+import queue
+import threading
+import weakref
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
 
@@ -87,6 +98,8 @@ _COUNT_COLUMN = {
     "treatments": "treatments_count",
 }
 _KINDS = np.array(sorted(int(k) for k in EventKind))
+QUEUE_BATCHES = 3
+"""Batches waiting for the writer thread at most; ``write_*`` blocks when the queue is full."""
 _DISPOSITIONS = np.array(sorted(int(d) for d in Disposition))
 
 
@@ -111,7 +124,15 @@ class StoreSink:
     ``url_or_engine``: a database URL (the sink owns and disposes its engine)
     or an ``Engine`` from ``create_engine_for`` (left open). ``catalog``
     supplies names and ICD-10 codes for the run's pathology codes.
-    ``progress`` is called with the number of rows committed so far.
+    ``progress`` is called with the number of rows committed so far (in the
+    caller's thread, from ``write_*``, ``flush`` and ``close``).
+
+    Rows are committed by a writer thread that ``open`` starts and ``close``
+    joins; ``close`` must be called (the ``Sink`` protocol does). A database
+    error in that thread comes back as a ``SinkError`` from the next
+    ``write_*``, ``flush`` or ``close(result)``; ``close(None)``, the failure
+    path, does not raise it over the caller's own error but records it in
+    the run's ``error``.
     """
 
     def __init__(
@@ -140,11 +161,10 @@ class StoreSink:
         self.label = label
         self.wants_events = wants_events
         self.run_id: int | None = None
-        self._connection: Connection | None = None
+        self._writer: _Writer | None = None
         self._pending: dict[str, list[tuple[Any, ...]]] = {name: [] for name in _TABLES}
         self._pending_rows = 0
-        self._in_flight = 0
-        self._committed_rows = 0
+        self._reported_rows = 0
         self._last_event_min = -math.inf
         self._last_snapshot_min = -math.inf
         self._closed = False
@@ -153,7 +173,7 @@ class StoreSink:
 
     def open(self, run: RunInfo) -> None:
         """Create the run (status ``running``) and its catalog, committed at once."""
-        if self._connection is not None:
+        if self._writer is not None or self._closed:
             raise SinkError("the sink is already open", where="StoreSink.open")
         self._prepare_schema()
         self.run = run
@@ -162,13 +182,14 @@ class StoreSink:
         self._n_doctors = len(run.doctors)
         self._icd10 = [self._pathology(code).icd10 for code in run.pathologies]
         self.clock = Clock(run.start_utc, run.timezone, run.days)
-        self._connection = self.engine.connect()
+        connection = self.engine.connect()
         try:
-            with self._connection.begin():
-                self.run_id = self._insert_run(self._connection, run)
+            with connection.begin():
+                self.run_id = self._insert_run(connection, run)
+            # From here on the writer thread alone uses the connection.
+            self._writer = _Writer(connection, self.run_id, self)
         except BaseException:
-            self._connection.close()
-            self._connection = None
+            connection.close()
             raise
 
     def write_events(self, events: Sequence[Event]) -> None:
@@ -176,6 +197,7 @@ class StoreSink:
         if not events:
             return
         self._check_open("write_events")
+        self._report()
         t, kind, patient, pathology, specialty, doctor = _columns(events, 6)
         times = np.asarray(t, dtype=np.float64)
         self._check_times(times, self._last_event_min, "write_events")
@@ -200,12 +222,14 @@ class StoreSink:
             strict=False,
         )
         self._buffer("events", list(rows))
+        self._hand_over_full("write_events")
 
     def write_snapshots(self, snapshots: Sequence[Snapshot]) -> None:
         """Validate and buffer a batch of per-specialty state samples."""
         if not snapshots:
             return
         self._check_open("write_snapshots")
+        self._report()
         t, specialty, waiting, in_treatment, on_duty, busy = _columns(snapshots, 6)
         times = np.asarray(t, dtype=np.float64)
         self._check_times(times, self._last_snapshot_min, "write_snapshots")
@@ -229,12 +253,14 @@ class StoreSink:
             strict=False,
         )
         self._buffer("state_snapshots", list(rows))
+        self._hand_over_full("write_snapshots")
 
     def write_visits(self, visits: Sequence[Visit]) -> None:
         """Validate and buffer finished visits, and the treatments among them."""
         if not visits:
             return
         self._check_open("write_visits")
+        self._report()
         (patient, pathology, specialty, doctor, arrival, start, end, departure, disposition) = (
             _columns(visits, 9)
         )
@@ -282,7 +308,7 @@ class StoreSink:
         visit_list = [
             row if row[9] == row[9] else (*row[:9], None, *row[10:]) for row in visit_rows
         ]
-        self._buffer("visits", visit_list, flush=False)
+        self._buffer("visits", visit_list)
         if seen.any():
             idx = np.flatnonzero(seen)
             treat_rows = zip(
@@ -298,84 +324,133 @@ class StoreSink:
                 (e[idx] - s[idx]).tolist(),
                 strict=False,
             )
-            self._buffer("treatments", list(treat_rows), flush=False)
-        if self._pending_rows >= self.batch_size:
-            self.flush()
+            self._buffer("treatments", list(treat_rows))
+        self._hand_over_full("write_visits")
 
     def close(self, result: Any | None) -> None:
         """Finish the run: ``complete`` with its rollups if ``result`` is given, else ``failed``.
 
         A ``SimulationResult`` gives the simulator's own aggregates (the
         numbers of its CSV reports); any other non-None result (an importer's
-        summary) gives the aggregates SQL derives from the visits.
+        summary) gives the aggregates SQL derives from the visits. Either way
+        every batch handed over is committed first; the rollups and the
+        status go in the last transaction. If a batch was refused, the run
+        ends ``failed`` and ``close(result)`` raises the ``SinkError``.
+        The writer thread is joined and the connection closed in every case.
         """
         if self._closed:
             return
         self._closed = True
         try:
-            if self._connection is None:
+            if self._writer is None:
                 return
             if result is None:
                 self._fail("the run did not finish")
             else:
                 self._complete(result)
         finally:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+            if self._writer is not None:
+                self._writer.stop()
+                self._writer.connection.close()
+                self._writer = None
             if self._owns_engine:
                 self.engine.dispose()
 
     # -- writing --------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Write the buffered rows in one transaction (rolled back whole on error)."""
+        """Hand the buffered rows over and return once all rows handed over are committed.
+
+        Raises the ``SinkError`` of a batch the database refused (that batch
+        was rolled back whole; earlier ones stay).
+        """
         self._check_open("flush")
-        self._flush()
+        self._hand_over("flush")
+        self._drain()
+        self._report()
 
-    def _flush(self) -> None:
-        if self._pending_rows:
-            assert self._connection is not None
-            with self._transaction("flush"):
-                self._write_pending(self._connection)
+    def _buffer(self, table: str, rows: list[tuple[Any, ...]]) -> None:
+        self._pending[table].extend(rows)
+        self._pending_rows += len(rows)
 
-    def _write_pending(self, connection: Connection) -> None:
-        # Taken out of the buffer first: a refused batch is dropped, not retried.
-        pending, self._pending = self._pending, {name: [] for name in _TABLES}
-        self._in_flight, self._pending_rows = self._pending_rows, 0
-        counts: dict[str, int] = {}
-        for name, rows in pending.items():
-            if rows:
-                insert_rows(connection, name, _TABLES[name], rows)
-                counts[_COUNT_COLUMN[name]] = len(rows)
-        if counts:
-            runs = schema.runs
-            connection.execute(
-                runs.update()
-                .where(runs.c.id == self.run_id)
-                .values({runs.c[k]: runs.c[k] + v for k, v in counts.items()})
-            )
+    def _hand_over_full(self, where: str) -> None:
+        if self._pending_rows >= self.batch_size:
+            self._hand_over(where)
 
-    def _transaction(self, what: str) -> Any:
-        return _Transaction(self, what)
+    def _hand_over(self, where: str, finish: Callable[[Connection], None] | None = None) -> None:
+        """Queue the buffered rows (and ``finish``, run last in the same transaction)."""
+        if not self._pending_rows and finish is None:
+            return
+        assert self._writer is not None
+        batch = _Batch(self._pending, self._pending_rows, finish, where)
+        self._pending = {name: [] for name in _TABLES}
+        self._pending_rows = 0
+        self._writer.submit(batch)
+
+    def _drain(self) -> None:
+        assert self._writer is not None
+        self._writer.wait()
+
+    def _report(self) -> None:
+        """Raise the first error of the writer thread, if any; report progress."""
+        assert self._writer is not None
+        errors = self._writer.take_errors()
+        if errors:
+            raise errors[0]
+        committed = self._writer.committed_rows
+        if self.progress is not None and committed != self._reported_rows:
+            self._reported_rows = committed
+            self.progress(committed)
 
     def _complete(self, result: Any) -> None:
-        assert self._connection is not None
-        with self._transaction("close"):
-            self._write_pending(self._connection)
-            rollups.rebuild(self._connection, self.run_id, result)  # type: ignore[arg-type]
-            self._set_status(self._connection, "complete", None)
-        if self.progress is not None:
-            self.progress(self._committed_rows)
+        assert self._writer is not None
+        self._hand_over("close")  # committed while the rollups are computed
+        try:
+            write_rollups = rollups.prepare(self.run_id, result)  # type: ignore[arg-type]
+        except BaseException as error:
+            self._fail(f"the rollups could not be computed: {error}")
+            raise
+        self._drain()
+        errors = self._writer.take_errors()
+        if self._writer.refusal is not None:
+            self._fail(f"a batch was lost: {self._writer.refusal}")
+            if errors:
+                raise errors[0]
+            raise SinkError(
+                f"run {self.run_id} lost a batch the database refused, so it cannot be "
+                "complete; it is marked failed",
+                where="StoreSink.close",
+            )
+
+        def finish(connection: Connection) -> None:
+            write_rollups(connection)
+            self._set_status(connection, "complete", None)
+
+        self._hand_over("close", finish)
+        self._drain()
+        errors = self._writer.take_errors()
+        if errors:
+            self._fail(f"the last transaction was refused: {errors[0]}")
+            raise errors[0]
+        self._report()
 
     def _fail(self, reason: str) -> None:
-        assert self._connection is not None
-        try:
-            self._flush()  # keep what was produced before the failure
-        except SinkError:
-            pass
-        with self._connection.begin():
-            self._set_status(self._connection, "failed", reason)
+        """Commit what was accepted (keep what was produced before the failure), mark failed."""
+        assert self._writer is not None
+        self._hand_over("close")
+        self._drain()
+        errors = self._writer.take_errors()  # recorded, not raised over the caller's error
+        if errors:
+            reason = f"{reason}; {errors[0]}"
+
+        def finish(connection: Connection) -> None:
+            self._set_status(connection, "failed", reason)
+
+        self._hand_over("close", finish)
+        self._drain()
+        errors = self._writer.take_errors()
+        if errors:  # not even the status could be written
+            raise errors[0]
 
     def _set_status(self, connection: Connection, status: str, error: str | None) -> None:
         runs = schema.runs
@@ -483,14 +558,8 @@ class StoreSink:
             ) from None
 
     def _check_open(self, where: str) -> None:
-        if self._connection is None or self._closed:
+        if self._writer is None or self._closed:
             raise SinkError("the sink is not open", where=f"StoreSink.{where}")
-
-    def _buffer(self, table: str, rows: list[tuple[Any, ...]], *, flush: bool = True) -> None:
-        self._pending[table].extend(rows)
-        self._pending_rows += len(rows)
-        if flush and self._pending_rows >= self.batch_size:
-            self.flush()
 
     @staticmethod
     def _check_times(times: np.ndarray, previous: float, where: str) -> None:
@@ -524,35 +593,139 @@ class StoreSink:
             raise SinkError(f"unknown {name} {values[i].item()!r}", where=f"StoreSink.{where}[{i}]")
 
 
-class _Transaction:
-    """One write transaction of the sink: a database error rolls it back as a ``SinkError``."""
+@dataclass
+class _Batch:
+    """Rows for the writer thread: one transaction, with ``finish`` run last inside it."""
 
-    def __init__(self, sink: StoreSink, what: str) -> None:
-        self.sink = sink
-        self.what = what
+    rows: dict[str, list[tuple[Any, ...]]]
+    n_rows: int
+    finish: Callable[[Connection], None] | None
+    where: str
 
-    def __enter__(self) -> None:
-        assert self.sink._connection is not None
-        self._transaction = self.sink._connection.begin()
 
-    def __exit__(self, kind: Any, error: Any, _tb: Any) -> bool:
-        sink = self.sink
-        if error is None:
-            self._transaction.commit()
-            sink._committed_rows += sink._in_flight
-            sink._in_flight = 0
-            if sink.progress is not None and self.what == "flush":
-                sink.progress(sink._committed_rows)
-            return False
-        self._transaction.rollback()
-        sink._in_flight = 0
-        if isinstance(error, sa.exc.DBAPIError):
+_STOP = object()
+
+
+class _Writer:
+    """The thread that owns a sink's connection and commits its batches, in order.
+
+    It holds no reference to its sink (only a weak one): a sink dropped
+    without ``close`` lets the thread give the connection back and end.
+    ``submitted``/``done`` count batches; ``wait`` blocks until they meet.
+    """
+
+    def __init__(self, connection: Connection, run_id: int, owner: StoreSink) -> None:
+        self.connection = connection
+        self.run_id = run_id
+        self.queue: queue.Queue[Any] = queue.Queue(QUEUE_BATCHES)
+        self.changed = threading.Condition()
+        self.submitted = 0
+        self.done = 0
+        self.committed_rows = 0
+        self.errors: list[BaseException] = []
+        self.refusal: str | None = None  # the first batch lost: the run cannot be complete
+        self.thread = threading.Thread(
+            target=self._run,
+            args=(weakref.ref(owner),),
+            name=f"hospiflow-store-writer-{run_id}",
+            daemon=True,  # a safety net only: close() joins it
+        )
+        self.thread.start()
+
+    def submit(self, batch: _Batch) -> None:
+        with self.changed:
+            self.submitted += 1
+        self._put(batch)
+
+    def _put(self, item: Any) -> None:
+        while True:
+            try:
+                self.queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                self._check_alive()
+
+    def wait(self) -> None:
+        """Until every batch submitted so far is committed or refused."""
+        with self.changed:
+            while self.done < self.submitted:
+                self._check_alive()
+                self.changed.wait(0.5)
+
+    def take_errors(self) -> list[BaseException]:
+        with self.changed:
+            errors, self.errors = self.errors, []
+        return errors
+
+    def stop(self) -> None:
+        """Let the thread write what it was given, end, and join it."""
+        if self.thread.is_alive():
+            try:
+                self._put(_STOP)
+            except SinkError:
+                pass
+            self.thread.join()
+
+    def _check_alive(self) -> None:
+        if not self.thread.is_alive():
             raise SinkError(
-                f"the database refused a batch of run {sink.run_id}: {error.orig}; "
-                "the batch was rolled back, earlier batches are kept",
-                where=f"StoreSink.{self.what}",
-            ) from error
-        return False
+                f"the writer thread of run {self.run_id} has stopped", where="StoreSink"
+            )
+
+    def _run(self, owner: weakref.ref[StoreSink]) -> None:
+        while True:
+            try:
+                item = self.queue.get(timeout=1.0)
+            except queue.Empty:
+                if owner() is None:  # dropped without close(): the run stays 'running'
+                    self.connection.close()
+                    return
+                continue
+            if item is _STOP:
+                return
+            try:
+                self._write(item)
+            except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+                refusal = self._refusal(error, item.where)
+                with self.changed:
+                    self.errors.append(refusal)
+                    self.refusal = self.refusal or str(refusal)
+            else:
+                with self.changed:
+                    self.committed_rows += item.n_rows
+            finally:
+                with self.changed:
+                    self.done += 1
+                    self.changed.notify_all()
+
+    def _write(self, batch: _Batch) -> None:
+        connection = self.connection
+        with connection.begin():  # rolled back whole on any error
+            counts: dict[str, int] = {}
+            for name, rows in batch.rows.items():
+                if rows:
+                    insert_rows(connection, name, _TABLES[name], rows)
+                    counts[_COUNT_COLUMN[name]] = len(rows)
+            if counts:
+                runs = schema.runs
+                connection.execute(
+                    runs.update()
+                    .where(runs.c.id == self.run_id)
+                    .values({runs.c[k]: runs.c[k] + v for k, v in counts.items()})
+                )
+            if batch.finish is not None:
+                batch.finish(connection)
+
+    def _refusal(self, error: BaseException, where: str) -> BaseException:
+        if not isinstance(error, sa.exc.DBAPIError):
+            return error  # not the database's doing: raised as it is
+        refusal = SinkError(
+            f"the database refused a batch of run {self.run_id}: {error.orig}; "
+            "the batch was rolled back, earlier batches are kept",
+            where=f"StoreSink.{where}",
+        )
+        refusal.__cause__ = error
+        return refusal
 
 
 def _jsonable(value: Any) -> Any:
