@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 from hospiflow.errors import StoreError
 from hospiflow.simulation.events import Disposition, EventKind
 from hospiflow.store import schema
-from hospiflow.store.queries import MAX_PAGE, Page, _in_range, _to_page
+from hospiflow.store.queries import _in_range
 from hospiflow.store.sqlfuncs import BUCKETS, bucket_start, hour_of_week
 
 _LWBS = int(Disposition.LEFT_WITHOUT_BEING_SEEN)
@@ -205,60 +205,3 @@ def waits_by_bucket(
         .order_by(r.bucket_local_ms, r.key)
     )
     return _dicts(connection.execute(stmt))
-
-
-def _page(
-    table: sa.Table,
-    time_column: sa.Column,
-    columns: list[Any],
-    run_id: int,
-    start_ms: int | None,
-    end_ms: int | None,
-    after: tuple[int, int] | None,
-    limit: int,
-    extra: list[Any],
-) -> sa.Select:
-    if not 1 <= limit <= MAX_PAGE:
-        raise StoreError(f"limit must be between 1 and {MAX_PAGE}, got {limit}", where="limit")
-    conditions = [table.c.run_id == run_id, *_in_range(time_column, start_ms, end_ms), *extra]
-    if after is not None:
-        conditions.append(sa.tuple_(time_column, table.c.id) > sa.tuple_(*after))
-    return (
-        sa.select(*columns)
-        .where(*conditions)
-        .order_by(time_column, table.c.id)
-        .limit(limit + 1)  # one more tells whether there is a next page
-    )
-
-
-def treatments_page(
-    connection: Connection,
-    run_id: int,
-    start_ms: int | None = None,
-    end_ms: int | None = None,
-    after: tuple[int, int] | None = None,
-    limit: int = 100,
-    specialty_idx: int | None = None,
-) -> Page:
-    """Treatments by start time, keyset-paginated on ``(start_ms, id)``, one specialty or all."""
-    extra = [] if specialty_idx is None else [t.c.specialty_idx == specialty_idx]
-    stmt = _page(t, t.c.start_ms, list(t.c), run_id, start_ms, end_ms, after, limit, extra)
-    return _to_page(_dicts(connection.execute(stmt)), "start_ms", limit)
-
-
-def events_page(
-    connection: Connection,
-    run_id: int,
-    start_ms: int | None = None,
-    end_ms: int | None = None,
-    after: tuple[int, int] | None = None,
-    limit: int = 100,
-    kinds: tuple[int, ...] | None = None,
-    specialty_idx: int | None = None,
-) -> Page:
-    """The trace by time, keyset-paginated on ``(time_ms, id)``, filtered by kind and specialty."""
-    extra = [e.c.kind.in_(kinds)] if kinds else []
-    if specialty_idx is not None:
-        extra.append(e.c.specialty_idx == specialty_idx)
-    stmt = _page(e, e.c.time_ms, list(e.c), run_id, start_ms, end_ms, after, limit, extra)
-    return _to_page(_dicts(connection.execute(stmt)), "time_ms", limit)

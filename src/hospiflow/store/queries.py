@@ -489,9 +489,11 @@ def treatments_page(
     end_ms: int | None = None,
     after: tuple[int, int] | None = None,
     limit: int = 100,
+    specialty_idx: int | None = None,
 ) -> Page:
     """Treatments by start time, keyset-paginated on ``(start_ms, id)`` (never OFFSET)."""
-    stmt = _page(t, t.c.start_ms, list(t.c), run_id, start_ms, end_ms, after, limit, [])
+    extra = [] if specialty_idx is None else [t.c.specialty_idx == specialty_idx]
+    stmt = _page(t, t.c.start_ms, list(t.c), run_id, start_ms, end_ms, after, limit, extra)
     return _to_page(_dicts(connection.execute(stmt)), "start_ms", limit)
 
 
@@ -508,9 +510,12 @@ def events_page(
     after: tuple[int, int] | None = None,
     limit: int = 100,
     kinds: tuple[int, ...] | None = None,
+    specialty_idx: int | None = None,
 ) -> Page:
     """The trace by time, keyset-paginated on ``(time_ms, id)``, optionally some kinds only."""
     extra = [e.c.kind.in_(kinds)] if kinds else []
+    if specialty_idx is not None:
+        extra.append(e.c.specialty_idx == specialty_idx)
     stmt = _page(e, e.c.time_ms, [*e.c, _KIND_LABEL], run_id, start_ms, end_ms, after, limit, extra)
     return _to_page(_dicts(connection.execute(stmt)), "time_ms", limit)
 

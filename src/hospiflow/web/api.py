@@ -28,7 +28,7 @@ from hospiflow.simulation.scenario import (
     scenario_from_dict,
     scenario_to_dict,
 )
-from hospiflow.store import api_queries
+from hospiflow.store import api_queries, queries
 from hospiflow.store import runs as store_runs
 from hospiflow.store.engine import time_limit
 from hospiflow.store.timeconv import now_ms
@@ -528,7 +528,7 @@ def treatments(run_id: int, args: dict[str, Any]) -> Any:
     after = data.decode_cursor(args.get("cursor"))
 
     def fetch(connection: Any, position: tuple[int, int] | None, size: int = limit) -> Any:
-        return api_queries.treatments_page(
+        return queries.treatments_page(
             connection, run.id, rng.start_ms, rng.end_ms, position, size, specialty
         )
 
@@ -569,7 +569,7 @@ def events(run_id: int, args: dict[str, Any]) -> Any:
     after = data.decode_cursor(args.get("cursor"))
 
     def fetch(connection: Any, position: tuple[int, int] | None, size: int = limit) -> Any:
-        return api_queries.events_page(
+        return queries.events_page(
             connection, run.id, rng.start_ms, rng.end_ms, position, size, kinds, specialty
         )
 
