@@ -1,7 +1,8 @@
 """Dashboard speed: every view in headless Chromium on a 3-year store.
 
 Starts ``hospiflow serve`` on the cached 3-year store of ``benchmarks/api.py``
-(history run 1, plus a live run continuing from it), then opens each view
+(history run 1 with a stored forecast, plus a live run continuing from it),
+then opens each view
 in Debian's Chromium and times it from navigation until the view says it is
 complete (every panel loaded and drawn: ``#view[data-ready=true]``). Each
 view is timed cold (a new browser context, nothing cached by the server for
@@ -25,7 +26,7 @@ from playwright.sync_api import sync_playwright
 sys.path.insert(0, str(Path(__file__).parent))
 from api import CACHE, build_store, free_port  # noqa: E402
 
-VIEWS = ("now", "arrivals", "pathologies", "doctors", "waits", "scenarios")
+VIEWS = ("now", "arrivals", "pathologies", "doctors", "waits", "forecast", "scenarios")
 GOALS = {"now": 1.0}
 REPEAT = 5
 ARGS = [
@@ -38,8 +39,27 @@ ARGS = [
 ]
 
 
+def ensure_forecast(url: str) -> None:
+    """Run 1 gets a stored forecast, so the Forecast view has everything to draw."""
+    from hospiflow.forecast.service import ForecastService
+    from hospiflow.store import forecasts
+    from hospiflow.store.engine import create_engine_for
+
+    engine = create_engine_for(url, readonly=True)
+    with engine.connect() as connection:
+        present = forecasts.latest_header(connection, 1, "forecast") is not None
+    engine.dispose()
+    if not present:
+        service = ForecastService(url)
+        try:
+            service.run(1)
+        finally:
+            service.close()
+
+
 def main() -> None:
     url = build_store(CACHE)
+    ensure_forecast(url)
     port = free_port()
     binary = Path(sys.executable).parent / "hospiflow"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOSPIFLOW_")}

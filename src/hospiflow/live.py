@@ -5,6 +5,11 @@
 so ``serve`` — in this process or another — streams each arrival within a
 second of it happening. ``continue_from`` starts the live run where a
 history run ends (same hospital, next day, a fresh random stream).
+
+``LiveForecaster`` refreshes the run's forecasts (``forecast.service``) in a
+thread of its own every simulated hour: models refitted at most once per
+simulated day, predictions each hour; a refresh that fails is logged and
+retried the next hour, never stopping the live run.
 """
 
 from __future__ import annotations
@@ -36,8 +41,7 @@ def live_run_scenario(
             f"run {continue_from} is {row['status']}; a live run continues a complete run",
             where="--continue-from",
         )
-    days = (int(row["end_utc_ms"]) - int(row["start_utc_ms"])) / 86_400_000
-    history, end = continuation_of(row["parameters"], days)
+    history, end = continuation_of(row["parameters"])
     seed = None if history.seed is None else history.seed + 1  # a new day, new patients
     scenario = live_scenario(history.replace(seed=seed), start_date=end)
     return scenario, f"live (continues run {continue_from})"
@@ -52,6 +56,7 @@ class LiveService:
         scenario: Scenario,
         speed: float = 60.0,
         label: str = "live",
+        forecast: bool = True,
     ) -> None:
         from hospiflow.store import StoreSink
 
@@ -60,6 +65,9 @@ class LiveService:
             database_url, scenario.load_catalog(), batch_size=1, kind="live", label=label
         )
         self.live = LiveRun(scenario, [self.sink], speed)
+        self.forecaster: LiveForecaster | None = (
+            LiveForecaster(database_url, self) if forecast else None
+        )
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self.started = threading.Event()
@@ -74,7 +82,13 @@ class LiveService:
             self.live.engine.open()
         finally:
             self.started.set()
-        return self.live.run(max_real_seconds)
+        if self.forecaster is not None:
+            self.forecaster.start()
+        try:
+            return self.live.run(max_real_seconds)
+        finally:
+            if self.forecaster is not None:
+                self.forecaster.stop()
 
     def start(self, max_real_seconds: float | None = None, timeout: float = 60.0) -> int:
         """Run in a background thread; returns the run id once the run exists."""
@@ -101,3 +115,64 @@ class LiveService:
         self.live.stop()
         if self.thread is not None:
             self.thread.join(timeout)
+
+
+class LiveForecaster:
+    """Refreshes a live run's forecasts every simulated hour, in its own thread."""
+
+    POLL_SECONDS = 0.5
+
+    def __init__(self, database_url: str, service: LiveService) -> None:
+        self.database_url = database_url
+        self.service = service
+        self.stopped = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.refreshes = 0
+        self.last_error: str | None = None
+        self._last_hour: int | None = None
+        self._last_day: int | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._loop, name="hospiflow-forecast", daemon=True)
+        self.thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.stopped.set()
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join(timeout)
+
+    def _loop(self) -> None:
+        from hospiflow.forecast.service import ForecastService
+
+        forecasts = ForecastService(self.database_url)
+        try:
+            while not self.stopped.wait(self.POLL_SECONDS):
+                self.tick(forecasts)
+        finally:
+            forecasts.close()
+
+    def tick(self, forecasts: Any) -> bool:
+        """Refresh when a new simulated hour has begun; True when it did."""
+        run_id = self.service.run_id
+        if run_id is None:
+            return False
+        minute = self.service.live.simulated_minute
+        hour = int(minute // 60)
+        if hour == self._last_hour or minute < 60:
+            return False
+        day = int(minute // 1440)
+        from hospiflow.errors import ForecastError
+
+        try:
+            forecasts.run(run_id, refit=day != self._last_day)
+        except Exception as error:  # noqa: BLE001 - a forecast must never stop the run
+            self.last_error = str(error)
+            # too little history yet is expected in a fresh live run: not worth a warning
+            level = logging.DEBUG if isinstance(error, ForecastError) else logging.WARNING
+            log.log(level, "live forecast of run %s not refreshed: %s", run_id, error)
+            self._last_hour = hour  # try again next hour, not every poll
+            return False
+        self._last_hour, self._last_day = hour, day
+        self.refreshes += 1
+        self.last_error = None
+        return True

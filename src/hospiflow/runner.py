@@ -9,6 +9,7 @@ real minute), writing events and snapshots into the store as they happen, so
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -80,14 +81,14 @@ def live_scenario(scenario: Scenario, start_date: date | None = None) -> Scenari
     return scenario.replace(**changes)
 
 
-def continuation_of(parameters: dict[str, Any], days: float) -> tuple[Scenario, date]:
-    """The scenario stored with a history run, and the day its history ends."""
-    try:
-        history = scenario_from_dict(parameters, where="history run parameters")
-    except ScenarioError:
-        raise
-    end = history.start_date + timedelta(days=int(round(days)))
-    return history, end
+def continuation_of(parameters: dict[str, Any]) -> tuple[Scenario, date]:
+    """The scenario stored with a history run, and the local day its history ends.
+
+    A history of whole days ends at local midnight, exactly where a live run
+    starting that day begins (a fractional history: the next midnight).
+    """
+    history = scenario_from_dict(parameters, where="history run parameters")
+    return history, history.start_date + timedelta(days=math.ceil(history.days))
 
 
 class LiveRun:

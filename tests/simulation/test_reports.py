@@ -174,8 +174,8 @@ def test_times_follow_daylight_saving(tmp_path, impatient_scenario):
     hours = [row["hour"] for row in _read(tmp_path / "hourly_detail.csv")][
         :: len(result.run.specialties)
     ]
-    assert len(hours) == 3 * 24  # days are 24-hour periods of real time
+    assert len(hours) == 3 * 24 - 1  # local days: the spring day has 23 hours
     assert hours[0] == "2025-03-29T00:00:00+01:00"
+    assert hours[-1] == "2025-03-31T23:00:00+02:00"  # the period ends at local midnight
     assert "2025-03-30T01:00:00+01:00" in hours and "2025-03-30T03:00:00+02:00" in hours
     assert not any(h.startswith("2025-03-30T02:") for h in hours)
-    assert hours[-1] == "2025-04-01T00:00:00+02:00"  # 30 March has 23 local hours

@@ -24,6 +24,10 @@ EXPECTED_PATHS = {
     "/api/v1/runs/{run_id}/events": {"get"},
     "/api/v1/runs/{run_id}/reports/{name}": {"get"},
     "/api/v1/runs/{run_id}/stream": {"get"},
+    "/api/v1/runs/{run_id}/forecast": {"get"},
+    "/api/v1/runs/{run_id}/forecast/risk": {"get"},
+    "/api/v1/runs/{run_id}/forecast/staffing": {"get"},
+    "/api/v1/runs/{run_id}/forecast/backtest": {"get"},
 }
 
 

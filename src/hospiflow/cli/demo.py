@@ -1,8 +1,9 @@
 """``hospiflow demo``: the main job, in one command.
 
 Builds a history (a year of the default hospital, unless the store already
-holds one), then serves the dashboard with the hospital running live from
-where that history ends.
+holds one), scores the forecaster on it (the last 91 days: its saturation-risk
+calibration is what the live forecasts use), then serves the dashboard with
+the hospital running live from where that history ends.
 """
 
 from __future__ import annotations
@@ -10,11 +11,26 @@ from __future__ import annotations
 import click
 
 from hospiflow.cli.db import database_options
+from hospiflow.cli.forecast import backtest_command as backtest
 from hospiflow.cli.serve import serve
 from hospiflow.cli.simulate import simulate
 from hospiflow.store import migrate
 from hospiflow.store import runs as store_runs
 from hospiflow.store.engine import create_engine_for, resolve_database_url
+
+BACKTEST_DAYS = 91
+
+
+def has_backtest(url: str, run_id: int) -> bool:
+    """Whether the run's forecaster has been scored already."""
+    from hospiflow.store import forecasts
+
+    engine = create_engine_for(url, readonly=True)
+    try:
+        with engine.connect() as connection:
+            return forecasts.latest_header(connection, run_id, "backtest") is not None
+    finally:
+        engine.dispose()
 
 
 def latest_history(url: str, days: float) -> int | None:
@@ -67,6 +83,11 @@ def demo(
         history = latest_history(url, days)
     else:
         click.echo(f"Using history run {history} from the store.", err=True)
+    if history is not None and not has_backtest(url, history) and days > 2 * BACKTEST_DAYS:
+        click.echo(f"Scoring the forecaster on the last {BACKTEST_DAYS} days…", err=True)
+        ctx.invoke(
+            backtest, run_id=history, db=db, database_url=database_url, test_days=BACKTEST_DAYS
+        )
     ctx.invoke(
         serve,
         db=db,

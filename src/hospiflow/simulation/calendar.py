@@ -59,7 +59,7 @@ class Calendar:
 def build_calendar(scenario: Scenario, extra_hours: int = DRAIN_HOURS) -> Calendar:
     """Slots from the start of warm-up to the horizon plus ``extra_hours`` of drain."""
     warmup_hours = math.ceil(scenario.warmup_days * 24)
-    horizon_hours = math.ceil(scenario.days * 24)
+    horizon_hours = scenario.horizon_hours
     start_utc = scenario.start_local.astimezone(UTC)
     n = warmup_hours + horizon_hours + extra_hours
     utc = pd.date_range(

@@ -17,6 +17,7 @@ import heapq
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -181,14 +182,15 @@ class Engine:
             doctors=self.doctor_infos,
             snapshot_step_min=scenario.snapshot_step_minutes,
             parameters=scenario_to_dict(scenario),
+            end_utc=cal.start_utc + timedelta(hours=cal.horizon_hours),
         )
         self._opened = False
         self._finished = False
 
     @staticmethod
     def horizon_hours(scenario: Scenario) -> int:
-        """Hours in the reported period."""
-        return math.ceil(scenario.days * 24)
+        """Hours in the reported period (local days: DST days have 23 or 25)."""
+        return scenario.horizon_hours
 
     @staticmethod
     def warmup_hours(scenario: Scenario) -> int:

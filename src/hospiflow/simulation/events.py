@@ -107,6 +107,9 @@ class RunInfo:
     doctors: tuple[DoctorInfo, ...]
     snapshot_step_min: float
     parameters: dict[str, Any] = field(default_factory=dict)
+    end_utc: datetime | None = (
+        None  # end of the reported period (local days: may not be days x 24 h)
+    )
 
 
 @runtime_checkable

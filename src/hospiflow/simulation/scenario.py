@@ -20,7 +20,7 @@ import math
 import re
 import tomllib
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -104,6 +104,28 @@ class Scenario:
     def start_local(self) -> datetime:
         """The start of the reported period: local midnight of ``start_date``."""
         return datetime.combine(self.start_date, datetime.min.time(), ZoneInfo(self.timezone))
+
+    @property
+    def end_local(self) -> datetime:
+        """The end of the reported period, counted in local days.
+
+        Whole days end at local midnight, so a period crossing a daylight-saving
+        change is 23 or 25 hours longer or shorter; a fraction of a day adds
+        that many wall-clock hours.
+        """
+        whole = math.floor(self.days)
+        midnight = datetime.combine(
+            self.start_date + timedelta(days=whole), datetime.min.time(), ZoneInfo(self.timezone)
+        )
+        return midnight + timedelta(hours=(self.days - whole) * 24)
+
+    @property
+    def horizon_hours(self) -> int:
+        """Hours from the start to the end of the reported period (whole hours)."""
+        seconds = (
+            self.end_local.astimezone(UTC) - self.start_local.astimezone(UTC)
+        ).total_seconds()
+        return math.ceil(seconds / 3600 - 1e-9)
 
     def load_catalog(self) -> Catalog:
         """The catalog this scenario refers to (built-in name or file path)."""

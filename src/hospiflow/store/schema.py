@@ -219,6 +219,34 @@ sa.Index(
     forecasts.c.target_ms,
     forecasts.c.specialty_idx,
 )
+# A run's forecasts are read by kind of value (arrivals, daily arrivals, saturation,
+# staffing, occupancy) over a range of target hours.
+sa.Index("ix_forecasts_metric", forecasts.c.run_id, forecasts.c.metric, forecasts.c.target_ms)
+
+FORECAST_KINDS = ("forecast", "backtest")
+
+# One row per forecast run (``hospiflow forecast run``, live refreshes) and per
+# backtest of a run: when, from which origin, which model, and a JSON payload
+# (settings, the risk calibration, backtest scores). The ``forecasts`` rows of a
+# forecast run carry its ``generated_at_ms``.
+forecast_runs = sa.Table(
+    "forecast_runs",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    sa.Column("run_id", RowId, _run_fk(), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("generated_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("origin_ms", sa.BigInteger, nullable=False),  # first forecast hour (UTC)
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("payload", Json, nullable=False),
+    sa.CheckConstraint(f"kind IN {FORECAST_KINDS!r}", name="kind"),
+)
+sa.Index(
+    "ix_forecast_runs_run",
+    forecast_runs.c.run_id,
+    forecast_runs.c.kind,
+    forecast_runs.c.generated_at_ms,
+)
 
 # Rollups, written in the run's last transaction (``store.rollups``). For a
 # simulation they hold the simulator's own aggregates (``simulation.recorder``,

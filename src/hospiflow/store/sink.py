@@ -472,7 +472,11 @@ class StoreSink:
                 seed=run.seed,
                 timezone=run.timezone,
                 start_utc_ms=start_ms,
-                end_utc_ms=start_ms + int(round(run.days * 86_400_000)),
+                end_utc_ms=(
+                    to_ms(run.end_utc)
+                    if run.end_utc is not None
+                    else start_ms + int(round(run.days * 86_400_000))
+                ),
                 snapshot_step_min=run.snapshot_step_min,
                 created_at_ms=now_ms(),
             )

@@ -22,6 +22,7 @@ from marshmallow import RAISE
 
 from hospiflow import __version__
 from hospiflow.errors import HospiflowError, NotFoundError, ScenarioError, StoreError
+from hospiflow.forecast.history import predecessor
 from hospiflow.simulation.scenario import (
     BUILTIN_CATALOGS,
     load_scenario,
@@ -29,6 +30,7 @@ from hospiflow.simulation.scenario import (
     scenario_to_dict,
 )
 from hospiflow.store import api_queries, queries
+from hospiflow.store import forecasts as forecast_store
 from hospiflow.store import runs as store_runs
 from hospiflow.store.engine import time_limit
 from hospiflow.store.timeconv import now_ms
@@ -242,7 +244,27 @@ def get_run(run_id: int) -> dict[str, Any]:
     with time_limit(connection, _config()["QUERY_SECONDS"]):
         row = data.read_run(connection, run_id)
         as_of = api_queries.data_end_ms(connection, run_id)
-        return {"ok": True, "run": data.run_json(row, _progress(row), as_of_ms=as_of, detail=True)}
+        run = data.run_json(row, _progress(row), as_of_ms=as_of, detail=True)
+        run["forecast"] = _forecast_status(connection, row)
+        return {"ok": True, "run": run}
+
+
+def _forecast_status(connection: Any, row: dict[str, Any]) -> dict[str, Any]:
+    """Whether the run has a stored forecast and backtest (a live run: its history's)."""
+    run_id = int(row["id"])
+    forecast = forecast_store.latest_header(connection, run_id, "forecast")
+    backtest = forecast_store.latest_header(connection, run_id, "backtest")
+    scored = run_id
+    before = predecessor(connection, row) if backtest is None else None
+    if before is not None:
+        backtest = forecast_store.latest_header(connection, before, "backtest")
+        scored = before
+    tz = row["timezone"]
+    return {
+        "generated_at": utc_iso(forecast["generated_at_ms"], tz) if forecast else None,
+        "backtest_generated_at": utc_iso(backtest["generated_at_ms"], tz) if backtest else None,
+        "backtest_run_id": scored if backtest else None,
+    }
 
 
 @bp.delete("/runs/<int:run_id>")

@@ -442,6 +442,9 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     from hospiflow.web.api import bp as api
 
     app.register_blueprint(api, url_prefix=API_PREFIX)
+    from hospiflow.web.forecast_api import bp as forecast_api
+
+    app.register_blueprint(forecast_api, url_prefix=API_PREFIX)
     if importlib.util.find_spec("hospiflow.web.pages") is not None:  # the dashboard
         from hospiflow.web import pages
 

@@ -83,6 +83,16 @@ RUN = obj(
     {
         "as_of": {**OPT_ISO, "description": "Time of the newest state sample"},
         "parameters": {"type": "object", "description": "The scenario, as its TOML structure"},
+        "forecast": obj(
+            {
+                "generated_at": {**OPT_ISO, "description": "The stored forecast, if any"},
+                "backtest_generated_at": {**OPT_ISO, "description": "The stored backtest"},
+                "backtest_run_id": {
+                    **OPT_INT,
+                    "description": "Run the backtest scored: this one or the history it continues",
+                },
+            }
+        ),
     },
 )
 

@@ -9,8 +9,9 @@ import * as pathologies from "./views/pathologies.js";
 import * as doctors from "./views/doctors.js";
 import * as waits from "./views/waits.js";
 import * as scenarios from "./views/scenarios.js";
+import * as forecast from "./views/forecast.js";
 
-const VIEWS = { now, arrivals, pathologies, doctors, waits, scenarios };
+const VIEWS = { now, arrivals, pathologies, doctors, waits, forecast, scenarios };
 const config = JSON.parse(document.getElementById("hospiflow-config").textContent || "{}");
 
 const state = {

@@ -1,0 +1,126 @@
+"""Backtest a run of the store and keep the scores with it.
+
+The arrivals ladder is backtested on the run's hourly total
+(:func:`hospiflow.forecast.backtest.backtest`, the same protocol as for a CSV); when
+the run has a roster (its scenario) and an hourly state (the rollups of a complete
+simulation), the saturation risk and the occupancy forecast are backtested too
+(:func:`hospiflow.forecast.riskbacktest.operational_backtest`). Everything, the
+risk calibration included, is stored in ``forecast_runs`` (kind ``backtest``), where
+the API and the forecast runs read it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hospiflow.errors import ForecastError, HospiflowError
+from hospiflow.forecast.backtest import BacktestResult, backtest
+from hospiflow.forecast.history import load_history, load_state
+from hospiflow.forecast.riskbacktest import OperationalBacktest, operational_backtest
+from hospiflow.forecast.saturation import SaturationSettings
+from hospiflow.store import forecasts as store
+from hospiflow.store import migrate
+from hospiflow.store.engine import create_engine_for
+from hospiflow.store.timeconv import now_ms
+
+__all__ = ["RunBacktest", "backtest_run"]
+
+
+@dataclass
+class RunBacktest:
+    arrivals: BacktestResult
+    operational: OperationalBacktest | None
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The CSV backtest's JSON (``test_start``, ``test_end``, ``best``, ``models``) plus
+        ``risk`` and ``occupancy`` when they were backtested."""
+        data = self.arrivals.to_dict()
+        if self.operational is not None:
+            op = self.operational.to_dict()
+            data["risk"] = {**op["risk"], "test_start": op["test_start"], "rule": op["rule"]}
+            data["risk"]["settings"] = op["settings"]
+            data["risk"]["calibration_start"] = op["calibration_start"]
+            data["occupancy"] = op["occupancy"]
+        elif self.note:
+            data["risk_note"] = self.note
+        return data
+
+    def to_json(self, path: str | Path) -> str:
+        text = json.dumps(self.to_dict(), indent=2)
+        try:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        except OSError as error:
+            raise ForecastError(f"cannot write results ({error})", where=str(path)) from None
+        return text
+
+
+def backtest_run(
+    url: str,
+    run_id: int,
+    *,
+    country: str = "FR",
+    subdivision: str | None = None,
+    test_days: int = 365,
+    calibration_days: int | None = None,
+    settings: SaturationSettings | None = None,
+    risk: bool = True,
+    progress: bool = True,
+) -> RunBacktest:
+    """Backtest run ``run_id`` of the store at ``url`` and store its scores."""
+    from hospiflow.simulation.scenario import scenario_from_dict
+
+    engine = create_engine_for(url)
+    try:
+        with engine.connect() as connection:
+            migrate.ensure_current(connection)
+            history = load_history(connection, run_id, with_predecessor=False)
+            state = load_state(connection, run_id) if risk else None
+        arrivals = backtest(
+            history.total,
+            country=country,
+            subdivision=subdivision,
+            test_days=test_days,
+            progress=progress,
+        )
+        operational, note = None, None
+        if not risk:
+            note = "not asked (--no-risk)"
+        elif state is None or state.empty or state["waiting"].isna().all():
+            note = "the run has no hourly state (waiting, doctors on duty) to score against"
+        else:
+            try:
+                scenario = scenario_from_dict(history.parameters, where="run parameters")
+            except HospiflowError:
+                scenario, note = None, "the run has no scenario (no roster)"
+            if scenario is not None:
+                operational = operational_backtest(
+                    history,
+                    state,
+                    scenario,
+                    settings,
+                    test_days=test_days,
+                    calibration_days=calibration_days,
+                    country=country,
+                    subdivision=subdivision,
+                    progress=progress,
+                )
+        result = RunBacktest(arrivals, operational, note)
+        payload = result.to_dict()
+        if operational is not None:
+            payload["calibration"] = operational.calibrator.to_dict()
+        with engine.begin() as connection:
+            store.write_backtest(
+                connection,
+                run_id,
+                generated_at_ms=now_ms(),
+                origin_ms=history.end_ms,
+                model=arrivals.best,
+                payload=payload,
+            )
+        return result
+    finally:
+        engine.dispose()

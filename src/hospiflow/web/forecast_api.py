@@ -1,0 +1,467 @@
+"""The forecast endpoints under ``/api/v1/runs/{id}/forecast``: what the store holds.
+
+They read the run's latest forecast (``hospiflow forecast run``, refreshed every
+simulated hour in live mode) and its stored backtest, written by
+:mod:`hospiflow.store.forecasts`; they never fit anything. Same conventions as the
+rest of the API: ``{"ok": true, ...}``, errors ``{"error": {...}}``, unknown or
+repeated parameters refused (400), ISO 8601 times with the run's offset. A run
+without a forecast answers 404 with the code ``no_forecast`` (and the command that
+makes one). Series are columnar: ``hours`` (or ``days``) once, then one array of
+values per series, in the same order.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from apiflask import APIBlueprint, Schema, fields, validators
+from flask import current_app, request
+from marshmallow import RAISE
+
+from hospiflow.errors import NotFoundError
+from hospiflow.forecast.history import predecessor
+from hospiflow.store import forecasts as store
+from hospiflow.store.engine import time_limit
+from hospiflow.web import data
+from hospiflow.web.app import get_db
+from hospiflow.web.components import (
+    BOOL,
+    INT,
+    ISO,
+    NUM,
+    OPT_NUM,
+    STR,
+    TRUE,
+    arr,
+    obj,
+)
+from hospiflow.web.timeutil import BadRequest, utc_iso
+
+bp = APIBlueprint("forecast", __name__, tag="forecast")
+
+E400 = "Malformed or unknown query parameter"
+E404 = "No such run, or no forecast (code `no_forecast`) or backtest (`no_backtest`) for it yet"
+
+
+class NoForecast(NotFoundError):
+    code = "no_forecast"
+
+
+class NoBacktest(NotFoundError):
+    code = "no_backtest"
+
+
+# --------------------------------------------------------------------------- schemas
+
+NUMS = arr(NUM)
+OPT_NUMS = arr(OPT_NUM)
+MATRIX = {**arr(OPT_NUMS), "description": "One array per specialty (rows), one value per hour"}
+SPECIALTY = obj({"key": STR, "name": STR})
+HEADER = {
+    "ok": TRUE,
+    "run_id": INT,
+    "timezone": STR,
+    "generated_at": ISO,
+    "origin": {**ISO, "description": "The first forecast hour"},
+}
+SERIES = obj(
+    {
+        "key": {**STR, "description": "Specialty code, or 'all'"},
+        "name": STR,
+        "mean": NUMS,
+        "quantiles": {
+            "type": "object",
+            "description": "Level ('0.05' ... '0.95') -> one value per hour (or day)",
+            "additionalProperties": NUMS,
+        },
+    }
+)
+FORECAST = obj(
+    {
+        **HEADER,
+        "model": STR,
+        "by": {"type": "string", "enum": ["none", "specialty"]},
+        "horizon": INT,
+        "quantile_levels": NUMS,
+        "hours": arr(ISO),
+        "series": arr(SERIES),
+        "days": arr(ISO),
+        "daily": arr(SERIES),
+        "occupancy": {
+            "type": ["object", "null"],
+            "description": "Expected patients present (hospital) at the start of the next hours",
+            "properties": {"hours": arr(ISO), "present": NUMS},
+            "required": ["hours", "present"],
+            "additionalProperties": False,
+        },
+        "calibration": {"type": "object"},
+    }
+)
+SETTINGS = obj({"waiting_per_doctor": NUM, "target_probability": NUM, "max_doctors": NUM})
+RISK = obj(
+    {
+        **HEADER,
+        "rule": {**STR, "description": "The definition of a saturated hour"},
+        "settings": SETTINGS,
+        "calibration": {"type": "object", "description": "Where the calibration comes from"},
+        "hours": arr(ISO),
+        "specialties": arr(SPECIALTY),
+        "probability": MATRIX,
+        "drivers": obj(
+            {
+                "arrivals": MATRIX,
+                "doctors": MATRIX,
+                "utilisation": MATRIX,
+                "waiting": MATRIX,
+            }
+        ),
+    }
+)
+STAFFING = obj(
+    {
+        **HEADER,
+        "rule": STR,
+        "settings": SETTINGS,
+        "hours": arr(ISO),
+        "specialties": arr(SPECIALTY),
+        "rostered": MATRIX,
+        "advised": MATRIX,
+        "gap": MATRIX,
+        "probability_rostered": MATRIX,
+        "probability_advised": MATRIX,
+        "reachable": arr(arr(BOOL)),
+    }
+)
+BACKTEST = obj(
+    {
+        "ok": TRUE,
+        "run_id": INT,
+        "timezone": STR,
+        "generated_at": ISO,
+        "arrivals": {"type": "object", "description": "test_start, test_end, best, models"},
+        "risk": {"type": ["object", "null"]},
+        "occupancy": {"type": ["object", "null"]},
+        "note": {"type": ["string", "null"]},
+        "scored_run_id": {
+            "type": "integer",
+            "description": "The run whose history was scored: this one or the history it continues",
+        },
+    }
+)
+
+
+def _response(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+class ForecastQuery(Schema):
+    horizon = fields.Integer(
+        load_default=168,
+        validate=validators.Range(min=1, max=168),
+        metadata={"description": "Hours ahead to return (1-168)."},
+    )
+    by = fields.String(
+        load_default="none",
+        validate=validators.OneOf(("none", "specialty")),
+        metadata={"description": "'none': the hospital total only; 'specialty': and each one."},
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@bp.before_request
+def _one_value_per_parameter() -> None:
+    for name, values in request.args.lists():
+        if len(values) > 1:
+            raise BadRequest("is given more than once", where=name)
+
+
+def _no_query(view: Callable) -> Callable:
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if request.args:
+            raise BadRequest("is not a parameter of this endpoint", where=next(iter(request.args)))
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _run(run_id: int) -> dict[str, Any]:
+    return data.read_run(get_db(), run_id)
+
+
+def _header(run: dict[str, Any]) -> dict[str, Any]:
+    header = store.latest_header(get_db(), run["id"], "forecast")
+    if header is None:
+        raise NoForecast(
+            f"run {run['id']} has no forecast yet: run `hospiflow forecast run --run {run['id']}` "
+            "(live runs refresh theirs every simulated hour once they have two weeks of history)",
+            where="run_id",
+            run_id=run["id"],
+        )
+    return header
+
+
+def _base(run: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
+    tz = run["timezone"]
+    return {
+        "ok": True,
+        "run_id": int(run["id"]),
+        "timezone": tz,
+        "generated_at": utc_iso(header["generated_at_ms"], tz),
+        "origin": utc_iso(header["origin_ms"], tz),
+    }
+
+
+def _specialties(run_id: int, codes: list[str]) -> list[dict[str, str]]:
+    from hospiflow.store import schema
+
+    sp = schema.specialties
+    names = dict(
+        get_db()
+        .execute(sp.select().with_only_columns(sp.c.code, sp.c.name).where(sp.c.run_id == run_id))
+        .all()
+    )
+    return [{"key": code, "name": names.get(code, code)} for code in codes]
+
+
+def _limited(build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    with time_limit(get_db(), current_app.config["QUERY_SECONDS"]):
+        return build()
+
+
+def _matrix(
+    rows: list[tuple], n_spec: int, targets: list[int], value: Callable[[tuple], Any]
+) -> list[list[Any]]:
+    where = {t: i for i, t in enumerate(targets)}
+    out: list[list[Any]] = [[None] * len(targets) for _ in range(n_spec)]
+    for row in rows:
+        s = row[1]
+        if s is not None and 0 <= s < n_spec and row[0] in where:
+            out[s][where[row[0]]] = value(row)
+    return out
+
+
+def _hours(rows: list[tuple], horizon: int | None = None) -> list[int]:
+    targets = sorted({int(r[0]) for r in rows})
+    return targets[:horizon] if horizon is not None else targets
+
+
+def _series(
+    rows: list[tuple], levels: list[float], keys: list[dict[str, str]], by: str
+) -> tuple[list[int], list[dict[str, Any]]]:
+    targets = _hours(rows)
+    where = {t: i for i, t in enumerate(targets)}
+    wanted = [None] if by == "none" else [None, *range(len(keys))]
+    out = []
+    for spec in wanted:
+        mean = [0.0] * len(targets)
+        bands = {f"{q:g}": [0.0] * len(targets) for q in levels}
+        for target, s, value, quantiles in rows:
+            if s != spec or target not in where:
+                continue
+            i = where[target]
+            mean[i] = round(float(value), 3)
+            for q, v in zip(levels, quantiles or [], strict=False):
+                bands[f"{q:g}"][i] = float(v)
+        key = {"key": "all", "name": "All specialties"} if spec is None else keys[spec]
+        out.append({**key, "mean": mean, "quantiles": bands})
+    return targets, out
+
+
+# --------------------------------------------------------------------------- views
+
+
+@bp.get("/runs/<int:run_id>/forecast")
+@bp.input(ForecastQuery, location="query", arg_name="args", unknown=RAISE)
+@bp.doc(
+    responses={
+        200: _response(FORECAST, "Hourly arrivals (mean, quantiles) and daily totals"),
+        400: E400,
+        404: E404,
+    }
+)
+def forecast(run_id: int, args: dict[str, Any]) -> dict[str, Any]:
+    """Arrivals forecast of the next hours (mean and quantiles 0.05-0.95), daily totals of the
+    next 28 days, and the patients present over the next 8 hours."""
+    run = _run(run_id)
+
+    def build() -> dict[str, Any]:
+        header = _header(run)
+        payload = header["payload"] or {}
+        levels = [float(q) for q in payload.get("quantile_levels", [])]
+        tz = run["timezone"]
+        keys = _specialties(run_id, payload.get("specialties", []))
+        hourly = store.read_rows(get_db(), run_id, "arrivals")
+        cut = _hours(hourly, args["horizon"])
+        hourly = [r for r in hourly if r[0] in set(cut)]
+        hours, series = _series(hourly, levels, keys, args["by"])
+        days, daily = _series(
+            store.read_rows(get_db(), run_id, "arrivals_daily"), levels, keys, args["by"]
+        )
+        occupancy_rows = [r for r in store.read_rows(get_db(), run_id, "occupancy") if r[1] is None]
+        occupancy = None
+        if occupancy_rows:
+            occupancy = {
+                "hours": [utc_iso(r[0], tz) for r in occupancy_rows],
+                "present": [round(float(r[2]), 2) for r in occupancy_rows],
+            }
+        return {
+            **_base(run, header),
+            "model": header["model"],
+            "by": args["by"],
+            "horizon": len(hours),
+            "quantile_levels": levels,
+            "hours": [utc_iso(t, tz) for t in hours],
+            "series": series,
+            "days": [utc_iso(t, tz) for t in days],
+            "daily": daily,
+            "occupancy": occupancy,
+            "calibration": payload.get("calibration") or {},
+        }
+
+    return _limited(build)
+
+
+def _risk_like(run_id: int, metric: str) -> tuple[dict, dict, list[int], list[dict], list[tuple]]:
+    run = _run(run_id)
+    header = _header(run)
+    payload = header["payload"] or {}
+    if not payload.get("risk"):
+        raise NoForecast(
+            f"run {run_id}'s forecast has no saturation risk: the run has no roster",
+            where="run_id",
+            run_id=run_id,
+        )
+    keys = _specialties(run_id, payload.get("specialties", []))
+    rows = store.read_rows(get_db(), run_id, metric)
+    return run, header, _hours(rows), keys, rows
+
+
+@bp.get("/runs/<int:run_id>/forecast/risk")
+@bp.doc(
+    responses={
+        200: _response(RISK, "Probability of saturation per hour and specialty, with drivers"),
+        400: E400,
+        404: E404,
+    }
+)
+@_no_query
+def risk(run_id: int) -> dict[str, Any]:
+    """Probability of saturation of every coming hour (168) and specialty, with its drivers:
+    forecast arrivals, rostered doctors, expected utilisation and patients waiting."""
+
+    def build() -> dict[str, Any]:
+        run, header, targets, keys, rows = _risk_like(run_id, "saturation")
+        payload = header["payload"] or {}
+        n = len(keys)
+
+        def driver(name: str) -> list[list[Any]]:
+            return _matrix(rows, n, targets, lambda r: (r[3] or {}).get(name))
+
+        return {
+            **_base(run, header),
+            "rule": payload.get("rule", ""),
+            "settings": payload.get("settings", {}),
+            "calibration": payload.get("calibration") or {},
+            "hours": [utc_iso(t, run["timezone"]) for t in targets],
+            "specialties": keys,
+            "probability": _matrix(rows, n, targets, lambda r: round(float(r[2]), 4)),
+            "drivers": {
+                name: driver(name) for name in ("arrivals", "doctors", "utilisation", "waiting")
+            },
+        }
+
+    return _limited(build)
+
+
+@bp.get("/runs/<int:run_id>/forecast/staffing")
+@bp.doc(
+    responses={
+        200: _response(STAFFING, "Advised vs rostered doctors per hour and specialty"),
+        400: E400,
+        404: E404,
+    }
+)
+@_no_query
+def staffing(run_id: int) -> dict[str, Any]:
+    """Fewest doctors keeping the probability of saturation at or below the target, beside the
+    rostered number, for every coming hour and specialty; the gap is advised - rostered."""
+
+    def build() -> dict[str, Any]:
+        run, header, targets, keys, rows = _risk_like(run_id, "staffing")
+        payload = header["payload"] or {}
+        n = len(keys)
+
+        def extra(name: str) -> list[list[Any]]:
+            return _matrix(rows, n, targets, lambda r: (r[3] or {}).get(name))
+
+        reachable = _matrix(rows, n, targets, lambda r: bool((r[3] or {}).get("reachable", True)))
+        return {
+            **_base(run, header),
+            "rule": payload.get("rule", ""),
+            "settings": payload.get("settings", {}),
+            "hours": [utc_iso(t, run["timezone"]) for t in targets],
+            "specialties": keys,
+            "rostered": extra("rostered"),
+            "advised": _matrix(rows, n, targets, lambda r: float(r[2])),
+            "gap": extra("gap"),
+            "probability_rostered": extra("probability_rostered"),
+            "probability_advised": extra("probability_advised"),
+            "reachable": [[bool(v) for v in row] for row in reachable],
+        }
+
+    return _limited(build)
+
+
+@bp.get("/runs/<int:run_id>/forecast/backtest")
+@bp.doc(
+    responses={
+        200: _response(BACKTEST, "The run's stored backtest scores"),
+        400: E400,
+        404: E404,
+    }
+)
+@_no_query
+def backtest(run_id: int) -> dict[str, Any]:
+    """Stored backtest scores (`hospiflow forecast backtest --run`): arrivals (every model of the
+    ladder), saturation risk (Brier, skill, reliability) and occupancy (MSE vs persistence)."""
+
+    def build() -> dict[str, Any]:
+        run = _run(run_id)
+        scored = run_id
+        header = store.latest_header(get_db(), run_id, "backtest")
+        before = predecessor(get_db(), run) if header is None else None
+        if before is not None:  # a live run is judged on the history it continues
+            header = store.latest_header(get_db(), before, "backtest")
+            scored = before
+        if header is None:
+            raise NoBacktest(
+                f"run {run_id} has no backtest yet: run "
+                f"`hospiflow forecast backtest --run {run_id}`",
+                where="run_id",
+                run_id=run_id,
+            )
+        payload = header["payload"] or {}
+        arrivals = {
+            k: payload[k] for k in ("test_start", "test_end", "best", "models") if k in payload
+        }
+        risk = payload.get("risk")
+        if isinstance(risk, dict):
+            risk = {k: v for k, v in risk.items() if k != "calibration"}
+        return {
+            "ok": True,
+            "run_id": int(run["id"]),
+            "timezone": run["timezone"],
+            "generated_at": utc_iso(header["generated_at_ms"], run["timezone"]),
+            "arrivals": arrivals,
+            "risk": risk,
+            "occupancy": payload.get("occupancy"),
+            "note": payload.get("risk_note"),
+            "scored_run_id": scored,
+        }
+
+    return _limited(build)
