@@ -213,7 +213,13 @@ def test_live_run_moves_the_now_counters_without_reload(page: Page, private_stor
             timeout=15_000,
         )
         assert shown.get_attribute("#view", "data-mode") == "live"
-        shown.wait_for_selector(".ticker li[data-event]", timeout=15_000)
+        # a new arrival reaches the ticker through the stream, and the counters follow
+        newest = "() => document.querySelector('.ticker li[data-event]')?.dataset.event"
+        top = shown.evaluate(newest)
+        shown.wait_for_function(f"top => ({newest})() !== top", arg=top, timeout=15_000)
+        counters = "() => [...document.querySelectorAll('[data-kpi]')].map(e => e.textContent) + ''"
+        before = shown.evaluate(counters)
+        shown.wait_for_function(f"old => ({counters})() !== old", arg=before, timeout=15_000)
         page.shot("dashboard-now-live")
     finally:
         service.stop()
