@@ -1,18 +1,15 @@
 """Store fixtures: every test runs on a real SQLite file and on PostgreSQL.
 
-PostgreSQL comes from ``$HOSPIFLOW_TEST_POSTGRES_URL`` (default: the local
-server, database ``test``). Each test gets an empty ``public`` schema in a
-database created for this session. Without a server the PostgreSQL variants
-skip; under ``CI=true`` they fail instead, so CI cannot pass by skipping.
+Each PostgreSQL test gets an empty ``public`` schema in a database created for
+this session (``postgres_databases`` in ``tests/conftest.py``: skipped without
+a server, failed under ``CI=true``).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import threading
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -32,42 +29,13 @@ from hospiflow.simulation.events import (
 from hospiflow.store import migrate
 from hospiflow.store.engine import create_engine_for
 
-POSTGRES_URL = os.environ.get(
-    "HOSPIFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
-def _postgres_reason() -> str | None:
-    engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as connection:
-            connection.exec_driver_sql("SELECT 1")
-    except Exception as error:  # noqa: BLE001 - any failure means "no server"
-        return f"PostgreSQL unreachable at {POSTGRES_URL}: {error.__class__.__name__}"
-    finally:
-        engine.dispose()
-    return None
-
-
 @pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
-    """A database of its own for this test session, dropped at the end."""
-    reason = _postgres_reason()
-    if reason is not None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run)")
-        pytest.skip(reason)
-    name = f"hospiflow_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f"CREATE DATABASE {name}")
-        yield sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.dispose()
+def postgres_database(postgres_databases: Callable[[str], str]) -> str:
+    """A database of its own for this test session (dropped at the end)."""
+    return postgres_databases("hospiflow_test")
 
 
 @pytest.fixture(params=BACKENDS)

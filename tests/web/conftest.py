@@ -3,17 +3,15 @@
 The simulated store is built once per session per backend (a week of the
 default hospital, about a second) and only read by the tests that share it;
 tests that write (delete, what-if) get a private copy of the SQLite file.
-PostgreSQL comes from ``$HOSPIFLOW_TEST_POSTGRES_URL`` (default: the local
-server); without a server those variants skip, under ``CI=true`` they fail.
+PostgreSQL comes from ``postgres_databases`` (``tests/conftest.py``): without
+a server those variants skip, under ``CI=true`` they fail.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,9 +24,6 @@ from hospiflow.simulation.scenario import default_scenario
 from hospiflow.store import migrate
 from hospiflow.web.app import create_app, state
 
-POSTGRES_URL = os.environ.get(
-    "HOSPIFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 TOKEN = "s3cret-token"
 DAYS = 7
 
@@ -63,38 +58,12 @@ def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-def _postgres_reason() -> str | None:
-    engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as connection:
-            connection.exec_driver_sql("SELECT 1")
-    except Exception as error:  # noqa: BLE001 - any failure means "no server"
-        return f"PostgreSQL unreachable at {POSTGRES_URL}: {error.__class__.__name__}"
-    finally:
-        engine.dispose()
-    return None
-
-
 @pytest.fixture(scope="session")
-def postgres_store() -> Iterator[str]:
-    """A PostgreSQL database of its own holding the same kind of run, dropped at the end."""
-    reason = _postgres_reason()
-    if reason is not None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run)")
-        pytest.skip(reason)
-    name = f"hospiflow_web_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f"CREATE DATABASE {name}")
-        url = sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-        simulate_into(url)
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.dispose()
+def postgres_store(postgres_databases: Callable[[str], str]) -> str:
+    """A PostgreSQL database of its own holding the same kind of run (dropped at the end)."""
+    url = postgres_databases("hospiflow_web")
+    simulate_into(url)
+    return url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
