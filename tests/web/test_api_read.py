@@ -201,3 +201,21 @@ def test_reports(client, name: str) -> None:
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.mimetype == "text/csv"
     assert len(response.get_data(as_text=True).splitlines()) > 1
+
+
+def test_large_answers_are_gzipped_for_clients_that_accept_it(sqlite_client) -> None:
+    """A large JSON answer comes gzipped when asked for, identical once decompressed."""
+    import gzip as gzip_module
+    import json
+
+    path = "/api/v1/runs/1/arrivals?bucket=hour&by=specialty"
+    plain = sqlite_client.get(path)
+    assert plain.headers.get("Content-Encoding") is None
+    for _ in range(2):  # computed, then from the cache
+        packed = sqlite_client.get(path, headers={"Accept-Encoding": "gzip, deflate"})
+        assert packed.headers["Content-Encoding"] == "gzip"
+        assert "Accept-Encoding" in packed.headers["Vary"]
+        unpacked = json.loads(gzip_module.decompress(packed.get_data()))
+        assert unpacked == plain.get_json()
+    small = sqlite_client.get("/api/v1/health", headers={"Accept-Encoding": "gzip"})
+    assert small.headers.get("Content-Encoding") is None

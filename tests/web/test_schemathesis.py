@@ -70,9 +70,11 @@ def test_api_conforms_to_its_schema(fuzzed_app, token) -> None:
             database=None,
         )
         def check(case) -> None:
-            headers = {"Authorization": f"Bearer {token}"}
+            # the in-process transport does not undo Content-Encoding: ask for plain bodies
+            # (gzip is checked in test_api_read)
+            headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "identity"}
             if case.method == "DELETE" and case.path_parameters.get("run_id") == 1:
-                headers = {}  # keep run 1 for the other operations
+                headers = {"Accept-Encoding": "identity"}  # keep run 1 for the other operations
             case.call_and_validate(headers=headers, checks=CHECKS)
 
         try:

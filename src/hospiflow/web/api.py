@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import gzip
 import hmac
 import io
 from collections.abc import Callable, Iterator
@@ -167,19 +168,45 @@ def _limited(build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return build()
 
 
+GZIP_MIN_BYTES = 2048  # smaller answers gain nothing from compression
+
+
+def _gzip_wanted() -> bool:
+    return "gzip" in request.headers.get("Accept-Encoding", "")
+
+
+def _json_response(body: bytes, gzipped: bool) -> Response:
+    response = Response(body, mimetype="application/json")
+    response.vary.add("Accept-Encoding")
+    if gzipped:
+        response.headers["Content-Encoding"] = "gzip"
+    return response
+
+
+def _encode(body: bytes, gzip_wanted: bool) -> tuple[bytes, bool]:
+    if gzip_wanted and len(body) >= GZIP_MIN_BYTES:
+        return gzip.compress(body, compresslevel=5), True
+    return body, False
+
+
 def _cached(run: data.RunContext, build: Callable[[], dict[str, Any]]) -> Response:
-    """The payload as JSON; a complete run never changes, so its answers are kept (LRU)."""
+    """The payload as JSON (gzipped for clients that accept it, when large).
+
+    A complete run never changes, so its answers are kept (LRU), already
+    encoded: a cached three-year series costs a lookup, not a serialisation.
+    """
     immutable = run.row["status"] == "complete" and run.row["kind"] != "live"
     cache = state().cache
-    key = (run.id, request.full_path)
+    wanted = _gzip_wanted()
+    key = (run.id, request.full_path + ("|gzip" if wanted else ""))
     if immutable:
-        body = cache.get(key)
-        if body is not None:
-            return Response(body, mimetype="application/json")
-    body = current_app.json.dumps(_limited(build)).encode()
+        hit = cache.get(key)
+        if hit is not None:
+            return _json_response(hit[1:], gzipped=hit[:1] == b"z")
+    body, gzipped = _encode(current_app.json.dumps(_limited(build)).encode(), wanted)
     if immutable:
-        cache.put(key, body)
-    return Response(body, mimetype="application/json")
+        cache.put(key, (b"z" if gzipped else b"-") + body)
+    return _json_response(body, gzipped)
 
 
 def _progress(row: dict[str, Any]) -> float | None:
@@ -368,14 +395,15 @@ def now(run_id: int) -> Response:
     run's answer is reused for `LIVE_CACHE_SECONDS` (half a second by default).
     """
     fresh = state().fresh
-    key = (run_id, request.full_path)
-    body = fresh.get(key)
-    if body is not None:
-        return Response(body, mimetype="application/json")
+    key = (run_id, request.full_path + ("|gzip" if _gzip_wanted() else ""))
+    hit = fresh.get(key)
+    if hit is not None:
+        return _json_response(hit[1:], gzipped=hit[:1] == b"z")
     run = _context(run_id)
     response = _cached(run, lambda: data.now_payload(get_db(), run, _config()))
     if run.row["status"] == "running":
-        fresh.put(key, response.get_data())
+        gzipped = response.headers.get("Content-Encoding") == "gzip"
+        fresh.put(key, (b"z" if gzipped else b"-") + response.get_data())
     return response
 
 
