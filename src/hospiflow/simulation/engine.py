@@ -16,7 +16,7 @@ import bisect
 import heapq
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -83,6 +83,8 @@ class SimulationResult:
     state_start: np.ndarray
     state_end: np.ndarray
     end_minute: float
+    # aggregates derived once from the arrays above (the CSV and store sinks share them)
+    derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_patients(self) -> int:

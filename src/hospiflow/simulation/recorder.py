@@ -97,7 +97,17 @@ def reported_hour_of(result: SimulationResult, minutes: np.ndarray) -> np.ndarra
 
 
 def hourly_state(result: SimulationResult) -> HourlyState:
-    """Arrivals, state and waits for every reported hour and specialty."""
+    """Arrivals, state and waits for every reported hour and specialty (computed once per result).
+
+    The CSV reports and the store's rollups both need it at the end of a run.
+    """
+    cached = result.derived.get("hourly_state")
+    if cached is None:
+        cached = result.derived["hourly_state"] = _hourly_state(result)
+    return cached
+
+
+def _hourly_state(result: SimulationResult) -> HourlyState:
     cal = result.calendar
     hours = cal.horizon_hours
     n_spec = len(result.run.specialties)

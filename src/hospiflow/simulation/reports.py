@@ -392,16 +392,6 @@ def monthly_table(result: SimulationResult, hourly: HourlyState | None = None) -
     return MonthlyTable(months, stats, mean_waiting.ravel(), duty.ravel(), busy.ravel())
 
 
-def day_labels(result: SimulationResult, days: np.ndarray) -> list[str]:
-    """``YYYY-MM-DD`` of local day indices."""
-    return _day_labels(result, days)
-
-
-def month_labels(result: SimulationResult, months: np.ndarray) -> list[str]:
-    """``YYYY-MM`` of month indices."""
-    return _month_labels(result, months)
-
-
 # -- the files ----------------------------------------------------------------------------
 
 
