@@ -582,20 +582,33 @@ def treatments(run_id: int, args: dict[str, Any]) -> Any:
             connection, run.id, rng.start_ms, rng.end_ms, position, size, specialty
         )
 
+    return _paged(run, args, after, fetch, data.TREATMENT_CSV, data.treatment_item, "treatments")
+
+
+def _paged(
+    run: data.RunContext,
+    args: dict[str, Any],
+    after: tuple[int, int] | None,
+    fetch: Callable[..., Any],
+    csv_columns: Any,
+    item: Callable[..., dict[str, Any]],
+    name: str,
+) -> Any:
+    """One keyset page as JSON, or (``format=csv``) every row from the cursor on as CSV."""
     if args["format"] == "csv":
         return _csv_response(
             run,
-            data.TREATMENT_CSV,
+            csv_columns,
             lambda c, p: fetch(c, p, 5000),
-            data.treatment_item,
+            item,
             after,
-            f"run-{run.id}-treatments.csv",
+            f"run-{run.id}-{name}.csv",
         )
     page = _limited(lambda: fetch(get_db(), after))
     return {
         "ok": True,
         "run_id": run.id,
-        "items": [data.treatment_item(r, run) for r in page.rows],
+        "items": [item(r, run) for r in page.rows],
         "next": data.encode_cursor(page.next),
     }
 
@@ -623,22 +636,7 @@ def events(run_id: int, args: dict[str, Any]) -> Any:
             connection, run.id, rng.start_ms, rng.end_ms, position, size, kinds, specialty
         )
 
-    if args["format"] == "csv":
-        return _csv_response(
-            run,
-            data.EVENT_CSV,
-            lambda c, p: fetch(c, p, 5000),
-            data.event_item,
-            after,
-            f"run-{run.id}-events.csv",
-        )
-    page = _limited(lambda: fetch(get_db(), after))
-    return {
-        "ok": True,
-        "run_id": run.id,
-        "items": [data.event_item(r, run) for r in page.rows],
-        "next": data.encode_cursor(page.next),
-    }
+    return _paged(run, args, after, fetch, data.EVENT_CSV, data.event_item, "events")
 
 
 # --------------------------------------------------------------------------- reports
