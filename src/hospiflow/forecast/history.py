@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hospiflow.errors import ForecastError, NotFoundError
-from hospiflow.simulation.events import EventKind
+from hospiflow.records import EventKind
 from hospiflow.store import schema
 from hospiflow.store.timeconv import MS_PER_HOUR
 

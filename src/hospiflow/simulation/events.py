@@ -19,21 +19,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import IntEnum
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
+from hospiflow.records import Disposition, EventKind
 
-class EventKind(IntEnum):
-    """What happened. Stored as its integer value; ``name.lower()`` is its label."""
-
-    ARRIVAL = 1
-    ASSIGNMENT = 2  # a patient joins a doctor's own queue (routing random/shortest-queue)
-    TREATMENT_START = 3
-    TREATMENT_END = 4
-    DEPARTURE = 5
-    ABANDONMENT = 6  # left without being seen
-    SHIFT_START = 7
-    SHIFT_END = 8  # the doctor is off duty (after finishing the current patient)
+__all__ = [
+    "Disposition",
+    "DoctorInfo",
+    "Event",
+    "EventKind",
+    "RunInfo",
+    "Sink",
+    "Snapshot",
+    "Visit",
+]
 
 
 class Event(NamedTuple):
@@ -56,15 +55,6 @@ class Snapshot(NamedTuple):
     in_treatment: int
     doctors_on_duty: int
     doctors_busy: int
-
-
-class Disposition(IntEnum):
-    """How a visit ended."""
-
-    DISCHARGED = 1
-    ADMITTED = 2
-    TRANSFERRED = 3
-    LEFT_WITHOUT_BEING_SEEN = 4
 
 
 class Visit(NamedTuple):

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hospiflow.errors import StoreError
-from hospiflow.simulation.events import Disposition, EventKind
+from hospiflow.records import Disposition, EventKind
 from hospiflow.store import schema
 from hospiflow.store.queries import _in_range
 from hospiflow.store.sqlfuncs import BUCKETS, bucket_start, hour_of_week

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hospiflow.errors import NotFoundError, StoreError
-from hospiflow.simulation.events import Disposition, EventKind
+from hospiflow.records import Disposition, EventKind
 from hospiflow.store import schema
 from hospiflow.store.sqlfuncs import BUCKETS, bucket_start, hour_of_week
 from hospiflow.store.timeconv import MS_PER_DAY, MS_PER_HOUR, from_ms

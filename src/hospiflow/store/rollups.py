@@ -29,7 +29,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hospiflow.simulation.events import Disposition
+from hospiflow.records import Disposition
 from hospiflow.store import schema
 from hospiflow.store.sqlfuncs import floor_to, month_start
 from hospiflow.store.timeconv import MS_PER_DAY, MS_PER_HOUR, MS_PER_MIN

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from hospiflow.catalog.loader import load_catalog
 from hospiflow.errors import NotFoundError
-from hospiflow.simulation.events import EventKind
+from hospiflow.records import EventKind
 from hospiflow.store import api_queries, queries, schema
 from hospiflow.store.timeconv import MS_PER_DAY, MS_PER_HOUR, MS_PER_MIN
 from hospiflow.web.schemas import BIGINT
