@@ -13,7 +13,7 @@ Layout (one small module a job):
 | ``counts.py`` | hourly arrival counts only (a forecast-only site) |
 | ``diagnoses.py`` | ICD-10 code -> the catalog's pathology and specialty |
 | ``pseudonym.py`` | keyed HMAC-SHA256 pseudonyms, age from birth date, département |
-| ``pipeline.py`` | records -> the site's observed run: pseudonymise, deduplicate, quarantine, commit atomically |
+| ``pipeline.py`` | records -> a site: pseudonymise, deduplicate, quarantine, commit at once |
 
 **The reader contract.** Every format module has
 ``read(paths, options) -> Iterator[VisitRecord | Rejection | HourlyCount]``
