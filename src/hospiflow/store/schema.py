@@ -129,7 +129,16 @@ visits = sa.Table(
     sa.Column("wait_min", sa.Float),  # NULL: never seen by a doctor
     sa.Column("los_min", sa.Float),
     sa.Column("disposition", sa.SmallInteger),
+    # observed visits only (imports): what pseudonymised data may keep
+    sa.Column("visit_key", sa.Text),  # keyed pseudonym of the source's visit id, or content key
+    sa.Column("diagnosis_system", sa.String(8)),  # NULL: ICD-10 (simulations)
+    sa.Column("age_years", sa.SmallInteger),
+    sa.Column("sex", sa.String(1)),
+    sa.Column("area", sa.String(3)),  # postcode's first two characters
+    sa.Column("doctor_key", sa.Text),  # keyed pseudonym of the doctor
 )
+# A re-import recognises its visits (NULLs, the simulator's, never collide).
+sa.Index("ix_visits_key", visits.c.run_id, visits.c.visit_key, unique=True)
 # Range scans by arrival; the extra columns make bucketed counts, wait and
 # length-of-stay percentiles and the KPIs over a range index-only.
 sa.Index(
@@ -328,6 +337,89 @@ performance_metrics = sa.Table(
     sa.Column("replications", sa.Integer, nullable=False, server_default="1"),
     sqlite_with_rowid=False,
 )
+
+# -- sites: a hospital's own data ------------------------------------------------------
+
+# A site is a hospital. Its observed visits (imports, feeds) form one run of kind
+# "import" (``run_id``) that grows with each import, so every view reads it
+# exactly as it reads a simulated run.
+sites = sa.Table(
+    "sites",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("timezone", sa.Text, nullable=False),
+    sa.Column("code", sa.Text),  # FINESS, ODS, ...
+    sa.Column("capacity_spaces", sa.Integer),  # treatment spaces (boxes), when declared
+    sa.Column("roster", Json),  # doctors on duty by specialty and shift, when declared
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("run_id", RowId, sa.ForeignKey("runs.id", ondelete="SET NULL")),
+    sqlite_autoincrement=True,
+)
+
+IMPORT_STATUSES = ("complete", "failed")
+
+# One row per import: what was read, what came in, what was set aside.
+import_batches = sa.Table(
+    "import_batches",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    sa.Column("site_id", RowId, sa.ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("format", sa.Text, nullable=False),
+    sa.Column("files", Json, nullable=False),  # file names only, never their content
+    sa.Column("actor", sa.Text, nullable=False, server_default=""),
+    sa.Column("started_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("finished_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("summary", Json, nullable=False),  # read, imported, duplicates, by reason...
+    sa.CheckConstraint(f"status IN {IMPORT_STATUSES!r}", name="status"),
+)
+sa.Index("ix_import_batches_site", import_batches.c.site_id, import_batches.c.id)
+
+# Rows, resources or messages an import could not take, with where and why.
+# ``raw`` has identifiers redacted by the reader.
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    sa.Column("site_id", RowId, sa.ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "batch_id", RowId, sa.ForeignKey("import_batches.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("location", sa.Text, nullable=False),
+    sa.Column("field", sa.Text),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("raw", sa.Text, nullable=False, server_default=""),
+    sa.Column("day_local_ms", sa.BigInteger),  # the visit's local day when it was readable
+)
+sa.Index("ix_quarantine_site", quarantine.c.site_id, quarantine.c.reason, quarantine.c.id)
+sa.Index("ix_quarantine_batch", quarantine.c.batch_id, quarantine.c.id)
+
+# Arrival counts of a site that gives only counts (a forecast-only site).
+hourly_counts = sa.Table(
+    "hourly_counts",
+    metadata,
+    sa.Column("run_id", RowId, _run_fk(), primary_key=True),
+    sa.Column("hour_ms", sa.BigInteger, primary_key=True),
+    sa.Column("hour_local_ms", sa.BigInteger, nullable=False),
+    sa.Column("arrivals", sa.Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Who imported, exported or deleted what, when, and how many rows.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("target", sa.Text, nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("details", Json, nullable=False),
+)
+sa.Index("ix_audit_log_at", audit_log.c.at_ms)
 
 ROLLUP_TABLES = (hourly_specialty, daily_pathology, monthly_specialty, performance_metrics)
 EVENT_TABLES = (events, state_snapshots, treatments, visits)
