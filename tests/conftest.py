@@ -14,6 +14,9 @@ from collections.abc import Callable, Iterator
 import pytest
 import sqlalchemy as sa
 
+from hospiflow.store import migrate
+from hospiflow.store.engine import create_engine_for
+
 POSTGRES_URL = os.environ.get(
     "HOSPIFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -65,3 +68,43 @@ def postgres_databases() -> Iterator[Callable[[str], str]]:
             for name in created:
                 connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.dispose()
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session")
+def postgres_database(postgres_databases: Callable[[str], str]) -> str:
+    """A database of its own for this test session (dropped at the end)."""
+    return postgres_databases("hospiflow_test")
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """The URL of an empty database: a temp SQLite file, or a clean PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    url = request.getfixturevalue("postgres_database")
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DROP SCHEMA public CASCADE")
+            connection.exec_driver_sql("CREATE SCHEMA public")
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture
+def url(empty_url: str) -> str:
+    """The URL of a database with the current schema."""
+    migrate.init(empty_url)
+    return empty_url
+
+
+@pytest.fixture
+def engine(url: str) -> Iterator[sa.Engine]:
+    """A writer engine on ``url``, disposed after the test."""
+    engine = create_engine_for(url)
+    yield engine
+    engine.dispose()

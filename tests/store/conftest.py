@@ -1,19 +1,14 @@
-"""Store fixtures: every test runs on a real SQLite file and on PostgreSQL.
-
-Each PostgreSQL test gets an empty ``public`` schema in a database created for
-this session (``postgres_databases`` in ``tests/conftest.py``: skipped without
-a server, failed under ``CI=true``).
-"""
+"""Store fixtures: hand-made runs (the ``url`` and ``engine`` fixtures, on a real
+SQLite file and on PostgreSQL, are in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-import sqlalchemy as sa
 
 from hospiflow.catalog.loader import load_catalog
 from hospiflow.catalog.models import Catalog
@@ -26,47 +21,6 @@ from hospiflow.simulation.events import (
     Snapshot,
     Visit,
 )
-from hospiflow.store import migrate
-from hospiflow.store.engine import create_engine_for
-
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture(scope="session")
-def postgres_database(postgres_databases: Callable[[str], str]) -> str:
-    """A database of its own for this test session (dropped at the end)."""
-    return postgres_databases("hospiflow_test")
-
-
-@pytest.fixture(params=BACKENDS)
-def empty_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    """The URL of an empty database: a temp SQLite file, or a clean PostgreSQL schema."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    url = request.getfixturevalue("postgres_database")
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as connection:
-            connection.exec_driver_sql("DROP SCHEMA public CASCADE")
-            connection.exec_driver_sql("CREATE SCHEMA public")
-    finally:
-        engine.dispose()
-    return url
-
-
-@pytest.fixture
-def url(empty_url: str) -> str:
-    """The URL of a database with the current schema."""
-    migrate.init(empty_url)
-    return empty_url
-
-
-@pytest.fixture
-def engine(url: str) -> Iterator[sa.Engine]:
-    """A writer engine on ``url``, disposed after the test."""
-    engine = create_engine_for(url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from hospiflow.cli import db, demo, forecast, queueing, serve, simulate
+    from hospiflow.cli import db, demo, forecast, ingest, queueing, serve, simulate
 
     main.add_command(simulate.simulate)
     main.add_command(simulate.scenario)
@@ -42,6 +42,9 @@ def _register() -> None:
     main.add_command(serve.serve)
     main.add_command(serve.live)
     main.add_command(demo.demo)
+    main.add_command(ingest.site_group, name="site")
+    main.add_command(ingest.import_group, name="import")
+    main.add_command(ingest.export, name="export")
 
 
 _register()

@@ -1,0 +1,303 @@
+"""``hospiflow site``, ``hospiflow import`` and ``hospiflow export``: a hospital's own data."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hospiflow.cli.db import database_options
+from hospiflow.ingest.formats import FORMATS, IngestError, ReadOptions, reader
+from hospiflow.ingest.pipeline import ImportSummary, import_items
+from hospiflow.store import migrate
+from hospiflow.store import sites as store_sites
+from hospiflow.store.engine import create_engine_for, resolve_database_url
+from hospiflow.store.timeconv import iso
+
+
+def _engine(db: str | None, database_url: str | None, *, create: bool = False) -> Any:
+    url = resolve_database_url(db, database_url)
+    engine = create_engine_for(url)
+    if create:
+        migrate.init(engine)
+    with engine.connect() as connection:
+        migrate.ensure_current(connection)
+    return engine
+
+
+# -- site -------------------------------------------------------------------------------
+
+
+@click.group(name="site")
+def site_group() -> None:
+    """Create and list sites: the hospitals whose own data you import."""
+
+
+@site_group.command(name="create")
+@click.argument("name")
+@click.option("--timezone", default="Europe/Paris", show_default=True, help="IANA time zone.")
+@click.option("--code", help="FINESS, ODS or another code of the site.")
+@click.option("--capacity", type=int, help="Treatment spaces (boxes), if known.")
+@database_options
+def site_create(
+    name: str,
+    timezone: str,
+    code: str | None,
+    capacity: int | None,
+    db: str | None,
+    database_url: str | None,
+) -> None:
+    """Create site NAME and its pseudonymisation key (a file of mode 0600)."""
+    from hospiflow.ingest.pseudonym import create_key
+
+    store_sites.check_timezone(timezone)
+    engine = _engine(db, database_url, create=True)
+    try:
+        with engine.begin() as connection:
+            site = store_sites.create_site(
+                connection, name, timezone, code=code, capacity_spaces=capacity
+            )
+            key = create_key(site["name"])
+            store_sites.audit(connection, "cli", "site_create", f"site:{site['name']}")
+    finally:
+        engine.dispose()
+    click.echo(f"site {site['id']} {site['name']!r} created ({timezone})")
+    if key is not None:
+        click.echo(f"pseudonym key: {key} (keep it safe and out of the database backups)")
+
+
+@site_group.command(name="list")
+@database_options
+def site_list(db: str | None, database_url: str | None) -> None:
+    """Every site with its observed data's span."""
+    engine = _engine(db, database_url)
+    try:
+        with engine.connect() as connection:
+            rows = store_sites.list_sites(connection)
+    finally:
+        engine.dispose()
+    if not rows:
+        click.echo("no sites (create one: hospiflow site create NAME)")
+        return
+    for r in rows:
+        span = (
+            f"{iso(r['start_utc_ms'], r['timezone'])} .. {iso(r['end_utc_ms'], r['timezone'])}"
+            if r["run_id"] is not None
+            else "no data yet"
+        )
+        click.echo(
+            f"{r['id']:>4}  {r['name']:24}  {r['timezone']:18}  run {r['run_id'] or '-':>4}  "
+            f"{r['visits_count'] or 0:>9} visits  {span}"
+        )
+
+
+@site_group.command(name="show")
+@click.argument("name")
+@database_options
+def site_show(name: str, db: str | None, database_url: str | None) -> None:
+    """A site, its imports and what was quarantined."""
+    from hospiflow.store import quality
+
+    engine = _engine(db, database_url)
+    try:
+        with engine.connect() as connection:
+            site = store_sites.get_site(connection, _site_key(name))
+            report = quality.site_quality(connection, site["id"])
+    finally:
+        engine.dispose()
+    click.echo(json.dumps({"site": _jsonable(site), **report}, indent=2, default=str))
+
+
+def _site_key(name: str) -> int | str:
+    return int(name) if name.isdigit() else name
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items()}
+
+
+# -- import -----------------------------------------------------------------------------
+
+
+class _ImportGroup(click.Group):
+    """``hospiflow import FILE...`` imports; ``hospiflow import mapping show`` documents."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or args[0] not in self.commands or args[0] == "files":
+            if args and args[0] in ("--help", "-h"):
+                return super().parse_args(ctx, args)
+            args = ["files", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(name="import", cls=_ImportGroup)
+def import_group() -> None:
+    """Import visit records into a site: hospiflow import --site NAME --format FMT FILE...
+
+    Formats: csv (with --mapping), rpu, hillmaker, mimic-ed, fhir, hl7, counts.
+    Identifiers are pseudonymised with the site's key; bad rows are quarantined
+    with their line and reason; re-importing a file adds nothing.
+    """
+
+
+@import_group.command(name="files")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--site", "site", required=True, help="Site name or id.")
+@click.option(
+    "--format",
+    "format_name",
+    type=click.Choice(sorted(FORMATS)),
+    required=True,
+    help="Format of the files.",
+)
+@click.option("--mapping", type=click.Path(path_type=Path), help="Mapping file (format csv).")
+@click.option("--diagnosis-map", type=click.Path(path_type=Path), help="ICD-10 map (TOML).")
+@click.option("--allow-future-dates", is_flag=True, help="Accept arrivals after today (MIMIC).")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A format setting (e.g. encounter_class=EMER).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress display.")
+@database_options
+def import_files(
+    paths: tuple[Path, ...],
+    site: str,
+    format_name: str,
+    mapping: Path | None,
+    diagnosis_map: Path | None,
+    allow_future_dates: bool,
+    settings: tuple[str, ...],
+    as_json: bool,
+    quiet: bool,
+    db: str | None,
+    database_url: str | None,
+) -> None:
+    """Import PATHS into a site."""
+    from hospiflow.ingest.diagnoses import load_diagnosis_map
+
+    for path in paths:
+        if not path.exists():
+            raise IngestError("no such file", where=str(path))
+    options_settings: dict[str, str] = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise IngestError(f"expected KEY=VALUE, got {item!r}", where="--set")
+        options_settings[key.strip()] = value.strip()
+    engine = _engine(db, database_url)
+    try:
+        with engine.connect() as connection:
+            site_row = store_sites.get_site(connection, _site_key(site))
+        options = ReadOptions(
+            timezone=site_row["timezone"], mapping=mapping, settings=options_settings
+        )
+        items = reader(format_name)(list(paths), options)
+        diagnoses = load_diagnosis_map(diagnosis_map) if diagnosis_map else None
+        console = Console(stderr=True)
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("importing {task.fields[what]}"),
+            TextColumn("{task.completed:,.0f} records"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=quiet or not console.is_terminal,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("import", what=", ".join(p.name for p in paths), total=None)
+            summary = import_items(
+                engine,
+                site_row["id"],
+                items,
+                format=format_name,
+                files=[p.name for p in paths],
+                diagnosis_map=diagnoses,
+                allow_future=allow_future_dates,
+                progress=lambda n: progress.update(task, completed=n),
+            )
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), indent=2))
+    else:
+        _print_summary(summary)
+
+
+def _print_summary(summary: ImportSummary) -> None:
+    console = Console()
+    table = Table(title=f"import into {summary.site} ({summary.format})", show_header=False)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for label, value in (
+        ("read", summary.read),
+        ("imported (new)", summary.imported),
+        ("corrected", summary.updated),
+        ("duplicates (already there)", summary.duplicates),
+        ("quarantined", summary.quarantined),
+        ("hourly counts", summary.hours),
+    ):
+        table.add_row(label, f"{value:,}")
+    for reason, n in summary.by_reason.items():
+        table.add_row(f"  quarantined: {reason}", f"{n:,}")
+    if summary.unmapped_codes:
+        total = sum(summary.unmapped_codes.values())
+        table.add_row("unmapped diagnosis codes (visits)", f"{total:,}")
+    console.print(table)
+    if summary.first_arrival:
+        console.print(f"arrivals from {summary.first_arrival} to {summary.last_arrival}")
+    console.print(f"batch {summary.batch_id}, {summary.seconds:.1f} s")
+
+
+@import_group.group(name="mapping")
+def mapping_group() -> None:
+    """The mapping file of format csv."""
+
+
+@mapping_group.command(name="show")
+def mapping_show() -> None:
+    """Print a complete, documented mapping file to start from."""
+    from hospiflow.ingest.delimited import mapping_documentation
+
+    sys.stdout.write(mapping_documentation())
+
+
+# -- export -----------------------------------------------------------------------------
+
+
+@click.command(name="export")
+@click.option("--run", "run_id", type=int, required=True, help="Run id (hospiflow db status).")
+@click.option(
+    "--format",
+    "format_name",
+    type=click.Choice(["csv", "rpu", "fhir", "hl7", "mimic-ed"]),
+    required=True,
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--site-code", help="FINESS or other code written in the file (rpu).")
+@database_options
+def export(
+    run_id: int,
+    format_name: str,
+    out: Path,
+    site_code: str | None,
+    db: str | None,
+    database_url: str | None,
+) -> None:
+    """Write a run's visits in a hospital format (pseudonymised ids only)."""
+    from hospiflow.ingest.export import export_run
+
+    engine = _engine(db, database_url)
+    try:
+        written = export_run(engine, run_id, format_name, out, site_code=site_code)
+    finally:
+        engine.dispose()
+    click.echo(f"{written:,} visits written to {out}")

@@ -1,0 +1,591 @@
+"""Records into a site: pseudonymise, check, deduplicate, quarantine, commit at once.
+
+``import_items`` is the one way observed visits reach the store. It takes
+what a reader yields (``VisitRecord``, ``Rejection``, ``HourlyCount``) and
+writes, **in one transaction** on the writer connection:
+
+* new visits into the site's observed run, with keyed pseudonyms instead of
+  identifiers, an age instead of a birth date, a département instead of a
+  postcode;
+* corrections: a visit already stored (same visit key) whose content changed
+  is updated; one that did not is counted as a duplicate and left alone, so
+  re-importing a file adds nothing and an overlapping later extract adds only
+  what is new;
+* every rejection (the reader's and the checks' below) into ``quarantine``
+  with where and why;
+* the run's rollups, span and counts, the import's batch row and an audit entry.
+
+A failure anywhere rolls everything back (a killed process too: SQLite's
+journal or PostgreSQL's WAL undo the open transaction), so a site is either
+as it was before an import or has all of it; the failed attempt is then
+recorded as a ``failed`` batch with its error.
+
+Checks applied to every visit, whatever its source: arrival not in the
+future (over a day ahead) unless ``allow_future`` (MIMIC-IV shifts dates
+into 2110-2210), departure not before arrival, first contact within the
+stay, stays of at most ``MAX_STAY_HOURS``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from hospiflow.ingest.diagnoses import BY_CHAPTER, BY_CODE, DiagnosisMap, load_diagnosis_map
+from hospiflow.ingest.formats import Item
+from hospiflow.ingest.pseudonym import Pseudonymiser, age_at, area_of, load_key
+from hospiflow.records import ICD9, ICD10, HourlyCount, Rejection, VisitRecord
+from hospiflow.store import rollups, schema, sites
+from hospiflow.store.timeconv import now_ms
+from hospiflow.store.writer import insert_rows
+
+MAX_STAY_HOURS = 72
+CHUNK = 5_000  # records looked up and written together
+MS_PER_MIN = 60_000
+MS_PER_HOUR = 3_600_000
+
+VISIT_COLUMNS = (
+    "run_id",
+    "patient_no",
+    "pseudonym",
+    "pathology_idx",
+    "icd10",
+    "specialty_idx",
+    "acuity",
+    "arrival_ms",
+    "arrival_local_ms",
+    "departure_ms",
+    "wait_min",
+    "los_min",
+    "disposition",
+    "visit_key",
+    "diagnosis_system",
+    "age_years",
+    "sex",
+    "area",
+    "doctor_key",
+)
+_KEY = VISIT_COLUMNS.index("visit_key")
+_CONTENT = slice(2, len(VISIT_COLUMNS))  # what a correction may change (not run, number)
+QUARANTINE_COLUMNS = (
+    "site_id",
+    "batch_id",
+    "location",
+    "field",
+    "reason",
+    "message",
+    "raw",
+    "day_local_ms",
+)
+
+
+@dataclass
+class ImportSummary:
+    """What an import did: read, new, corrected, duplicates, quarantined by reason."""
+
+    site: str
+    format: str
+    files: list[str]
+    actor: str = "cli"
+    batch_id: int | None = None
+    run_id: int | None = None
+    status: str = "complete"
+    read: int = 0
+    imported: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    hours: int = 0  # hourly counts (forecast-only sites)
+    by_reason: dict[str, int] = field(default_factory=dict)
+    unmapped_codes: dict[str, int] = field(default_factory=dict)
+    mapped_by: dict[str, int] = field(default_factory=dict)  # code / chapter / unmapped
+    first_arrival: str | None = None
+    last_arrival: str | None = None
+    seconds: float = 0.0
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (the batch row's summary, the API's answer)."""
+        return asdict(self)
+
+
+class _Quarantine:
+    """Rejections waiting to be written, counted by reason."""
+
+    def __init__(self, site_id: int) -> None:
+        self.site_id = site_id
+        self.rows: list[tuple[Any, ...]] = []
+        self.by_reason: Counter[str] = Counter()
+
+    def add(self, rejection: Rejection, day_local_ms: int | None = None) -> None:
+        self.by_reason[rejection.reason] += 1
+        self.rows.append(
+            (
+                self.site_id,
+                None,  # the batch id, known at the end
+                rejection.location[:500],
+                rejection.field,
+                rejection.reason,
+                rejection.message[:1000],
+                rejection.raw[:4000],
+                day_local_ms,
+            )
+        )
+
+
+class _Visits:
+    """Turns ``VisitRecord``s into visit rows of one observed run."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        run_id: int,
+        timezone: str,
+        pseudonymiser: Pseudonymiser,
+        diagnoses: DiagnosisMap,
+        allow_future: bool,
+    ) -> None:
+        self.connection = connection
+        self.run_id = run_id
+        self.zone = ZoneInfo(timezone)
+        self.pseudo = pseudonymiser
+        self.diagnoses = diagnoses
+        self.latest_ms = now_ms() + 24 * MS_PER_HOUR if not allow_future else None
+        self.specialty_idx = _index(connection, schema.specialties, run_id)
+        self.pathologies = {
+            code: (idx, specialty)
+            for code, idx, specialty in connection.execute(
+                sa.select(
+                    schema.pathologies.c.code,
+                    schema.pathologies.c.idx,
+                    schema.pathologies.c.specialty_idx,
+                ).where(schema.pathologies.c.run_id == run_id)
+            )
+        }
+        self.unknown = self.specialty_idx[sites.UNKNOWN_SPECIALTY]
+        self.unmapped: Counter[str] = Counter()
+        self.mapped_by: Counter[str] = Counter()
+
+    def row(self, record: VisitRecord) -> tuple[Any, ...] | Rejection:
+        """The visit row (patient number 0, set on insert), or why it cannot be one."""
+        arrival = record.arrival.astimezone(self.zone)
+        arrival_ms = _ms(arrival)
+        offset_ms = int(arrival.utcoffset().total_seconds() * 1000)  # type: ignore[union-attr]
+        local_ms = arrival_ms + offset_ms
+        departure_ms = _ms(record.departure) if record.departure is not None else None
+        seen_ms = _ms(record.first_seen) if record.first_seen is not None else None
+        problem = self._check(arrival_ms, departure_ms, seen_ms)
+        if problem is not None:
+            reason, field_name, message = problem
+            return Rejection(record.source, reason, message, field_name, _describe(record))
+        pathology_idx, specialty_idx, code, system = self._classify(record)
+        if record.visit_id:
+            key = self.pseudo.pseudonym("visit", record.visit_id)
+        else:
+            content = (
+                f"{record.patient_id}|{arrival_ms}"
+                if record.patient_id
+                else f"|{arrival_ms}|{departure_ms}|{record.diagnosis}|{record.specialty}"
+            )
+            key = self.pseudo.pseudonym("content", content)
+        patient = self.pseudo.pseudonym("patient", record.patient_id) if record.patient_id else key
+        age = record.age_years
+        if record.birth_date is not None:
+            age = age_at(record.birth_date, arrival.date())
+        if age is not None and not 0 <= age <= 130:
+            age = None
+        return (
+            self.run_id,
+            0,
+            patient,
+            pathology_idx,
+            code,
+            specialty_idx,
+            record.acuity,
+            arrival_ms,
+            local_ms,
+            departure_ms,
+            (seen_ms - arrival_ms) / MS_PER_MIN if seen_ms is not None else None,
+            (departure_ms - arrival_ms) / MS_PER_MIN if departure_ms is not None else None,
+            int(record.disposition) if record.disposition is not None else None,
+            key,
+            system,
+            age,
+            record.sex[:1].upper() if record.sex else None,
+            area_of(record.postcode),
+            self.pseudo.pseudonym("doctor", record.doctor_id) if record.doctor_id else None,
+        )
+
+    def _check(
+        self, arrival_ms: int, departure_ms: int | None, seen_ms: int | None
+    ) -> tuple[str, str, str] | None:
+        if self.latest_ms is not None and arrival_ms > self.latest_ms:
+            return "future_date", "arrival", "arrival is in the future"
+        if departure_ms is not None:
+            if departure_ms < arrival_ms:
+                return "departure_before_arrival", "departure", "departure is before arrival"
+            if departure_ms - arrival_ms > MAX_STAY_HOURS * MS_PER_HOUR:
+                hours = (departure_ms - arrival_ms) / MS_PER_HOUR
+                return (
+                    "implausible_stay",
+                    "departure",
+                    f"a stay of {hours:.0f} h (over {MAX_STAY_HOURS} h)",
+                )
+        if seen_ms is not None and (
+            seen_ms < arrival_ms or (departure_ms is not None and seen_ms > departure_ms)
+        ):
+            return "seen_outside_stay", "first_seen", "first seen outside the stay"
+        return None
+
+    def _classify(self, record: VisitRecord) -> tuple[int | None, int, str | None, str | None]:
+        """Pathology index, specialty index, stored code and its system."""
+        pathology_idx: int | None = None
+        specialty_idx: int | None = None
+        code = system = None
+        if record.diagnosis:
+            system = record.diagnosis_system or ICD10
+            match = self.diagnoses.lookup(record.diagnosis, system)
+            code = match.code
+            self.mapped_by[match.how] += 1
+            if match.how == BY_CODE and match.pathology in self.pathologies:
+                pathology_idx, specialty_idx = self.pathologies[match.pathology]
+            elif match.how == BY_CHAPTER and match.specialty in self.specialty_idx:
+                specialty_idx = self.specialty_idx[match.specialty]
+            else:
+                self.unmapped[f"{'ICD-9 ' if system == ICD9 else ''}{code}"] += 1
+        if record.specialty:
+            named = record.specialty.strip()[:64]
+            if named not in self.specialty_idx:
+                self.specialty_idx[named] = sites.add_specialty(self.connection, self.run_id, named)
+            specialty_idx = self.specialty_idx[named]
+        if specialty_idx is None:
+            specialty_idx = self.unknown
+        return pathology_idx, specialty_idx, code, system
+
+
+def import_items(
+    engine: Engine,
+    site: str | int,
+    items: Iterable[Item],
+    *,
+    format: str,
+    files: Sequence[str] = (),
+    actor: str = "cli",
+    diagnosis_map: DiagnosisMap | None = None,
+    allow_future: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Import ``items`` into ``site``'s observed run, atomically; return what happened."""
+    started = time.perf_counter()
+    with engine.connect() as connection:
+        site_row = sites.get_site(connection, site)
+    key = load_key(site_row["name"])
+    summary = ImportSummary(site=site_row["name"], format=format, files=[*files], actor=actor)
+    started_ms = now_ms()
+    try:
+        with engine.begin() as connection:
+            _run_import(
+                connection,
+                site_row,
+                items,
+                summary,
+                Pseudonymiser(key),
+                diagnosis_map or load_diagnosis_map(),
+                allow_future,
+                progress,
+                started_ms,
+            )
+    except BaseException as error:
+        summary.status = "failed"
+        summary.error = f"{type(error).__name__}: {error}"[:500]
+        summary.seconds = round(time.perf_counter() - started, 3)
+        if isinstance(error, Exception):
+            _record_failure(engine, site_row["id"], summary, actor, started_ms)
+        raise
+    summary.seconds = round(time.perf_counter() - started, 3)
+    return summary
+
+
+def _run_import(
+    connection: Connection,
+    site: dict[str, Any],
+    items: Iterable[Item],
+    summary: ImportSummary,
+    pseudonymiser: Pseudonymiser,
+    diagnoses: DiagnosisMap,
+    allow_future: bool,
+    progress: Callable[[int], None] | None,
+    started_ms: int,
+) -> None:
+    run_id = sites.observed_run(connection, site)
+    summary.run_id = run_id
+    visits = _Visits(connection, run_id, site["timezone"], pseudonymiser, diagnoses, allow_future)
+    quarantine = _Quarantine(site["id"])
+    counts: dict[int, int] = {}
+    next_patient = _next_patient_no(connection, run_id)
+    chunk: list[tuple[Any, ...]] = []
+    first = last = None
+    for item in items:
+        if isinstance(item, VisitRecord):
+            summary.read += 1
+            row = visits.row(item)
+            if isinstance(row, Rejection):
+                quarantine.add(row)
+                continue
+            chunk.append(row)
+            first = row[7] if first is None or row[7] < first else first
+            last = row[7] if last is None or row[7] > last else last
+            if len(chunk) >= CHUNK:
+                next_patient = _write_chunk(connection, run_id, chunk, summary, next_patient)
+                chunk = []
+                if progress is not None:
+                    progress(summary.read)
+        elif isinstance(item, Rejection):
+            summary.read += 1
+            quarantine.add(item)
+        elif isinstance(item, HourlyCount):
+            summary.read += 1
+            hour_ms = _ms(item.hour_start)
+            counts[hour_ms] = counts.get(hour_ms, 0) + item.arrivals
+    if chunk:
+        _write_chunk(connection, run_id, chunk, summary, next_patient)
+    if progress is not None:
+        progress(summary.read)
+    if counts:
+        _write_counts(connection, run_id, site["timezone"], counts)
+        summary.hours = len(counts)
+    summary.quarantined = len(quarantine.rows)
+    summary.by_reason = dict(quarantine.by_reason.most_common())
+    summary.unmapped_codes = dict(visits.unmapped.most_common(50))
+    summary.mapped_by = dict(visits.mapped_by)
+    tz = site["timezone"]
+    if first is not None:
+        summary.first_arrival = datetime.fromtimestamp(first / 1000, ZoneInfo(tz)).isoformat()
+        summary.last_arrival = datetime.fromtimestamp(last / 1000, ZoneInfo(tz)).isoformat()
+    rollups.from_visits(connection, run_id)
+    if counts or _has_counts(connection, run_id):
+        _rollups_from_counts(connection, run_id)
+    _update_run(connection, run_id)
+    batch_id = _insert_batch(connection, site["id"], summary, "complete", started_ms)
+    summary.batch_id = batch_id
+    quarantine.rows = [(r[0], batch_id, *r[2:]) for r in quarantine.rows]
+    insert_rows(connection, "quarantine", QUARANTINE_COLUMNS, quarantine.rows)
+    sites.audit(
+        connection,
+        summary.actor,
+        "import",
+        f"site:{site['name']}",
+        summary.imported + summary.updated,
+        {"batch_id": batch_id, "format": summary.format, "quarantined": summary.quarantined},
+    )
+
+
+def _write_chunk(
+    connection: Connection,
+    run_id: int,
+    rows: list[tuple[Any, ...]],
+    summary: ImportSummary,
+    next_patient: int,
+) -> int:
+    """Insert new visits, update changed ones, count identical ones; return the next number."""
+    latest: dict[str, tuple[Any, ...]] = {}
+    for row in rows:
+        if row[_KEY] in latest:
+            summary.duplicates += 1  # twice in one extract: the later row wins
+        latest[row[_KEY]] = row
+    v = schema.visits
+    existing: dict[str, tuple[Any, ...]] = {}
+    keys = list(latest)
+    for start in range(0, len(keys), 900):
+        part = keys[start : start + 900]
+        result = connection.execute(
+            sa.select(v.c.id, *[v.c[name] for name in VISIT_COLUMNS[2:]]).where(
+                v.c.run_id == run_id, v.c.visit_key.in_(part)
+            )
+        )
+        for found in result:
+            existing[found[_KEY - 1]] = tuple(found)
+    new: list[tuple[Any, ...]] = []
+    changed: list[dict[str, Any]] = []
+    for key, row in latest.items():
+        stored = existing.get(key)
+        if stored is None:
+            new.append((row[0], next_patient, *row[2:]))
+            next_patient += 1
+        elif tuple(stored[1:]) == row[_CONTENT]:
+            summary.duplicates += 1
+        else:
+            changed.append(
+                {"b_id": stored[0], **dict(zip(VISIT_COLUMNS[2:], row[_CONTENT], strict=True))}
+            )
+    insert_rows(connection, "visits", VISIT_COLUMNS, new)
+    if changed:
+        connection.execute(
+            v.update()
+            .where(v.c.id == sa.bindparam("b_id"))
+            .values({name: sa.bindparam(name) for name in VISIT_COLUMNS[2:]}),
+            changed,
+        )
+    summary.imported += len(new)
+    summary.updated += len(changed)
+    return next_patient
+
+
+def _next_patient_no(connection: Connection, run_id: int) -> int:
+    v = schema.visits
+    last = connection.execute(
+        sa.select(sa.func.max(v.c.patient_no)).where(v.c.run_id == run_id)
+    ).scalar_one()
+    return 1 if last is None else int(last) + 1
+
+
+def _write_counts(connection: Connection, run_id: int, timezone: str, counts: dict[int, int]):
+    """Replace the stored hours that this import gives (a corrected extract wins)."""
+    zone = ZoneInfo(timezone)
+    t = schema.hourly_counts
+    hours = sorted(counts)
+    for start in range(0, len(hours), 900):
+        part = hours[start : start + 900]
+        connection.execute(t.delete().where(t.c.run_id == run_id, t.c.hour_ms.in_(part)))
+    rows = []
+    for hour_ms in hours:
+        moment = datetime.fromtimestamp(hour_ms / 1000, zone)
+        offset = int(moment.utcoffset().total_seconds() * 1000)  # type: ignore[union-attr]
+        rows.append((run_id, hour_ms, hour_ms + offset, counts[hour_ms]))
+    insert_rows(
+        connection, "hourly_counts", ("run_id", "hour_ms", "hour_local_ms", "arrivals"), rows
+    )
+
+
+def _has_counts(connection: Connection, run_id: int) -> bool:
+    t = schema.hourly_counts
+    return (
+        connection.execute(sa.select(t.c.run_id).where(t.c.run_id == run_id).limit(1)).first()
+        is not None
+    )
+
+
+def _rollups_from_counts(connection: Connection, run_id: int) -> None:
+    """A counts-only site's hourly rollup: arrivals per hour, specialty ``unknown``."""
+    unknown = _index(connection, schema.specialties, run_id)[sites.UNKNOWN_SPECIALTY]
+    t, h = schema.hourly_counts, schema.hourly_specialty
+    connection.execute(h.delete().where(h.c.run_id == run_id, h.c.specialty_idx == unknown))
+    connection.execute(
+        h.insert().from_select(
+            [
+                "run_id",
+                "hour_ms",
+                "specialty_idx",
+                "hour_local_ms",
+                "arrivals",
+                "treated",
+                "left_without_being_seen",
+                "wait_sum_min",
+                "los_sum_min",
+            ],
+            sa.select(
+                t.c.run_id,
+                t.c.hour_ms,
+                sa.literal(unknown),
+                t.c.hour_local_ms,
+                t.c.arrivals,
+                sa.literal(0),
+                sa.literal(0),
+                sa.literal(0.0),
+                sa.literal(0.0),
+            ).where(t.c.run_id == run_id),
+        )
+    )
+
+
+def _update_run(connection: Connection, run_id: int) -> None:
+    """The observed run's span and size after the import."""
+    v, c = schema.visits, schema.hourly_counts
+    first, last_arrival, last_departure, n = connection.execute(
+        sa.select(
+            sa.func.min(v.c.arrival_ms),
+            sa.func.max(v.c.arrival_ms),
+            sa.func.max(v.c.departure_ms),
+            sa.func.count(),
+        ).where(v.c.run_id == run_id)
+    ).one()
+    count_first, count_last = connection.execute(
+        sa.select(sa.func.min(c.c.hour_ms), sa.func.max(c.c.hour_ms)).where(c.c.run_id == run_id)
+    ).one()
+    starts = [x for x in (first, count_first) if x is not None]
+    ends = [x for x in (last_arrival, last_departure) if x is not None]
+    if count_last is not None:
+        ends.append(count_last + MS_PER_HOUR)
+    values: dict[str, Any] = {"visits_count": n, "finished_at_ms": now_ms()}
+    if starts:
+        values["start_utc_ms"] = min(starts)
+        values["end_utc_ms"] = max(ends) if ends else min(starts)
+    connection.execute(schema.runs.update().where(schema.runs.c.id == run_id).values(values))
+
+
+def _insert_batch(
+    connection: Connection, site_id: int, summary: ImportSummary, status: str, started_ms: int
+) -> int:
+    return int(
+        connection.execute(
+            schema.import_batches.insert()
+            .values(
+                site_id=site_id,
+                format=summary.format,
+                files=summary.files,
+                actor=summary.actor,
+                started_at_ms=started_ms,
+                finished_at_ms=now_ms(),
+                status=status,
+                summary=summary.as_dict(),
+            )
+            .returning(schema.import_batches.c.id)
+        ).scalar_one()
+    )
+
+
+def _record_failure(
+    engine: Engine, site_id: int, summary: ImportSummary, actor: str, started_ms: int
+) -> None:
+    """Leave a trace of a failed import (its data were rolled back)."""
+    try:
+        with engine.begin() as connection:
+            summary.batch_id = _insert_batch(connection, site_id, summary, "failed", started_ms)
+            sites.audit(connection, actor, "import_failed", f"site:{summary.site}", 0)
+    except Exception:  # noqa: BLE001 - the original error matters more than this trace
+        pass
+
+
+def _index(connection: Connection, table: sa.Table, run_id: int) -> dict[str, int]:
+    rows = connection.execute(sa.select(table.c.code, table.c.idx).where(table.c.run_id == run_id))
+    return {code: int(idx) for code, idx in rows}
+
+
+def _ms(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime in a visit record")
+    return int((moment - _EPOCH) // timedelta(milliseconds=1))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=ZoneInfo("UTC"))
+
+
+def _describe(record: VisitRecord) -> str:
+    """What the quarantine may keep of a visit: times, codes, never identifiers."""
+    parts = {
+        "arrival": record.arrival.isoformat(),
+        "first_seen": record.first_seen.isoformat() if record.first_seen else "",
+        "departure": record.departure.isoformat() if record.departure else "",
+        "diagnosis": record.diagnosis or "",
+        "disposition": record.disposition.name.lower() if record.disposition else "",
+        "acuity": "" if record.acuity is None else str(record.acuity),
+    }
+    return "; ".join(f"{k}={v}" for k, v in parts.items())
