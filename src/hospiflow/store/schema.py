@@ -421,5 +421,19 @@ audit_log = sa.Table(
 )
 sa.Index("ix_audit_log_at", audit_log.c.at_ms)
 
+TOKEN_ROLES = ("viewer", "admin")
+
+# API tokens: only their SHA-256 is stored; the token itself is shown once.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("token_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    sa.CheckConstraint(f"role IN {TOKEN_ROLES!r}", name="role"),
+)
+
 ROLLUP_TABLES = (hourly_specialty, daily_pathology, monthly_specialty, performance_metrics)
 EVENT_TABLES = (events, state_snapshots, treatments, visits)

@@ -7,7 +7,7 @@ Create Date: 2026-11-30 20:00:00
 Additive only:
 
 * new ``sites`` (a hospital; ``run_id`` its observed run), ``import_batches``,
-  ``quarantine``, ``hourly_counts`` and ``audit_log``;
+  ``quarantine``, ``hourly_counts``, ``audit_log`` and ``api_tokens`` (hashed);
 * ``visits`` gains the columns observed visits may keep once pseudonymised
   (``visit_key``, ``diagnosis_system``, ``age_years``, ``sex``, ``area``,
   ``doctor_key``) and a unique index on ``(run_id, visit_key)``.
@@ -117,6 +117,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
     )
     op.create_index("ix_audit_log_at", "audit_log", ["at_ms"])
+    op.create_table(
+        "api_tokens",
+        sa.Column("id", RowId, nullable=False),
+        sa.Column("name", sa.Text(), nullable=False),
+        sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("token_sha256", sa.String(64), nullable=False),
+        sa.Column("created_at_ms", sa.BigInteger(), nullable=False),
+        sa.CheckConstraint("role IN ('viewer', 'admin')", name=op.f("ck_api_tokens_role")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
+        sa.UniqueConstraint("name", name=op.f("uq_api_tokens_name")),
+        sa.UniqueConstraint("token_sha256", name=op.f("uq_api_tokens_token_sha256")),
+    )
     op.add_column("visits", sa.Column("visit_key", sa.Text(), nullable=True))
     op.add_column("visits", sa.Column("diagnosis_system", sa.String(8), nullable=True))
     op.add_column("visits", sa.Column("age_years", sa.SmallInteger(), nullable=True))
@@ -131,6 +143,7 @@ def downgrade() -> None:
     with op.batch_alter_table("visits") as batch_op:
         for column in ("doctor_key", "area", "sex", "age_years", "diagnosis_system", "visit_key"):
             batch_op.drop_column(column)
+    op.drop_table("api_tokens")
     op.drop_index("ix_audit_log_at", table_name="audit_log")
     op.drop_table("audit_log")
     op.drop_table("hourly_counts")
