@@ -271,3 +271,28 @@ def test_an_import_is_audited(engine, site):
         entries = sites.audit_entries(connection)
     assert entries[0]["action"] == "import" and entries[0]["actor"] == "alice"
     assert entries[0]["rows"] == 4
+
+
+def test_wall_clock_times_across_a_spring_dst_gap_are_stored_as_real_instants(engine, site):
+    """02:30 on the spring-forward night does not exist in Paris: it is stored as 03:30 +02."""
+    gap = datetime(2025, 3, 30, 2, 30, tzinfo=PARIS)  # fold=0: read with the winter offset
+    after = datetime(2025, 3, 30, 3, 45, tzinfo=PARIS)
+    records = [
+        visit(0, arrival=gap, first_seen=None, departure=None, visit_id="gap"),
+        visit(0, arrival=after, first_seen=None, departure=None, visit_id="after"),
+    ]
+    summary = import_items(engine, site["id"], records, format="test")
+    rows = stored(engine, summary.run_id)
+    assert summary.imported == 2
+    assert [r["arrival_local_ms"] - r["arrival_ms"] for r in rows] == [7_200_000, 7_200_000]
+    with engine.connect() as connection:
+        hours = (
+            connection.execute(
+                sa.select(schema.hourly_specialty.c.hour_ms).where(
+                    schema.hourly_specialty.c.run_id == summary.run_id
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(hours) == 1  # both arrived in the hour 01:00-02:00 UTC

@@ -176,7 +176,9 @@ class _Visits:
 
     def row(self, record: VisitRecord) -> tuple[Any, ...] | Rejection:
         """The visit row (patient number 0, set on insert), or why it cannot be one."""
-        arrival = record.arrival.astimezone(self.zone)
+        # through UTC: a wall-clock time inside a spring DST gap becomes a real instant
+        # (astimezone to the same zone would return it unchanged)
+        arrival = record.arrival.astimezone(_UTC).astimezone(self.zone)
         arrival_ms = _ms(arrival)
         offset_ms = int(arrival.utcoffset().total_seconds() * 1000)  # type: ignore[union-attr]
         local_ms = arrival_ms + offset_ms
@@ -575,7 +577,8 @@ def _ms(moment: datetime) -> int:
     return int((moment - _EPOCH) // timedelta(milliseconds=1))
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=ZoneInfo("UTC"))
+_UTC = ZoneInfo("UTC")
+_EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
 
 
 def _describe(record: VisitRecord) -> str:
