@@ -32,7 +32,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -171,6 +171,7 @@ class _Visits:
             )
         }
         self.unknown = self.specialty_idx[sites.UNKNOWN_SPECIALTY]
+        self._patients: dict[str, str] = {}  # raw id -> pseudonym, this import only (memory)
         self.unmapped: Counter[str] = Counter()
         self.mapped_by: Counter[str] = Counter()
 
@@ -198,7 +199,11 @@ class _Visits:
                 else f"|{arrival_ms}|{departure_ms}|{record.diagnosis}|{record.specialty}"
             )
             key = self.pseudo.pseudonym("content", content)
-        patient = self.pseudo.pseudonym("patient", record.patient_id) if record.patient_id else key
+        patient = self._patients.get(record.patient_id) if record.patient_id else key
+        if patient is None:
+            patient = self.pseudo.pseudonym("patient", record.patient_id)  # type: ignore[arg-type]
+            if len(self._patients) < 1_000_000:
+                self._patients[record.patient_id] = patient  # type: ignore[index]
         age = record.age_years
         if record.birth_date is not None:
             age = age_at(record.birth_date, arrival.date())
@@ -572,9 +577,10 @@ def _index(connection: Connection, table: sa.Table, run_id: int) -> dict[str, in
 
 
 def _ms(moment: datetime) -> int:
+    """Milliseconds since the epoch (sources are precise to the minute, at best the ms)."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime in a visit record")
-    return int((moment - _EPOCH) // timedelta(milliseconds=1))
+    return round(moment.timestamp() * 1000)
 
 
 _UTC = ZoneInfo("UTC")

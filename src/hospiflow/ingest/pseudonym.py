@@ -16,7 +16,6 @@ département, or the outward area elsewhere).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import re
@@ -93,7 +92,7 @@ class Pseudonymiser:
     def pseudonym(self, kind: str, value: str) -> str:
         """HMAC-SHA256(key, kind + ":" + value), 128 bits in hex."""
         message = f"{kind}:{value.strip()}".encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:PSEUDONYM_HEX]
+        return hmac.digest(self._key, message, "sha256").hex()[:PSEUDONYM_HEX]
 
 
 def age_at(birth: date, arrival: date) -> int:
