@@ -28,6 +28,15 @@ EXPECTED_PATHS = {
     "/api/v1/runs/{run_id}/forecast/risk": {"get"},
     "/api/v1/runs/{run_id}/forecast/staffing": {"get"},
     "/api/v1/runs/{run_id}/forecast/backtest": {"get"},
+    "/api/v1/runs/{run_id}/census": {"get"},
+    "/api/v1/runs/{run_id}/census/hour-of-week": {"get"},
+    "/api/v1/runs/{run_id}/export": {"get"},
+    "/api/v1/sites": {"get", "post"},
+    "/api/v1/sites/{site_id}": {"get"},
+    "/api/v1/sites/{site_id}/quality": {"get"},
+    "/api/v1/sites/{site_id}/quarantine": {"get"},
+    "/api/v1/sites/{site_id}/imports": {"post"},
+    "/api/v1/audit": {"get"},
 }
 
 

@@ -32,7 +32,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from hospiflow.cli import db, demo, forecast, ingest, queueing, serve, simulate
+    from hospiflow.cli import db, demo, forecast, ingest, queueing, serve, simulate, tokens
 
     main.add_command(simulate.simulate)
     main.add_command(simulate.scenario)
@@ -45,6 +45,7 @@ def _register() -> None:
     main.add_command(ingest.site_group, name="site")
     main.add_command(ingest.import_group, name="import")
     main.add_command(ingest.export, name="export")
+    main.add_command(tokens.group, name="token")
 
 
 _register()

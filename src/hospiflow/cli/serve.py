@@ -1,7 +1,13 @@
-"""``hospiflow serve`` (the API and dashboard on waitress) and ``hospiflow live``."""
+"""``hospiflow serve`` (the API and dashboard on waitress) and ``hospiflow live``.
+
+Listening beyond loopback exposes a hospital's data to a network: there every
+API read needs a token (``READS_NEED_TOKEN``), and the server refuses to start
+while no token exists (``hospiflow token create``, or ``HOSPIFLOW_API_TOKEN``).
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import signal
 import sys
@@ -11,6 +17,7 @@ from typing import Any
 import click
 
 from hospiflow.cli.db import database_options
+from hospiflow.errors import HospiflowError
 from hospiflow.store import migrate
 from hospiflow.store.engine import resolve_database_url
 
@@ -40,6 +47,31 @@ def live_options(command: Callable[..., Any]) -> Callable[..., Any]:
         show_default=True,
         help="Simulated seconds per real second (60: an hour a minute; 1: real time).",
     )(command)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine (127.0.0.0/8, ::1)."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def _check_exposure(app: Any, host: str) -> None:
+    """Off loopback, reads need a token and some token must exist, or no start."""
+    if is_loopback(host):
+        return
+    app.config["READS_NEED_TOKEN"] = True
+    if not app.extensions["hospiflow.auth"].any_token():
+        raise HospiflowError(
+            f"refusing to listen on {host} with no API token: anyone on the network could "
+            "read the store; create one (hospiflow token create NAME --role viewer|admin) "
+            "or set HOSPIFLOW_API_TOKEN",
+            where="--host",
+        )
 
 
 def _sigterm_as_interrupt() -> None:
@@ -116,7 +148,11 @@ def serve(
     continue_from: int | None,
     speed: float,
 ) -> None:
-    """Serve the API (/api/v1, docs at /api/docs) and the dashboard on waitress."""
+    """Serve the API (/api/v1, docs at /api/docs) and the dashboard on waitress.
+
+    On a host other than loopback every API read needs a token, and the server
+    does not start until one exists (`hospiflow token create`).
+    """
     import waitress
 
     from hospiflow.web.app import create_app, state
@@ -126,6 +162,11 @@ def serve(
     url = resolve_database_url(db, database_url)
     migrate.init(url)
     app = create_app({"DATABASE_URL": url})
+    try:
+        _check_exposure(app, host)
+    except BaseException:
+        state(app).close()
+        raise
     service = None
     if with_live or continue_from is not None:
         service = _service(url, scenario_source, continue_from, speed)

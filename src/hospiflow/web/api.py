@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import functools
 import gzip
-import hmac
 import io
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -33,15 +32,18 @@ from hospiflow.simulation.scenario import (
 from hospiflow.store import api_queries, queries
 from hospiflow.store import forecasts as forecast_store
 from hospiflow.store import runs as store_runs
+from hospiflow.store import sites as store_sites
 from hospiflow.store.engine import time_limit
 from hospiflow.store.timeconv import now_ms
-from hospiflow.web import data
+from hospiflow.web import data, observed
 from hospiflow.web.app import get_db, state
+from hospiflow.web.auth import Unauthorized, WritesDisabled, auth, requires_admin
 from hospiflow.web.components import ok
 from hospiflow.web.schemas import (
     BIGINT,
     ArrivalsQuery,
     AvailabilityQuery,
+    CensusQuery,
     EventsQuery,
     HourOfWeekQuery,
     PageQuery,
@@ -66,14 +68,9 @@ REPORTS = (
 )
 
 
-class WritesDisabled(HospiflowError):
-    code = "writes_disabled"
-    http_status = 403
-
-
-class Unauthorized(HospiflowError):
-    code = "unauthorized"
-    http_status = 401
+__all__ = ["Unauthorized", "WritesDisabled", "bp", "requires_token"]
+E401 = "Missing or wrong bearer token"
+E403 = "A viewer's token (`forbidden`), or no admin token on the server (`writes_disabled`)"
 
 
 class BadJson(HospiflowError):
@@ -122,26 +119,7 @@ def _json_object(view: Callable) -> Callable:
     return wrapper
 
 
-def requires_token(view: Callable) -> Callable:
-    """Bearer-token guard of write endpoints (constant-time compare; 403 when none configured)."""
-
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        token = state().token
-        if token is None:
-            raise WritesDisabled(
-                "writes are disabled: the server has no API token "
-                "(set HOSPIFLOW_API_TOKEN or HOSPIFLOW_API_TOKEN_FILE)"
-            )
-        header = request.headers.get("Authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode("utf-8", "surrogateescape"), token.encode("utf-8")
-        ):
-            raise Unauthorized("missing or wrong bearer token", where="Authorization")
-        return view(*args, **kwargs)
-
-    return wrapper
+requires_token = requires_admin  # the write endpoints' guard (an administrator token)
 
 
 def _config() -> dict[str, Any]:
@@ -154,13 +132,14 @@ def _context(run_id: int) -> data.RunContext:
     connection = get_db()
     with time_limit(connection, _config()["QUERY_SECONDS"]):
         row = st.runs.get(run_id) or data.read_run(connection, run_id)
-        if row["status"] != "running" and row["kind"] != "live":
+        if row["status"] != "running" and row["kind"] not in data.GROWING_KINDS:
             st.runs[run_id] = row
-        catalog = st.catalogs.get(run_id)
-        if catalog is None:
+        version = data.run_version(row)
+        cached = st.catalogs.get(run_id)
+        if cached is None or cached[0] != version:
             catalog = data.load_run_catalog(connection, run_id, row.get("parameters") or {})
-            st.catalogs[run_id] = catalog
-        return data.RunContext(row, catalog, data.data_end(connection, row))
+            cached = st.catalogs[run_id] = (version, catalog)
+        return data.RunContext(row, cached[1], data.data_end(connection, row))
 
 
 def _limited(build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -194,11 +173,13 @@ def _cached(run: data.RunContext, build: Callable[[], dict[str, Any]]) -> Respon
 
     A complete run never changes, so its answers are kept (LRU), already
     encoded: a cached three-year series costs a lookup, not a serialisation.
+    A site's observed run grows with each import: its answers are kept under
+    the version of the run (its last import) they were computed for.
     """
     immutable = run.row["status"] == "complete" and run.row["kind"] != "live"
     cache = state().cache
     wanted = _gzip_wanted()
-    key = (run.id, request.full_path + ("|gzip" if wanted else ""))
+    key = (run.id, f"{data.run_version(run.row)}|{request.full_path}" + ("|gzip" if wanted else ""))
     if immutable:
         hit = cache.get(key)
         if hit is not None:
@@ -232,7 +213,7 @@ def health() -> dict[str, Any]:
         "ok": True,
         "version": __version__,
         "database": backend,
-        "writes_enabled": st.token is not None,
+        "writes_enabled": auth().admin_exists(),
         "live_run_id": getattr(st.live, "run_id", None),
         "time": utc_iso(now_ms(), "UTC"),
     }
@@ -253,13 +234,21 @@ def builtin_catalog() -> dict[str, Any]:
 @_query(RunsQuery)
 @bp.doc(responses={200: ok("RunList", "Every run, newest first"), 400: E400})
 def list_runs(args: dict[str, Any]) -> dict[str, Any]:
-    """Runs: simulations, imports and live feeds, newest first, with status and progress."""
+    """Runs: simulations, imports and live feeds, newest first, with status and progress.
+
+    `source` says whether a run's data are simulated or a site's observed visits
+    (then `site` names it and `lacks` lists what such data never hold).
+    """
     connection = get_db()
     with time_limit(connection, _config()["QUERY_SECONDS"]):
         rows = store_runs.list_runs(connection, args.get("status"))
         if args.get("kind"):
             rows = [r for r in rows if r["kind"] == args["kind"]]
-        return {"ok": True, "runs": [data.run_json(r, _progress(r)) for r in rows]}
+        owners = {s["run_id"]: s for s in store_sites.list_sites(connection) if s["run_id"]}
+        runs = [data.run_json(r, _progress(r), site=owners.get(r["id"])) for r in rows]
+        if args.get("source"):
+            runs = [r for r in runs if r["source"] == args["source"]]
+        return {"ok": True, "runs": runs}
 
 
 @bp.get("/runs/<int:run_id>")
@@ -271,7 +260,10 @@ def get_run(run_id: int) -> dict[str, Any]:
     with time_limit(connection, _config()["QUERY_SECONDS"]):
         row = data.read_run(connection, run_id)
         as_of = api_queries.data_end_ms(connection, run_id)
-        run = data.run_json(row, _progress(row), as_of_ms=as_of, detail=True)
+        if as_of is None and row["kind"] == "import":
+            as_of = int(row["end_utc_ms"])  # no state samples: the newest arrival or departure
+        site = store_sites.site_of_run(connection, run_id)
+        run = data.run_json(row, _progress(row), as_of_ms=as_of, detail=True, site=site)
         run["forecast"] = _forecast_status(connection, row)
         return {"ok": True, "run": run}
 
@@ -300,8 +292,8 @@ def _forecast_status(connection: Any, row: dict[str, Any]) -> dict[str, Any]:
     responses={
         200: ok("Deleted", "The run and everything it wrote are gone"),
         400: E400,
-        401: "Missing or wrong bearer token",
-        403: "Writes are disabled (no token configured)",
+        401: E401,
+        403: E403,
         404: E404,
         409: "The run is still running",
     },
@@ -350,8 +342,8 @@ def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     responses={
         202: ok("Accepted", "The simulation started; follow it at status_url"),
         400: "Malformed JSON or an unknown key",
-        401: "Missing or wrong bearer token",
-        403: "Writes are disabled (no token configured)",
+        401: E401,
+        403: E403,
         409: "Too many simulations running",
         422: "A valid request for an impossible scenario",
     },
@@ -393,6 +385,14 @@ def now(run_id: int) -> Response:
 
     `as_of` is the newest state sample (the end, for a finished run). A running
     run's answer is reused for `LIVE_CACHE_SECONDS` (half a second by default).
+
+    A site's observed run (`source: observed`) is described as of its data end
+    (the newest arrival or departure): patients present, waiting (when the data
+    have first-seen times, else null), longest present, arrivals in the last hour
+    against the usual for this hour of the week; doctor figures are null and
+    named in `not_in_data`; saturation compares patients present with the site's
+    capacity, or without one with its own 90th/97th percentiles of hourly census
+    (`thresholds.basis`).
     """
     fresh = state().fresh
     key = (run_id, request.full_path + ("|gzip" if _gzip_wanted() else ""))
@@ -400,7 +400,8 @@ def now(run_id: int) -> Response:
     if hit is not None:
         return _json_response(hit[1:], gzipped=hit[:1] == b"z")
     run = _context(run_id)
-    response = _cached(run, lambda: data.now_payload(get_db(), run, _config()))
+    build = observed.now_payload if data.is_observed(run.row) else data.now_payload
+    response = _cached(run, lambda: build(get_db(), run, _config()))
     if run.row["status"] == "running":
         gzipped = response.headers.get("Content-Encoding") == "gzip"
         fresh.put(key, (b"z" if gzipped else b"-") + response.get_data())
@@ -448,6 +449,33 @@ def arrivals_seasonality(run_id: int, args: dict[str, Any]) -> Response:
 def run_catalog(run_id: int) -> Response:
     """The run's specialties (with doctors on the roster) and pathologies (ICD-10, fr/en)."""
     return data.run_catalog_payload(_context(run_id))
+
+
+# --------------------------------------------------------------------------- census
+
+
+@bp.get("/runs/<int:run_id>/census")
+@_query(CensusQuery)
+@bp.doc(responses={200: ok("Census", "Patients present per hour"), 400: E400, 404: E404})
+def census(run_id: int, args: dict[str, Any]) -> Response:
+    """Patients present in the department: the time-weighted mean of each hour.
+
+    Computed from the visits' arrivals and departures, so it exists for
+    observed data as for simulations.
+    """
+    run = _context(run_id)
+    rng = data.resolve_range(run, args.get("start"), args.get("end"), _config(), "hour")
+    return _cached(run, lambda: data.census_payload(get_db(), run, rng))
+
+
+@bp.get("/runs/<int:run_id>/census/hour-of-week")
+@_query(RangeQuery)
+@bp.doc(responses={200: ok("CensusHourOfWeek", "168 mean censuses"), 400: E400, 404: E404})
+def census_hour_of_week(run_id: int, args: dict[str, Any]) -> Response:
+    """Mean patients present per local hour of the week (0 = Monday 00:00)."""
+    run = _context(run_id)
+    rng = data.resolve_range(run, args.get("start"), args.get("end"), _config())
+    return _cached(run, lambda: data.census_hour_of_week_payload(get_db(), run, rng))
 
 
 # --------------------------------------------------------------------------- doctors

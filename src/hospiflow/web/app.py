@@ -7,8 +7,8 @@ test configuration injected. Settings come from ``config``, then
 
 One read-only engine (a pool) per app serves the GET endpoints; each
 Server-Sent Events stream holds a read-only connection of its own; writes
-(delete, what-if simulations) go through a writer engine and the runner's
-background threads.
+(delete, what-if simulations, site imports) go through a writer engine and the
+runner's background threads. Who may read and write is ``web.auth``'s business.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from werkzeug.exceptions import HTTPException
 from hospiflow import __version__
 from hospiflow.errors import HospiflowError
 from hospiflow.store.engine import create_engine_for, resolve_database_url
+from hospiflow.web.auth import Auth, check_read
 from hospiflow.web.components import COMPONENTS, ERROR
 
 log = logging.getLogger("hospiflow.web")
@@ -47,8 +48,14 @@ ENV_TOKEN_FILE = "HOSPIFLOW_API_TOKEN_FILE"
 
 SETTINGS: tuple[tuple[str, Any, str], ...] = (
     ("DATABASE_URL", None, "Store URL (default: $HOSPIFLOW_DATABASE_URL, else ./hospiflow.db)"),
-    ("API_TOKEN", None, "Bearer token for write endpoints; none configured: writes disabled"),
-    ("API_TOKEN_FILE", None, "File holding the bearer token (first line)"),
+    ("API_TOKEN", None, "An administrator bearer token (others: `hospiflow token create`)"),
+    ("API_TOKEN_FILE", None, "File holding the administrator bearer token (first line)"),
+    (
+        "READS_NEED_TOKEN",
+        False,
+        "Every API read needs a viewer or admin token (forced off loopback)",
+    ),
+    ("MAX_CONTENT_LENGTH", 200 * 2**20, "Largest request body (an import upload), in bytes"),
     ("CORS_ORIGINS", (), "Origins allowed to call the API from a browser (CORS off if empty)"),
     ("MAX_PAGE_SIZE", 1000, "Largest `limit` of /treatments and /events"),
     ("MAX_RANGE_DAYS", 3660, "Longest time range a query may cover, in days"),
@@ -237,6 +244,23 @@ def _read_token(config: dict[str, Any]) -> str | None:
     return token or None
 
 
+def _flag(value: Any) -> bool:
+    """A boolean setting from config (a bool) or the environment (a string)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _writes_enabled(checks: Auth) -> bool:
+    """Whether an admin token exists at start (the dashboard's hint; the API asks each time)."""
+    if checks.env_token is not None:
+        return True
+    try:
+        return checks.admin_exists()
+    except sa.exc.SQLAlchemyError:  # no store yet: the API will answer 503
+        return False
+
+
 def _error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
@@ -383,14 +407,24 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
         INFO={
             "description": (
                 "Read a hospital's activity (simulated or real) from the hospiflow store: "
-                "runs, the live state, arrivals, doctors, waits, the trace, reports, and a "
-                "Server-Sent Events stream. Write endpoints need `Authorization: Bearer "
-                "<token>`; without a configured token they answer 403."
+                "runs, sites and their imported visits, the live state, arrivals, census, "
+                "doctors, waits, the trace, reports, and a Server-Sent Events stream.\n\n"
+                "Tokens (`Authorization: Bearer <token>`) have a role: **viewer** (read) or "
+                "**admin** (also delete, what-if, sites, imports, exports, audit, quarantine). "
+                "Admin endpoints answer 401 without a valid token, 403 `forbidden` with a "
+                "viewer token, and 403 `writes_disabled` when the server has no admin token. "
+                "Reads are open on a server listening on loopback; with `READS_NEED_TOKEN` "
+                "(forced when `hospiflow serve` listens on another interface) every GET but "
+                "`/health` and this document needs a token (401 otherwise). The stream "
+                "(`/runs/{run_id}/stream`) also takes it as `?access_token=`, since a "
+                "browser's EventSource cannot send headers."
             )
         },
     )
     for name in ("MAX_PAGE_SIZE", "MAX_BUCKETS", "POOL_SIZE", "MAX_JOBS", "SSE_BATCH"):
         app.config[name] = int(app.config[name])
+    app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_CONTENT_LENGTH"])
+    app.config["READS_NEED_TOKEN"] = _flag(app.config["READS_NEED_TOKEN"])
     floats = (
         "MAX_RANGE_DAYS",
         "QUERY_SECONDS",
@@ -405,7 +439,6 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     url = app.config["DATABASE_URL"] or resolve_database_url()
     app.config["DATABASE_URL"] = url
     token = _read_token(app.config)
-    app.config["WRITES_ENABLED"] = token is not None
     app.config["SATURATION_THRESHOLDS"] = {
         "amber": {
             "longest_wait_min": float(app.config["AMBER_WAIT_MIN"]),
@@ -429,7 +462,12 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
         cache=ResponseCache(int(app.config["CACHE_MB"] * 2**20)),
         fresh=FreshCache(float(app.config["LIVE_CACHE_SECONDS"])),
     )
+    checks = Auth(reader, token)
+    app.extensions["hospiflow.auth"] = checks
+    app.config["WRITES_ENABLED"] = _writes_enabled(checks)
     app.teardown_appcontext(_close_db)
+    open_paths = frozenset({f"{API_PREFIX}/health", f"{API_PREFIX}/openapi.json"})
+    app.before_request(lambda: check_read(API_PREFIX, open_paths))
     _register_errors(app)
     _register_cors(app)
     _register_docs_assets(app)
@@ -445,6 +483,9 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     from hospiflow.web.forecast_api import bp as forecast_api
 
     app.register_blueprint(forecast_api, url_prefix=API_PREFIX)
+    from hospiflow.web.sites_api import bp as sites_api
+
+    app.register_blueprint(sites_api, url_prefix=API_PREFIX)
     if importlib.util.find_spec("hospiflow.web.pages") is not None:  # the dashboard
         from hospiflow.web import pages
 

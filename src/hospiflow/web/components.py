@@ -52,6 +52,11 @@ ERROR = obj(
 )
 
 SATURATION = {"type": "string", "enum": ["green", "amber", "red"]}
+OPT_SATURATION = {
+    "type": ["string", "null"],
+    "enum": ["green", "amber", "red", None],
+    "description": "null where it cannot be judged (an observed run's specialties)",
+}
 SERIES_KEY = {
     "key": {**STR, "description": "Specialty or pathology code, or 'all'"},
     "name": STR,
@@ -79,9 +84,27 @@ RUN = obj(
         "finished_at": OPT_ISO,
         "error": OPT_STR,
         "counts": COUNTS,
+        "source": {
+            "type": "string",
+            "enum": ["simulation", "observed"],
+            "description": "Simulated data, or a site's observed (imported) visits",
+        },
+        "site": {
+            "oneOf": [obj({"id": INT, "name": STR}), {"type": "null"}],
+            "description": "The site whose observed visits the run holds",
+        },
     },
     {
-        "as_of": {**OPT_ISO, "description": "Time of the newest state sample"},
+        "lacks": arr(
+            STR,
+            description="Observed runs: what such data never hold (doctors, rosters, "
+            "state_snapshots); the views concerned answer null for them",
+        ),
+        "as_of": {
+            **OPT_ISO,
+            "description": "Time of the newest state sample (observed runs: the newest "
+            "arrival or departure)",
+        },
         "parameters": {"type": "object", "description": "The scenario, as its TOML structure"},
         "forecast": obj(
             {
@@ -96,21 +119,60 @@ RUN = obj(
     },
 )
 
+UNKNOWN = "null when the data cannot tell (observed data without first-seen times)"
 SPECIALTY_NOW = {
-    "waiting": INT,
-    "in_treatment": INT,
-    "doctors_on_duty": INT,
-    "doctors_busy": INT,
-    "doctors_free": INT,
+    "waiting": {**OPT_INT, "description": f"Present and not yet seen by a doctor; {UNKNOWN}"},
+    "in_treatment": {**OPT_INT, "description": f"Present and seen; {UNKNOWN}"},
+    "doctors_on_duty": {**OPT_INT, "description": "null for observed data (no rosters)"},
+    "doctors_busy": OPT_INT,
+    "doctors_free": OPT_INT,
     "longest_wait_min": {**OPT_NUM, "description": "Longest current wait of a waiting patient"},
     "mean_wait_last_hour_min": {
         **OPT_NUM,
         "description": "Mean wait of patients whose treatment started in the last hour",
     },
-    "treatments_started_last_hour": INT,
+    "treatments_started_last_hour": {
+        **OPT_INT,
+        "description": f"First seen in the last hour; {UNKNOWN}",
+    },
     "utilisation": {**OPT_NUM, "description": "doctors busy / on duty"},
-    "saturation": SATURATION,
+    "saturation": OPT_SATURATION,
+    "present": {**OPT_INT, "description": "Patients in the department (waiting + in treatment)"},
+    "longest_present_min": {
+        **OPT_NUM,
+        "description": "Time in the department of the longest-present patient (observed data)",
+    },
+    "arrivals_last_hour": {**OPT_INT, "description": "Arrivals in the hour before as_of"},
+    "usual_arrivals_this_hour": {
+        **OPT_NUM,
+        "description": "Mean arrivals in this local hour of the week over the previous 8 weeks "
+        "(observed data, and complete simulations without a live feed: null otherwise)",
+    },
 }
+LIMITS = obj(
+    {},
+    {
+        "longest_wait_min": NUM,
+        "waiting_per_doctor": NUM,
+        "patients_present": {**OPT_NUM, "description": "Observed data: patients present"},
+    },
+)
+SITE = obj(
+    {
+        "id": INT,
+        "name": STR,
+        "timezone": STR,
+        "code": OPT_STR,
+        "capacity_spaces": {**OPT_INT, "description": "Treatment spaces, when declared"},
+        "created_at": ISO,
+        "run_id": {**OPT_INT, "description": "The run holding its observed visits"},
+        "visits": INT,
+        "first_arrival": OPT_ISO,
+        "last_arrival": OPT_ISO,
+        "source": {"type": "string", "const": "observed"},
+    }
+)
+COUNT_OBJ = {"type": "object", "additionalProperties": INT}
 
 COMPONENTS: dict[str, dict[str, Any]] = {
     "Error": ERROR,
@@ -135,12 +197,30 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "run_id": INT,
             "status": STR,
             "timezone": STR,
-            "as_of": OPT_ISO,
+            "source": {"type": "string", "enum": ["simulation", "observed"]},
+            "as_of": {
+                **OPT_ISO,
+                "description": "The newest state sample; observed data: the newest arrival "
+                "or departure",
+            },
+            "not_in_data": arr(
+                STR,
+                description="What the data lack, so the matching figures are null "
+                "(observed data: doctors; first_seen when visits have no first-seen time)",
+            ),
             "thresholds": obj(
                 {
-                    "amber": obj({"longest_wait_min": NUM, "waiting_per_doctor": NUM}),
-                    "red": obj({"longest_wait_min": NUM, "waiting_per_doctor": NUM}),
-                    "rule": STR,
+                    "amber": LIMITS,
+                    "red": LIMITS,
+                    "rule": {**STR, "description": "The saturation rule applied, in words"},
+                    "basis": {
+                        "type": "string",
+                        "enum": ["doctors", "capacity", "census_percentiles", "none"],
+                        "description": "doctors: waits and waiting per doctor (simulations); "
+                        "capacity: patients present vs the site's treatment spaces (amber 85 %, "
+                        "red 100 %); census_percentiles: vs the site's own 90th/97th "
+                        "percentiles of hourly census; none: nothing to compare with",
+                    },
                 }
             ),
             "specialties": arr(obj({"specialty": STR, "name": STR, **SPECIALTY_NOW})),
@@ -353,6 +433,136 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "run_id": INT,
             "items": arr(ref("Event")),
             "next": {**OPT_STR, "description": "Cursor of the next page, null at the end"},
+        }
+    ),
+    "Census": obj(
+        {
+            "ok": TRUE,
+            "run_id": INT,
+            "timezone": STR,
+            "bucket": {"type": "string", "const": "hour"},
+            "start": ISO,
+            "end": ISO,
+            "buckets": arr(ISO, description="Start of each hour"),
+            "values": arr(
+                OPT_NUM, description="Mean patients present over the hour (time-weighted)"
+            ),
+        }
+    ),
+    "CensusHourOfWeek": obj(
+        {
+            "ok": TRUE,
+            "run_id": INT,
+            "start": ISO,
+            "end": ISO,
+            "values": arr(
+                OPT_NUM,
+                minItems=168,
+                maxItems=168,
+                description="Mean patients present per local hour of the week, Monday 00:00 "
+                "first (null: the range does not cover it)",
+            ),
+        }
+    ),
+    "Site": SITE,
+    "SiteList": obj({"ok": TRUE, "sites": arr(ref("Site"))}),
+    "SiteDetail": obj({"ok": TRUE, "site": ref("Site")}),
+    "SiteQuality": obj(
+        {
+            "ok": TRUE,
+            "site_id": INT,
+            "run_id": OPT_INT,
+            "visits": INT,
+            "quarantined": INT,
+            "quarantine_by_reason": arr(obj({"reason": STR, "count": INT})),
+            "quarantine_by_day": arr(
+                obj({"day": {**STR, "format": "date"}, "reason": STR, "count": INT}),
+                description="Local day of the visit, when it could be read",
+            ),
+            "imports": arr(
+                obj(
+                    {
+                        "id": INT,
+                        "format": STR,
+                        "files": arr(STR, description="File names only"),
+                        "actor": STR,
+                        "started_at": ISO,
+                        "status": {"type": "string", "enum": ["complete", "failed"]},
+                        "summary": {"type": "object", "description": "The ImportSummary"},
+                    }
+                ),
+                description="Newest first",
+            ),
+            "unmapped_codes": arr(obj({"code": STR, "system": STR, "visits": INT})),
+            "completeness": {
+                "type": "object",
+                "additionalProperties": OPT_NUM,
+                "description": "Share of visits holding first_seen, departure, acuity, "
+                "disposition, diagnosis, age",
+            },
+        }
+    ),
+    "Quarantine": obj(
+        {
+            "ok": TRUE,
+            "site_id": INT,
+            "items": arr(
+                obj(
+                    {
+                        "id": INT,
+                        "batch_id": INT,
+                        "location": {**STR, "description": "file:line or file:record N"},
+                        "field": OPT_STR,
+                        "reason": STR,
+                        "message": STR,
+                        "raw": {**STR, "description": "The row, identifiers redacted"},
+                    }
+                )
+            ),
+            "next": {**OPT_STR, "description": "Cursor of the next page, null at the end"},
+        }
+    ),
+    "ImportSummary": obj(
+        {
+            "site": STR,
+            "format": STR,
+            "files": arr(STR),
+            "actor": STR,
+            "batch_id": OPT_INT,
+            "run_id": OPT_INT,
+            "status": STR,
+            "read": INT,
+            "imported": INT,
+            "updated": INT,
+            "duplicates": INT,
+            "quarantined": INT,
+            "hours": {**INT, "description": "Hourly counts read (forecast-only sites)"},
+            "by_reason": COUNT_OBJ,
+            "unmapped_codes": COUNT_OBJ,
+            "mapped_by": COUNT_OBJ,
+            "first_arrival": OPT_ISO,
+            "last_arrival": OPT_ISO,
+            "seconds": NUM,
+            "error": OPT_STR,
+        }
+    ),
+    "ImportResult": obj({"ok": TRUE, "import": ref("ImportSummary")}),
+    "Audit": obj(
+        {
+            "ok": TRUE,
+            "entries": arr(
+                obj(
+                    {
+                        "id": INT,
+                        "at": ISO,
+                        "actor": {**STR, "description": "The token's name"},
+                        "action": STR,
+                        "target": STR,
+                        "rows": INT,
+                        "details": {"type": "object"},
+                    }
+                )
+            ),
         }
     ),
     "Event": obj(

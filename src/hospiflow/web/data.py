@@ -22,6 +22,7 @@ from hospiflow.catalog.loader import load_catalog
 from hospiflow.errors import NotFoundError
 from hospiflow.records import EventKind
 from hospiflow.store import api_queries, queries, schema
+from hospiflow.store.sites import OBSERVED_LACKS
 from hospiflow.store.timeconv import MS_PER_DAY, MS_PER_HOUR, MS_PER_MIN
 from hospiflow.web.schemas import BIGINT
 from hospiflow.web.timeutil import (
@@ -158,12 +159,48 @@ def data_end(connection: Connection, row: dict[str, Any]) -> int:
     return max(known) + 1 if known else int(row["start_utc_ms"])
 
 
+GROWING_KINDS = ("live", "import")  # runs whose row changes after they complete
+
+
+def run_version(row: dict[str, Any]) -> str:
+    """What changes when a run's data do after it completed: an observed run's last import."""
+    return str(row["finished_at_ms"]) if row["kind"] == "import" else ""
+
+
+def is_observed(row: dict[str, Any]) -> bool:
+    """Whether the run holds a site's observed visits (an import), not a simulation."""
+    parameters = row.get("parameters")
+    return isinstance(parameters, dict) and parameters.get("source") == "observed"
+
+
+def run_source(row: dict[str, Any], site: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``source``, ``site`` and (observed runs) ``lacks``.
+
+    From the run's parameters when the row has them, else from ``site`` (the
+    sites table's row owning the run: run lists leave the parameters out).
+    """
+    if site is not None:
+        owner = {"id": int(site["id"]), "name": str(site["name"])}
+    elif is_observed(row) and isinstance(row["parameters"].get("site_id"), int):
+        parameters = row["parameters"]
+        owner = {"id": parameters["site_id"], "name": str(parameters.get("site") or "")}
+    else:
+        owner = None
+    if owner is None and not is_observed(row):
+        return {"source": "simulation", "site": None}
+    lacks = (row.get("parameters") or {}).get("lacks") if is_observed(row) else None
+    if not isinstance(lacks, list):
+        lacks = list(OBSERVED_LACKS)
+    return {"source": "observed", "site": owner, "lacks": [str(x) for x in lacks]}
+
+
 def run_json(
     row: dict[str, Any],
     progress: float | None,
     *,
     as_of_ms: int | None = None,
     detail: bool = False,
+    site: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A run as the API shows it."""
     tz = row["timezone"]
@@ -186,6 +223,7 @@ def run_json(
             "events": int(row["events_count"]),
             "snapshots": int(row["snapshots_count"]),
         },
+        **run_source(row, site),
     }
     if detail:
         out["as_of"] = utc_iso(as_of_ms, tz)
@@ -379,6 +417,46 @@ def seasonality_payload(connection: Connection, run: RunContext, rng: Range) -> 
         "end": arrivals["end"],
         "months": arrivals["buckets"],
         "series": series,
+    }
+
+
+# --------------------------------------------------------------------------- census
+
+
+def _values(values: Any) -> list[float | None]:
+    return [_round(v, 3) for v in values]
+
+
+def census_payload(connection: Connection, run: RunContext, rng: Range) -> dict[str, Any]:
+    """Mean patients present per hour (``store.census.hourly``), on the run's local axis."""
+    from hospiflow.store import census
+
+    hours, values = census.hourly(connection, run.id, rng.start_ms, rng.end_ms)
+    return {
+        "ok": True,
+        "run_id": run.id,
+        "timezone": run.tz,
+        "bucket": "hour",
+        "start": utc_iso(rng.start_ms, run.tz),
+        "end": utc_iso(rng.end_ms, run.tz),
+        "buckets": [utc_iso(int(h), run.tz) for h in hours],
+        "values": _values(values),
+    }
+
+
+def census_hour_of_week_payload(
+    connection: Connection, run: RunContext, rng: Range
+) -> dict[str, Any]:
+    """Mean patients present per local hour of the week (``store.census.hour_of_week``)."""
+    from hospiflow.store import census
+
+    values = census.hour_of_week(connection, run.id, rng.start_ms, rng.end_ms)
+    return {
+        "ok": True,
+        "run_id": run.id,
+        "start": utc_iso(rng.start_ms, run.tz),
+        "end": utc_iso(rng.end_ms, run.tz),
+        "values": _values(values),
     }
 
 
@@ -684,6 +762,16 @@ def _waiting_patients(
         window *= 4
 
 
+def _simulated_extras(counts: dict[str, int], arrivals_last_hour: int) -> dict[str, Any]:
+    """The keys an observed run's ``now`` adds, as far as a simulation's samples tell them."""
+    return {
+        "present": counts["waiting"] + counts["in_treatment"],
+        "longest_present_min": None,
+        "arrivals_last_hour": arrivals_last_hour,
+        "usual_arrivals_this_hour": None,
+    }
+
+
 def now_payload(connection: Connection, run: RunContext, config: dict[str, Any]) -> dict[str, Any]:
     state = queries.current_state(connection, run.id)
     n = len(run.catalog.specialties)
@@ -691,6 +779,7 @@ def now_payload(connection: Connection, run: RunContext, config: dict[str, Any])
     as_of = int(state[0]["time_ms"]) if state else None
     longest: list[float | None] = [None] * n
     started = [0] * n
+    arrived = [0] * n
     wait_sum = [0.0] * n
     wait_n = [0] * n
     recent: list[dict[str, Any]] = []
@@ -708,6 +797,8 @@ def now_payload(connection: Connection, run: RunContext, config: dict[str, Any])
                 continue
             if kind == EventKind.ARRIVAL:
                 arrival_of[patient] = time_ms
+                if time_ms > hour_ago and s is not None and 0 <= s < n:
+                    arrived[s] += 1
             elif kind == EventKind.TREATMENT_START and time_ms > hour_ago and s is not None:
                 if 0 <= s < n:
                     started[s] += 1
@@ -757,6 +848,7 @@ def now_payload(connection: Connection, run: RunContext, config: dict[str, Any])
                 if counts["doctors_on_duty"]
                 else None,
                 "saturation": status,
+                **_simulated_extras(counts, arrived[i]),
             }
         )
     known = [x for x in longest if x is not None]
@@ -766,7 +858,9 @@ def now_payload(connection: Connection, run: RunContext, config: dict[str, Any])
         "run_id": run.id,
         "status": run.row["status"],
         "timezone": run.tz,
+        "source": "simulation",
         "as_of": utc_iso(as_of, run.tz),
+        "not_in_data": [],
         "thresholds": {
             "amber": {
                 "longest_wait_min": config["AMBER_WAIT_MIN"],
@@ -777,6 +871,7 @@ def now_payload(connection: Connection, run: RunContext, config: dict[str, Any])
                 "waiting_per_doctor": config["RED_WAITING_PER_DOCTOR"],
             },
             "rule": SATURATION_RULE,
+            "basis": "doctors",
         },
         "specialties": specialties,
         "totals": {
@@ -789,6 +884,7 @@ def now_payload(connection: Connection, run: RunContext, config: dict[str, Any])
             if totals["doctors_on_duty"]
             else None,
             "saturation": worst,
+            **_simulated_extras(totals, sum(arrived)),
         },
         "recent_arrivals": recent,
     }

@@ -55,9 +55,16 @@ def _by(default: str, allowed: tuple[str, ...]) -> fields.String:
     )
 
 
+SOURCES = ("simulation", "observed")
+
+
 class RunsQuery(Schema):
     status = fields.String(validate=validators.OneOf(RUN_STATUSES))
     kind = fields.String(validate=validators.OneOf(RUN_KINDS))
+    source = fields.String(
+        validate=validators.OneOf(SOURCES),
+        metadata={"description": "Simulated runs, or sites' observed (imported) visits."},
+    )
 
 
 class RangeQuery(Schema):
@@ -72,6 +79,10 @@ class ArrivalsQuery(RangeQuery):
 
 class HourOfWeekQuery(RangeQuery):
     by = _by("none", ("none", "specialty", "pathology"))
+
+
+class CensusQuery(RangeQuery):
+    bucket = _bucket("hour", ("hour",))
 
 
 class AvailabilityQuery(RangeQuery):
@@ -126,6 +137,13 @@ class EventsQuery(PageQuery):
 
 
 class StreamQuery(Schema):
+    access_token = fields.String(
+        validate=validators.Length(min=1, max=200),
+        metadata={
+            "description": "The bearer token, for clients that cannot send an Authorization "
+            "header (a browser's EventSource); needed only when reads need a token."
+        },
+    )
     last_event_id = fields.Integer(
         validate=validators.Range(min=0, max=BIGINT),
         metadata={
