@@ -278,7 +278,26 @@ def test_fields_age_sex_times_and_future_dates(tmp_path):
         None,
         None,
     )
-    assert edstays.is_file()
+    assert edstays.name == "edstays.csv.gz"
+
+
+def test_bom_crlf_and_uppercase_headers_are_read(tmp_path):
+    """A UTF-8 BOM, CRLF line ends, upper-case headers and quoted fields still read."""
+    edstays = tmp_path / "EDSTAYS.CSV"
+    edstays.write_bytes(
+        b"\xef\xbb\xbfSUBJECT_ID,HADM_ID,STAY_ID,INTIME,OUTTIME,GENDER,RACE,"
+        b"ARRIVAL_TRANSPORT,DISPOSITION\r\n"
+        b'10000001,,30000001,2150-01-01 10:00:00,2150-01-01 11:00:00,F,"WHITE, OTHER",'
+        b"WALK IN,ADMITTED\r\n"
+    )
+    (tmp_path / "triage.csv").write_bytes(
+        b'\xef\xbb\xbfSTAY_ID,ACUITY,CHIEFCOMPLAINT\r\n30000001,1.0,"Fall, \r\nhead"\r\n'
+    )
+    visits, rejections = items(edstays)
+    assert rejections == []
+    assert [(v.visit_id, v.acuity, v.disposition, v.source) for v in visits] == [
+        ("30000001", 1, Disposition.ADMITTED, "EDSTAYS.CSV:2")
+    ]
 
 
 def test_missing_triage_and_diagnosis_files_still_give_the_visits(tmp_path):
@@ -448,3 +467,25 @@ def test_dotted_icd10():
     assert mimic_ed.dotted_icd10("S52521A") == "S52.521A"
     assert mimic_ed.dotted_icd10("I10") == "I10"
     assert mimic_ed.dotted_icd10("J18.9") == "J18.9"
+
+
+def test_later_visits_of_a_subject_follow_the_anchor_arithmetic(tmp_path):
+    """patients.csv anchors each subject on its first visit with an age: that age comes back
+    exactly, later visits get anchor_age + (year - anchor_year), as in MIMIC."""
+    records = [
+        VisitRecord(arrival=datetime(2150, 12, 30, 9, tzinfo=NY), visit_id="a", patient_id="p"),
+        VisitRecord(
+            arrival=datetime(2150, 12, 31, 9, tzinfo=NY),
+            visit_id="b",
+            patient_id="p",
+            age_years=40,
+        ),
+        VisitRecord(
+            arrival=datetime(2151, 1, 2, 9, tzinfo=NY), visit_id="c", patient_id="p", age_years=40
+        ),
+    ]
+    mimic_ed.write_folder(records, tmp_path, WRITE)
+    patients = list(csv.DictReader(io.StringIO((tmp_path / "patients.csv").read_text())))
+    assert [(row["anchor_age"], row["anchor_year"]) for row in patients] == [("40", "2150")]
+    visits, _ = items(tmp_path)
+    assert [v.age_years for v in visits] == [40, 40, 41]
