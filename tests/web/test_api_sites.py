@@ -358,3 +358,49 @@ def test_stored_visits_hold_no_identifier(engine, observed) -> None:
     with engine.connect() as connection:
         keys = connection.execute(sa.select(schema.visits.c.visit_key)).scalars().all()
     assert keys and not [k for k in keys if k and k.startswith("V-")]
+
+
+@pytest.fixture
+def small_site(engine, monkeypatch) -> int:
+    """A site without a declared capacity: x 10:00-12:00, y from 11:30 and z from 11:50 (open).
+
+    Its data end at noon (x's departure); hourly census 1.0 then 1 + 0.5 + 1/6.
+    """
+    monkeypatch.setenv("HOSPIFLOW_PSEUDONYM_KEY", "a-test-key-of-enough-length")
+    with engine.begin() as connection:
+        site = sites.create_site(connection, "Sans capacité", "Europe/Paris")
+    visits = [
+        _visit("x", END - timedelta(hours=2), CARDIOLOGY, departure=END),
+        _visit("y", END - timedelta(minutes=30), CARDIOLOGY),
+        _visit("z", END - timedelta(minutes=10), PULMONOLOGY),
+    ]
+    return import_items(engine, site["id"], visits, format="csv").run_id
+
+
+def test_census_per_hour_and_hour_of_week(make_app, url, small_site) -> None:
+    """Census: time-weighted mean present per hour; 168 hour-of-week means, Monday first."""
+    client = make_app(url).test_client()
+    body = _ok(client.get(f"{API}/runs/{small_site}/census"))
+    assert body["buckets"] == ["2025-03-10T10:00:00.000+01:00", "2025-03-10T11:00:00.000+01:00"]
+    assert body["values"] == pytest.approx([1.0, 1 + 0.5 + 1 / 6], abs=1e-3)
+    week = _ok(client.get(f"{API}/runs/{small_site}/census/hour-of-week"))["values"]
+    assert len(week) == 168
+    assert week[10] == pytest.approx(1.0) and week[11] == pytest.approx(1 + 0.5 + 1 / 6, abs=1e-3)
+    assert client.get(f"{API}/runs/{small_site}/census?bucket=day").status_code == 400
+
+
+def test_now_saturation_without_capacity_uses_census_percentiles(make_app, url, small_site):
+    """No capacity declared: present (2) against the site's own p90/p97 of hourly census."""
+    body = _ok(make_app(url).test_client().get(f"{API}/runs/{small_site}/now"))
+    thresholds = body["thresholds"]
+    assert thresholds["basis"] == "census_percentiles"
+    assert "percentile" in thresholds["rule"]
+    hourly = [1.0, 1 + 0.5 + 1 / 6]
+    assert thresholds["amber"]["patients_present"] == pytest.approx(
+        hourly[0] + 0.90 * (hourly[1] - hourly[0]), abs=0.01
+    )
+    assert thresholds["red"]["patients_present"] == pytest.approx(
+        hourly[0] + 0.97 * (hourly[1] - hourly[0]), abs=0.01
+    )
+    assert body["totals"]["present"] == 2
+    assert body["totals"]["saturation"] == "red"

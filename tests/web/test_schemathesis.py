@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import schemathesis
@@ -16,6 +18,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from hospiflow.ingest.pipeline import import_items
+from hospiflow.records import Rejection, VisitRecord
+from hospiflow.store import sites
+from hospiflow.store.engine import create_engine_for
 from hospiflow.web.app import create_app, state
 
 MAX_EXAMPLES = 120  # per operation, half valid, half invalid: ~1 min
@@ -28,12 +34,41 @@ CHECKS = [
 ]
 
 
+def _observed_site(url: str) -> None:
+    """A site (run 3) with two days of observed visits and a quarantined row."""
+    start = datetime(2025, 1, 6, 8, 0, tzinfo=ZoneInfo("Europe/Paris"))
+    visits = [
+        VisitRecord(
+            arrival=start + timedelta(minutes=37 * i),
+            visit_id=f"V{i}",
+            first_seen=start + timedelta(minutes=37 * i + 12) if i % 3 else None,
+            departure=start + timedelta(minutes=37 * i + 150) if i % 5 else None,
+            diagnosis=("J18.9", "I21.9", "R10.4", "Z99")[i % 4],
+        )
+        for i in range(80)
+    ]
+    bad = Rejection(location="x.csv:2", field="arrival", reason="bad_time", message="bad")
+    engine = create_engine_for(url)
+    try:
+        with engine.begin() as connection:
+            site = sites.create_site(connection, "Fuzz", "Europe/Paris")
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("HOSPIFLOW_PSEUDONYM_KEY", "fuzz-key-of-enough-length")
+            import_items(engine, site["id"], [*visits, bad], format="csv")
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(scope="module")
 def fuzzed_app(tmp_path_factory: pytest.TempPathFactory, simulate, token) -> Iterator:
-    """An app on its own small store: schemathesis may delete runs and start simulations."""
+    """An app on its own small store: schemathesis may delete runs and start simulations.
+
+    Runs 1 and 2 are simulated, run 3 is a site's observed visits.
+    """
     url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}"
     simulate(url, days=3)
     simulate(url, days=2)
+    _observed_site(url)
     app = create_app(
         {
             "DATABASE_URL": url,
@@ -73,8 +108,8 @@ def test_api_conforms_to_its_schema(fuzzed_app, token) -> None:
             # the in-process transport does not undo Content-Encoding: ask for plain bodies
             # (gzip is checked in test_api_read)
             headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "identity"}
-            if case.method == "DELETE" and case.path_parameters.get("run_id") == 1:
-                headers = {"Accept-Encoding": "identity"}  # keep run 1 for the other operations
+            if case.method == "DELETE" and case.path_parameters.get("run_id") in (1, 3):
+                headers = {"Accept-Encoding": "identity"}  # keep runs 1, 3 for the others
             case.call_and_validate(headers=headers, checks=CHECKS)
 
         try:
