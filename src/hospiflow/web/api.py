@@ -732,7 +732,11 @@ def report(run_id: int, name: str) -> Response:
     }
 )
 def stream(run_id: int, args: dict[str, Any]) -> Response:
-    """Live stream of a run's new events and state (Server-Sent Events; resumable)."""
+    """Live stream of a run's new events and state (Server-Sent Events; resumable).
+
+    When reads need a token, a browser's EventSource (which cannot send an
+    Authorization header) passes it as `?access_token=`.
+    """
     from hospiflow.web.stream import event_stream
 
     header = request.headers.get("Last-Event-ID")
