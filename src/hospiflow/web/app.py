@@ -251,16 +251,6 @@ def _flag(value: Any) -> bool:
     return bool(value)
 
 
-def _writes_enabled(checks: Auth) -> bool:
-    """Whether an admin token exists at start (the dashboard's hint; the API asks each time)."""
-    if checks.env_token is not None:
-        return True
-    try:
-        return checks.admin_exists()
-    except sa.exc.SQLAlchemyError:  # no store yet: the API will answer 503
-        return False
-
-
 def _error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
@@ -464,7 +454,6 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     )
     checks = Auth(reader, token)
     app.extensions["hospiflow.auth"] = checks
-    app.config["WRITES_ENABLED"] = _writes_enabled(checks)
     app.teardown_appcontext(_close_db)
     open_paths = frozenset({f"{API_PREFIX}/health", f"{API_PREFIX}/openapi.json"})
     app.before_request(lambda: check_read(API_PREFIX, open_paths))

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from flask import current_app, g, request
 from sqlalchemy.engine import Engine
 
@@ -111,6 +112,15 @@ class Auth:
     def admin_exists(self) -> bool:
         """Whether writes are possible at all."""
         return ADMIN in self.roles()
+
+    def writes_possible(self) -> bool:
+        """``admin_exists``, and False when the store cannot say (the API answers 503)."""
+        if self.env_token is not None:
+            return True
+        try:
+            return self.admin_exists()
+        except sa.exc.SQLAlchemyError:
+            return False
 
     def any_token(self) -> bool:
         """Whether anyone can read a server whose reads need a token."""

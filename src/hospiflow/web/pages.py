@@ -16,6 +16,8 @@ from pathlib import Path
 import plotly
 from flask import Blueprint, Response, current_app, render_template, send_file
 
+from hospiflow.web.auth import auth
+
 HERE = Path(__file__).parent
 PLOTLY_FULL_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 PLOTLY_JS = HERE / "vendor" / "plotly-cartesian.min.js"
@@ -35,7 +37,8 @@ def index() -> str:
     config = {
         "api": "/api/v1",
         "saturation": current_app.config.get("SATURATION_THRESHOLDS", {}),
-        "writes_enabled": bool(current_app.config.get("WRITES_ENABLED")),
+        # asked each time: an admin token created while the server runs counts at once
+        "writes_enabled": auth().writes_possible(),
     }
     # "</" cannot appear inside the JSON script element
     return render_template("index.html", config_json=json.dumps(config).replace("</", "<\\/"))
