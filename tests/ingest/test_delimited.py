@@ -535,3 +535,41 @@ def test_hillmaker_columns_from_settings(tmp_path: Path) -> None:
     )
     with pytest.raises(IngestError, match="InRoomTS"):
         list(read_hillmaker([data], ReadOptions()))
+
+
+def test_daylight_saving_times(tmp_path: Path) -> None:
+    """A stay across the repeated hour is kept; a skipped local time is read with fold=0."""
+    data = tmp_path / "dst.csv"
+    data.write_text(
+        "arrival,departure\n"
+        "2024-10-27 02:50,2024-10-27 02:10+01:00\n"  # 02:50 CEST -> 02:10 CET: 20 min later
+        "2024-03-31 02:30,\n",  # does not exist in Paris: read with the offset before (+01:00)
+        encoding="utf-8",
+    )
+    mapping = _mapping(tmp_path, '[columns]\narrival = "arrival"\ndeparture = "departure"\n')
+    visits, rejections = _split(list(read([data], ReadOptions(mapping=mapping))))
+    assert rejections == []
+    stay = visits[0].departure.timestamp() - visits[0].arrival.timestamp()
+    assert stay == 20 * 60
+    assert (
+        visits[1].arrival.timestamp()
+        == datetime(2024, 3, 31, 1, 30, tzinfo=ZoneInfo("UTC")).timestamp()
+    )
+
+
+def test_fast_time_path_keeps_the_format_exact(tmp_path: Path) -> None:
+    """Sliced formats accept only their own shape: a 'T' separator or 31 February is bad_time."""
+    data = tmp_path / "shape.csv"
+    data.write_text(
+        "in\n2024-03-01 10:00\n2024-03-01T10:00\n2024-02-31 10:00\n2024-03-01 24:00\n"
+        "2024-03-01 10:00\n",
+        encoding="utf-8",
+    )
+    mapping = _mapping(tmp_path, '[time]\nformats = ["%Y-%m-%d %H:%M"]\n' + BASE)
+    visits, rejections = _split(list(read([data], ReadOptions(mapping=mapping))))
+    assert [v.source for v in visits] == ["shape.csv:2", "shape.csv:6"]
+    assert [(r.location, r.reason) for r in rejections] == [
+        ("shape.csv:3", "bad_time"),
+        ("shape.csv:4", "bad_time"),
+        ("shape.csv:5", "bad_time"),
+    ]

@@ -272,15 +272,23 @@ def load_mapping(path: Path) -> Mapping:
     for key in data:
         if key not in _TOP_KEYS:
             raise check.fail(key, None, f"unknown table (known: {', '.join(_TOP_KEYS)})")
-    source = check.table(data, "source", _SOURCE_KEYS)
-    time = check.table(data, "time", _TIME_KEYS)
     options: dict[str, Any] = {"name": str(path)}
+    options.update(_source_options(check, check.table(data, "source", _SOURCE_KEYS)))
+    options.update(_time_options(check, check.table(data, "time", _TIME_KEYS)))
+    header = options.get("header", True)
+    options["columns"] = _columns(check, check.table(data, "columns", tuple(FIELDS)), header)
+    options.update(_value_tables(check, data, options["columns"]))
+    return Mapping(**options)
+
+
+def _source_options(check: _Checker, source: dict[str, Any]) -> dict[str, Any]:
+    """The [source] table: delimiter, encoding, decimal, header, skip_rows, sheet."""
+    options: dict[str, Any] = {}
     if "delimiter" in source:
         options["delimiter"] = check.choice("source", source, "delimiter", DELIMITERS)
     if "encoding" in source:
-        check.typed("source", source, "encoding", str)
-        source["encoding"] = source["encoding"].lower()
-        options["encoding"] = check.choice("source", source, "encoding", ENCODINGS)
+        encoding = check.typed("source", source, "encoding", str).lower()
+        options["encoding"] = check.choice("source", {"encoding": encoding}, "encoding", ENCODINGS)
     if "decimal" in source:
         options["decimal"] = check.choice("source", source, "decimal", (".", ","))
     if "header" in source:
@@ -291,6 +299,12 @@ def load_mapping(path: Path) -> Mapping:
             raise check.fail("source", "skip_rows", "must be 0 or more")
     if "sheet" in source:
         options["sheet"] = check.typed("source", source, "sheet", str)
+    return options
+
+
+def _time_options(check: _Checker, time: dict[str, Any]) -> dict[str, Any]:
+    """The [time] table: formats, birth_date_format, timezone."""
+    options: dict[str, Any] = {}
     if "formats" in time:
         options["formats"] = check.formats("time", time, "formats")
         pair = _ambiguous(options["formats"])
@@ -305,10 +319,7 @@ def load_mapping(path: Path) -> Mapping:
         except IngestError:
             raise check.fail("time", "timezone", f"unknown time zone {zone!r}") from None
         options["timezone"] = zone
-    header = options.get("header", True)
-    options["columns"] = _columns(check, check.table(data, "columns", tuple(FIELDS)), header)
-    options.update(_value_tables(check, data, options["columns"]))
-    return Mapping(**options)
+    return options
 
 
 def _columns(check: _Checker, columns: dict[str, Any], header: bool) -> dict[str, str | int]:
@@ -442,7 +453,8 @@ class _Fixed:
 
     def parse(self, text: str) -> datetime | None:
         try:
-            return self.days[text[:10]] + self.clocks[text[11:]]
+            # The day key keeps the separator: "2024-03-01T10:00" is not this format.
+            return self.days[text[:11]] + self.clocks[text[11:]]
         except KeyError:
             return self._learn(text)
 
@@ -450,10 +462,10 @@ class _Fixed:
         """Parse and remember a day or a clock time not seen yet (None: another shape)."""
         if len(text) != self.length or text[10] != " ":
             return None
-        day, clock = text[:10], text[11:]
+        day, clock = text[:11], text[11:]
         if day not in self.days:
             try:
-                ymd = self.date_of(day)
+                ymd = self.date_of(day[:10])
             except ValueError:
                 return None
             if ymd is None:
