@@ -33,6 +33,8 @@ and hour") and :func:`present_at` (one instant).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
@@ -42,7 +44,14 @@ from hospiflow.errors import NotFoundError
 from hospiflow.store import schema
 from hospiflow.store.timeconv import EPOCH_WEEKDAY, MS_PER_HOUR, MS_PER_MIN
 
-__all__ = ["OPEN_VISIT_MS", "hour_of_week", "hourly", "hourly_by_specialty", "present_at"]
+__all__ = [
+    "OPEN_VISIT_MS",
+    "hour_of_week",
+    "hourly",
+    "hourly_by_specialty",
+    "present_at",
+    "stays",
+]
 
 OPEN_VISIT_MS = 24 * MS_PER_HOUR  # a visit with no departure is present if this recent
 _QUARTER_MS = 15 * MS_PER_MIN  # every time zone's offset is a whole number of quarter hours
@@ -90,7 +99,7 @@ def _stays(
             sa.and_(v.c.departure_ms.is_(None), v.c.arrival_ms >= open_since),
         ),
     )
-    rows = connection.execute(stmt).all()
+    rows = _fetch_tuples(connection, stmt)
     if not rows:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
@@ -100,6 +109,21 @@ def _stays(
     data = data.astype(np.int64)
     spec = data[:, 2] if specialty else np.zeros(len(data), dtype=np.int64)
     return data[:, 0], data[:, 1], spec
+
+
+def _fetch_tuples(connection: Connection, stmt: sa.Select) -> list[tuple]:
+    """All rows as plain tuples from the driver's cursor: a million SQLAlchemy rows cost
+    seconds to build and to hand to NumPy, plain tuples a fraction of that."""
+    compiled = stmt.compile(dialect=connection.dialect)
+    params: Any = compiled.construct_params()
+    if compiled.positional:
+        params = tuple(params[name] for name in compiled.positiontup or ())
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(str(compiled), params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 def _timezone(connection: Connection, run_id: int) -> str:
@@ -256,3 +280,13 @@ def present_at(connection: Connection, run_id: int, at_ms: int) -> int:
         )
     ).scalar_one()
     return int(count)
+
+
+def stays(
+    connection: Connection, run_id: int, start_ms: int, end_ms: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Arrival and departure (int64 ms) of every visit present at some time in
+    ``[start_ms, end_ms)``; a counted open visit departs at ``end_ms``. With
+    ``end_ms = at + 1`` these are the patients present at the instant ``at``."""
+    a, d, _ = _stays(connection, run_id, start_ms, end_ms)
+    return a, d
