@@ -1,6 +1,7 @@
-// The dashboard shell: language, data source (run) picker, hash router, live refresh.
+// The dashboard shell: language, data source picker (sites' observed data and
+// simulations), hash router, sign-in when the server wants a token.
 
-import { get } from "./api.js";
+import { UNAUTHORIZED, get, setToken, token } from "./api.js";
 import { loadPlotly } from "./charts.js";
 import { initialLanguage, setLanguage, t, translatePage } from "./i18n.js";
 import * as now from "./views/now.js";
@@ -10,8 +11,10 @@ import * as doctors from "./views/doctors.js";
 import * as waits from "./views/waits.js";
 import * as scenarios from "./views/scenarios.js";
 import * as forecast from "./views/forecast.js";
+import * as quality from "./views/quality.js";
+import { isObserved, sourceName } from "./views/common.js";
 
-const VIEWS = { now, arrivals, pathologies, doctors, waits, forecast, scenarios };
+const VIEWS = { now, arrivals, pathologies, doctors, waits, forecast, scenarios, quality };
 const config = JSON.parse(document.getElementById("hospiflow-config").textContent || "{}");
 
 const state = {
@@ -27,12 +30,22 @@ async function loadRuns(preferred) {
   state.runs = body.runs || [];
   const picker = document.getElementById("run-picker");
   picker.replaceChildren();
-  for (const run of state.runs) {
-    const option = document.createElement("option");
-    option.value = String(run.id);
-    const label = run.label ? ` · ${run.label}` : "";
-    option.textContent = `#${run.id} ${t(`kind.${run.kind}`)} (${t(`status.${run.status}`)})${label}`;
-    picker.append(option);
+  const groups = [
+    ["run.group.observed", state.runs.filter(isObserved)],
+    ["run.group.simulated", state.runs.filter((run) => !isObserved(run))],
+  ];
+  for (const [labelKey, runs] of groups) {
+    if (!runs.length) continue;
+    const group = document.createElement("optgroup");
+    group.label = t(labelKey);
+    group.dataset.group = labelKey.split(".").pop();
+    for (const run of runs) {
+      const option = document.createElement("option");
+      option.value = String(run.id);
+      option.textContent = sourceName(run, { status: true });
+      group.append(option);
+    }
+    picker.append(group);
   }
   const wanted = preferred ?? Number(new URLSearchParams(location.search).get("run"));
   const chosen = state.runs.find((r) => r.id === wanted) || pickDefaultRun(state.runs);
@@ -43,11 +56,14 @@ async function loadRuns(preferred) {
   notice.textContent = chosen ? "" : t("run.none");
 }
 
-// Prefer a running live run, then the newest complete run.
+// Among simulations: a running live run, then the newest complete run, then the newest.
+// A store holding only sites' observed data opens on the newest of them.
 function pickDefaultRun(runs) {
-  return runs.find((r) => r.kind === "live" && r.status === "running")
-    || runs.find((r) => r.status === "complete")
-    || runs[0];
+  const simulated = runs.filter((r) => !isObserved(r));
+  return simulated.find((r) => r.kind === "live" && r.status === "running")
+    || simulated.find((r) => r.status === "complete")
+    || simulated[0]
+    || runs.find(isObserved);
 }
 
 async function show(viewName) {
@@ -64,13 +80,85 @@ async function show(viewName) {
   container.replaceChildren();
   container.dataset.view = name;
   container.dataset.ready = "false";
+  container.dataset.source = state.run ? (isObserved(state.run) ? "observed" : "simulation") : "";
   const started = performance.now();
   try {
     state.cleanup = (await VIEWS[name].render(container, state)) || null;
+  } catch (error) {
+    if (error.status !== 401) throw error; // the sign-in panel is up: nothing else to say
   } finally {
     container.dataset.ready = "true";
     container.dataset.renderMs = String(Math.round(performance.now() - started));
   }
+}
+
+// ---- sign-in: shown when a read answers 401; the token stays in this tab only
+
+const signIn = {
+  panel: () => document.getElementById("sign-in"),
+  shown: false,
+};
+
+function paintSignOut() {
+  document.getElementById("sign-out").hidden = !token();
+}
+
+function askForToken(refused) {
+  const panel = signIn.panel();
+  const error = document.getElementById("sign-in-error");
+  error.hidden = !refused;
+  error.textContent = refused ? t("auth.refused") : "";
+  error.dataset.i18n = "auth.refused";
+  if (!signIn.shown) {
+    signIn.shown = true;
+    panel.hidden = false;
+    document.getElementById("view").hidden = true;
+    document.getElementById("notice").hidden = true;
+    document.body.dataset.auth = "needed";
+    document.getElementById("sign-in-token").focus();
+  }
+}
+
+// Load the runs and the view; a 401 leaves the sign-in panel up instead.
+async function start(viewName, preferred) {
+  try {
+    await loadRuns(preferred);
+  } catch (error) {
+    if (error.status === 401) return false;
+    throw error;
+  }
+  signIn.shown = false;
+  signIn.panel().hidden = true;
+  document.getElementById("view").hidden = false;
+  document.body.dataset.auth = token() ? "token" : "open";
+  paintSignOut();
+  await show(viewName);
+  return true;
+}
+
+function wireSignIn() {
+  window.addEventListener(UNAUTHORIZED, () => {
+    const had = Boolean(token());
+    if (had) setToken("");
+    paintSignOut();
+    askForToken(had);
+  });
+  document.getElementById("sign-in-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const input = document.getElementById("sign-in-token");
+    const value = input.value.trim();
+    if (!value) return;
+    setToken(value);
+    input.value = "";
+    await start(state.view || location.hash.slice(1) || "now", state.run && state.run.id);
+  });
+  document.getElementById("sign-out").addEventListener("click", async (event) => {
+    event.preventDefault();
+    setToken("");
+    paintSignOut();
+    if (state.cleanup) { state.cleanup(); state.cleanup = null; }
+    await start(state.view || "now", state.run && state.run.id);
+  });
 }
 
 async function main() {
@@ -81,6 +169,7 @@ async function main() {
   langPicker.addEventListener("change", async () => {
     setLanguage(langPicker.value);
     translatePage();
+    if (signIn.shown) return;
     await loadRuns(state.run && state.run.id);
     await show(state.view);
   });
@@ -89,10 +178,11 @@ async function main() {
     state.run = state.runs.find((r) => r.id === id) || null;
     await show(state.view);
   });
-  window.addEventListener("hashchange", () => show(location.hash.slice(1)));
+  window.addEventListener("hashchange", () => { if (!signIn.shown) show(location.hash.slice(1)); });
+  wireSignIn();
   state.reloadRuns = loadRuns;
-  await loadRuns();
-  await show(location.hash.slice(1) || "now");
+  paintSignOut();
+  await start(location.hash.slice(1) || "now");
   // fetch the charting library while the manager reads the first view
   (window.requestIdleCallback || setTimeout)(() => loadPlotly().catch(() => {}));
 }

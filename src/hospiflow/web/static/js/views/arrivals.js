@@ -1,5 +1,7 @@
 // "Arrivals": time series with zoom and range (hour/day/week/month buckets), split by
-// specialty or pathology; an hour-of-week heatmap; monthly seasonality per pathology.
+// specialty or pathology; an hour-of-week heatmap; monthly seasonality per pathology;
+// and the patients present (census, time-weighted per hour), for simulated and observed
+// data alike, as it comes from arrivals and departures.
 
 import { get } from "../api.js";
 import { SEQUENTIAL, draw, panel, showEmpty, showError, wallClock } from "../charts.js";
@@ -7,6 +9,17 @@ import { t } from "../i18n.js";
 import { catalogOf, dateInput, el, fullRange, noRun, recentRange, select, viewHeader } from "./common.js";
 
 const DEFAULT_DAYS = { hour: 7, day: 90, week: 366, month: 3660 };
+const CENSUS_DAYS = 28;
+// hour-of-week heatmaps: every other hour labelled, upright, so the axis title stays clear
+function hourOfWeekLayout() {
+  return {
+    xaxis: { title: { text: t("axis.hour") }, dtick: 2, tickangle: 0, automargin: true },
+    yaxis: { title: { text: t("axis.weekday") }, autorange: "reversed", automargin: true },
+    hovermode: "closest",
+    margin: { t: 16, r: 16, b: 56, l: 72 },
+  };
+}
+const HOURS = [...Array(24).keys()].map((h) => `${String(h).padStart(2, "0")}:00`);
 
 export async function render(container, state) {
   const run = state.run;
@@ -20,6 +33,15 @@ export async function render(container, state) {
   container.append(grid);
   const heatmap = panel(grid, "arrivals.heatmap");
   const seasonality = panel(grid, "arrivals.seasonality");
+  const censusRange = recentRange(run, CENSUS_DAYS);
+  const censusControls = el("div", { class: "controls" });
+  const census = panel(container, "arrivals.census", { controls: censusControls });
+  census.section.dataset.panel = "census";
+  census.section.append(el("p", { class: "muted", i18n: "arrivals.census.help" }));
+  const censusGrid = el("div", { class: "grid" });
+  container.append(censusGrid);
+  const censusWeek = panel(censusGrid, "arrivals.census_week");
+  censusWeek.section.dataset.panel = "census-week";
 
   function paintControls() {
     controls.replaceChildren(
@@ -55,8 +77,8 @@ export async function render(container, state) {
       if (!body.buckets.length) return showEmpty(series, t("common.empty.range"));
       await draw(series, traces, {
         barmode: "stack",
-        xaxis: { type: "date", rangeslider: { visible: true }, title: "" },
-        yaxis: { title: t("common.patients"), rangemode: "tozero" },
+        xaxis: { type: "date", rangeslider: { visible: true }, title: { text: t("axis.local_time") } },
+        yaxis: { title: { text: t("arrivals.axis.arrivals", { bucket: t(`bucket.${options.bucket}`) }) }, rangemode: "tozero" },
       }, rows);
       series.chart.dataset.total = String(body.total);
     } catch (error) {
@@ -74,10 +96,11 @@ export async function render(container, state) {
       days.forEach((d) => z[d].forEach((value, hour) => rows.push({ weekday: d, hour, mean_arrivals: value })));
       if (!all.arrivals.some((v) => v > 0)) return showEmpty(heatmap, t("common.empty.run"));
       await draw(heatmap, [{
-        type: "heatmap", z, x: [...Array(24).keys()].map((h) => `${String(h).padStart(2, "0")}:00`),
+        type: "heatmap", z, x: HOURS,
         y: days.map((d) => t(`weekday.${d}`)), colorscale: SEQUENTIAL,
+        colorbar: { title: { text: t("arrivals.axis.mean"), side: "right" } },
         hovertemplate: "%{y} %{x}: %{z:.1f}<extra></extra>",
-      }], { yaxis: { autorange: "reversed" }, hovermode: "closest" }, rows);
+      }], hourOfWeekLayout(), rows);
     } catch (error) {
       showError(heatmap, error);
     }
@@ -104,6 +127,7 @@ export async function render(container, state) {
       await draw(seasonality, [{
         type: "heatmap", z, x: monthNames, y: withData.map((s) => `${catalog.name(s.key)} (${s.icd10})`),
         colorscale: "RdBu", reversescale: true, zmid: 1,
+        colorbar: { title: { text: t("arrivals.axis.relative"), side: "right" } },
         hovertemplate: "%{y}, %{x}: ×%{z:.2f}<extra></extra>",
       }], { height: 140 + 22 * withData.length, yaxis: { automargin: true, autorange: "reversed" }, hovermode: "closest", margin: { l: 220, r: 16, t: 8, b: 40 } }, rows);
     } catch (error) {
@@ -111,6 +135,51 @@ export async function render(container, state) {
     }
   }
 
+  function paintCensusControls() {
+    censusControls.replaceChildren(
+      dateInput("common.from", censusRange.start, (value) => { censusRange.start = value; loadCensus(); }),
+      dateInput("common.to", censusRange.end, (value) => { censusRange.end = value; loadCensus(); }),
+    );
+  }
+
+  async function loadCensus() {
+    try {
+      const body = await get(`/runs/${run.id}/census`, { bucket: "hour", ...censusRange });
+      const rows = body.buckets.map((bucket, i) => ({ hour: bucket, patients_present_mean: body.values[i] }));
+      if (!body.values.some((v) => v)) return showEmpty(census, t("common.empty.range"));
+      await draw(census, [{
+        type: "scatter", mode: "lines", fill: "tozeroy", line: { shape: "hv", width: 1.5 },
+        name: t("now.present"), x: body.buckets.map((b) => wallClock(b, run.timezone)), y: body.values,
+        hovertemplate: "%{y:.1f}<extra>%{fullData.name}</extra>",
+      }], {
+        showlegend: false,
+        xaxis: { type: "date", rangeslider: { visible: true }, title: { text: t("axis.local_time") } },
+        yaxis: { title: { text: t("arrivals.axis.present") }, rangemode: "tozero" },
+      }, rows);
+    } catch (error) {
+      showError(census, error);
+    }
+  }
+
+  async function loadCensusWeek() {
+    try {
+      const body = await get(`/runs/${run.id}/census/hour-of-week`, fullRange(run));
+      const days = [0, 1, 2, 3, 4, 5, 6];
+      const z = days.map((d) => body.values.slice(d * 24, d * 24 + 24));
+      const rows = [];
+      days.forEach((d) => z[d].forEach((value, hour) => rows.push({ weekday: d, hour, patients_present_mean: value })));
+      if (!body.values.some((v) => v)) return showEmpty(censusWeek, t("common.empty.run"));
+      await draw(censusWeek, [{
+        type: "heatmap", z, x: HOURS, y: days.map((d) => t(`weekday.${d}`)), colorscale: SEQUENTIAL,
+        colorbar: { title: { text: t("arrivals.axis.present"), side: "right" } },
+        hovertemplate: "%{y} %{x}: %{z:.1f}<extra></extra>",
+      }], hourOfWeekLayout(), rows);
+    } catch (error) {
+      showError(censusWeek, error);
+    }
+  }
+
   paintControls();
-  await Promise.all([loadSeries(), loadHeatmap(), loadSeasonality()]);
+  paintCensusControls();
+  await Promise.all([loadSeries(), loadHeatmap(), loadSeasonality(), loadCensus(), loadCensusWeek()]);
 }

@@ -21,10 +21,52 @@ export function el(tag, attributes = {}, children = []) {
 export function viewHeader(titleKey, run, extra = null) {
   const header = el("div", { class: "view-header" }, [el("h2", { i18n: titleKey })]);
   if (run) {
-    header.append(el("p", { class: "muted", text: `#${run.id} · ${run.timezone} · ${t(`status.${run.status}`)}` }));
+    const kind = isObserved(run) ? "observed" : "simulated";
+    header.append(el("p", { class: "muted source-line" }, [
+      el("span", { class: `source-tag ${kind}`, "data-source": kind, i18n: `run.tag.${kind}` }),
+      ` ${sourceName(run)} · ${run.timezone} · ${t(`status.${run.status}`)}`,
+    ]));
   }
   if (extra) header.append(extra);
   return header;
+}
+
+// Whether a run holds a site's observed (imported) visits rather than a simulation.
+export function isObserved(run) {
+  return Boolean(run) && run.source === "observed";
+}
+
+// What a run's data never hold ("doctors", "rosters", ...): observed data lack rosters.
+export function lacks(run, what) {
+  return isObserved(run) && (run.lacks || []).includes(what);
+}
+
+// "Observed data — <site>" or "Simulation #N · label" in the page's language.
+export function sourceName(run, { status = false } = {}) {
+  if (isObserved(run)) {
+    const site = (run.site && run.site.name) || run.label || `#${run.id}`;
+    return t("run.observed", { site });
+  }
+  const label = run.label ? ` · ${run.label}` : "";
+  const kind = run.kind === "live" ? ` (${t("kind.live")})` : "";
+  const state = status && run.status !== "complete" ? ` — ${t(`status.${run.status}`)}` : "";
+  return `${t("run.simulation", { id: run.id })}${kind}${label}${state}`;
+}
+
+// A panel saying plainly that this data source does not hold something.
+export function notInData(container, messageKey, { detailKey = null, name = null } = {}) {
+  const section = el("section", { class: "panel not-in-data", "data-not-in-data": name || messageKey }, [
+    el("h3", { i18n: "common.not_in_data" }),
+    el("p", { i18n: messageKey }),
+  ]);
+  if (detailKey) section.append(el("p", { class: "muted", i18n: detailKey }));
+  container.append(section);
+  return section;
+}
+
+// A value the data cannot give: a dash, with the reason on hover and for screen readers.
+export function unknownValue() {
+  return el("span", { class: "unknown", title: t("common.not_in_data_short"), "aria-label": t("common.not_in_data_short"), text: "—" });
 }
 
 // A labelled <select>; options: [[value, labelKey or text]].
@@ -81,6 +123,7 @@ export async function catalogOf(runId) {
   const names = new Map();
   for (const s of catalog.specialties) names.set(s.code, lang === "fr" ? s.name_fr : s.name_en);
   for (const p of catalog.pathologies) names.set(p.code, lang === "fr" ? p.name_fr : p.name_en);
+  names.set("unknown", t("specialty.unknown")); // a site's visits whose diagnosis maps nowhere
   return { ...catalog, name: (code) => names.get(code) ?? code };
 }
 

@@ -4,13 +4,18 @@
 import { get } from "../api.js";
 import { draw, panel, showEmpty, showError, wallClock } from "../charts.js";
 import { formatNumber, t } from "../i18n.js";
-import { catalogOf, dateInput, el, fullRange, noRun, recentRange, select, viewHeader } from "./common.js";
+import { catalogOf, dateInput, el, fullRange, lacks, noRun, notInData, recentRange, select, viewHeader } from "./common.js";
 
 const SHORT = 0.9;
 
 export async function render(container, state) {
   const run = state.run;
   if (!run) return noRun(container);
+  if (lacks(run, "doctors") || lacks(run, "rosters")) {
+    container.append(viewHeader("doctors.title", run));
+    notInData(container, "doctors.not_in_data", { detailKey: "doctors.not_in_data.detail", name: "doctors" });
+    return null;
+  }
   const catalog = await catalogOf(run.id);
   container.append(viewHeader("doctors.title", run));
   const options = { bucket: "hour", specialty: catalog.specialties[0]?.code, ...recentRange(run, 7) };
@@ -49,7 +54,7 @@ export async function render(container, state) {
         { type: "scatter", mode: "lines", line: { shape: "hv", width: 2 }, name: t("doctors.on_duty"), x, y: s.doctors_on_duty, hovertemplate: "%{y:.2f}<extra>%{fullData.name}</extra>" },
         { type: "scatter", mode: "lines", fill: "tozeroy", line: { shape: "hv", width: 1 }, name: t("doctors.busy"), x, y: s.doctors_busy, hovertemplate: "%{y:.2f}<extra>%{fullData.name}</extra>" },
         { type: "scatter", mode: "lines", line: { dash: "dot" }, name: t("now.waiting"), x, y: s.waiting, hovertemplate: "%{y:.2f}<extra>%{fullData.name}</extra>" },
-      ], { xaxis: { type: "date" }, yaxis: { rangemode: "tozero" } }, rows);
+      ], { xaxis: { type: "date", title: { text: t("axis.local_time") } }, yaxis: { rangemode: "tozero", title: { text: t("doctors.axis.count") } } }, rows);
     } catch (error) {
       showError(availability, error);
     }

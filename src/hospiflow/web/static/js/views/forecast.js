@@ -7,7 +7,7 @@
 import { get } from "../api.js";
 import { draw, panel, showEmpty, showError, wallClock } from "../charts.js";
 import { formatNumber, formatTime, t } from "../i18n.js";
-import { catalogOf, el, noRun, select, viewHeader } from "./common.js";
+import { catalogOf, el, isObserved, noRun, select, viewHeader } from "./common.js";
 
 // white -> amber -> red -> dark red: low risk fades out, high risk stands out
 const RISK_SCALE = [[0, "#fffdf5"], [0.1, "#fde9b0"], [0.3, "#f6b04a"], [0.5, "#e4572e"], [1, "#7a0c0c"]];
@@ -38,7 +38,7 @@ export async function render(container, state) {
     // ask first whether there is anything to show: a missing forecast is not an error
     status = (await get(`/runs/${run.id}`)).run.forecast || {};
     if (!status.generated_at) {
-      const reason = t("forecast.missing", { command: `hospiflow forecast run --run ${run.id}` });
+      const reason = t(isObserved(run) ? "forecast.missing_observed" : "forecast.missing", { command: `hospiflow forecast run --run ${run.id}` });
       for (const p of [arrivals, risk, staffing, daily]) showEmpty(p, reason);
       note.textContent = "";
       await paintScores();
@@ -112,7 +112,7 @@ export async function render(container, state) {
         customdata: rows.map((r) => [r.q05, r.q95]),
         hovertemplate: `%{y:.1f} (${t("forecast.band90")}: %{customdata[0]:.0f}–%{customdata[1]:.0f})<extra></extra>`,
       },
-    ], { xaxis: { type: "date" }, yaxis: { title: t("forecast.per_hour"), rangemode: "tozero" } }, rows);
+    ], { xaxis: { type: "date", title: { text: t("axis.local_time") } }, yaxis: { title: { text: t("forecast.per_hour") }, rangemode: "tozero" } }, rows);
   }
 
   async function paintDaily() {
@@ -127,7 +127,7 @@ export async function render(container, state) {
       error_y: { type: "data", symmetric: false, array: s.mean.map((m, i) => high[i] - m), arrayminus: s.mean.map((m, i) => m - low[i]), color: "#555" },
       customdata: rows.map((r) => [r.q05, r.q95]),
       hovertemplate: `%{y:.0f} (${t("forecast.band90")}: %{customdata[0]:.0f}–%{customdata[1]:.0f})<extra></extra>`,
-    }], { xaxis: { type: "date", tickformat: "%d %b" }, yaxis: { title: t("forecast.per_day"), rangemode: "tozero" }, hovermode: "closest" }, rows);
+    }], { xaxis: { type: "date", tickformat: "%d %b", title: { text: t("axis.local_time") } }, yaxis: { title: { text: t("forecast.per_day") }, rangemode: "tozero" }, hovermode: "closest" }, rows);
   }
 
   async function paintRisk(body) {

@@ -1,9 +1,12 @@
 // "Now": the hospital's current state, updated live through the SSE stream
 // (with a polling fallback), a saturation status per specialty and a ticker.
+// A site's observed data have no doctors and no state samples: their "now" is the end
+// of the data, counted from the visits (present, waiting when first-seen times exist),
+// with the status on patients present and never a made-up zero for doctors.
 
 import { get, streamUrl } from "../api.js";
 import { formatNumber, formatTime, t } from "../i18n.js";
-import { catalogOf, el, noRun, viewHeader } from "./common.js";
+import { catalogOf, el, isObserved, noRun, unknownValue, viewHeader } from "./common.js";
 
 const POLL_MS = 5000;
 const TICKER_SIZE = 15;
@@ -11,6 +14,7 @@ const TICKER_SIZE = 15;
 export async function render(container, state) {
   const run = state.run;
   if (!run) return noRun(container);
+  if (isObserved(run)) return renderObserved(container, run);
   const catalog = await catalogOf(run.id);
   const mode = el("span", { class: "muted" });
   container.append(viewHeader("now.title", run, mode));
@@ -81,12 +85,6 @@ export async function render(container, state) {
     }
   }
 
-  function tile(labelKey, value, name) {
-    const valueNode = el("div", { class: "value", "data-kpi": name });
-    if (value instanceof Node) valueNode.append(value); else valueNode.textContent = String(value);
-    return el("div", { class: "kpi" }, [el("div", { class: "label", i18n: labelKey }), valueNode]);
-  }
-
   function paintTicker() {
     if (!ticker.length) {
       tickerList.replaceChildren(el("li", { class: "muted", i18n: "now.ticker.empty" }));
@@ -117,7 +115,7 @@ export async function render(container, state) {
     }, POLL_MS);
   };
   if (run.status === "running" && "EventSource" in window) {
-    source = new EventSource(streamUrl(run.id) + "?kind=arrival");
+    source = new EventSource(streamUrl(run.id, { kind: "arrival" }));
     setMode("now.live");
     source.addEventListener("state", (message) => paint(JSON.parse(message.data)));
     source.addEventListener("trace", (message) => {
@@ -144,8 +142,106 @@ export async function render(container, state) {
 }
 
 function statusBadge(level) {
+  if (level === null || level === undefined) {
+    return el("span", { class: "status unknown", "data-saturation": "unknown", title: t("saturation.unknown.help"), text: t("saturation.unknown") });
+  }
   const known = ["green", "amber", "red"].includes(level) ? level : "green";
   return el("span", { class: `status ${known}`, "data-saturation": known, text: t(`saturation.${known}`) });
+}
+
+function tile(labelKey, value, name, note = null) {
+  const valueNode = el("div", { class: "value", "data-kpi": name });
+  if (value instanceof Node) valueNode.append(value); else valueNode.textContent = String(value);
+  const children = [el("div", { class: "label", i18n: labelKey }), valueNode];
+  if (note) children.push(el("div", { class: "note muted", text: note }));
+  return el("div", { class: "kpi" }, children);
+}
+
+// "5 h 12 min" or "42 min": stays of observed visits run to hours.
+function duration(minutes) {
+  if (minutes === null || minutes === undefined) return "–";
+  const m = Math.round(minutes);
+  if (m < 60) return `${m} min`;
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
+}
+
+// A count the data may not hold: the number, or a dash saying "not in this data".
+function known(value, digits = 0) {
+  return value === null || value === undefined ? unknownValue() : formatNumber(value, digits);
+}
+
+// The saturation rule of an observed site, in the page's language (the server's sentence
+// is English; its basis and thresholds say the same thing).
+function observedRule(thresholds) {
+  const amber = thresholds.amber?.patients_present;
+  const red = thresholds.red?.patients_present;
+  if (thresholds.basis === "capacity" && red) {
+    return t("now.rule.capacity", { capacity: formatNumber(red, 0), amber: formatNumber(amber, 1), amber_share: formatNumber(100 * amber / red, 0), red: formatNumber(red, 0) });
+  }
+  if (thresholds.basis === "census_percentiles") return t("now.rule.census", { amber: formatNumber(amber, 1), red: formatNumber(red, 1) });
+  if (thresholds.basis === "none") return t("now.rule.none");
+  return thresholds.rule || "";
+}
+
+async function renderObserved(container, run) {
+  const catalog = await catalogOf(run.id);
+  container.append(viewHeader("now.title", run));
+  const now = await get(`/runs/${run.id}/now`);
+  const totals = now.totals;
+  const missing = now.not_in_data || [];
+  const seenKnown = !missing.includes("first_seen");
+  container.dataset.asOf = now.as_of || "";
+  const asOf = el("p", { class: "muted", text: now.as_of ? t("now.asof_observed", { time: formatTime(now.as_of, run.timezone) }) : t("now.no_visits") });
+  const usual = totals.usual_arrivals_this_hour;
+  const kpis = el("div", { class: "kpis" }, [
+    tile("now.present", formatNumber(totals.present), "present"),
+    tile("now.waiting", known(totals.waiting), "waiting", seenKnown ? null : t("now.first_seen_missing")),
+    tile("now.longest_present", duration(totals.longest_present_min), "longest_present"),
+    tile("now.arrivals_hour", formatNumber(totals.arrivals_last_hour), "arrivals_last_hour",
+      usual === null || usual === undefined ? t("now.usual.none") : t("now.usual", { usual: formatNumber(usual, 1) })),
+    tile("now.on_duty", unknownValue(), "doctors_on_duty"),
+    tile("now.status", statusBadge(totals.saturation), "status"),
+  ]);
+  const rule = el("p", { class: "muted rule", "data-rule": now.thresholds.basis || "", text: observedRule(now.thresholds) });
+  const missingNote = el("p", { class: "muted", text: t(seenKnown ? "now.observed.lacks" : "now.observed.lacks_seen") });
+  const rows = now.specialties.filter((s) => s.present || s.arrivals_last_hour || s.usual_arrivals_this_hour);
+  const table = el("table", { class: "observed-now" }, [
+    el("thead", {}, el("tr", {}, [
+      el("th", { i18n: "common.specialty" }),
+      el("th", { class: "num", i18n: "now.present" }),
+      el("th", { class: "num", i18n: "now.waiting" }),
+      el("th", { class: "num", i18n: "now.in_treatment" }),
+      el("th", { class: "num", i18n: "now.longest_present" }),
+      el("th", { class: "num", i18n: "now.arrivals_hour" }),
+      el("th", { class: "num", i18n: "now.usual_short" }),
+      el("th", { class: "num", i18n: "now.on_duty" }),
+    ])),
+    el("tbody", {}, rows.map((s) => el("tr", { "data-specialty": s.specialty }, [
+      el("td", { text: catalog.name(s.specialty) }),
+      el("td", { class: "num", text: formatNumber(s.present) }),
+      el("td", { class: "num" }, known(s.waiting)),
+      el("td", { class: "num" }, known(s.in_treatment)),
+      el("td", { class: "num", text: duration(s.longest_present_min) }),
+      el("td", { class: "num", text: formatNumber(s.arrivals_last_hour) }),
+      el("td", { class: "num", text: formatNumber(s.usual_arrivals_this_hour, 1) }),
+      el("td", { class: "num" }, unknownValue()),
+    ]))),
+  ]);
+  const tablePanel = el("section", { class: "panel" }, [el("h3", { i18n: "now.by_specialty" }), table, rule, missingNote]);
+  if (!rows.length) table.replaceWith(el("p", { class: "empty", i18n: "now.nobody" }));
+  const tickerList = el("ul", { class: "ticker" });
+  const recent = (now.recent_arrivals || []).slice(0, TICKER_SIZE);
+  if (!recent.length) tickerList.append(el("li", { class: "muted", i18n: "now.ticker.empty" }));
+  for (const a of recent) {
+    tickerList.append(el("li", { "data-event": a.id }, [
+      el("time", { datetime: a.time, text: formatTime(a.time, run.timezone, false) }),
+      el("span", { text: a.pathology ? catalog.name(a.pathology) : t("now.no_diagnosis") }),
+      el("span", { class: "badge", text: catalog.name(a.specialty) }),
+    ]));
+  }
+  const grid = el("div", { class: "grid" }, [el("section", { class: "panel" }, [el("h3", { i18n: "now.ticker" }), tickerList])]);
+  container.append(asOf, kpis, tablePanel, grid);
+  return null;
 }
 
 function gauge(value, level) {

@@ -1,10 +1,10 @@
 // "Scenarios": every run (the data sources), a what-if launched through the API with
 // its progress, and two runs compared side by side.
 
-import { get, send } from "../api.js";
+import { get, send, setToken, token as storedToken } from "../api.js";
 import { draw, panel, showEmpty, showError } from "../charts.js";
 import { formatNumber, formatTime, t } from "../i18n.js";
-import { catalogOf, el, fullRange, numberInput, select, viewHeader } from "./common.js";
+import { catalogOf, el, fullRange, isObserved, numberInput, select, sourceName, viewHeader } from "./common.js";
 
 const POLL_MS = 700;
 const COMPARED = [
@@ -33,8 +33,8 @@ export async function render(container, state) {
       ])),
       el("tbody", {}, state.runs.map((run) => el("tr", { "data-run": run.id }, [
         el("td", { text: `#${run.id}` }),
-        el("td", { text: t(`kind.${run.kind}`) }),
-        el("td", { text: run.label || "" }),
+        el("td", { text: isObserved(run) ? t("run.tag.observed") : t(`kind.${run.kind}`) }),
+        el("td", { text: isObserved(run) ? sourceName(run) : run.label || "" }),
         el("td", { text: run.status === "running" && run.progress !== null ? `${t("status.running")} ${Math.round(100 * run.progress)} %` : t(`status.${run.status}`) }),
         el("td", { text: formatTime(run.start, run.timezone) }),
         el("td", { class: "num", text: formatNumber(run.counts?.visits ?? null) }),
@@ -44,7 +44,8 @@ export async function render(container, state) {
 
   // ---- what-if
   const whatIf = { base: "default", rate: 12.5, days: 30, routing: "pooled", extra: 0, seed: 7 };
-  const token = el("input", { type: "password", autocomplete: "off", id: "api-token" });
+  // the same token as the rest of the page: filled in when signed in, kept once typed
+  const token = el("input", { type: "password", autocomplete: "off", id: "api-token", value: storedToken() || null });
   const progress = el("progress", { max: "1", value: "0", hidden: true });
   const message = el("p", { class: "muted", role: "status" });
   const launch = el("button", { type: "submit", class: "primary", i18n: "scenarios.launch" });
@@ -66,7 +67,12 @@ export async function render(container, state) {
       const changes = { arrivals: { rate_per_hour: whatIf.rate }, time: { days: whatIf.days, seed: whatIf.seed }, routing: { policy: whatIf.routing } };
       if (whatIf.extra > 0) changes.shifts = await extraDayDoctors(whatIf.base, whatIf.extra);
       const label = `λ=${whatIf.rate} ${whatIf.routing}${whatIf.extra ? ` +${whatIf.extra}` : ""}`;
-      const body = await send("POST", "/runs", token.value.trim(), { base: whatIf.base, label, changes });
+      const typed = token.value.trim();
+      const body = await send("POST", "/runs", typed, { base: whatIf.base, label, changes });
+      if (typed && typed !== storedToken()) {
+        setToken(typed);
+        document.getElementById("sign-out").hidden = false;
+      }
       message.textContent = t("scenarios.launched", { id: body.run_id });
       progress.hidden = false;
       progress.value = 0;
@@ -121,7 +127,7 @@ export async function render(container, state) {
     const complete = state.runs.filter((r) => r.status === "complete");
     compare.left = compare.left ?? complete[1]?.id ?? complete[0]?.id ?? null;
     compare.right = compare.right ?? complete[0]?.id ?? null;
-    const options = complete.map((r) => [r.id, `#${r.id} ${r.label || t(`kind.${r.kind}`)}`]);
+    const options = complete.map((r) => [r.id, sourceName(r)]);
     compareControls.replaceChildren(
       select("scenarios.left", options, compare.left, (v) => { compare.left = Number(v); loadCompare(); }, { translate: false }),
       select("scenarios.right", options, compare.right, (v) => { compare.right = Number(v); loadCompare(); }, { translate: false }),
@@ -144,7 +150,7 @@ export async function render(container, state) {
       compareTable.replaceChildren(el("table", { id: "compare-table" }, [
         el("thead", {}, el("tr", {}, [el("th", { i18n: "scenarios.metric" }), el("th", { class: "num", text: `#${runs[0].id}` }), el("th", { class: "num", text: `#${runs[1].id}` })])),
         el("tbody", {}, COMPARED.map(([key, digits]) => el("tr", { "data-metric": key }, [
-          el("td", { text: key }),
+          el("td", { text: t(`metric.${key}`) }),
           el("td", { class: "num", text: formatNumber(kpisA.kpis[key], digits) }),
           el("td", { class: "num", text: formatNumber(kpisB.kpis[key], digits) }),
         ]))),
@@ -157,9 +163,9 @@ export async function render(container, state) {
         [`run_${runs[1].id}_wait_mean_min`]: waitsB.series.find((s) => s.key === key)?.wait_mean_min[0] ?? null,
       }));
       await draw(chart, runs.map((run) => ({
-        type: "bar", name: `#${run.id} ${run.label || ""}`, x: keys.map((k) => catalog.name(k)),
+        type: "bar", name: sourceName(run), x: keys.map((k) => catalog.name(k)),
         y: rows.map((r) => r[`run_${run.id}_wait_mean_min`]), hovertemplate: "%{y:.1f} min<extra>%{fullData.name}</extra>",
-      })), { barmode: "group", yaxis: { title: `${t("waits.mean")} (${t("common.minutes")})` }, hovermode: "closest" }, rows);
+      })), { barmode: "group", xaxis: { title: { text: t("common.specialty") } }, yaxis: { title: { text: t("waits.axis.mean_wait") } }, hovermode: "closest" }, rows);
     } catch (error) {
       showError(chart, error);
     }

@@ -1,10 +1,19 @@
 // "Waits": door-to-doctor wait (median, 90th percentile, mean) over time, the share
-// seen within a target, and patients who left without being seen.
+// seen within a target, patients who left without being seen, and length of stay.
+// A site's records may lack first-seen times: then waits cannot be measured, the panels
+// say so, and length of stay (arrival to departure) is still shown.
 
 import { get } from "../api.js";
 import { draw, panel, showEmpty, showError, wallClock } from "../charts.js";
 import { formatNumber, t } from "../i18n.js";
-import { catalogOf, dateInput, el, noRun, numberInput, recentRange, select, viewHeader } from "./common.js";
+import { catalogOf, dateInput, el, isObserved, noRun, numberInput, recentRange, select, viewHeader } from "./common.js";
+
+const hasAny = (values) => (values || []).some((v) => v !== null && v !== undefined);
+
+function wholeTicks(values) {
+  const top = Math.max(0, ...values.filter((v) => v !== null));
+  return top < 5 ? { range: [0, Math.max(1, top) * 1.05], dtick: 1, tickformat: "d" } : { tickformat: "d" };
+}
 
 export async function render(container, state) {
   const run = state.run;
@@ -20,6 +29,7 @@ export async function render(container, state) {
   container.append(grid);
   const target = panel(grid, "waits.target");
   const bySpecialty = panel(grid, "waits.by_specialty");
+  const stay = panel(container, "waits.los");
 
   function paintControls() {
     controls.replaceChildren(
@@ -35,54 +45,81 @@ export async function render(container, state) {
     );
   }
 
+  // Why a wait panel is empty: no visits at all, or visits without first-seen times.
+  function noWaits(visits) {
+    if (!visits) return t("common.empty.range");
+    return t(isObserved(run) ? "waits.empty.no_first_seen" : "waits.empty.none_seen");
+  }
+
   async function load() {
     try {
-      const [overTime, perSpecialty] = await Promise.all([
+      const [overTime, perSpecialty, overall] = await Promise.all([
         get(`/runs/${run.id}/waits`, options),
         get(`/runs/${run.id}/waits`, { ...options, bucket: "none", by: "specialty" }),
+        get(`/runs/${run.id}/waits`, { ...options, bucket: "none", by: "none" }),
       ]);
       const s = overTime.series[0];
-      if (!overTime.buckets.length || !s) {
-        showEmpty(series, t("common.empty.range"));
-        showEmpty(target, t("common.empty.range"));
+      const visits = s ? s.visits.reduce((a, b) => a + b, 0) : 0;
+      const x = overTime.buckets.map((b) => wallClock(b, run.timezone));
+      const timeAxis = { type: "date", title: { text: t("axis.local_time") } };
+      const rows = s ? overTime.buckets.map((bucket, i) => ({
+        bucket, visits: s.visits[i], wait_p50_min: s.wait_p50_min[i], wait_p90_min: s.wait_p90_min[i], wait_mean_min: s.wait_mean_min[i],
+        seen_within_target_share: s.seen_within_target_share[i], left_without_being_seen: s.left_without_being_seen[i],
+        los_p50_min: s.los_p50_min[i], los_p90_min: s.los_p90_min[i], los_mean_min: s.los_mean_min[i],
+      })) : [];
+      if (!s || !overTime.buckets.length || !hasAny(s.wait_mean_min)) {
+        const reason = !s || !overTime.buckets.length ? t("common.empty.range") : noWaits(visits);
+        showEmpty(series, reason);
+        showEmpty(target, reason);
       } else {
-        const x = overTime.buckets.map((b) => wallClock(b, run.timezone));
-        const rows = overTime.buckets.map((bucket, i) => ({
-          bucket, wait_p50_min: s.wait_p50_min[i], wait_p90_min: s.wait_p90_min[i], wait_mean_min: s.wait_mean_min[i],
-          seen_within_target_share: s.seen_within_target_share[i], left_without_being_seen: s.left_without_being_seen[i],
-        }));
+        const waitRows = rows.map(({ los_p50_min, los_p90_min, los_mean_min, ...keep }) => keep);
         await draw(series, [
           { type: "scatter", mode: "lines", name: t("waits.p90"), x, y: s.wait_p90_min, hovertemplate: "%{y:.0f} min<extra>%{fullData.name}</extra>" },
           { type: "scatter", mode: "lines", name: t("waits.p50"), x, y: s.wait_p50_min, hovertemplate: "%{y:.0f} min<extra>%{fullData.name}</extra>" },
           { type: "scatter", mode: "lines", line: { dash: "dot" }, name: t("waits.mean"), x, y: s.wait_mean_min, hovertemplate: "%{y:.0f} min<extra>%{fullData.name}</extra>" },
-        ], { xaxis: { type: "date", rangeslider: { visible: true } }, yaxis: { title: t("common.minutes"), rangemode: "tozero" } }, rows);
+        ], { xaxis: { ...timeAxis, rangeslider: { visible: true } }, yaxis: { title: { text: t("waits.axis.wait") }, rangemode: "tozero" } }, waitRows);
         await draw(target, [
           { type: "scatter", mode: "lines", name: t("waits.target"), x, y: s.seen_within_target_share, hovertemplate: "%{y:.1%}<extra>%{fullData.name}</extra>" },
           { type: "bar", name: t("waits.lwbs"), x, y: s.left_without_being_seen, yaxis: "y2", hovertemplate: "%{y}<extra>%{fullData.name}</extra>" },
         ], {
-          xaxis: { type: "date" }, yaxis: { tickformat: ".0%", range: [0, 1.02] },
-          yaxis2: { overlaying: "y", side: "right", rangemode: "tozero", showgrid: false, title: t("waits.lwbs") },
-        }, rows);
+          xaxis: timeAxis, yaxis: { tickformat: ".0%", range: [0, 1.02], title: { text: t("waits.axis.share") } },
+          // whole patients: a few (or none) would otherwise get ticks like 0.196
+          yaxis2: { overlaying: "y", side: "right", rangemode: "tozero", showgrid: false, title: { text: t("waits.axis.lwbs") }, ...wholeTicks(s.left_without_being_seen) },
+          margin: { t: 36, r: 64, b: 48, l: 64 },
+        }, waitRows);
       }
-      const total = perSpecialty.series;
-      const specRows = total.map((r) => ({ specialty: r.key, visits: r.visits[0], wait_mean_min: r.wait_mean_min[0], wait_p50_min: r.wait_p50_min[0], wait_p90_min: r.wait_p90_min[0], seen_within_target_share: r.seen_within_target_share[0], left_without_being_seen: r.left_without_being_seen[0] }));
-      if (!specRows.some((r) => r.visits)) showEmpty(bySpecialty, t("common.empty.range"));
+      if (!s || !hasAny(s.los_mean_min)) {
+        showEmpty(stay, visits ? t("waits.empty.no_departure") : t("common.empty.range"));
+      } else {
+        const stayRows = rows.map((r) => ({ bucket: r.bucket, visits: r.visits, los_p50_min: r.los_p50_min, los_p90_min: r.los_p90_min, los_mean_min: r.los_mean_min }));
+        const hours = (values) => values.map((v) => (v === null ? null : v / 60));
+        await draw(stay, [
+          { type: "scatter", mode: "lines", name: t("waits.p90"), x, y: hours(s.los_p90_min), hovertemplate: "%{y:.1f} h<extra>%{fullData.name}</extra>" },
+          { type: "scatter", mode: "lines", name: t("waits.p50"), x, y: hours(s.los_p50_min), hovertemplate: "%{y:.1f} h<extra>%{fullData.name}</extra>" },
+          { type: "scatter", mode: "lines", line: { dash: "dot" }, name: t("waits.mean"), x, y: hours(s.los_mean_min), hovertemplate: "%{y:.1f} h<extra>%{fullData.name}</extra>" },
+        ], { xaxis: timeAxis, yaxis: { title: { text: t("waits.axis.los") }, rangemode: "tozero" } }, stayRows);
+      }
+      const specRows = perSpecialty.series.map((r) => ({ specialty: r.key, visits: r.visits[0], wait_mean_min: r.wait_mean_min[0], wait_p50_min: r.wait_p50_min[0], wait_p90_min: r.wait_p90_min[0], seen_within_target_share: r.seen_within_target_share[0], left_without_being_seen: r.left_without_being_seen[0] }))
+        .filter((r) => r.visits);
+      if (!specRows.length) showEmpty(bySpecialty, t("common.empty.range"));
+      else if (!specRows.some((r) => r.wait_p50_min !== null)) showEmpty(bySpecialty, noWaits(visits));
       else {
         const names = specRows.map((r) => catalog.name(r.specialty));
         await draw(bySpecialty, [
           { type: "bar", name: t("waits.p50"), x: names, y: specRows.map((r) => r.wait_p50_min), hovertemplate: "%{y:.0f} min<extra>%{fullData.name}</extra>" },
           { type: "bar", name: t("waits.p90"), x: names, y: specRows.map((r) => r.wait_p90_min), hovertemplate: "%{y:.0f} min<extra>%{fullData.name}</extra>" },
-        ], { barmode: "group", yaxis: { title: t("common.minutes") }, hovermode: "closest" }, specRows);
+        ], { barmode: "group", xaxis: { title: { text: t("common.specialty") }, automargin: true }, yaxis: { title: { text: t("waits.axis.wait") } }, hovermode: "closest" }, specRows);
       }
-      const all = specRows.reduce((acc, r) => ({ visits: acc.visits + (r.visits || 0), lwbs: acc.lwbs + (r.left_without_being_seen || 0) }), { visits: 0, lwbs: 0 });
-      const overall = await get(`/runs/${run.id}/waits`, { ...options, bucket: "none", by: "none" });
+      const lwbs = specRows.reduce((acc, r) => acc + (r.left_without_being_seen || 0), 0);
       const o = overall.series[0] || {};
-      const value = (key, digits, scale = 1, unit = "") => (o[key] && o[key][0] !== null ? `${formatNumber(scale * o[key][0], digits)}${unit}` : "–");
+      const value = (key, digits, scale = 1, unit = "") => (o[key] && o[key][0] !== null && o[key][0] !== undefined ? `${formatNumber(scale * o[key][0], digits)}${unit}` : "–");
+      const hoursValue = (key) => (o[key] && o[key][0] !== null && o[key][0] !== undefined ? `${formatNumber(o[key][0] / 60, 1)} h` : "–");
       kpis.replaceChildren(
-        kpi("waits.p50", value("wait_p50_min", 0, 1, " min")),
-        kpi("waits.p90", value("wait_p90_min", 0, 1, " min")),
-        kpi("waits.target", value("seen_within_target_share", 1, 100, " %")),
-        kpi("waits.lwbs", formatNumber(all.lwbs)),
+        kpi("waits.kpi.p50", value("wait_p50_min", 0, 1, " min"), "wait_p50"),
+        kpi("waits.kpi.p90", value("wait_p90_min", 0, 1, " min"), "wait_p90"),
+        kpi("waits.target", value("seen_within_target_share", 1, 100, " %"), "target"),
+        kpi("waits.lwbs", formatNumber(lwbs), "lwbs"),
+        kpi("waits.los_p50", hoursValue("los_p50_min"), "los_p50"),
       );
     } catch (error) {
       showError(series, error);
@@ -93,6 +130,6 @@ export async function render(container, state) {
   await load();
 }
 
-function kpi(labelKey, text) {
-  return el("div", { class: "kpi" }, [el("div", { class: "label", i18n: labelKey }), el("div", { class: "value", text })]);
+function kpi(labelKey, text, name) {
+  return el("div", { class: "kpi" }, [el("div", { class: "label", i18n: labelKey }), el("div", { class: "value", "data-kpi": name, text })]);
 }

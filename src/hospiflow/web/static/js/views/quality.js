@@ -1,0 +1,275 @@
+// "Data quality": what a site's imported data hold and lack — its imports, the rows set
+// aside (quarantine) by reason and by day, diagnosis codes that map to no pathology, and
+// how complete each field is. An administrator can page through the quarantined rows
+// (identifiers already redacted by the importer). A simulation has nothing to check.
+
+import { get, setToken, token } from "../api.js";
+import { PALETTE, draw, panel, showEmpty, showError } from "../charts.js";
+import { formatNumber, formatTime, has, t } from "../i18n.js";
+import { el, isObserved, localDate, noRun, sourceName, viewHeader } from "./common.js";
+
+const PAGE = 50;
+const FIELDS = ["first_seen", "departure", "acuity", "disposition", "diagnosis", "age"];
+const SYSTEMS = { icd10: "ICD-10", icd9: "ICD-9" };
+
+// A quarantine reason in words; a reason this page does not know keeps its key, marked "other".
+export function reasonLabel(reason) {
+  return has(`reason.${reason}`) ? t(`reason.${reason}`) : t("reason.other", { reason });
+}
+
+export async function render(container, state) {
+  const run = state.run;
+  if (!run) return noRun(container);
+  container.append(viewHeader("quality.title", run));
+  if (!isObserved(run) || !run.site) {
+    container.append(el("p", { class: "empty", "data-empty": "simulation", i18n: "quality.simulation" }));
+    const observed = state.runs.filter(isObserved);
+    if (observed.length) {
+      container.append(el("p", { class: "muted", text: t("quality.pick", { sources: observed.map((r) => sourceName(r)).join(", ") }) }));
+    }
+    return null;
+  }
+  const site = run.site;
+  const report = await get(`/sites/${site.id}/quality`);
+  const colours = new Map(report.quarantine_by_reason.map((r, i) => [r.reason, PALETTE[i % PALETTE.length]]));
+  container.append(summary(report));
+  container.append(importsPanel(report, run.timezone));
+  const grid = el("div", { class: "grid" });
+  container.append(grid);
+  const byReason = panel(grid, "quality.by_reason");
+  const completeness = panel(grid, "quality.completeness");
+  const byDay = panel(container, "quality.by_day");
+  const lower = el("div", { class: "grid" });
+  container.append(lower);
+  lower.append(unmappedPanel(report));
+  lower.append(quarantinePanel(site, report));
+  await Promise.all([
+    drawReasons(byReason, report, colours),
+    drawDays(byDay, report, colours, run.timezone),
+    drawCompleteness(completeness, report),
+  ]);
+  return null;
+}
+
+function summary(report) {
+  const kpi = (labelKey, text, name) => el("div", { class: "kpi" }, [el("div", { class: "label", i18n: labelKey }), el("div", { class: "value", "data-kpi": name, text })]);
+  return el("div", { class: "kpis" }, [
+    kpi("quality.visits", formatNumber(report.visits), "visits"),
+    kpi("quality.quarantined", formatNumber(report.quarantined), "quarantined"),
+    kpi("quality.imports", formatNumber(report.imports.length), "imports"),
+    kpi("quality.unmapped", formatNumber(report.unmapped_codes.reduce((a, c) => a + c.visits, 0)), "unmapped"),
+  ]);
+}
+
+function importsPanel(report, timeZone) {
+  const section = el("section", { class: "panel" }, [el("h3", { i18n: "quality.imports.title" })]);
+  if (!report.imports.length) {
+    section.append(el("p", { class: "empty", i18n: "quality.imports.none" }));
+    return section;
+  }
+  const num = (value) => el("td", { class: "num", text: formatNumber(value ?? null) });
+  section.append(el("div", { class: "table-scroll" }, el("table", { id: "imports-table" }, [
+    el("thead", {}, el("tr", {}, [
+      el("th", { i18n: "quality.imports.date" }), el("th", { i18n: "quality.imports.format" }),
+      el("th", { i18n: "quality.imports.files" }), el("th", { i18n: "quality.imports.status" }),
+      el("th", { class: "num", i18n: "quality.imports.read" }), el("th", { class: "num", i18n: "quality.imports.imported" }),
+      el("th", { class: "num", i18n: "quality.imports.updated" }), el("th", { class: "num", i18n: "quality.imports.duplicates" }),
+      el("th", { class: "num", i18n: "quality.imports.quarantined" }),
+    ])),
+    el("tbody", {}, report.imports.map((b) => el("tr", { "data-import": b.id }, [
+      el("td", { text: formatTime(b.started_at, timeZone) }),
+      el("td", { text: b.format }),
+      el("td", { class: "files", text: b.files.length ? b.files.join(", ") : "–" }),
+      el("td", { text: has(`quality.status.${b.status}`) ? t(`quality.status.${b.status}`) : b.status }),
+      num(b.summary.read), num(b.summary.imported), num(b.summary.updated), num(b.summary.duplicates), num(b.summary.quarantined),
+    ]))),
+  ])));
+  return section;
+}
+
+async function drawReasons(target, report, colours) {
+  try {
+    const rows = report.quarantine_by_reason.map((r) => ({ reason: r.reason, label: reasonLabel(r.reason), rows: r.count }));
+    if (!rows.length) return showEmpty(target, t("quality.none_quarantined"));
+    await draw(target, [{
+      type: "bar", orientation: "h", y: rows.map((r) => r.label), x: rows.map((r) => r.rows),
+      marker: { color: rows.map((r) => colours.get(r.reason)) },
+      customdata: rows.map((r) => r.reason),
+      hovertemplate: `%{y}: %{x} ${t("quality.rows_unit")}<extra></extra>`,
+    }], {
+      height: 140 + 28 * rows.length,
+      hovermode: "closest",
+      margin: { t: 8, r: 16, b: 52, l: 16 },
+      xaxis: { title: { text: t("quality.axis.rows") }, rangemode: "tozero", tickformat: "d" },
+      yaxis: { automargin: true, autorange: "reversed" },
+    }, rows);
+  } catch (error) {
+    showError(target, error);
+  }
+}
+
+// Rows set aside per day of the data; rows that carry no day of their own (a line that
+// could not be read has no date) are counted on the day of the import that set them aside.
+function quarantineDays(report, timeZone) {
+  if (report.quarantine_by_day.length) return { rows: report.quarantine_by_day, byImport: false };
+  const counts = new Map();
+  for (const batch of report.imports) {
+    const day = localDate(batch.started_at, timeZone);
+    for (const [reason, count] of Object.entries(batch.summary.by_reason || {})) {
+      const key = `${day}|${reason}`;
+      counts.set(key, (counts.get(key) || 0) + count);
+    }
+  }
+  const rows = [...counts].map(([key, count]) => ({ day: key.split("|")[0], reason: key.split("|")[1], count }));
+  return { rows, byImport: true };
+}
+
+async function drawDays(target, report, colours, timeZone) {
+  try {
+    const { rows: perDay, byImport } = quarantineDays(report, timeZone);
+    const reasons = [...new Set(perDay.map((r) => r.reason))];
+    if (!reasons.length) return showEmpty(target, t("quality.none_quarantined"));
+    const days = [...new Set(perDay.map((r) => r.day))].sort();
+    const traces = reasons.map((reason) => {
+      const counts = new Map(perDay.filter((r) => r.reason === reason).map((r) => [r.day, r.count]));
+      return {
+        type: "bar", name: reasonLabel(reason), x: days, y: days.map((d) => counts.get(d) || 0),
+        marker: { color: colours.get(reason) }, hovertemplate: `%{y} ${t("quality.rows_unit")}<extra>%{fullData.name}</extra>`,
+      };
+    });
+    const rows = perDay.map((r) => ({ [byImport ? "import_day" : "day"]: r.day, reason: r.reason, rows: r.count }));
+    target.section.querySelector("p.note")?.remove();
+    if (byImport) target.section.append(el("p", { class: "muted note", i18n: "quality.by_import_day" }));
+    await draw(target, traces, {
+      barmode: "stack",
+      bargap: days.length < 4 ? 0.6 : 0.2,
+      // a few days read better as labelled bars than as slivers on a time axis
+      xaxis: { type: days.length < 4 ? "category" : "date", title: { text: t(byImport ? "quality.axis.import_day" : "quality.axis.day") } },
+      yaxis: { title: { text: t("quality.axis.rows") }, rangemode: "tozero", tickformat: "d" },
+      legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
+      margin: { t: 48, r: 16, b: 56, l: 64 },
+    }, rows);
+  } catch (error) {
+    showError(target, error);
+  }
+}
+
+async function drawCompleteness(target, report) {
+  try {
+    const shares = report.completeness || {};
+    const fields = FIELDS.filter((f) => f in shares).concat(Object.keys(shares).filter((f) => !FIELDS.includes(f)));
+    const rows = fields.map((f) => ({ field: f, label: has(`quality.field.${f}`) ? t(`quality.field.${f}`) : f, share: shares[f] }));
+    if (!report.visits || !rows.length) return showEmpty(target, t("quality.no_visits"));
+    const percent = rows.map((r) => (r.share === null ? 0 : 100 * r.share));
+    await draw(target, [{
+      type: "bar", orientation: "h", y: rows.map((r) => r.label), x: percent,
+      text: percent.map((p) => `${formatNumber(p, 0)} %`), textposition: "auto",
+      marker: { color: percent.map((p) => (p >= 95 ? PALETTE[2] : p >= 50 ? PALETTE[1] : PALETTE[5])) },
+      hovertemplate: `%{y}: %{x:.1f} %<extra></extra>`,
+    }], {
+      height: 140 + 30 * rows.length,
+      hovermode: "closest",
+      margin: { t: 8, r: 16, b: 52, l: 16 },
+      xaxis: { title: { text: t("quality.axis.share") }, range: [0, 104], tickvals: [0, 20, 40, 60, 80, 100], ticksuffix: " %" },
+      yaxis: { automargin: true, autorange: "reversed" },
+    }, rows);
+  } catch (error) {
+    showError(target, error);
+  }
+}
+
+function unmappedPanel(report) {
+  const section = el("section", { class: "panel" }, [el("h3", { i18n: "quality.unmapped.title" }), el("p", { class: "muted", i18n: "quality.unmapped.help" })]);
+  if (!report.unmapped_codes.length) {
+    section.append(el("p", { class: "empty", i18n: "quality.unmapped.none" }));
+    return section;
+  }
+  section.append(el("table", { id: "unmapped-table" }, [
+    el("thead", {}, el("tr", {}, [el("th", { i18n: "quality.unmapped.code" }), el("th", { i18n: "quality.unmapped.system" }), el("th", { class: "num", i18n: "quality.unmapped.visits" })])),
+    el("tbody", {}, report.unmapped_codes.map((c) => el("tr", { "data-code": c.code }, [
+      el("td", { class: "code", text: c.code }),
+      el("td", { text: SYSTEMS[c.system] || c.system }),
+      el("td", { class: "num", text: formatNumber(c.visits) }),
+    ]))),
+  ]));
+  return section;
+}
+
+// The quarantined rows themselves: administrators only, a page at a time.
+function quarantinePanel(site, report) {
+  const section = el("section", { class: "panel quarantine", id: "quarantine" }, [el("h3", { i18n: "quality.list.title" })]);
+  const body = el("div");
+  const filter = { reason: "" };
+  const pages = []; // cursors of the pages shown so far ("" for the first)
+  section.append(body);
+
+  function askToken(messageKey) {
+    const input = el("input", { type: "password", autocomplete: "off", id: "quarantine-token" });
+    body.replaceChildren(
+      el("p", { class: "muted", i18n: messageKey }),
+      el("form", { class: "controls", onsubmit: (event) => {
+        event.preventDefault();
+        if (!input.value.trim()) return;
+        setToken(input.value.trim());
+        document.getElementById("sign-out").hidden = false;
+        load("");
+      } }, [
+        el("label", {}, [el("span", { i18n: "quality.list.admin_token" }), input]),
+        el("button", { type: "submit", class: "primary", i18n: "quality.list.open" }),
+      ]),
+    );
+  }
+
+  async function load(cursor) {
+    body.replaceChildren(el("p", { class: "muted", i18n: "common.loading" }));
+    let page;
+    try {
+      page = await get(`/sites/${site.id}/quarantine`, { limit: PAGE, reason: filter.reason, cursor }, { signIn: false });
+    } catch (error) {
+      if (error.status === 401) return askToken(token() ? "quality.list.refused" : "quality.list.needs_admin");
+      if (error.status === 403) return askToken(error.code === "writes_disabled" ? "quality.list.no_admin" : "quality.list.viewer");
+      body.replaceChildren(el("p", { class: "empty error", text: t("common.error", { message: error.message }) }));
+      return;
+    }
+    if (!pages.length || pages[pages.length - 1] !== cursor) pages.push(cursor);
+    paint(page);
+  }
+
+  function paint(page) {
+    const reasons = report.quarantine_by_reason.map((r) => [r.reason, reasonLabel(r.reason)]);
+    const picker = el("select", { onchange: (event) => { filter.reason = event.target.value; pages.length = 0; load(""); } },
+      [["", t("common.all")], ...reasons].map(([value, label]) => {
+        const option = el("option", { value, text: label });
+        if (value === filter.reason) option.selected = true;
+        return option;
+      }));
+    const previous = el("button", { type: "button", i18n: "quality.list.previous", disabled: pages.length < 2, onclick: () => { pages.pop(); load(pages.pop() ?? ""); } });
+    const next = el("button", { type: "button", i18n: "quality.list.next", disabled: !page.next, onclick: () => load(page.next) });
+    const controls = el("div", { class: "controls" }, [el("label", {}, [el("span", { i18n: "quality.list.reason" }), picker]), previous, next,
+      el("span", { class: "muted", text: t("quality.list.page", { page: pages.length }) })]);
+    if (!page.items.length) {
+      body.replaceChildren(controls, el("p", { class: "empty", i18n: "quality.none_quarantined_list" }));
+      return;
+    }
+    body.replaceChildren(controls, el("div", { class: "table-scroll" }, el("table", { id: "quarantine-table" }, [
+      el("thead", {}, el("tr", {}, [
+        el("th", { i18n: "quality.list.location" }), el("th", { i18n: "quality.list.field" }), el("th", { i18n: "quality.list.reason" }),
+        el("th", { i18n: "quality.list.message" }), el("th", { i18n: "quality.list.raw" }),
+      ])),
+      el("tbody", {}, page.items.map((r) => el("tr", { "data-quarantine": r.id }, [
+        el("td", { class: "code", text: r.location }),
+        el("td", { class: "code", text: r.field || "–" }),
+        el("td", { "data-reason": r.reason, class: has(`reason.${r.reason}`) ? "" : "other", text: reasonLabel(r.reason) }),
+        el("td", { text: r.message }),
+        el("td", {}, el("code", { class: "raw", text: r.raw || "" })),
+      ]))),
+    ])));
+  }
+
+  if (!report.quarantined) body.append(el("p", { class: "empty", i18n: "quality.none_quarantined_list" }));
+  else {
+    body.append(el("p", { class: "muted", i18n: "quality.list.help" }),
+      el("button", { type: "button", class: "primary", id: "open-quarantine", i18n: "quality.list.open", onclick: () => load("") }));
+  }
+  return section;
+}
