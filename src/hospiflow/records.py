@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import IntEnum
+from typing import NamedTuple
 
 
 class EventKind(IntEnum):
@@ -67,8 +68,7 @@ ICD10 = "icd10"
 ICD9 = "icd9"
 
 
-@dataclass(frozen=True, slots=True)
-class VisitRecord:
+class VisitRecord(NamedTuple):
     """One emergency-department visit as read from a source (raw, not yet stored).
 
     Times are timezone-aware datetimes (an importer attaches the site's zone to

@@ -51,7 +51,7 @@ import csv
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from importlib import resources
@@ -736,7 +736,7 @@ def _parser(name: str, mapping: Mapping, zone: tzinfo) -> Callable[[Any], Any]:
 
 # --- rows -> visits ------------------------------------------------------------------------
 
-_SLOTS = {f.name: index for index, f in enumerate(fields(VisitRecord))}
+_SLOTS = {name: index for index, name in enumerate(VisitRecord._fields)}
 _WIDTH = len(_SLOTS)
 _ARRIVAL, _SOURCE = _SLOTS["arrival"], _SLOTS["source"]
 _SEEN, _DEPARTURE = _SLOTS["first_seen"], _SLOTS["departure"]

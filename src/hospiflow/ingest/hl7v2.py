@@ -82,7 +82,7 @@ identifier) on a malformed sequence and calls the deprecated ``Logger.warn``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import IO
@@ -788,7 +788,7 @@ def write(records: Iterable[VisitRecord], out: IO[str], options: WriteOptions) -
     for record in records:
         count += 1
         if record.visit_id is None:
-            record = replace(record, visit_id=f"HF{count}")
+            record = record._replace(visit_id=f"HF{count}")
         for moment, event in _events(record):
             events.append((moment, count, _ORDER[event], event, record))
     events.sort(key=lambda item: item[:3])
