@@ -45,6 +45,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from hospiflow.errors import ForecastError, HospiflowError
+from hospiflow.forecast import census_risk
 from hospiflow.forecast.history import RunHistory, load_history, load_state
 from hospiflow.forecast.models import DEFAULT_QUANTILES, count_quantiles, fit_dispersion
 from hospiflow.forecast.rolling import SharedGLM, wall_clock
@@ -67,6 +68,7 @@ DAILY_DAYS = 28
 OCCUPANCY_HOURS = 8
 MODEL = "poisson_glm"
 RISK_MODEL = "queue_chain"
+CENSUS_MODEL = "census_projection"
 QUICK_CALIBRATION_DAYS = 84
 
 
@@ -127,13 +129,22 @@ class ForecastService:
     ) -> dict[str, Any]:
         """Forecast run ``run_id`` (the newest run by default) and store the result."""
         started = time.perf_counter()
+        site = None
         with self.writer.connect() as connection:
             if run_id is None:
                 run_id = latest_run_id(connection)
             history = load_history(connection, run_id)
-            present = _present_now(connection, run_id, history)
+            origin_ms = -(-history.end_ms // MS_PER_HOUR) * MS_PER_HOUR
+            if census_risk.is_observed(history):
+                # a site's own data: no doctors, no state samples; the census instead
+                present = np.zeros(len(history.specialties))
+                if census_risk.has_departures(connection, run_id):
+                    site = census_risk.load_site_census(
+                        connection, run_id, history.start_ms, origin_ms
+                    )
+            else:
+                present = _present_now(connection, run_id, history)
             calibration_source = self._stored_calibration(connection, history)
-        origin_ms = -(-history.end_ms // MS_PER_HOUR) * MS_PER_HOUR
         known = history.arrivals[history.arrivals.index < _wall(origin_ms, history.timezone)]
         if len(known) < 2 * 168:
             raise ForecastError(
@@ -144,9 +155,9 @@ class ForecastService:
         day = _wall(origin_ms, history.timezone).normalize()
         fitted = self._fitted.get(run_id)
         if refit or fitted is None or fitted.day != day or fitted.columns != columns:
-            fitted = self._fit(history, known, columns, day, calibration_source, progress)
+            fitted = self._fit(history, known, columns, day, calibration_source, progress, site)
             self._fitted[run_id] = fitted
-        rows, payload = self._predict(history, fitted, origin_ms, present)
+        rows, payload = self._predict(history, fitted, origin_ms, present, site)
         payload["seconds"] = round(time.perf_counter() - started, 3)
         generated = now_ms()
         with self.writer.begin() as connection:
@@ -167,7 +178,11 @@ class ForecastService:
         for run in reversed(history.runs):
             header = store.latest_header(connection, run, "backtest")
             if header and (header["payload"] or {}).get("calibration"):
-                return {"run_id": run, "calibration": header["payload"]["calibration"]}
+                return {
+                    "run_id": run,
+                    "calibration": header["payload"]["calibration"],
+                    "definition": header["payload"].get("saturation_definition"),
+                }
         return None
 
     def _fit(
@@ -178,6 +193,7 @@ class ForecastService:
         day: pd.Timestamp,
         stored: dict[str, Any] | None,
         progress: bool,
+        site: census_risk.SiteCensus | None = None,
     ) -> _Fitted:
         opts = self.options
         glm = SharedGLM(opts.country, opts.subdivision).fit(known[columns])
@@ -190,6 +206,9 @@ class ForecastService:
             ]
         )
         calibrator, calibration = None, {"source": "none"}
+        if census_risk.is_observed(history):
+            calibrator, calibration = self._census_calibration(history, site, stored, progress)
+            return _Fitted(day, glm, dispersion, calibrator, calibration, columns)
         if stored is not None:
             calibrator = Calibrator.from_dict(stored["calibration"])
             if calibrator.n_specialties == len(history.specialties):
@@ -237,10 +256,46 @@ class ForecastService:
             }
         return None, {"source": "none", "reason": "no hourly state to calibrate on"}
 
+    def _census_calibration(
+        self,
+        history: RunHistory,
+        site: census_risk.SiteCensus | None,
+        stored: dict[str, Any] | None,
+        progress: bool,
+    ) -> tuple[Calibrator | None, dict[str, Any]]:
+        """An observed run's census risk calibration: its stored backtest's when that used
+        the same definition, else a quick one on the last weeks of its history."""
+        if site is None:
+            return None, {"source": "none", "reason": "no visit with a departure"}
+        text = site.definition.text
+        if stored is not None and stored.get("definition") == text:
+            calibrator = Calibrator.from_dict(stored["calibration"])
+            if calibrator.fitted and calibrator.n_specialties == 1:
+                return calibrator, {"source": "backtest", "run_id": stored["run_id"]}
+        try:
+            result = census_risk.census_backtest(
+                history,
+                site,
+                test_days=7,
+                calibration_days=QUICK_CALIBRATION_DAYS,
+                country=self.options.country,
+                subdivision=self.options.subdivision,
+                progress=progress,
+                with_occupancy=False,
+            )
+        except HospiflowError as error:
+            return None, {"source": "none", "reason": str(error)}
+        return result.calibrator, {"source": "quick", "run_id": history.run_id}
+
     # ------------------------------------------------------------------ predicting
 
     def _predict(
-        self, history: RunHistory, fitted: _Fitted, origin_ms: int, present: np.ndarray
+        self,
+        history: RunHistory,
+        fitted: _Fitted,
+        origin_ms: int,
+        present: np.ndarray,
+        site: census_risk.SiteCensus | None = None,
     ) -> tuple[list[tuple], dict[str, Any]]:
         opts = self.options
         tz = history.timezone
@@ -272,11 +327,66 @@ class ForecastService:
             "history_hours": int(len(history.arrivals)),
             "risk": False,
         }
+        if census_risk.is_observed(history):
+            payload["lacks"] = list(census_risk.LACKS)
+            payload["staffing"] = census_risk.STAFFING_NOTE
+            payload["saturation_definition"] = None
+            if site is not None:
+                rows += self._census_rows(fitted, site, origin_ms, targets, labels, means[:, 0])
+                payload.update(
+                    risk=True,
+                    risk_model=CENSUS_MODEL,
+                    saturation_definition=site.definition.text,
+                    definition=site.definition.as_dict(),
+                    rule=f"saturated when {site.definition.text}: the patients present, "
+                    "averaged over the hour, reach the threshold (hospital-wide)",
+                )
+            return rows, payload
         scenario = _scenario(history)
         if scenario is not None:
             rows += self._risk(history, fitted, scenario, hours_utc, targets, means[:, 1:], present)
             payload["risk"] = True
         return rows, payload
+
+    def _census_rows(
+        self,
+        fitted: _Fitted,
+        site: census_risk.SiteCensus,
+        origin_ms: int,
+        targets: np.ndarray,
+        labels: pd.DatetimeIndex,
+        arrivals: np.ndarray,
+    ) -> list[tuple]:
+        """Hospital-wide P(census >= threshold) per coming hour, and the patients present
+        over the next hours (:mod:`hospiflow.forecast.census_risk`). No staffing rows:
+        an observed run has no doctors."""
+        s = census_risk.survival(site.los_minutes(origin_ms))
+        projection = census_risk.project(site.elapsed_at(origin_ms), arrivals, s)
+        raw = census_risk.raw_probability(projection, site.definition.threshold)
+        hours = labels.hour.to_numpy()
+        calibrator = fitted.calibrator or Calibrator()
+        probability = calibrator(raw, np.zeros(len(raw), dtype=int), hours)
+        rows: list[tuple] = []
+        for k in range(len(targets)):
+            rows.append(
+                (
+                    targets[k],
+                    None,
+                    "saturation",
+                    CENSUS_MODEL,
+                    float(probability[k]),
+                    {
+                        "arrivals": _r(arrivals[k]),
+                        "expected_present": _r(projection.mean[k]),
+                        "threshold": _r(site.definition.threshold),
+                        "raw": _r(raw[k], 5),
+                    },
+                )
+            )
+        for k in range(OCCUPANCY_HOURS):
+            target = int(targets[k] + MS_PER_HOUR)
+            rows.append((target, None, "occupancy", CENSUS_MODEL, float(projection.end[k]), {}))
+        return rows
 
     def _daily(
         self, history: RunHistory, fitted: _Fitted, origin_ms: int, levels: list[float]

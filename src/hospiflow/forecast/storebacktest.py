@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hospiflow.errors import ForecastError, HospiflowError
+from hospiflow.forecast import census_risk
 from hospiflow.forecast.backtest import BacktestResult, backtest
 from hospiflow.forecast.history import load_history, load_state
 from hospiflow.forecast.riskbacktest import OperationalBacktest, operational_backtest
@@ -89,6 +90,10 @@ def backtest_run(
         operational, note = None, None
         if not risk:
             note = "not asked (--no-risk)"
+        elif census_risk.is_observed(history):
+            operational, note = _census_backtest(
+                engine, history, test_days, calibration_days, country, subdivision, progress
+            )
         elif state is None or state.empty or state["waiting"].isna().all():
             note = "the run has no hourly state (waiting, doctors on duty) to score against"
         else:
@@ -112,6 +117,10 @@ def backtest_run(
         payload = result.to_dict()
         if operational is not None:
             payload["calibration"] = operational.calibrator.to_dict()
+        if isinstance(operational, census_risk.CensusBacktest):
+            payload["saturation_definition"] = operational.definition
+        if census_risk.is_observed(history):
+            payload["lacks"] = list(census_risk.LACKS)
         with engine.begin() as connection:
             store.write_backtest(
                 connection,
@@ -124,3 +133,31 @@ def backtest_run(
         return result
     finally:
         engine.dispose()
+
+
+def _census_backtest(
+    engine: Any,
+    history: Any,
+    test_days: int,
+    calibration_days: int | None,
+    country: str,
+    subdivision: str | None,
+    progress: bool,
+) -> tuple[OperationalBacktest | None, str | None]:
+    """A site's observed run: the census risk and occupancy (no doctors, no state samples)."""
+    with engine.connect() as connection:
+        if not census_risk.has_departures(connection, history.run_id):
+            return None, "the site's visits have no departure times: no census"
+        site = census_risk.load_site_census(
+            connection, history.run_id, history.start_ms, history.end_ms
+        )
+    result = census_risk.census_backtest(
+        history,
+        site,
+        test_days=test_days,
+        calibration_days=calibration_days,
+        country=country,
+        subdivision=subdivision,
+        progress=progress,
+    )
+    return result, None
