@@ -14,6 +14,10 @@ now"), the benchmark published work measures against (Hoot et al. 2008 and later
 about 37 % lower mean squared error than persistence one hour ahead for a real
 emergency department, where stays last hours; here stays last minutes to hours,
 so the current state fades faster and the gain over persistence is larger).
+
+A site's observed run has no roster and no doctors: its occupancy is projected from
+the census instead (the patients present and the length of stay observed on the
+site, :func:`hospiflow.forecast.census_risk.project`).
 """
 
 from __future__ import annotations

@@ -28,6 +28,14 @@ bar); runs without a scored state (imports) get the uncalibrated probability,
 flagged in the payload. Runs without a roster (no scenario: imports) get arrivals
 only.
 
+**A site's observed run** (kind ``import``: visits only, no doctors, no state
+samples): arrivals as above; the saturation risk and the occupancy come from the
+census instead of the queue (:mod:`hospiflow.forecast.census_risk`: hospital-wide
+``P(census >= capacity or the site's p95)``, calibrated from its backtest or a quick
+one), the payload names the definition (``saturation_definition``), says
+``lacks: ["doctors"]`` and ``staffing: "not in this data"``, and no staffing row is
+written.
+
 **Live mode** calls :meth:`ForecastService.run` every simulated hour with
 ``refit=False`` unless a simulated day has passed: the models are refitted at most
 once per simulated day, and each hour only predicts (well under a second).

@@ -4,8 +4,10 @@ The arrivals ladder is backtested on the run's hourly total
 (:func:`hospiflow.forecast.backtest.backtest`, the same protocol as for a CSV); when
 the run has a roster (its scenario) and an hourly state (the rollups of a complete
 simulation), the saturation risk and the occupancy forecast are backtested too
-(:func:`hospiflow.forecast.riskbacktest.operational_backtest`). Everything, the
-risk calibration included, is stored in ``forecast_runs`` (kind ``backtest``), where
+(:func:`hospiflow.forecast.riskbacktest.operational_backtest`). A site's observed
+run (visits only) gets the census risk and occupancy backtest instead
+(:func:`hospiflow.forecast.census_risk.census_backtest`). Everything, the risk
+calibration included, is stored in ``forecast_runs`` (kind ``backtest``), where
 the API and the forecast runs read it.
 """
 
