@@ -3,7 +3,7 @@
 // Plotly.js is served by the app from the installed `plotly` Python package (no CDN), and
 // loaded on first use: the Now view, which has no Plotly chart, does not wait for its 4.8 MB.
 
-import { t } from "./i18n.js";
+import { language, t } from "./i18n.js";
 
 // Okabe–Ito: distinguishable with the common forms of colour blindness.
 export const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"];
@@ -23,13 +23,39 @@ const CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: [
 const PLOTLY_URL = document.querySelector('meta[name="plotly"]')?.content || "/vendor/plotly.min.js";
 let plotlyLoading = null;
 
+// French month and day names, decimal comma and thin-space thousands for Plotly's axes and
+// hover labels (the vendored bundle carries English only).
+const FRENCH = {
+  moduleType: "locale",
+  name: "fr",
+  dictionary: {
+    Autoscale: "Échelle automatique", "Download plot as a png": "Télécharger le graphique en PNG",
+    "Reset axes": "Réinitialiser les axes", "Zoom in": "Zoomer", "Zoom out": "Dézoomer", Zoom: "Zoom",
+    Pan: "Déplacer", "Double-click to zoom back out": "Double-cliquez pour dézoomer",
+    "Toggle Spike Lines": "Afficher/masquer les lignes de repère", "Show closest data on hover": "Valeur la plus proche au survol",
+    "Compare data on hover": "Comparer les valeurs au survol", "Reset view": "Réinitialiser la vue",
+  },
+  format: {
+    days: ["dimanche", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi"],
+    shortDays: ["dim.", "lun.", "mar.", "mer.", "jeu.", "ven.", "sam."],
+    months: ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"],
+    shortMonths: ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc."],
+    date: "%d/%m/%Y",
+    decimal: ",",
+    thousands: "\u202f",
+  },
+};
+
 export function loadPlotly() {
   if (window.Plotly) return Promise.resolve(window.Plotly);
   if (!plotlyLoading) {
     plotlyLoading = new Promise((resolve, reject) => {
       const script = document.createElement("script");
       script.src = PLOTLY_URL;
-      script.onload = () => resolve(window.Plotly);
+      script.onload = () => {
+        window.Plotly.register(FRENCH);
+        resolve(window.Plotly);
+      };
       script.onerror = () => { plotlyLoading = null; reject(new Error("could not load the charting library")); };
       document.head.append(script);
     });
@@ -82,7 +108,7 @@ export async function draw(state, traces, layout = {}, rows = []) {
   state.chart.hidden = false;
   const merged = { ...BASE_LAYOUT, ...layout };
   const Plotly = await loadPlotly();
-  await Plotly.react(state.chart, traces, merged, CONFIG);
+  await Plotly.react(state.chart, traces, merged, { ...CONFIG, locale: language() === "fr" ? "fr" : "en" });
   state.chart.dataset.points = String(rows.length);
 }
 

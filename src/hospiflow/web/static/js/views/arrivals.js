@@ -13,13 +13,17 @@ const CENSUS_DAYS = 28;
 // hour-of-week heatmaps: every other hour labelled, upright, so the axis title stays clear
 function hourOfWeekLayout() {
   return {
-    xaxis: { title: { text: t("axis.hour") }, dtick: 2, tickangle: 0, automargin: true },
+    xaxis: {
+      title: { text: t("axis.hour") }, tickmode: "array", tickvals: HOUR_TICKS,
+      ticktext: HOUR_TICKS.map((h) => `${String(h).padStart(2, "0")}:00`), tickangle: 0, automargin: true,
+    },
     yaxis: { title: { text: t("axis.weekday") }, autorange: "reversed", automargin: true },
     hovermode: "closest",
     margin: { t: 16, r: 16, b: 56, l: 72 },
   };
 }
-const HOURS = [...Array(24).keys()].map((h) => `${String(h).padStart(2, "0")}:00`);
+const HOURS = [...Array(24).keys()];
+const HOUR_TICKS = [0, 4, 8, 12, 16, 20];
 
 export async function render(container, state) {
   const run = state.run;
@@ -99,7 +103,7 @@ export async function render(container, state) {
         type: "heatmap", z, x: HOURS,
         y: days.map((d) => t(`weekday.${d}`)), colorscale: SEQUENTIAL,
         colorbar: { title: { text: t("arrivals.axis.mean"), side: "right" } },
-        hovertemplate: "%{y} %{x}: %{z:.1f}<extra></extra>",
+        hovertemplate: "%{y} %{x}:00 — %{z:.1f}<extra></extra>",
       }], hourOfWeekLayout(), rows);
     } catch (error) {
       showError(heatmap, error);
@@ -153,6 +157,7 @@ export async function render(container, state) {
         hovertemplate: "%{y:.1f}<extra>%{fullData.name}</extra>",
       }], {
         showlegend: false,
+        height: 420,
         xaxis: { type: "date", rangeslider: { visible: true }, title: { text: t("axis.local_time") } },
         yaxis: { title: { text: t("arrivals.axis.present") }, rangemode: "tozero" },
       }, rows);
@@ -172,7 +177,7 @@ export async function render(container, state) {
       await draw(censusWeek, [{
         type: "heatmap", z, x: HOURS, y: days.map((d) => t(`weekday.${d}`)), colorscale: SEQUENTIAL,
         colorbar: { title: { text: t("arrivals.axis.present"), side: "right" } },
-        hovertemplate: "%{y} %{x}: %{z:.1f}<extra></extra>",
+        hovertemplate: "%{y} %{x}:00 — %{z:.1f}<extra></extra>",
       }], hourOfWeekLayout(), rows);
     } catch (error) {
       showError(censusWeek, error);

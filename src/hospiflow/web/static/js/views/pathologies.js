@@ -4,7 +4,7 @@
 import { get } from "../api.js";
 import { draw, panel, showEmpty, showError } from "../charts.js";
 import { formatNumber, t } from "../i18n.js";
-import { catalogOf, el, fullRange, noRun, recentRange, viewHeader } from "./common.js";
+import { catalogOf, el, fullRange, isObserved, noRun, recentRange, viewHeader } from "./common.js";
 
 const OBSERVED_DAYS = 90; // treatment times observed over the last 90 days of data
 
@@ -20,13 +20,18 @@ export async function render(container, state) {
   container.append(tablePanel);
   const range = fullRange(run);
   try {
+    // treatment times are a complement: the case mix is shown even if they cannot be had
     const [arrivals, waits] = await Promise.all([
       get(`/runs/${run.id}/arrivals`, { bucket: "month", by: "pathology", ...range }),
-      get(`/runs/${run.id}/waits`, { by: "pathology", ...recentRange(run, OBSERVED_DAYS) }),
+      get(`/runs/${run.id}/waits`, { by: "pathology", ...recentRange(run, OBSERVED_DAYS) }).catch((error) => {
+        if (error.status === 401) throw error;
+        return { series: [], error };
+      }),
     ]);
     const totals = new Map(arrivals.series.map((s) => [s.key, s.total]));
     const observed = new Map(waits.series.map((s) => [s.key, s]));
     const grand = arrivals.total || 0;
+    const classified = arrivals.series.reduce((sum, s) => sum + (s.total || 0), 0);
     const rows = catalog.pathologies
       .map((p) => {
         const count = totals.get(p.code) || 0;
@@ -40,7 +45,20 @@ export async function render(container, state) {
       await draw(mix, [{
         type: "bar", orientation: "h", y: rows.map((r) => `${r.name} (${r.icd10})`), x: rows.map((r) => r.patients),
         customdata: rows.map((r) => 100 * r.share), hovertemplate: "%{y}: %{x} (%{customdata:.1f} %)<extra></extra>",
-      }], { height: 160 + 20 * rows.length, yaxis: { automargin: true, autorange: "reversed" }, hovermode: "closest", margin: { l: 240, r: 16, t: 8, b: 40 } }, rows);
+      }], {
+        height: 180 + 20 * rows.length, hovermode: "closest", margin: { l: 240, r: 16, t: 8, b: 56 },
+        xaxis: { title: { text: t("pathologies.axis.patients") }, rangemode: "tozero" },
+        yaxis: { automargin: true, autorange: "reversed" },
+      }, rows);
+    }
+    // visits whose diagnosis maps to no pathology (a site's data) count in no series
+    const visits = isObserved(run) ? Math.max(grand, run.counts?.visits ?? 0) : grand;
+    if (visits > classified) {
+      const missing = visits - classified;
+      mix.section.append(el("p", { class: "muted", "data-unclassified": missing, text: t("pathologies.unclassified", { count: formatNumber(missing), share: formatNumber(100 * missing / visits, 1) }) }));
+    }
+    if (waits.error) {
+      tablePanel.append(el("p", { class: "muted", text: t("pathologies.no_treatment_times", { message: waits.error.message }) }));
     }
     const body = el("tbody", {}, rows.map((r) => el("tr", { "data-pathology": r.code }, [
       el("td", { text: r.code }),

@@ -5,7 +5,7 @@
 
 import { get, setToken, token } from "../api.js";
 import { PALETTE, draw, panel, showEmpty, showError } from "../charts.js";
-import { formatNumber, formatTime, has, t } from "../i18n.js";
+import { formatNumber, formatTime, has, language, t } from "../i18n.js";
 import { el, isObserved, localDate, noRun, sourceName, viewHeader } from "./common.js";
 
 const PAGE = 50;
@@ -39,10 +39,7 @@ export async function render(container, state) {
   const byReason = panel(grid, "quality.by_reason");
   const completeness = panel(grid, "quality.completeness");
   const byDay = panel(container, "quality.by_day");
-  const lower = el("div", { class: "grid" });
-  container.append(lower);
-  lower.append(unmappedPanel(report));
-  lower.append(quarantinePanel(site, report));
+  container.append(unmappedPanel(report), quarantinePanel(site, report));
   await Promise.all([
     drawReasons(byReason, report, colours),
     drawDays(byDay, report, colours, run.timezone),
@@ -130,10 +127,13 @@ async function drawDays(target, report, colours, timeZone) {
     const reasons = [...new Set(perDay.map((r) => r.reason))];
     if (!reasons.length) return showEmpty(target, t("quality.none_quarantined"));
     const days = [...new Set(perDay.map((r) => r.day))].sort();
+    const few = days.length < 4; // a few days read better as labelled bars than as slivers
+    const dayFormat = new Intl.DateTimeFormat(language() === "fr" ? "fr-FR" : "en-GB", { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" });
+    const x = few ? days.map((d) => dayFormat.format(new Date(`${d}T12:00:00Z`))) : days;
     const traces = reasons.map((reason) => {
       const counts = new Map(perDay.filter((r) => r.reason === reason).map((r) => [r.day, r.count]));
       return {
-        type: "bar", name: reasonLabel(reason), x: days, y: days.map((d) => counts.get(d) || 0),
+        type: "bar", name: reasonLabel(reason), x, y: days.map((d) => counts.get(d) || 0),
         marker: { color: colours.get(reason) }, hovertemplate: `%{y} ${t("quality.rows_unit")}<extra>%{fullData.name}</extra>`,
       };
     });
@@ -142,9 +142,8 @@ async function drawDays(target, report, colours, timeZone) {
     if (byImport) target.section.append(el("p", { class: "muted note", i18n: "quality.by_import_day" }));
     await draw(target, traces, {
       barmode: "stack",
-      bargap: days.length < 4 ? 0.6 : 0.2,
-      // a few days read better as labelled bars than as slivers on a time axis
-      xaxis: { type: days.length < 4 ? "category" : "date", title: { text: t(byImport ? "quality.axis.import_day" : "quality.axis.day") } },
+      bargap: few ? 0.6 : 0.2,
+      xaxis: { type: few ? "category" : "date", title: { text: t(byImport ? "quality.axis.import_day" : "quality.axis.day") } },
       yaxis: { title: { text: t("quality.axis.rows") }, rangemode: "tozero", tickformat: "d" },
       legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
       margin: { t: 48, r: 16, b: 56, l: 64 },
