@@ -67,9 +67,10 @@ _EPOCH_HOUR_OF_WEEK = EPOCH_WEEKDAY * 24
 def _bounds(connection: Connection, run_id: int) -> tuple[int, int | None]:
     """(longest stay in ms, the run's latest arrival) in one aggregate over the run."""
     v = schema.visits
-    longest, last = connection.execute(
-        sa.select(sa.func.max(v.c.los_min), sa.func.max(v.c.arrival_ms)).where(v.c.run_id == run_id)
-    ).one()
+    # two aggregates, each one probe of its own index (ix_visits_stay, ix_visits_arrival)
+    mine = v.c.run_id == run_id
+    longest = connection.execute(sa.select(sa.func.max(v.c.los_min)).where(mine)).scalar()
+    last = connection.execute(sa.select(sa.func.max(v.c.arrival_ms)).where(mine)).scalar()
     # los_min and the stored instants are rounded separately: a minute of margin
     stay = int(np.ceil(float(longest or 0.0))) * MS_PER_MIN + MS_PER_MIN
     return stay, None if last is None else int(last)

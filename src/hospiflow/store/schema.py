@@ -137,6 +137,8 @@ visits = sa.Table(
     sa.Column("area", sa.String(3)),  # postcode's first two characters
     sa.Column("doctor_key", sa.Text),  # keyed pseudonym of the doctor
 )
+# The run's longest stay in one index probe: census reads start that far back.
+sa.Index("ix_visits_stay", visits.c.run_id, visits.c.los_min)
 # A re-import recognises its visits (NULLs, the simulator's, never collide).
 sa.Index("ix_visits_key", visits.c.run_id, visits.c.visit_key, unique=True)
 # Range scans by arrival; the extra columns make bucketed counts, wait and

@@ -10,7 +10,8 @@ Additive only:
   ``quarantine``, ``hourly_counts``, ``audit_log`` and ``api_tokens`` (hashed);
 * ``visits`` gains the columns observed visits may keep once pseudonymised
   (``visit_key``, ``diagnosis_system``, ``age_years``, ``sex``, ``area``,
-  ``doctor_key``) and a unique index on ``(run_id, visit_key)``.
+  ``doctor_key``) a unique index on ``(run_id, visit_key)`` and an index on
+  ``(run_id, los_min)`` (the longest stay, for census reads).
 """
 
 from __future__ import annotations
@@ -136,9 +137,11 @@ def upgrade() -> None:
     op.add_column("visits", sa.Column("area", sa.String(3), nullable=True))
     op.add_column("visits", sa.Column("doctor_key", sa.Text(), nullable=True))
     op.create_index("ix_visits_key", "visits", ["run_id", "visit_key"], unique=True)
+    op.create_index("ix_visits_stay", "visits", ["run_id", "los_min"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_visits_stay", table_name="visits")
     op.drop_index("ix_visits_key", table_name="visits")
     with op.batch_alter_table("visits") as batch_op:
         for column in ("doctor_key", "area", "sex", "age_years", "diagnosis_system", "visit_key"):
