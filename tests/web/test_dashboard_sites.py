@@ -480,3 +480,39 @@ def test_both_languages_have_the_same_labels(pages: dict[str, Page]) -> None:
         }"""
     )
     assert keys[0] and sorted(keys[0]) == sorted(keys[1])
+
+
+def test_the_live_stream_carries_the_token(
+    browser: Any, make_app, serve, sites_store: str, token: str, tmp_path: Path
+) -> None:
+    """With reads behind a token, a live run still streams: the token rides on the SSE URL."""
+    import sqlalchemy as sa
+
+    from hospiflow.live import LiveService, live_run_scenario
+
+    copy = tmp_path / "live.db"
+    shutil.copyfile(sa.make_url(sites_store).database or "", copy)
+    url = f"sqlite:///{copy}"
+    scenario, label = live_run_scenario(url, continue_from=1)
+    service = LiveService(url, scenario, speed=1800.0, label=label)
+    run_id = service.start()
+    server = serve(make_app(url, API_TOKEN=token, READS_NEED_TOKEN=True))
+    page = Page(browser, server.url)
+    try:
+        shown = page.page
+        shown.goto(f"{server.url}/?run={run_id}#now")
+        shown.wait_for_selector("#sign-in:not([hidden])", timeout=20_000)
+        shown.fill("#sign-in-token", token)
+        shown.click("#sign-in-form button[type=submit]")
+        page.wait_ready("now")
+        first = shown.get_attribute("#view", "data-as-of")
+        shown.wait_for_function(
+            "first => document.querySelector('#view').dataset.asOf !== first",
+            arg=first,
+            timeout=15_000,
+        )
+        assert shown.get_attribute("#view", "data-mode") == "live"
+        assert page.unexpected_errors(401) == []
+    finally:
+        service.stop()
+        page.close()

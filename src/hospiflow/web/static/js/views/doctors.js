@@ -17,6 +17,7 @@ export async function render(container, state) {
     return null;
   }
   const catalog = await catalogOf(run.id);
+  const nameOf = (key) => (key === "all" ? t("common.all") : catalog.name(key));
   container.append(viewHeader("doctors.title", run));
   const options = { bucket: "hour", specialty: catalog.specialties[0]?.code, ...recentRange(run, 7) };
   const controls = el("div", { class: "controls" });
@@ -75,9 +76,10 @@ export async function render(container, state) {
         });
       }
       await draw(heatmap, [{
-        type: "heatmap", z: body.series.map((s) => s.utilisation), x: labels, y: body.series.map((s) => catalog.name(s.key)),
+        type: "heatmap", z: body.series.map((s) => s.utilisation), x: labels, y: body.series.map((s) => nameOf(s.key)),
         zmin: 0, zmax: 1, colorscale: "Viridis", hovertemplate: "%{y}, %{x}: %{z:.0%}<extra></extra>",
-      }], { yaxis: { automargin: true }, xaxis: { nticks: 14 }, hovermode: "closest", margin: { l: 150, r: 16, t: 8, b: 60 } }, rows);
+        colorbar: { title: { text: t("now.utilisation"), side: "right" }, tickformat: ".0%" },
+      }], { yaxis: { automargin: true }, xaxis: { nticks: 14, title: { text: t("doctors.when") } }, hovermode: "closest", margin: { l: 150, r: 16, t: 8, b: 64 } }, rows);
       short.sort((a, b) => b.utilisation - a.utilisation);
       shortPanel.querySelector("table, p.empty")?.remove();
       if (!short.length) {
@@ -86,7 +88,7 @@ export async function render(container, state) {
         shortPanel.append(el("table", {}, [
           el("thead", {}, el("tr", {}, [el("th", { i18n: "common.specialty" }), el("th", { i18n: "doctors.when" }), el("th", { class: "num", i18n: "now.utilisation" })])),
           el("tbody", {}, short.slice(0, 20).map((r) => el("tr", {}, [
-            el("td", { text: catalog.name(r.specialty) }),
+            el("td", { text: nameOf(r.specialty) }),
             el("td", { text: labels[r.hour] }),
             el("td", { class: "num", text: `${formatNumber(100 * r.utilisation, 0)} %` }),
           ]))),

@@ -7,7 +7,7 @@
 import { get } from "../api.js";
 import { draw, panel, showEmpty, showError, wallClock } from "../charts.js";
 import { formatNumber, formatTime, t } from "../i18n.js";
-import { catalogOf, el, isObserved, noRun, select, viewHeader } from "./common.js";
+import { catalogOf, el, isObserved, lacks, noRun, select, viewHeader } from "./common.js";
 
 // white -> amber -> red -> dark red: low risk fades out, high risk stands out
 const RISK_SCALE = [[0, "#fffdf5"], [0.1, "#fde9b0"], [0.3, "#f6b04a"], [0.5, "#e4572e"], [1, "#7a0c0c"]];
@@ -40,6 +40,7 @@ export async function render(container, state) {
     if (!status.generated_at) {
       const reason = t(isObserved(run) ? "forecast.missing_observed" : "forecast.missing", { command: `hospiflow forecast run --run ${run.id}` });
       for (const p of [arrivals, risk, staffing, daily]) showEmpty(p, reason);
+      noRoster();
       note.textContent = "";
       await paintScores();
       return;
@@ -60,10 +61,11 @@ export async function render(container, state) {
     paintControls();
     await paintArrivals();
     await paintDaily();
+    const rostered = !lacks(run, "rosters");
     try {
       [risky, staff] = await Promise.all([
         get(`/runs/${run.id}/forecast/risk`),
-        get(`/runs/${run.id}/forecast/staffing`),
+        rostered ? get(`/runs/${run.id}/forecast/staffing`) : null,
       ]);
     } catch (error) {
       const reason = error.code === "no_forecast" ? error.message : null;
@@ -71,7 +73,15 @@ export async function render(container, state) {
     }
     if (risky) await paintRisk(risky);
     if (staff) paintStaffing(staff);
+    noRoster();
     await paintScores();
+  }
+
+  // A site's records hold no roster: there is no staffing gap to work out.
+  function noRoster() {
+    if (!lacks(run, "rosters")) return;
+    showEmpty(staffing, t("forecast.staffing.not_in_data"));
+    staffing.section.dataset.notInData = "rosters";
   }
 
   function paintControls() {
@@ -149,7 +159,7 @@ export async function render(container, state) {
       hovertemplate: `%{y} · %{x}<br>${t("forecast.probability")}: %{z:.0%}<br>${t("forecast.drivers.arrivals")}: %{customdata[0]:.1f}`
         + `<br>${t("forecast.drivers.doctors")}: %{customdata[1]:.1f}<br>${t("forecast.drivers.utilisation")}: %{customdata[2]:.0%}`
         + `<br>${t("forecast.drivers.waiting")}: %{customdata[3]:.1f}<extra></extra>`,
-    }], { xaxis: { type: "date" }, yaxis: { automargin: true }, hovermode: "closest", margin: { t: 36, r: 16, b: 48, l: 140 } }, rows);
+    }], { xaxis: { type: "date", title: { text: t("axis.local_time") } }, yaxis: { automargin: true }, hovermode: "closest", margin: { t: 36, r: 16, b: 56, l: 140 } }, rows);
     const caption = el("p", { class: "muted", text: `${t("forecast.rule")}: ${body.rule}` });
     risk.section.querySelector("p.rule")?.remove();
     caption.classList.add("rule");
