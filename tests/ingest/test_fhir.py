@@ -599,3 +599,24 @@ def test_arrival_in_another_offset_is_converted_to_the_site_zone(tmp_path):
     (visit,), _ = items(path)
     assert visit.arrival == datetime(2024, 3, 1, 8, 0, tzinfo=PARIS)
     assert visit.arrival.tzinfo == PARIS and visit.departure is None
+
+
+def test_validation_in_worker_processes_gives_the_same_items(tmp_path, monkeypatch):
+    """settings workers=2 (R4B in two processes, chunks of 7 lines) yields exactly what one
+    process yields, in the same order, rejections included."""
+    monkeypatch.setattr(fhir, "_CHUNK", 7)
+    folder = tmp_path / "bulk"
+    fhir.write_ndjson(first_visits(generated_visits(60)), folder, WRITE)
+    path = folder / "Encounter.ndjson"
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("not json\n")
+        handle.write(json.dumps(encounter("bad", status=7)) + "\n")
+        handle.write(json.dumps(encounter("ward", **{"class": {**EMER, "code": "IMP"}})) + "\n")
+    ndjson(folder / "Patient.ndjson", patient(), patient("p2", birthDate="1957-02-30"))
+    one = list(fhir.read([path], OPTIONS))
+    two = list(fhir.read([path], ReadOptions(timezone=ZONE, settings={"workers": 2})))
+    assert two == one
+    reasons = [item.reason for item in one if isinstance(item, Rejection)]
+    assert reasons == ["invalid_resource", "bad_json", "invalid_resource"]
+    with pytest.raises(IngestError):
+        list(fhir.read([path], ReadOptions(settings={"workers": 0})))
