@@ -37,6 +37,7 @@ bench: setup
 	$(BIN)/python benchmarks/api.py
 	$(BIN)/python benchmarks/dashboard.py
 	$(BIN)/python benchmarks/forecast.py
+	$(BIN)/python benchmarks/ingest.py
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .ruff_cache
