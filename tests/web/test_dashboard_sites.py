@@ -40,6 +40,7 @@ ARGS = [
 ]
 PARIS = ZoneInfo("Europe/Paris")
 SITE = "Hôpital Test"
+OTHER_SITE = "Clinique Sans Triage"  # its records have no first-seen times (run 3)
 DAYS = 60
 END = datetime(2025, 5, 31, 23, 0, tzinfo=PARIS)
 UNMAPPED = "486"  # ICD-9 pneumonia: never read as ICD-10, so it maps to no pathology
@@ -133,6 +134,25 @@ def _visits(rng: random.Random) -> list[VisitRecord | Rejection]:
     return items
 
 
+def _visits_without_first_seen(rng: random.Random) -> list[VisitRecord]:
+    """A week of visits whose records hold arrival and departure only (no first-seen)."""
+    start = END - timedelta(days=7)
+    visits = []
+    for n in range(7 * 24 * 3):
+        arrival = start + timedelta(minutes=20 * n + rng.randrange(20))
+        gone = arrival + timedelta(minutes=rng.randrange(60, 400))
+        visits.append(
+            VisitRecord(
+                arrival=arrival,
+                source=f"week.csv:{n + 2}",
+                visit_id=f"W{n:06d}",
+                departure=gone if gone <= END else None,
+                diagnosis="J18.9",
+            )
+        )
+    return visits
+
+
 @pytest.fixture(scope="module")
 def sites_store(tmp_path_factory: pytest.TempPathFactory, simulate) -> str:
     """Run 1: a simulated week; run 2: the observed visits of one site (with a quarantine)."""
@@ -151,9 +171,15 @@ def sites_store(tmp_path_factory: pytest.TempPathFactory, simulate) -> str:
             summary = import_items(
                 engine, site["id"], _visits(random.Random(5)), format="csv", files=["extract.csv"]
             )
+            with engine.begin() as connection:
+                other = sites.create_site(connection, OTHER_SITE, "Europe/Paris")
+            bare = import_items(
+                engine, other["id"], _visits_without_first_seen(random.Random(6)), format="csv"
+            )
     finally:
         engine.dispose()
     assert summary.run_id == 2 and summary.quarantined == QUARANTINED
+    assert bare.run_id == 3 and bare.imported == 7 * 24 * 3
     return url
 
 
@@ -184,6 +210,7 @@ class Page:
 
     def shot(self, name: str) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
+        self.page.evaluate("() => window.scrollTo(0, 0)")  # the sticky header stays on top
         self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
     def unexpected_errors(self, *statuses: int) -> list[str]:
@@ -309,6 +336,34 @@ def test_now_view_counts_patients_and_never_invents_doctors(
     assert "0" not in shown.locator("table.observed-now td:last-child").all_inner_texts()
 
 
+def test_without_first_seen_times_waits_are_said_to_be_unknown(
+    pages: dict[str, Page], server: Any
+) -> None:
+    """No first-seen times: Now shows '—' for waiting and says why; Waits says why it has no
+    waits and still draws the length of stay."""
+    shown = pages["en"].open("now", run=3)
+    now = _api(server, "/runs/3/now")
+    assert now["totals"]["waiting"] is None and "first_seen" in now["not_in_data"]
+    assert shown.inner_text('[data-kpi="waiting"]') == "—"
+    assert "first-seen times are not in this data" in shown.inner_text("#view .kpis")
+    assert shown.inner_text('[data-kpi="present"]') == str(now["totals"]["present"])
+    assert shown.get_attribute('[data-kpi="status"] [data-saturation]', "data-saturation") == (
+        now["totals"]["saturation"] or "unknown"
+    )
+    assert "own hourly census" in shown.inner_text("p.rule")  # no capacity declared
+    waits = pages["en"].open("waits", run=3)
+    pages["en"].shot("sites-waits-no-first-seen-en")
+    assert "first-seen (doctor) times are not in this hospital's records" in waits.inner_text(
+        "#view"
+    )
+    los = waits.evaluate(
+        "() => [...document.querySelectorAll('.chart')].filter(c => !c.hidden && c.data)"
+        ".map(c => c.closest('section').querySelector('h3').textContent)"
+    )
+    assert los == ["Length of stay (arrival to departure)"]
+    assert pages["en"].errors == []
+
+
 def test_waits_and_census_charts_hold_the_api_numbers(pages: dict[str, Page], server: Any) -> None:
     """Waits are drawn where first-seen times exist; the census chart plots /census."""
     shown = pages["en"].open("arrivals", run=2)
@@ -373,7 +428,7 @@ def test_picker_groups_observed_and_simulated_sources(pages: dict[str, Page]) ->
             "({group: g.dataset.group, options: [...g.children].map(o => o.textContent)}))"
         )
         assert [g["group"] for g in groups] == ["observed", "simulated"]
-        assert groups[0]["options"] == [observed]
+        assert groups[0]["options"] == [observed.replace(SITE, OTHER_SITE), observed]
         assert groups[1]["options"][0].startswith(simulated)
         assert shown.input_value("#run-picker") == "1"
 
@@ -399,7 +454,7 @@ def test_a_store_with_only_observed_data_opens_on_it(
     page = Page(browser, serve(make_app(url)).url)
     try:
         shown = page.open("now")
-        assert shown.input_value("#run-picker") == "2"
+        assert shown.input_value("#run-picker") == "3"  # the newest of the two sites
         assert shown.get_attribute("#view", "data-source") == "observed"
         assert page.errors == []
     finally:
