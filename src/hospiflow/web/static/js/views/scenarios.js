@@ -165,7 +165,7 @@ export async function render(container, state) {
       await draw(chart, runs.map((run) => ({
         type: "bar", name: sourceName(run), x: keys.map((k) => catalog.name(k)),
         y: rows.map((r) => r[`run_${run.id}_wait_mean_min`]), hovertemplate: "%{y:.1f} min<extra>%{fullData.name}</extra>",
-      })), { barmode: "group", xaxis: { title: { text: t("common.specialty") } }, yaxis: { title: { text: t("waits.axis.mean_wait") } }, hovermode: "closest" }, rows);
+      })), { barmode: "group", xaxis: { title: { text: t("common.specialty") }, automargin: true }, yaxis: { title: { text: t("waits.axis.mean_wait") } }, hovermode: "closest" }, rows);
     } catch (error) {
       showError(chart, error);
     }
