@@ -427,7 +427,7 @@ class _Index:
     """Patients and Conditions by reference key, holding only what visits use."""
 
     patients: dict[str, tuple[date | None, str | None, str | None]] = field(default_factory=dict)
-    conditions: dict[str, tuple[str, str] | None] = field(default_factory=dict)
+    conditions: dict[str, tuple[str, str]] = field(default_factory=dict)
     by_encounter: dict[str, tuple[str, str]] = field(default_factory=dict)
     parent: _Index | None = None
 
@@ -462,10 +462,12 @@ class _Index:
                 self.patients[key] = (born, sex, own)
             return
         code = _icd(resource.get("code"))
+        if code is None:
+            return  # no ICD code: nothing a visit could take from it
         for key in keys:
             self.conditions[key] = code
         encounter = _reference_key(resource.get("encounter"))
-        if code is not None and encounter is not None:
+        if encounter is not None:
             self.by_encounter.setdefault(encounter, code)
 
 
