@@ -3,8 +3,9 @@ idempotence, corrections, quarantine, atomicity."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -154,6 +155,13 @@ def test_bad_visits_are_quarantined_with_where_and_why(engine, site):
     assert locations == {"test.csv:3", "test.csv:4", "test.csv:5", "test.csv:6", "test.csv:99"}
     assert all("IPP" not in r.raw and "V0000" not in r.raw for r in rows)
     assert report["quarantined"] == 5
+    # the four visits refused by the checks are counted on their arrival's local day
+    days = Counter()
+    for row in report["quarantine_by_day"]:
+        days[row["day_local_ms"]] += row["count"]
+    t0_day = int(datetime(2025, 3, 3, tzinfo=UTC).timestamp() * 1000)
+    assert days[t0_day] == 3  # visits 1, 2 and 4 arrived on 3 March
+    assert sum(days.values()) == 4  # the reader's bad_time row has no readable day
     assert {r["reason"] for r in report["quarantine_by_reason"]} == set(summary.by_reason)
 
 

@@ -271,19 +271,8 @@ def pages(browser: Any, server: Any) -> Iterator[dict[str, Page]]:
         page.close()
 
 
-# GET /runs/{id}/waits?by=pathology answers 500 on a site whose visits include some with no
-# pathology (web/data.py waits_payload: int(None) for their key); the view still shows the
-# case mix, but the browser logs the 500. Passes again once the API skips that key.
-WAITS_BY_PATHOLOGY_BUG = pytest.mark.xfail(
-    reason="API: /waits?by=pathology fails on visits without a pathology", strict=False
-)
-OBSERVED_VIEWS = [
-    pytest.param(v, marks=WAITS_BY_PATHOLOGY_BUG) if v == "pathologies" else v for v in VIEWS
-]
-
-
 @pytest.mark.parametrize("lang", ["en", "fr"])
-@pytest.mark.parametrize("view", OBSERVED_VIEWS)
+@pytest.mark.parametrize("view", VIEWS)
 def test_every_view_works_on_observed_data(pages: dict[str, Page], view: str, lang: str) -> None:
     """Each view opens on the site's data with zero console errors, charts with data, and
     (in French) no English label left."""

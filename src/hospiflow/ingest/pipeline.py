@@ -51,6 +51,7 @@ MAX_STAY_HOURS = 72
 CHUNK = 5_000  # records looked up and written together
 MS_PER_MIN = 60_000
 MS_PER_HOUR = 3_600_000
+MS_PER_DAY = 86_400_000
 
 VISIT_COLUMNS = (
     "run_id",
@@ -171,6 +172,7 @@ class _Visits:
             )
         }
         self.unknown = self.specialty_idx[sites.UNKNOWN_SPECIALTY]
+        self.rejected_day_ms: int | None = None  # local day of the last visit refused
         self._patients: dict[str, str] = {}  # raw id -> pseudonym, this import only (memory)
         self.unmapped: Counter[str] = Counter()
         self.mapped_by: Counter[str] = Counter()
@@ -188,6 +190,7 @@ class _Visits:
         problem = self._check(arrival_ms, departure_ms, seen_ms)
         if problem is not None:
             reason, field_name, message = problem
+            self.rejected_day_ms = local_ms - local_ms % MS_PER_DAY
             return Rejection(record.source, reason, message, field_name, _describe(record))
         pathology_idx, specialty_idx, code, system = self._classify(record)
         if record.visit_id:
@@ -345,7 +348,7 @@ def _run_import(
             summary.read += 1
             row = visits.row(item)
             if isinstance(row, Rejection):
-                quarantine.add(row)
+                quarantine.add(row, visits.rejected_day_ms)  # its arrival's local day
                 continue
             chunk.append(row)
             first = row[7] if first is None or row[7] < first else first

@@ -392,7 +392,7 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "kpis": obj(
                 {
                     "arrivals": INT,
-                    "treated": INT,
+                    "treated": OPT_INT,  # null: the data have no first-seen times
                     "left_without_being_seen": INT,
                     "left_without_being_seen_rate": OPT_NUM,
                     "wait_mean_min": OPT_NUM,

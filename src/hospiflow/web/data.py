@@ -638,6 +638,8 @@ def waits_payload(
         by=None if by == "none" else by,
         target_minutes=target_minutes,
     )
+    if by != "none":  # visits with no pathology (unmapped diagnoses) count only in totals
+        rows = [r for r in rows if r["key"] is not None]
     if bucket == "none":
         starts = [rng.start_local]
         index = {(None if by == "none" else int(r["key"]), rng.start_local): r for r in rows}
@@ -692,6 +694,9 @@ def kpis_payload(connection: Connection, run: RunContext, rng: Range) -> dict[st
         k: (int(v) if k in ("arrivals", "treated", "left_without_being_seen") else _round(v, 4))
         for k, v in raw.items()
     }
+    seen_somewhere = kpis["arrivals"] - kpis["left_without_being_seen"] > 0
+    if run.row["kind"] == "import" and kpis["treated"] == 0 and seen_somewhere:
+        kpis["treated"] = None  # observed data without first-seen times: unknown, not zero
     return {
         "ok": True,
         "run_id": run.id,

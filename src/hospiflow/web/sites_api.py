@@ -49,7 +49,7 @@ EXPORT_MEDIA = {
     "rpu": ("text/csv", "csv"),
     "mimic-ed": ("text/csv", "csv"),
     "hl7": ("text/plain", "hl7"),
-    "fhir": ("application/fhir+ndjson", "ndjson"),
+    "fhir": ("application/fhir+json", "json"),  # a collection Bundle
 }
 CHUNK = 64 * 1024
 
