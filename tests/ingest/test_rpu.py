@@ -297,13 +297,15 @@ def test_files_that_cannot_be_read_are_ingest_errors(tmp_path):
 
 
 def test_daylight_saving_changes_follow_fold_zero(tmp_path):
-    """A time in the repeated autumn hour is its first occurrence; one in the spring gap is
-    shifted an hour forward; the hours around them are exact."""
+    """A time in the repeated autumn hour is its first occurrence (a SORTIE its second when the
+    first is before ENTREE); one in the spring gap is shifted an hour forward; the hours
+    around them are exact."""
     lines = [
         row(ENTREE="27/10/2024 02:30", SORTIE="27/10/2024 03:10"),  # ambiguous: CEST
         row(ENTREE="27/10/2024 01:59", SORTIE=""),
         row(ENTREE="31/03/2024 02:30", SORTIE="31/03/2024 03:45"),  # nonexistent
         row(ENTREE="31/03/2024 01:59", SORTIE="31/03/2024 03:00"),
+        row(ENTREE="27/10/2024 02:50", SORTIE="27/10/2024 02:10"),  # left in the second 02h
     ]
     visits, rejections = items(extract(tmp_path / "dst.csv", lines))
     assert rejections == []
@@ -314,6 +316,8 @@ def test_daylight_saving_changes_follow_fold_zero(tmp_path):
     assert visits[2].departure == datetime(2024, 3, 31, 1, 45, tzinfo=UTC)
     assert visits[3].arrival == datetime(2024, 3, 31, 0, 59, tzinfo=UTC)
     assert visits[3].departure == datetime(2024, 3, 31, 1, 0, tzinfo=UTC)
+    assert visits[4].arrival == datetime(2024, 10, 27, 0, 50, tzinfo=UTC)  # 02:50 +02:00
+    assert visits[4].departure == datetime(2024, 10, 27, 1, 10, tzinfo=UTC)  # 02:10 +01:00
 
 
 def test_the_hour_cache_gives_the_same_instants_as_zoneinfo():
