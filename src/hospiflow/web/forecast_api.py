@@ -8,6 +8,14 @@ repeated parameters refused (400), ISO 8601 times with the run's offset. A run
 without a forecast answers 404 with the code ``no_forecast`` (and the command that
 makes one). Series are columnar: ``hours`` (or ``days``) once, then one array of
 values per series, in the same order.
+
+A site's observed run (visits only: no doctors, no roster) has a census risk instead
+of the queue's (:mod:`hospiflow.forecast.census_risk`): ``/forecast/risk`` answers
+one hospital-wide row (key ``all``) with the census drivers and names the
+``saturation_definition``; ``/forecast/staffing`` answers 200 with empty series,
+``lacks: ["doctors"]`` and a ``message`` (there is nothing to advise, which is no
+error); ``/forecast`` and ``/forecast/backtest`` add ``saturation_definition`` and
+``lacks``. Simulated runs' answers carry none of these keys.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from hospiflow.web.components import (
     INT,
     ISO,
     NUM,
+    OPT_INT,
     OPT_NUM,
     STR,
     TRUE,
@@ -43,6 +52,12 @@ bp = APIBlueprint("forecast", __name__, tag="forecast")
 
 E400 = "Malformed or unknown query parameter"
 E404 = "No such run, or no forecast (code `no_forecast`) or backtest (`no_backtest`) for it yet"
+
+
+ALL = {"key": "all", "name": "All specialties"}
+QUEUE_DRIVER_NAMES = ("arrivals", "doctors", "utilisation", "waiting")
+CENSUS_DRIVER_NAMES = ("arrivals", "expected_present", "threshold")
+NOT_IN_DATA = "not in this data"
 
 
 class NoForecast(NotFoundError):
@@ -78,6 +93,15 @@ SERIES = obj(
         },
     }
 )
+LACKS = {
+    **arr(STR),
+    "description": "Observed runs only: what the site's data never hold (here 'doctors')",
+}
+SATURATION_DEFINITION = {
+    "type": ["string", "null"],
+    "description": "Observed runs only: the census definition of a saturated hour, "
+    "'census>=capacity (N spaces)' or 'census>=p95 (X)' (null: no departure times, no census)",
+}
 FORECAST = obj(
     {
         **HEADER,
@@ -97,33 +121,57 @@ FORECAST = obj(
             "additionalProperties": False,
         },
         "calibration": {"type": "object"},
-    }
+    },
+    {"saturation_definition": SATURATION_DEFINITION, "lacks": LACKS},
 )
 SETTINGS = obj({"waiting_per_doctor": NUM, "target_probability": NUM, "max_doctors": NUM})
+QUEUE_DRIVERS = obj(
+    {
+        "arrivals": MATRIX,
+        "doctors": MATRIX,
+        "utilisation": MATRIX,
+        "waiting": MATRIX,
+    }
+)
+CENSUS_DRIVERS = {
+    **obj(
+        {
+            "arrivals": {**MATRIX, "description": "Forecast arrivals of the hour (one row: all)"},
+            "expected_present": {
+                **MATRIX,
+                "description": "Projected patients present, averaged over the hour",
+            },
+            "threshold": {**MATRIX, "description": "The census that makes the hour saturated"},
+        }
+    ),
+    "description": "Observed runs: the census drivers",
+}
 RISK = obj(
     {
         **HEADER,
         "rule": {**STR, "description": "The definition of a saturated hour"},
-        "settings": SETTINGS,
         "calibration": {"type": "object", "description": "Where the calibration comes from"},
         "hours": arr(ISO),
-        "specialties": arr(SPECIALTY),
+        "specialties": {
+            **arr(SPECIALTY),
+            "description": "One row per specialty; observed runs: one hospital-wide row, 'all'",
+        },
         "probability": MATRIX,
-        "drivers": obj(
-            {
-                "arrivals": MATRIX,
-                "doctors": MATRIX,
-                "utilisation": MATRIX,
-                "waiting": MATRIX,
-            }
-        ),
-    }
+        "drivers": {"oneOf": [QUEUE_DRIVERS, CENSUS_DRIVERS]},
+    },
+    {
+        "settings": {**SETTINGS, "description": "Simulated runs: the queue thresholds"},
+        "saturation_definition": SATURATION_DEFINITION,
+        "definition": {
+            **obj({"threshold": NUM, "capacity": OPT_INT, "text": STR}),
+            "description": "Observed runs: the threshold, the declared capacity (null: p95)",
+        },
+        "lacks": LACKS,
+    },
 )
 STAFFING = obj(
     {
         **HEADER,
-        "rule": STR,
-        "settings": SETTINGS,
         "hours": arr(ISO),
         "specialties": arr(SPECIALTY),
         "rostered": MATRIX,
@@ -132,7 +180,16 @@ STAFFING = obj(
         "probability_rostered": MATRIX,
         "probability_advised": MATRIX,
         "reachable": arr(arr(BOOL)),
-    }
+    },
+    {
+        "rule": {**STR, "description": "Simulated runs: the saturation rule advised against"},
+        "settings": SETTINGS,
+        "lacks": LACKS,
+        "message": {
+            **STR,
+            "description": "Observed runs: 'not in this data: ...' (every series is empty)",
+        },
+    },
 )
 BACKTEST = obj(
     {
@@ -148,7 +205,8 @@ BACKTEST = obj(
             "type": "integer",
             "description": "The run whose history was scored: this one or the history it continues",
         },
-    }
+    },
+    {"saturation_definition": SATURATION_DEFINITION, "lacks": LACKS},
 )
 
 
@@ -267,9 +325,22 @@ def _series(
             mean[i] = round(float(value), 3)
             for q, v in zip(levels, quantiles or [], strict=False):
                 bands[f"{q:g}"][i] = float(v)
-        key = {"key": "all", "name": "All specialties"} if spec is None else keys[spec]
+        key = ALL if spec is None else keys[spec]
         out.append({**key, "mean": mean, "quantiles": bands})
     return targets, out
+
+
+def _observed(run: dict[str, Any], payload: dict[str, Any]) -> bool:
+    """A site's observed run (visits only): its forecast payload says what it lacks."""
+    return data.is_observed(run) or "lacks" in payload
+
+
+def _observed_keys(payload: dict[str, Any]) -> dict[str, Any]:
+    """What an observed run's answers add: the census definition and what the data lack."""
+    return {
+        "saturation_definition": payload.get("saturation_definition"),
+        "lacks": [str(x) for x in payload.get("lacks") or ["doctors"]],
+    }
 
 
 # --------------------------------------------------------------------------- views
@@ -321,24 +392,73 @@ def forecast(run_id: int, args: dict[str, Any]) -> dict[str, Any]:
             "daily": daily,
             "occupancy": occupancy,
             "calibration": payload.get("calibration") or {},
+            **(_observed_keys(payload) if _observed(run, payload) else {}),
         }
 
     return _limited(build)
 
 
-def _risk_like(run_id: int, metric: str) -> tuple[dict, dict, list[int], list[dict], list[tuple]]:
-    run = _run(run_id)
-    header = _header(run)
+def _risk_like(
+    run: dict[str, Any], header: dict[str, Any], metric: str
+) -> tuple[list[int], list[dict], list[tuple]]:
+    run_id = int(run["id"])
     payload = header["payload"] or {}
     if not payload.get("risk"):
+        why = "the run has no roster"
+        if _observed(run, payload):
+            why = "the site's visits have no departure times (no census)"
         raise NoForecast(
-            f"run {run_id}'s forecast has no saturation risk: the run has no roster",
+            f"run {run_id}'s forecast has no saturation risk: {why}",
             where="run_id",
             run_id=run_id,
         )
     keys = _specialties(run_id, payload.get("specialties", []))
     rows = store.read_rows(get_db(), run_id, metric)
-    return run, header, _hours(rows), keys, rows
+    return _hours(rows), keys, rows
+
+
+def _census_risk(run: dict[str, Any], header: dict[str, Any], rows: list[tuple]) -> dict[str, Any]:
+    """An observed run's risk: one hospital-wide row (``all``), P(census >= threshold)
+    with its drivers, and the definition that applied."""
+    payload = header["payload"] or {}
+    hospital = [(r[0], 0, r[2], r[3]) for r in rows if r[1] is None]
+    targets = _hours(hospital)
+
+    def driver(name: str) -> list[list[Any]]:
+        return _matrix(hospital, 1, targets, lambda r: (r[3] or {}).get(name))
+
+    definition = payload.get("definition")
+    return {
+        **_base(run, header),
+        "rule": payload.get("rule", ""),
+        "calibration": payload.get("calibration") or {},
+        "hours": [utc_iso(t, run["timezone"]) for t in targets],
+        "specialties": [dict(ALL)],
+        "probability": _matrix(hospital, 1, targets, lambda r: round(float(r[2]), 4)),
+        "drivers": {name: driver(name) for name in CENSUS_DRIVER_NAMES},
+        **_observed_keys(payload),
+        **({"definition": definition} if isinstance(definition, dict) else {}),
+    }
+
+
+def _no_staffing(run: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
+    """An observed run's staffing: nothing to advise (no doctors, no roster), said plainly."""
+    payload = header["payload"] or {}
+    note = str(payload.get("staffing") or NOT_IN_DATA)
+    return {
+        **_base(run, header),
+        "hours": [],
+        "specialties": [],
+        "rostered": [],
+        "advised": [],
+        "gap": [],
+        "probability_rostered": [],
+        "probability_advised": [],
+        "reachable": [],
+        "lacks": _observed_keys(payload)["lacks"],
+        "message": f"{note}: a site's observed visits hold no doctors or rosters, so no "
+        "staffing can be advised (the census saturation risk is at /forecast/risk)",
+    }
 
 
 @bp.get("/runs/<int:run_id>/forecast/risk")
@@ -352,11 +472,17 @@ def _risk_like(run_id: int, metric: str) -> tuple[dict, dict, list[int], list[di
 @_no_query
 def risk(run_id: int) -> dict[str, Any]:
     """Probability of saturation of every coming hour (168) and specialty, with its drivers:
-    forecast arrivals, rostered doctors, expected utilisation and patients waiting."""
+    forecast arrivals, rostered doctors, expected utilisation and patients waiting. An
+    observed run: one hospital-wide row, P(census >= threshold), with forecast arrivals,
+    expected patients present and the threshold."""
 
     def build() -> dict[str, Any]:
-        run, header, targets, keys, rows = _risk_like(run_id, "saturation")
+        run = _run(run_id)
+        header = _header(run)
+        targets, keys, rows = _risk_like(run, header, "saturation")
         payload = header["payload"] or {}
+        if _observed(run, payload):
+            return _census_risk(run, header, rows)
         n = len(keys)
 
         def driver(name: str) -> list[list[Any]]:
@@ -370,9 +496,7 @@ def risk(run_id: int) -> dict[str, Any]:
             "hours": [utc_iso(t, run["timezone"]) for t in targets],
             "specialties": keys,
             "probability": _matrix(rows, n, targets, lambda r: round(float(r[2]), 4)),
-            "drivers": {
-                name: driver(name) for name in ("arrivals", "doctors", "utilisation", "waiting")
-            },
+            "drivers": {name: driver(name) for name in QUEUE_DRIVER_NAMES},
         }
 
     return _limited(build)
@@ -389,11 +513,16 @@ def risk(run_id: int) -> dict[str, Any]:
 @_no_query
 def staffing(run_id: int) -> dict[str, Any]:
     """Fewest doctors keeping the probability of saturation at or below the target, beside the
-    rostered number, for every coming hour and specialty; the gap is advised - rostered."""
+    rostered number, for every coming hour and specialty; the gap is advised - rostered. An
+    observed run has no doctors: empty series, ``lacks`` and a ``message`` saying so."""
 
     def build() -> dict[str, Any]:
-        run, header, targets, keys, rows = _risk_like(run_id, "staffing")
+        run = _run(run_id)
+        header = _header(run)
         payload = header["payload"] or {}
+        if _observed(run, payload):
+            return _no_staffing(run, header)
+        targets, keys, rows = _risk_like(run, header, "staffing")
         n = len(keys)
 
         def extra(name: str) -> list[list[Any]]:
@@ -449,9 +578,11 @@ def backtest(run_id: int) -> dict[str, Any]:
         arrivals = {
             k: payload[k] for k in ("test_start", "test_end", "best", "models") if k in payload
         }
+        observed = _observed(run, payload)
+        dropped = ("calibration", "settings") if observed else ("calibration",)
         risk = payload.get("risk")
-        if isinstance(risk, dict):
-            risk = {k: v for k, v in risk.items() if k != "calibration"}
+        if isinstance(risk, dict):  # an observed run's census risk has no queue settings
+            risk = {k: v for k, v in risk.items() if k not in dropped}
         return {
             "ok": True,
             "run_id": int(run["id"]),
@@ -462,6 +593,7 @@ def backtest(run_id: int) -> dict[str, Any]:
             "occupancy": payload.get("occupancy"),
             "note": payload.get("risk_note"),
             "scored_run_id": scored,
+            **(_observed_keys(payload) if observed else {}),
         }
 
     return _limited(build)
