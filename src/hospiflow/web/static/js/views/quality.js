@@ -84,6 +84,12 @@ function importsPanel(report, timeZone) {
   return section;
 }
 
+// Counts are whole numbers: with small ones, one tick per unit (Plotly would put halves
+// and the "d" format would print them as repeated integers).
+function wholeTicks(max) {
+  return max <= 10 ? { tick0: 0, dtick: 1 } : {};
+}
+
 async function drawReasons(target, report, colours) {
   try {
     const rows = report.quarantine_by_reason.map((r) => ({ reason: r.reason, label: reasonLabel(r.reason), rows: r.count }));
@@ -97,7 +103,7 @@ async function drawReasons(target, report, colours) {
       height: 140 + 28 * rows.length,
       hovermode: "closest",
       margin: { t: 8, r: 16, b: 52, l: 16 },
-      xaxis: { title: { text: t("quality.axis.rows") }, rangemode: "tozero", tickformat: "d" },
+      xaxis: { title: { text: t("quality.axis.rows") }, rangemode: "tozero", tickformat: "d", ...wholeTicks(Math.max(...rows.map((r) => r.rows))) },
       yaxis: { automargin: true, autorange: "reversed" },
     }, rows);
   } catch (error) {
@@ -144,7 +150,7 @@ async function drawDays(target, report, colours, timeZone) {
       barmode: "stack",
       bargap: few ? 0.6 : 0.2,
       xaxis: { type: few ? "category" : "date", title: { text: t(byImport ? "quality.axis.import_day" : "quality.axis.day") } },
-      yaxis: { title: { text: t("quality.axis.rows") }, rangemode: "tozero", tickformat: "d" },
+      yaxis: { title: { text: t("quality.axis.rows") }, rangemode: "tozero", tickformat: "d", ...wholeTicks(Math.max(...days.map((_d, i) => traces.reduce((sum, tr) => sum + tr.y[i], 0)))) },
       legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
       margin: { t: 48, r: 16, b: 56, l: 64 },
     }, rows);
