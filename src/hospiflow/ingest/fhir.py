@@ -190,10 +190,12 @@ KINDS = ("Encounter", "Patient", "Condition")
 MODELS = {"Encounter": Encounter, "Patient": Patient, "Condition": Condition}
 
 # Elements that identify a person (or are free text): never shown in a Rejection.
+# ``reference`` and ``fullUrl`` too: a resource id is often the hospital's own number
+# (Patient/<MRN>, Condition/dx-<visit number>).
 IDENTIFYING = frozenset(
     "id identifier name birthdate address telecom subject patient participant individual text"
     " note contained contact photo preadmissionidentifier generalpractitioner link"
-    " deceaseddatetime".split()
+    " deceaseddatetime reference fullurl".split()
 )
 
 _D = Disposition
