@@ -151,6 +151,7 @@ def test_no_raw_identifier_reaches_the_store_logs_or_api(
         ["site", "create", "PII", "--db", str(db)],
         ["import", "--site", "PII", "--format", format_name, str(source), "--db", str(db)],
         ["site", "show", "PII", "--db", str(db)],
+        ["site", "show", "PII", "--json", "--db", str(db)],
     ):
         result = runner.invoke(main, args, catch_exceptions=False)
         assert result.exit_code == 0, result.output
@@ -194,5 +195,5 @@ def test_no_raw_identifier_reaches_the_store_logs_or_api(
     blobs["sql dump"] = dump
     leaks = {where: secrets_in(blob) for where, blob in blobs.items() if secrets_in(blob)}
     assert leaks == {}
-    summary = json.loads(runner.invoke(main, ["site", "show", "PII", "--db", str(db)]).output)
+    summary = json.loads(outputs[-1])
     assert summary["visits"] == 20

@@ -99,9 +99,10 @@ def site_list(db: str | None, database_url: str | None) -> None:
 
 @site_group.command(name="show")
 @click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
 @database_options
-def site_show(name: str, db: str | None, database_url: str | None) -> None:
-    """A site, its imports and what was quarantined."""
+def site_show(name: str, as_json: bool, db: str | None, database_url: str | None) -> None:
+    """A site: its data's span and completeness, its imports, what was quarantined."""
     from hospiflow.store import quality
 
     engine = _engine(db, database_url)
@@ -109,17 +110,70 @@ def site_show(name: str, db: str | None, database_url: str | None) -> None:
         with engine.connect() as connection:
             site = store_sites.get_site(connection, _site_key(name))
             report = quality.site_quality(connection, site["id"])
+            listed = {r["id"]: r for r in store_sites.list_sites(connection)}[site["id"]]
     finally:
         engine.dispose()
-    click.echo(json.dumps({"site": _jsonable(site), **report}, indent=2, default=str))
+    if as_json:
+        click.echo(json.dumps({"site": site, **report}, indent=2, default=str))
+        return
+    _print_site(site, listed, report)
+
+
+def _print_site(site: dict[str, Any], listed: dict[str, Any], report: dict[str, Any]) -> None:
+    console = Console()
+    tz = site["timezone"]
+    console.print(
+        f"[bold]{site['name']}[/bold]  ({tz}, code {site['code'] or '-'}, "
+        f"{site['capacity_spaces'] or 'no declared'} spaces)"
+    )
+    if site["run_id"] is None:
+        console.print("no data imported yet")
+        return
+    console.print(
+        f"{report.get('visits', 0):,} visits, observed run {site['run_id']}, "
+        f"{iso(listed['start_utc_ms'], tz)} .. {iso(listed['end_utc_ms'], tz)}"
+    )
+    fields = Table(title="fields present (share of visits)")
+    fields.add_column("field")
+    fields.add_column("share", justify="right")
+    for field_name, share in report["completeness"].items():
+        fields.add_row(field_name, "not in this data" if not share else f"{share:.1%}")
+    console.print(fields)
+    if report["quarantine_by_reason"]:
+        reasons = Table(title=f"quarantined: {report['quarantined']:,} rows")
+        reasons.add_column("reason")
+        reasons.add_column("rows", justify="right")
+        for row in report["quarantine_by_reason"]:
+            reasons.add_row(row["reason"], f"{row['count']:,}")
+        console.print(reasons)
+    if report["unmapped_codes"]:
+        codes = Table(title="diagnosis codes mapped to no pathology")
+        codes.add_column("code")
+        codes.add_column("system")
+        codes.add_column("visits", justify="right")
+        for row in report["unmapped_codes"][:15]:
+            codes.add_row(row["code"], row["system"], f"{row['visits']:,}")
+        console.print(codes)
+    imports = Table(title="imports (newest first)")
+    for column in ("batch", "format", "files", "status", "read", "new", "dup.", "quar."):
+        imports.add_column(column, justify="right" if column in ("read", "new") else "left")
+    for batch in report["imports"][:10]:
+        summary = batch["summary"]
+        imports.add_row(
+            str(batch["id"]),
+            batch["format"],
+            ", ".join(batch["files"])[:40],
+            batch["status"],
+            f"{summary.get('read', 0):,}",
+            f"{summary.get('imported', 0):,}",
+            f"{summary.get('duplicates', 0):,}",
+            f"{summary.get('quarantined', 0):,}",
+        )
+    console.print(imports)
 
 
 def _site_key(name: str) -> int | str:
     return int(name) if name.isdigit() else name
-
-
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items()}
 
 
 # -- import -----------------------------------------------------------------------------
