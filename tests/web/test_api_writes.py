@@ -178,3 +178,7 @@ def test_delete_removes_everything(make_app, private_store, token):
     assert response.get_json() == {"ok": True, "deleted": 1}
     assert client.get(API + "/runs").get_json()["runs"] == []
     assert client.get(API + "/runs/1/now").status_code == 404
+    entries = client.get(API + "/audit", headers={"Authorization": f"Bearer {token}"}).get_json()
+    deletion = [e for e in entries["entries"] if e["action"] == "delete"]
+    assert deletion and deletion[0]["target"] == "run:1" and deletion[0]["rows"] > 0
+    assert deletion[0]["actor"] == "api-token"

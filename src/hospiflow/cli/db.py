@@ -87,7 +87,7 @@ def delete_run(run_id: int, db: str | None, database_url: str | None) -> None:
     try:
         with engine.begin() as connection:
             migrate.ensure_current(connection)
-            store_runs.delete_run(connection, run_id)
+            store_runs.delete_run(connection, run_id, "cli")
     finally:
         engine.dispose()
     click.echo(f"deleted run {run_id}")

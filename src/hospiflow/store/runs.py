@@ -19,6 +19,7 @@ _CHILDREN = (
     schema.treatments,
     schema.visits,
     schema.forecasts,
+    schema.hourly_counts,
     *schema.ROLLUP_TABLES,
     schema.doctors,
     schema.pathologies,
@@ -51,11 +52,21 @@ def list_runs(connection: Connection, status: str | None = None) -> list[dict[st
     return [dict(row) for row in connection.execute(stmt).mappings()]
 
 
-def delete_run(connection: Connection, run_id: int) -> None:
-    """Remove a run and everything it wrote (call inside a write transaction)."""
+def delete_run(connection: Connection, run_id: int, actor: str = "unknown") -> None:
+    """Remove a run and everything it wrote (call inside a write transaction).
+
+    The deletion is written to the audit log in the same transaction (who, which
+    run, how many visits), so a site's observed data never vanish unrecorded.
+    """
+    from hospiflow.store.sites import audit
+
     r = schema.runs
-    if connection.execute(sa.select(r.c.id).where(r.c.id == run_id)).first() is None:
+    found = connection.execute(
+        sa.select(r.c.id, r.c.kind, r.c.visits_count).where(r.c.id == run_id)
+    ).first()
+    if found is None:
         raise NotFoundError(f"no run {run_id}", where="run_id", run_id=run_id)
     for table in _CHILDREN:
         connection.execute(table.delete().where(table.c.run_id == run_id))
     connection.execute(r.delete().where(r.c.id == run_id))
+    audit(connection, actor, "delete", f"run:{run_id}", found.visits_count, {"kind": found.kind})

@@ -37,7 +37,7 @@ from hospiflow.store.engine import time_limit
 from hospiflow.store.timeconv import now_ms
 from hospiflow.web import data, observed
 from hospiflow.web.app import get_db, state
-from hospiflow.web.auth import Unauthorized, WritesDisabled, auth, requires_admin
+from hospiflow.web.auth import Unauthorized, WritesDisabled, actor, auth, requires_admin
 from hospiflow.web.components import ok
 from hospiflow.web.schemas import (
     BIGINT,
@@ -319,7 +319,7 @@ def delete_run(run_id: int) -> dict[str, Any]:
         )
     connection.rollback()
     with st.write_engine().begin() as writer:
-        store_runs.delete_run(writer, run_id)
+        store_runs.delete_run(writer, run_id, actor())
     st.runs.pop(run_id, None)
     st.catalogs.pop(run_id, None)
     st.cache.drop_run(run_id)
