@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from forecast_helpers import weekly_profile
 
 from hospiflow.forecast import census_risk
+from hospiflow.forecast.history import load_history
+from hospiflow.forecast.riskbacktest import default_calibration_days
 from hospiflow.forecast.service import ForecastService
 from hospiflow.forecast.storebacktest import backtest_run
 from hospiflow.ingest.pipeline import import_items
@@ -51,13 +53,15 @@ def generated_visits(days: int = DAYS, seed: int = 3) -> tuple[VisitRecord, ...]
 
 @pytest.fixture
 def make_site_run(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch):
-    """Factory: a Paris site (with a declared capacity or not) with 126 days of visits."""
+    """Factory: a Paris site (with a declared capacity or not) with 126 days of visits
+    (or the visits given)."""
     monkeypatch.setenv("HOSPIFLOW_PSEUDONYM_KEY", "a-test-key-of-enough-length")
 
-    def make(capacity: int | None = None) -> int:
+    def make(capacity: int | None = None, visits: tuple[VisitRecord, ...] | None = None) -> int:
         with engine.begin() as connection:
             sites.create_site(connection, "Site", "Europe/Paris", capacity_spaces=capacity)
-        summary = import_items(engine, "Site", generated_visits(), format="test")
+        visits = generated_visits() if visits is None else visits
+        summary = import_items(engine, "Site", visits, format="test")
         assert summary.quarantined == 0
         return int(summary.run_id)
 
@@ -142,3 +146,26 @@ def test_the_projection_keeps_those_present_and_adds_arrivals():
     flow = census_risk.project(np.zeros(0, dtype=int), np.full(6, 6.0), s)
     assert flow.mean[3:].tolist() == pytest.approx([12.0, 12.0, 12.0], rel=0.01)
     assert flow.end[0] == pytest.approx(6.0, rel=0.02)
+
+
+def test_a_history_starting_at_one_in_the_morning_backtests_its_whole_days(
+    url, engine, make_site_run
+):
+    """120 days from 01:00 Paris: the default calibration counts 119 whole days (63 days, not
+    64, which asked for one day before the data and failed), and the backtest runs."""
+    first = VisitRecord(
+        arrival=START,  # 01:00 in Paris: the history's first hour is not a midnight
+        departure=START + timedelta(hours=2),
+        source="gen:first",
+        visit_id="V-first",
+        disposition=Disposition.DISCHARGED,
+        diagnosis="R07.4",
+    )
+    site_run = make_site_run(visits=(first, *generated_visits(120)))
+    with engine.connect() as connection:
+        history = load_history(connection, site_run, with_predecessor=False)
+    assert history.arrivals.index[0] == datetime(2024, 1, 1, 1)  # local wall clock
+    assert default_calibration_days(history, 28) == 63
+    data = backtest_run(url, site_run, test_days=28, progress=False).to_dict()
+    assert data["risk"]["calibration_start"].startswith("2024-01-30")
+    assert data["risk"]["test_start"].startswith("2024-04-02")

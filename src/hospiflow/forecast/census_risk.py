@@ -45,7 +45,12 @@ from sqlalchemy.engine import Connection
 from hospiflow.errors import ForecastError
 from hospiflow.forecast.features import hour_of_week
 from hospiflow.forecast.history import RunHistory
-from hospiflow.forecast.riskbacktest import RECALIBRATE_DAYS, OperationalBacktest, _periods
+from hospiflow.forecast.riskbacktest import (
+    RECALIBRATE_DAYS,
+    OperationalBacktest,
+    _periods,
+    default_calibration_days,
+)
 from hospiflow.forecast.rolling import rolling_forecasts, wall_clock
 from hospiflow.forecast.saturation import (
     Calibrator,
@@ -262,9 +267,8 @@ def census_backtest(
     patients present 1..8 h after each origin midnight against persistence."""
     if test_days < 1:
         raise ForecastError("must be at least 1", where="test_days")
-    index = history.arrivals.index
     if calibration_days is None:
-        calibration_days = int((index[-1] - index[0]) / pd.Timedelta(days=1)) - test_days - 28
+        calibration_days = default_calibration_days(history, test_days)
     if calibration_days < 28:
         raise ForecastError(
             f"the risk backtest needs 28 days of history + at least 28 days of calibration + "

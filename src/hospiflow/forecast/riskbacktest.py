@@ -45,7 +45,13 @@ from hospiflow.forecast.saturation import (
     service_table,
 )
 
-__all__ = ["OperationalBacktest", "StateGrid", "operational_backtest", "state_grid"]
+__all__ = [
+    "OperationalBacktest",
+    "StateGrid",
+    "default_calibration_days",
+    "operational_backtest",
+    "state_grid",
+]
 
 RECALIBRATE_DAYS = 28
 HOURS_AHEAD = 34  # a 25-hour day, plus 8 hours ahead, plus the hour they end on
@@ -120,11 +126,28 @@ class OperationalBacktest:
         }
 
 
+def _end(history: RunHistory) -> pd.Timestamp:
+    """The local midnight ending the last complete day of the history."""
+    return (history.arrivals.index[-1] + pd.Timedelta(hours=1)).floor("D")
+
+
+def default_calibration_days(history: RunHistory, test_days: int) -> int:
+    """Every whole local day before the test period after the first 28 (their history).
+
+    Whole days: from the first local midnight on or after the history's first hour (a
+    history starting at 01:00 has lost its first day) to the end of the last complete day;
+    counting from the first hour itself gave one day too many, which :func:`_periods`
+    then refused."""
+    first = history.arrivals.index[0].ceil("D")
+    whole = int((_end(history) - first) / pd.Timedelta(days=1))
+    return whole - test_days - 28
+
+
 def _periods(
     history: RunHistory, test_days: int, calibration_days: int
 ) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
     index = history.arrivals.index
-    end = (index[-1] + pd.Timedelta(hours=1)).floor("D")
+    end = _end(history)
     test_start = end - pd.Timedelta(days=test_days)
     calibration_start = test_start - pd.Timedelta(days=calibration_days)
     if calibration_start - pd.Timedelta(days=28) < index[0]:
@@ -156,8 +179,7 @@ def operational_backtest(
     if test_days < 1:
         raise ForecastError("must be at least 1", where="test_days")
     if calibration_days is None:
-        span = int((history.arrivals.index[-1] - history.arrivals.index[0]) / pd.Timedelta(days=1))
-        calibration_days = span - test_days - 28
+        calibration_days = default_calibration_days(history, test_days)
     if calibration_days < 28:
         raise ForecastError(
             f"the risk backtest needs 28 days of history + at least 28 days of calibration + "
