@@ -692,6 +692,7 @@ def main() -> None:
     table += fhir_part(url, visits)
     table += hl7_part(url, visits)
     table += dashboard_part(one, fmt, args.clients, seconds)
+    shutil.rmtree(CACHE / "work", ignore_errors=True)  # the measured stores; inputs stay cached
 
     width = max(len(row[0]) for row in table)
     print(f"\n{'measure':<{width}}  {'time':>14}  {'rate':>16}  goal")
