@@ -32,7 +32,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,7 +40,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from hospiflow.ingest.diagnoses import BY_CHAPTER, BY_CODE, DiagnosisMap, load_diagnosis_map
-from hospiflow.ingest.formats import Item
+from hospiflow.ingest.formats import IngestError, Item
 from hospiflow.ingest.pseudonym import Pseudonymiser, age_at, area_of, load_key
 from hospiflow.records import ICD9, ICD10, HourlyCount, Rejection, VisitRecord
 from hospiflow.store import rollups, schema, sites
@@ -174,42 +174,51 @@ class _Visits:
         self.unknown = self.specialty_idx[sites.UNKNOWN_SPECIALTY]
         self.rejected_day_ms: int | None = None  # local day of the last visit refused
         self._patients: dict[str, str] = {}  # raw id -> pseudonym, this import only (memory)
+        self._offsets: dict[int, int] = {}  # quarter hour (UTC) -> the zone's offset, ms
         self.unmapped: Counter[str] = Counter()
         self.mapped_by: Counter[str] = Counter()
 
     def row(self, record: VisitRecord) -> tuple[Any, ...] | Rejection:
         """The visit row (patient number 0, set on insert), or why it cannot be one."""
-        # through UTC: a wall-clock time inside a spring DST gap becomes a real instant
-        # (astimezone to the same zone would return it unchanged)
-        arrival = record.arrival.astimezone(_UTC).astimezone(self.zone)
-        arrival_ms = _ms(arrival)
-        offset_ms = int(arrival.utcoffset().total_seconds() * 1000)  # type: ignore[union-attr]
-        local_ms = arrival_ms + offset_ms
-        departure_ms = _ms(record.departure) if record.departure is not None else None
-        seen_ms = _ms(record.first_seen) if record.first_seen is not None else None
+        # ``timestamp()`` reads a wall-clock time inside a spring DST gap with the
+        # offset before the change (fold=0): the instant is real, the local time
+        # stored beside it is that instant's own wall clock
+        if record.arrival.tzinfo is None:  # a reader's bug: its time would be the server's
+            raise IngestError("a visit time has no time zone", where=record.source)
+        arrival_ms = round(record.arrival.timestamp() * 1000)
+        local_ms = arrival_ms + self._offset_ms(arrival_ms)
+        departure = record.departure
+        departure_ms = round(departure.timestamp() * 1000) if departure is not None else None
+        seen = record.first_seen
+        seen_ms = round(seen.timestamp() * 1000) if seen is not None else None
         problem = self._check(arrival_ms, departure_ms, seen_ms)
         if problem is not None:
             reason, field_name, message = problem
             self.rejected_day_ms = local_ms - local_ms % MS_PER_DAY
             return Rejection(record.source, reason, message, field_name, _describe(record))
         pathology_idx, specialty_idx, code, system = self._classify(record)
+        pseudonym = self.pseudo.pseudonym
         if record.visit_id:
-            key = self.pseudo.pseudonym("visit", record.visit_id)
+            key = pseudonym("visit", record.visit_id)
         else:
             content = (
                 f"{record.patient_id}|{arrival_ms}"
                 if record.patient_id
                 else f"|{arrival_ms}|{departure_ms}|{record.diagnosis}|{record.specialty}"
             )
-            key = self.pseudo.pseudonym("content", content)
-        patient = self._patients.get(record.patient_id) if record.patient_id else key
-        if patient is None:
-            patient = self.pseudo.pseudonym("patient", record.patient_id)  # type: ignore[arg-type]
-            if len(self._patients) < 1_000_000:
-                self._patients[record.patient_id] = patient  # type: ignore[index]
+            key = pseudonym("content", content)
+        patient_id = record.patient_id
+        if patient_id:
+            patient = self._patients.get(patient_id)
+            if patient is None:
+                patient = pseudonym("patient", patient_id)
+                if len(self._patients) < 1_000_000:
+                    self._patients[patient_id] = patient
+        else:
+            patient = key
         age = record.age_years
         if record.birth_date is not None:
-            age = age_at(record.birth_date, arrival.date())
+            age = age_at(record.birth_date, _EPOCH_DATE + timedelta(days=local_ms // MS_PER_DAY))
         if age is not None and not 0 <= age <= 130:
             age = None
         return (
@@ -230,9 +239,19 @@ class _Visits:
             system,
             age,
             record.sex[:1].upper() if record.sex else None,
-            area_of(record.postcode),
-            self.pseudo.pseudonym("doctor", record.doctor_id) if record.doctor_id else None,
+            area_of(record.postcode) if record.postcode else None,
+            pseudonym("doctor", record.doctor_id) if record.doctor_id else None,
         )
+
+    def _offset_ms(self, utc_ms: int) -> int:
+        """The zone's UTC offset at an instant, cached per quarter hour (when zones change)."""
+        slot = utc_ms // _QUARTER_MS
+        offset = self._offsets.get(slot)
+        if offset is None:
+            moment = datetime.fromtimestamp(slot * _QUARTER_MS / 1000, self.zone)
+            offset = int(moment.utcoffset().total_seconds() * 1000)  # type: ignore[union-attr]
+            self._offsets[slot] = offset
+        return offset
 
     def _check(
         self, arrival_ms: int, departure_ms: int | None, seen_ms: int | None
@@ -341,6 +360,11 @@ def _run_import(
     quarantine = _Quarantine(site["id"])
     counts: dict[int, int] = {}
     next_patient = _next_patient_no(connection, run_id)
+    written: set[str] | None = set() if next_patient == 1 else None
+    if written is None and connection.dialect.name == "postgresql":
+        # fresh statistics, so the visit-key look-ups use ix_visits_key rather than
+        # scanning the run (inside the transaction, as the import's own rows)
+        connection.exec_driver_sql("ANALYZE visits")
     chunk: list[tuple[Any, ...]] = []
     first = last = None
     for item in items:
@@ -354,7 +378,9 @@ def _run_import(
             first = row[7] if first is None or row[7] < first else first
             last = row[7] if last is None or row[7] > last else last
             if len(chunk) >= CHUNK:
-                next_patient = _write_chunk(connection, run_id, chunk, summary, next_patient)
+                next_patient = _write_chunk(
+                    connection, run_id, chunk, summary, next_patient, written
+                )
                 chunk = []
                 if progress is not None:
                     progress(summary.read)
@@ -366,7 +392,7 @@ def _run_import(
             hour_ms = _ms(item.hour_start)
             counts[hour_ms] = counts.get(hour_ms, 0) + item.arrivals
     if chunk:
-        _write_chunk(connection, run_id, chunk, summary, next_patient)
+        _write_chunk(connection, run_id, chunk, summary, next_patient, written)
     if progress is not None:
         progress(summary.read)
     if counts:
@@ -404,8 +430,14 @@ def _write_chunk(
     rows: list[tuple[Any, ...]],
     summary: ImportSummary,
     next_patient: int,
+    written: set[str] | None,
 ) -> int:
-    """Insert new visits, update changed ones, count identical ones; return the next number."""
+    """Insert new visits, update changed ones, count identical ones; return the next number.
+
+    ``written`` is given when the run held no visit before this import: then only
+    keys this import already wrote can exist, and the others need no look-up
+    (a first import of a million rows makes no query per chunk).
+    """
     latest: dict[str, tuple[Any, ...]] = {}
     for row in rows:
         if row[_KEY] in latest:
@@ -413,7 +445,7 @@ def _write_chunk(
         latest[row[_KEY]] = row
     v = schema.visits
     existing: dict[str, tuple[Any, ...]] = {}
-    keys = list(latest)
+    keys = list(latest) if written is None else [k for k in latest if k in written]
     for start in range(0, len(keys), 900):
         part = keys[start : start + 900]
         result = connection.execute(
@@ -437,6 +469,8 @@ def _write_chunk(
                 {"b_id": stored[0], **dict(zip(VISIT_COLUMNS[2:], row[_CONTENT], strict=True))}
             )
     insert_rows(connection, "visits", VISIT_COLUMNS, new)
+    if written is not None:
+        written.update(row[_KEY] for row in new)
     if changed:
         connection.execute(
             v.update()
@@ -587,7 +621,8 @@ def _ms(moment: datetime) -> int:
 
 
 _UTC = ZoneInfo("UTC")
-_EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
+_EPOCH_DATE = date(1970, 1, 1)
+_QUARTER_MS = 900_000
 
 
 def _describe(record: VisitRecord) -> str:
