@@ -44,6 +44,7 @@ from hospiflow.ingest.formats import IngestError, Item
 from hospiflow.ingest.pseudonym import Pseudonymiser, age_at, area_of, load_key
 from hospiflow.records import ICD9, ICD10, HourlyCount, Rejection, VisitRecord
 from hospiflow.store import rollups, schema, sites
+from hospiflow.store.quality import run_totals
 from hospiflow.store.timeconv import now_ms
 from hospiflow.store.writer import insert_rows
 
@@ -112,6 +113,8 @@ class ImportSummary:
     last_arrival: str | None = None
     seconds: float = 0.0
     error: str | None = None
+    # the whole site after this import: visits, completeness, unmapped codes
+    site_totals: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (the batch row's summary, the API's answer)."""
@@ -410,6 +413,7 @@ def _run_import(
     if counts or _has_counts(connection, run_id):
         _rollups_from_counts(connection, run_id)
     _update_run(connection, run_id)
+    summary.site_totals = run_totals(connection, run_id)  # for the Data quality page
     batch_id = _insert_batch(connection, site["id"], summary, "complete", started_ms)
     summary.batch_id = batch_id
     quarantine.rows = [(r[0], batch_id, *r[2:]) for r in quarantine.rows]

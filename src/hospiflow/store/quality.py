@@ -20,7 +20,7 @@ MS_PER_DAY = 86_400_000
 
 def site_quality(connection: Connection, site_id: int, *, limit: int = 50) -> dict[str, Any]:
     """Imports, quarantine counts (by reason, by day), unmapped codes, and what is missing."""
-    q, b, v, site = schema.quarantine, schema.import_batches, schema.visits, schema.sites
+    q, b, site = schema.quarantine, schema.import_batches, schema.sites
     run_id = connection.execute(sa.select(site.c.run_id).where(site.c.id == site_id)).scalar()
     by_reason = [
         {"reason": reason, "count": int(n)}
@@ -66,8 +66,22 @@ def site_quality(connection: Connection, site_id: int, *, limit: int = 50) -> di
     }
     if run_id is None:
         return report
+    totals = next(
+        (b["summary"].get("site_totals") for b in batches if b["status"] == "complete"), None
+    )
+    report.update(totals if totals is not None else run_totals(connection, run_id, limit=limit))
+    return report
+
+
+def run_totals(connection: Connection, run_id: int, *, limit: int = 50) -> dict[str, Any]:
+    """Visits, completeness of each field and unmapped codes over a whole observed run.
+
+    Two scans of the run's visits: the pipeline computes them once at the end of
+    each import and keeps them in the batch's summary (``site``), so the Data
+    quality page reads them instead of scanning hundreds of thousands of visits.
+    """
+    v, s = schema.visits, schema.specialties
     mine = v.c.run_id == run_id
-    s = schema.specialties
     unknown = (
         sa.select(s.c.idx)
         .where(s.c.run_id == run_id, s.c.code == UNKNOWN_SPECIALTY)
@@ -80,7 +94,7 @@ def site_quality(connection: Connection, site_id: int, *, limit: int = 50) -> di
         .order_by(sa.func.count().desc())
         .limit(limit)
     )
-    report["unmapped_codes"] = [
+    unmapped_codes = [
         {"code": code, "system": system or "icd10", "visits": int(n)}
         for code, system, n in unmapped
     ]
@@ -95,16 +109,18 @@ def site_quality(connection: Connection, site_id: int, *, limit: int = 50) -> di
             sa.func.count(v.c.age_years),
         ).where(mine)
     ).one()
-    report["visits"] = int(total)
-    report["completeness"] = {
-        name: (round(n / total, 4) if total else None)
-        for name, n in (
-            ("first_seen", seen),
-            ("departure", departed),
-            ("acuity", acuity),
-            ("disposition", disposition),
-            ("diagnosis", diagnosis),
-            ("age", age),
-        )
+    return {
+        "visits": int(total),
+        "unmapped_codes": unmapped_codes,
+        "completeness": {
+            name: (round(n / total, 4) if total else None)
+            for name, n in (
+                ("first_seen", seen),
+                ("departure", departed),
+                ("acuity", acuity),
+                ("disposition", disposition),
+                ("diagnosis", diagnosis),
+                ("age", age),
+            )
+        },
     }
-    return report
