@@ -44,12 +44,18 @@ def site_group() -> None:
 @click.option("--timezone", default="Europe/Paris", show_default=True, help="IANA time zone.")
 @click.option("--code", help="FINESS, ODS or another code of the site.")
 @click.option("--capacity", type=int, help="Treatment spaces (boxes), if known.")
+@click.option(
+    "--roster",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Doctors' shifts, if known: a TOML file of [[shifts]] as in a scenario.",
+)
 @database_options
 def site_create(
     name: str,
     timezone: str,
     code: str | None,
     capacity: int | None,
+    roster: Path | None,
     db: str | None,
     database_url: str | None,
 ) -> None:
@@ -57,11 +63,12 @@ def site_create(
     from hospiflow.ingest.pseudonym import create_key
 
     store_sites.check_timezone(timezone)
+    shifts = _read_roster(roster) if roster is not None else None
     engine = _engine(db, database_url, create=True)
     try:
         with engine.begin() as connection:
             site = store_sites.create_site(
-                connection, name, timezone, code=code, capacity_spaces=capacity
+                connection, name, timezone, code=code, capacity_spaces=capacity, roster=shifts
             )
             key = create_key(site["name"])
             store_sites.audit(connection, "cli", "site_create", f"site:{site['name']}")
@@ -70,6 +77,48 @@ def site_create(
     click.echo(f"site {site['id']} {site['name']!r} created ({timezone})")
     if key is not None:
         click.echo(f"pseudonym key: {key} (keep it safe and out of the database backups)")
+
+
+def _read_roster(path: Path) -> dict[str, Any]:
+    """A roster file's [[shifts]], each checked as a scenario checks its shifts."""
+    import tomllib
+
+    from hospiflow.catalog import load_catalog
+    from hospiflow.errors import ScenarioError
+    from hospiflow.simulation.scenario import WEEKDAYS, Shift, validate_shift
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise store_sites.SiteError(f"cannot read the roster: {error}", where=str(path)) from error
+    shifts = data.get("shifts")
+    if set(data) != {"shifts"} or not isinstance(shifts, list) or not shifts:
+        raise store_sites.SiteError(
+            "a roster file holds [[shifts]] tables only (specialty, start, end, doctors, days)",
+            where=str(path),
+        )
+    known = set(load_catalog().specialty_codes)
+    for i, raw in enumerate(shifts):
+        where = f"{path}: shifts[{i}]"
+        try:
+            shift = Shift(
+                specialty=raw.get("specialty", ""),
+                start=raw.get("start", ""),
+                end=raw.get("end", ""),
+                doctors=raw.get("doctors", -1),
+                days=tuple(raw.get("days", WEEKDAYS)),
+                label=raw.get("label", ""),
+            )
+            validate_shift(where, shift)
+        except (AttributeError, TypeError) as error:
+            raise store_sites.SiteError(f"not a shift table: {error}", where=where) from error
+        except ScenarioError as error:
+            raise store_sites.SiteError(error.message, where=error.where) from error
+        if shift.specialty not in known:
+            raise store_sites.SiteError(
+                f"unknown specialty {shift.specialty!r} ({', '.join(sorted(known))})", where=where
+            )
+    return {"shifts": shifts}
 
 
 @site_group.command(name="list")

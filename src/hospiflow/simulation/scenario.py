@@ -207,7 +207,7 @@ def _validate(s: Scenario) -> None:
     ):
         raise _fail("mean_patience_minutes", "must be a finite number > 0", s.mean_patience_minutes)
     for i, shift in enumerate(s.shifts):
-        _validate_shift(f"shifts[{i}]", shift)
+        validate_shift(f"shifts[{i}]", shift)
     if s.catalog not in BUILTIN_CATALOGS and not Path(s.catalog).is_file():
         raise _fail(
             "catalog",
@@ -217,7 +217,8 @@ def _validate(s: Scenario) -> None:
     _check_coverage(s)
 
 
-def _validate_shift(where: str, shift: Shift) -> None:
+def validate_shift(where: str, shift: Shift) -> None:
+    """A shift's own fields (specialty named, HH:MM times, doctors ≥ 0, weekdays)."""
     if not isinstance(shift.specialty, str) or not shift.specialty:
         raise _fail(f"{where}.specialty", "must be a specialty code", shift.specialty)
     for key in ("start", "end"):
