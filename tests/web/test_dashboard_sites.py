@@ -183,6 +183,71 @@ def sites_store(tmp_path_factory: pytest.TempPathFactory, simulate) -> str:
     return url
 
 
+FORECAST_DAYS = 126  # enough history for the forecaster's quick risk calibration (119 days)
+CAPACITY = 30
+
+
+def _long_visits(rng: random.Random, days: int = FORECAST_DAYS) -> list[VisitRecord]:
+    """About four months of visits, busier by day, stays of a few hours (median 4 h)."""
+    start = END - timedelta(days=days)
+    visits = []
+    hour = start
+    while hour < END:
+        rate = 2.0 + 4.0 * (8 <= hour.hour < 22)
+        for _ in range(int(rng.expovariate(1 / rate))):
+            arrival = hour + timedelta(minutes=rng.randrange(60))
+            gone = arrival + timedelta(minutes=min(rng.lognormvariate(5.5, 0.5), 4000))
+            visits.append(
+                VisitRecord(
+                    arrival=arrival,
+                    source=f"long.csv:{len(visits) + 2}",
+                    visit_id=f"L{len(visits):07d}",
+                    departure=gone if gone <= END else None,
+                    disposition=Disposition.DISCHARGED,
+                    diagnosis="J18.9",
+                )
+            )
+        hour += timedelta(hours=1)
+    return visits
+
+
+@pytest.fixture(scope="module")
+def forecast_sites_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Two sites with about four months of visits, forecast: run 1 with 30 declared spaces
+    (and a backtest), run 2 without (its own 95th percentile defines saturation)."""
+    from hospiflow.forecast.service import ForecastService
+    from hospiflow.forecast.storebacktest import backtest_run
+    from hospiflow.ingest.pipeline import import_items
+    from hospiflow.store import migrate, sites
+    from hospiflow.store.engine import create_engine_for
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('forecast-sites') / 'store.db'}"
+    migrate.init(url)
+    engine = create_engine_for(url)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("HOSPIFLOW_PSEUDONYM_KEY", "a-test-key-of-enough-length")
+            runs = []
+            for name, capacity, seed in ((SITE, CAPACITY, 7), (OTHER_SITE, None, 8)):
+                with engine.begin() as connection:
+                    site = sites.create_site(
+                        connection, name, "Europe/Paris", capacity_spaces=capacity
+                    )
+                visits = _long_visits(random.Random(seed))
+                runs.append(import_items(engine, site["id"], visits, format="csv").run_id)
+    finally:
+        engine.dispose()
+    assert runs == [1, 2]
+    backtest_run(url, 1, test_days=28, progress=False)
+    service = ForecastService(url)
+    try:
+        for run_id in runs:
+            service.run(run_id)
+    finally:
+        service.close()
+    return url
+
+
 class Page:
     """A browser page that records console errors and uncaught exceptions."""
 
@@ -560,3 +625,143 @@ def test_the_live_stream_carries_the_token(
     finally:
         service.stop()
         page.close()
+
+
+def _risk_chart(shown: Any) -> dict[str, Any]:
+    """The risk panel's traces (type, points, axis) and its axis titles."""
+    return shown.evaluate(
+        """() => {
+            const chart = [...document.querySelectorAll('#view section')]
+                .find(s => s.querySelector('h3')?.dataset.i18n === 'forecast.risk')
+                .querySelector('.chart');
+            return {
+                traces: chart.data.map(t => ({
+                    type: t.type, points: (t.type === 'heatmap' ? t.z[0] : t.y).length,
+                    values: t.type === 'heatmap' ? t.z[0] : t.y,
+                })),
+                x: chart.layout.xaxis.title.text,
+                y: chart.layout.yaxis.title.text,
+            };
+        }"""
+    )
+
+
+@pytest.fixture
+def forecast_pages(browser: Any, make_app, serve, forecast_sites_store: str):
+    """English and French pages on a server of the forecast sites."""
+    server = serve(make_app(forecast_sites_store))
+    opened = {"en": Page(browser, server.url), "fr": Page(browser, server.url, "fr-FR")}
+    yield server, opened
+    for page in opened.values():
+        page.close()
+
+
+@pytest.mark.parametrize(
+    ("lang", "axes", "sentence", "staffing", "hovered"),
+    [
+        (
+            "en",
+            ("Hospital local time", "Patients present (expected)"),
+            "Saturated when patients present (mean over the hour) reach 30 (the site's "
+            "declared spaces).",
+            "Not in this data: doctors and rosters are not in this hospital's records",
+            (
+                "probability",
+                "forecast arrivals (patients per hour)",
+                "expected patients present",
+                "saturation threshold (patients present): 30.0",
+            ),
+        ),
+        (
+            "fr",
+            ("Heure locale de l'hôpital", "Patients présents (attendus)"),
+            "Saturé quand les patients présents (moyenne sur l'heure) atteignent 30 (box "
+            "déclarés du site).",
+            "Absent de ces données : les médecins et les plannings ne figurent pas",
+            (
+                "probabilité",
+                "arrivées prévues (patients par heure)",
+                "patients présents attendus",
+                "seuil de saturation (patients présents)\u00a0: 30,0",
+            ),
+        ),
+    ],
+    ids=["en", "fr"],
+)
+def test_forecast_view_shows_a_sites_census_risk(
+    forecast_pages: tuple[Any, dict[str, Page]],
+    lang: str,
+    axes: tuple[str, str],
+    sentence: str,
+    staffing: str,
+    hovered: tuple[str, ...],
+) -> None:
+    """On a site's forecast: the hospital-wide risk strip (168 hours) over the expected
+    patients present and the threshold, its hover (arrivals, present, threshold), the
+    definition in words, the next 8 hours of patients
+    present, staffing 'not in this data', the backtest in words; no console error, no English
+    left in French."""
+    server, pages = forecast_pages
+    page = pages[lang]
+    shown = page.open("forecast", run=1)
+    shown.wait_for_timeout(300)
+    page.shot(f"sites-forecast-risk-{lang}")
+    assert page.errors == []
+    body = _api(server, "/runs/1/forecast/risk")
+    assert body["lacks"] == ["doctors"] and body["definition"]["capacity"] == CAPACITY
+    chart = _risk_chart(shown)
+    assert [t["type"] for t in chart["traces"]] == ["heatmap", "scatter", "scatter"]
+    assert all(t["points"] == 168 for t in chart["traces"])
+    assert chart["traces"][0]["values"] == body["probability"][0]
+    assert chart["traces"][1]["values"] == body["drivers"]["expected_present"][0]
+    assert (chart["x"], chart["y"]) == axes
+    strip = shown.locator("[data-definition] g.draglayer g.xy2 rect.nsewdrag")
+    strip.hover()  # the middle of the strip: its hour's probability and drivers
+    hover = shown.locator("[data-definition] g.hoverlayer").text_content() or ""
+    page.shot(f"sites-forecast-risk-hover-{lang}")
+    for words in hovered:
+        assert words in hover, hover
+    assert shown.inner_text("#view p.rule") == sentence
+    assert shown.get_attribute('[data-not-in-data="doctors"]', "data-not-in-data") == "doctors"
+    assert staffing in shown.inner_text('[data-not-in-data="doctors"]')
+    occupancy = _api(server, "/runs/1/forecast")["occupancy"]
+    plotted = shown.evaluate(
+        "() => [...document.querySelectorAll('#view section')].find(s => "
+        "s.querySelector('h3')?.dataset.i18n === 'forecast.occupancy').querySelector('.chart')"
+        ".data[0].y"
+    )
+    assert len(plotted) == 8 and plotted == occupancy["present"]
+    charts = _plotted(shown)
+    assert len(charts) == 4 and all(c["points"] and all(c["points"]) for c in charts), charts
+    scores = shown.inner_text(".forecast-scores")
+    assert ("hours were saturated" if lang == "en" else "des heures étaient saturées") in scores
+    assert "specialty" not in scores and "spécialité" not in scores
+    assert "census" not in shown.inner_text("#view")  # the machine rule is never shown raw
+    if lang == "fr":
+        assert _english_left(shown) == []
+
+
+def test_forecast_view_says_a_percentile_definition_in_words(
+    forecast_pages: tuple[Any, dict[str, Page]],
+) -> None:
+    """A site without declared spaces: the sentence gives its own 95th percentile, as the API
+    does, with the page's decimal separator."""
+    server, pages = forecast_pages
+    threshold = _api(server, "/runs/2/forecast/risk")["definition"]["threshold"]
+    for lang, words, number in (
+        ("en", "the site's own 95th percentile", f"{threshold:.1f}"),
+        ("fr", "95e centile propre au site", f"{threshold:.1f}".replace(".", ",")),
+    ):
+        shown = pages[lang].open("forecast", run=2)
+        rule = shown.inner_text("#view p.rule")
+        assert words in rule and f" {number} (" in rule, rule
+        assert pages[lang].errors == []
+    pages["fr"].shot("sites-forecast-p95-fr")
+
+
+def test_forecast_view_without_a_forecast_says_how_to_make_one(pages: dict[str, Page]) -> None:
+    """A site's run never forecast: every forecast panel says which command makes one."""
+    shown = pages["en"].open("forecast", run=2)
+    assert shown.locator("#view .chart:not([hidden])").count() == 0
+    assert "hospiflow forecast run --run 2" in shown.inner_text("#view")
+    assert pages["en"].errors == []

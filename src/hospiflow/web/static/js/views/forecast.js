@@ -1,17 +1,36 @@
 // "Forecast": the next 7 days of arrivals with their uncertainty bands, the risk of
 // saturation per hour and specialty (heatmap), the staffing gap, and how good the
 // forecasts were on the past (backtest scores, in plain words).
+// A site's observed data (no doctors, no rosters) have one hospital-wide risk, defined on
+// the patients present against the site's declared spaces or its own 95th percentile: a
+// heat strip over the expected patients present and the threshold, the definition in a
+// sentence, the next 8 hours of patients present, and no staffing advice (said plainly).
 // Everything comes from the stored forecast (`hospiflow forecast run`, refreshed every
 // simulated hour in live mode); names from data go in as text, never as HTML.
 
 import { get } from "../api.js";
 import { draw, panel, showEmpty, showError, wallClock } from "../charts.js";
-import { formatNumber, formatTime, t } from "../i18n.js";
+import { formatNumber, formatTime, language, t } from "../i18n.js";
 import { catalogOf, el, isObserved, lacks, noRun, select, viewHeader } from "./common.js";
 
 // white -> amber -> red -> dark red: low risk fades out, high risk stands out
 const RISK_SCALE = [[0, "#fffdf5"], [0.1, "#fde9b0"], [0.3, "#f6b04a"], [0.5, "#e4572e"], [1, "#7a0c0c"]];
 const STAFF_ROWS = 24;
+// hourly time axes: "Sun 1 Jun" / "dim. 1 juin" (day first in both languages), hours when zoomed
+const HOURS_AXIS = {
+  type: "date",
+  automargin: true, // two-line ticks push the axis title down instead of under it
+  tickformatstops: [
+    { dtickrange: [null, 43200000], value: "%H:%M<br>%a %-d %b" },
+    { dtickrange: [43200000, null], value: "%a %-d %b" },
+  ],
+  hoverformat: "%a %-d %b %H:%M",
+};
+
+// "label: " in English, "label : " in French (a space before the colon)
+function label(key) {
+  return `${t(key)}${language() === "fr" ? "\u00a0: " : ": "}`;
+}
 
 export async function render(container, state) {
   const run = state.run;
@@ -25,6 +44,9 @@ export async function render(container, state) {
   const controls = el("div", { class: "controls" });
   const arrivals = panel(container, "forecast.arrivals", { controls });
   const risk = panel(container, "forecast.risk");
+  const occupancy = panel(container, "forecast.occupancy");
+  occupancy.section.hidden = true;
+  occupancy.chart.hidden = true; // shown (with its section) only when the forecast has it
   const grid = el("div", { class: "grid" });
   container.append(grid);
   const staffing = panel(grid, "forecast.staffing");
@@ -40,7 +62,7 @@ export async function render(container, state) {
     if (!status.generated_at) {
       const reason = t(isObserved(run) ? "forecast.missing_observed" : "forecast.missing", { command: `hospiflow forecast run --run ${run.id}` });
       for (const p of [arrivals, risk, staffing, daily]) showEmpty(p, reason);
-      noRoster();
+      noRoster(null);
       note.textContent = "";
       await paintScores();
       return;
@@ -61,27 +83,33 @@ export async function render(container, state) {
     paintControls();
     await paintArrivals();
     await paintDaily();
-    const rostered = !lacks(run, "rosters");
+    await paintOccupancy(forecast.occupancy);
+    const rostered = !lacks(run, "rosters") && !(forecast.lacks || []).includes("doctors");
     try {
       [risky, staff] = await Promise.all([
         get(`/runs/${run.id}/forecast/risk`),
         rostered ? get(`/runs/${run.id}/forecast/staffing`) : null,
       ]);
     } catch (error) {
-      const reason = error.code === "no_forecast" ? error.message : null;
+      // an observed run without departure times has no census, hence no risk
+      const reason = error.code !== "no_forecast" ? null : forecast.lacks ? t("forecast.risk.no_census") : error.message;
       for (const p of [risk, staffing]) reason ? showEmpty(p, reason) : showError(p, error);
     }
-    if (risky) await paintRisk(risky);
+    if (risky && risky.lacks) await paintCensusRisk(risky);
+    else if (risky) await paintRisk(risky);
     if (staff) paintStaffing(staff);
-    noRoster();
+    noRoster(risky || forecast);
     await paintScores();
   }
 
-  // A site's records hold no roster: there is no staffing gap to work out.
-  function noRoster() {
-    if (!lacks(run, "rosters")) return;
-    showEmpty(staffing, t("forecast.staffing.not_in_data"));
-    staffing.section.dataset.notInData = "rosters";
+  // A site's records hold no doctors and no roster: there is no staffing gap to work out.
+  function noRoster(body) {
+    const missing = body && body.lacks ? body.lacks : [];
+    if (!lacks(run, "rosters") && !missing.includes("doctors")) return;
+    showEmpty(staffing, "");
+    staffing.empty.textContent = t("forecast.staffing.no_doctors");
+    staffing.empty.classList.add("not-in-data");
+    staffing.section.dataset.notInData = "doctors";
   }
 
   function paintControls() {
@@ -120,9 +148,9 @@ export async function render(container, state) {
       {
         type: "scatter", mode: "lines", x, y: s.mean, name: t("forecast.mean"), line: { color: "#0072B2", width: 2 },
         customdata: rows.map((r) => [r.q05, r.q95]),
-        hovertemplate: `%{y:.1f} (${t("forecast.band90")}: %{customdata[0]:.0f}–%{customdata[1]:.0f})<extra></extra>`,
+        hovertemplate: `%{y:.1f} (${label("forecast.band90")}%{customdata[0]:.0f}–%{customdata[1]:.0f})<extra></extra>`,
       },
-    ], { xaxis: { type: "date", title: { text: t("axis.local_time") } }, yaxis: { title: { text: t("forecast.per_hour") }, rangemode: "tozero" } }, rows);
+    ], { xaxis: { ...HOURS_AXIS, title: { text: t("axis.local_time") } }, yaxis: { title: { text: t("forecast.per_hour") }, rangemode: "tozero" } }, rows);
   }
 
   async function paintDaily() {
@@ -136,14 +164,14 @@ export async function render(container, state) {
       type: "bar", x, y: s.mean, name: t("forecast.mean"), marker: { color: "#56B4E9" },
       error_y: { type: "data", symmetric: false, array: s.mean.map((m, i) => high[i] - m), arrayminus: s.mean.map((m, i) => m - low[i]), color: "#555" },
       customdata: rows.map((r) => [r.q05, r.q95]),
-      hovertemplate: `%{y:.0f} (${t("forecast.band90")}: %{customdata[0]:.0f}–%{customdata[1]:.0f})<extra></extra>`,
-    }], { xaxis: { type: "date", tickformat: "%d %b", title: { text: t("axis.local_time") } }, yaxis: { title: { text: t("forecast.per_day") }, rangemode: "tozero" }, hovermode: "closest" }, rows);
+      hovertemplate: `%{y:.0f} (${label("forecast.band90")}%{customdata[0]:.0f}–%{customdata[1]:.0f})<extra></extra>`,
+    }], { xaxis: { type: "date", tickformat: "%-d %b", title: { text: t("axis.local_time") } }, yaxis: { title: { text: t("forecast.per_day") }, rangemode: "tozero" }, hovermode: "closest" }, rows);
   }
 
   async function paintRisk(body) {
     if (!body.hours.length) return showEmpty(risk, t("forecast.empty.none"));
     const x = body.hours.map((h) => wallClock(h, run.timezone));
-    const names = body.specialties.map((s) => catalog.name(s.key));
+    const names = body.specialties.map((s) => (s.key === "all" ? t("common.all") : catalog.name(s.key)));
     const d = body.drivers;
     const customdata = body.probability.map((row, s) => row.map((_, h) => [
       d.arrivals[s][h] ?? NaN, d.doctors[s][h] ?? NaN, d.utilisation[s][h] ?? NaN, d.waiting[s][h] ?? NaN,
@@ -156,14 +184,96 @@ export async function render(container, state) {
     await draw(risk, [{
       type: "heatmap", x, y: names, z: body.probability, zmin: 0, zmax: 1, colorscale: RISK_SCALE, customdata,
       colorbar: { title: { text: t("forecast.probability") }, tickformat: ".0%" },
-      hovertemplate: `%{y} · %{x}<br>${t("forecast.probability")}: %{z:.0%}<br>${t("forecast.drivers.arrivals")}: %{customdata[0]:.1f}`
-        + `<br>${t("forecast.drivers.doctors")}: %{customdata[1]:.1f}<br>${t("forecast.drivers.utilisation")}: %{customdata[2]:.0%}`
-        + `<br>${t("forecast.drivers.waiting")}: %{customdata[3]:.1f}<extra></extra>`,
-    }], { xaxis: { type: "date", title: { text: t("axis.local_time") } }, yaxis: { automargin: true }, hovermode: "closest", margin: { t: 36, r: 16, b: 56, l: 140 } }, rows);
-    const caption = el("p", { class: "muted", text: `${t("forecast.rule")}: ${body.rule}` });
+      hovertemplate: `%{y} · %{x}<br>${label("forecast.probability")}%{z:.0%}<br>${label("forecast.drivers.arrivals")}%{customdata[0]:.1f}`
+        + `<br>${label("forecast.drivers.doctors")}%{customdata[1]:.1f}<br>${label("forecast.drivers.utilisation")}%{customdata[2]:.0%}`
+        + `<br>${label("forecast.drivers.waiting")}%{customdata[3]:.1f}<extra></extra>`,
+    }], {
+      xaxis: { ...HOURS_AXIS, title: { text: t("axis.local_time") } },
+      yaxis: { automargin: true, title: { text: t("common.specialty") } },
+      hovermode: "closest", margin: { t: 36, r: 16, b: 56, l: 140 },
+    }, rows);
+    ruleCaption(`${label("forecast.rule")}${body.rule}`);
+  }
+
+  function ruleCaption(text) {
     risk.section.querySelector("p.rule")?.remove();
-    caption.classList.add("rule");
-    risk.section.append(caption);
+    risk.section.append(el("p", { class: "muted rule", text }));
+  }
+
+  // An observed run: one hospital-wide row, P(patients present >= threshold). A heat strip
+  // of the probability above the expected patients present and the threshold they meet.
+  async function paintCensusRisk(body) {
+    if (!body.hours.length || !body.probability.length) return showEmpty(risk, t("forecast.empty.none"));
+    const x = body.hours.map((h) => wallClock(h, run.timezone));
+    const p = body.probability[0];
+    const driver = (name) => ((body.drivers || {})[name] || [[]])[0] || [];
+    const arrivals_ = driver("arrivals");
+    const present = driver("expected_present");
+    const threshold = driver("threshold");
+    const rows = body.hours.map((hour, h) => ({
+      hour, probability: p[h], arrivals: arrivals_[h] ?? null, expected_present: present[h] ?? null, threshold: threshold[h] ?? null,
+    }));
+    const customdata = rows.map((r) => [r.probability, r.arrivals ?? NaN, r.expected_present ?? NaN, r.threshold ?? NaN]);
+    const hover = `%{x|%a %-d %b %H:%M}<br>${label("forecast.probability")}%{customdata[0]:.0%}`
+      + `<br>${label("forecast.drivers.arrivals_per_hour")}%{customdata[1]:.1f}`
+      + `<br>${label("forecast.drivers.present")}%{customdata[2]:.1f}`
+      + `<br>${label("forecast.drivers.threshold")}%{customdata[3]:.1f}<extra></extra>`;
+    await draw(risk, [
+      {
+        type: "heatmap", x, y: [t("forecast.risk.strip")], z: [p], zmin: 0, zmax: 1, colorscale: RISK_SCALE,
+        customdata: [customdata], xaxis: "x", yaxis: "y2", hovertemplate: hover,
+        colorbar: { title: { text: t("forecast.probability"), side: "right" }, tickformat: ".0%", len: 0.3, y: 1, yanchor: "top", thickness: 14 },
+      },
+      {
+        type: "scatter", mode: "lines", x, y: present, name: t("forecast.drivers.present"),
+        line: { color: "#0072B2", width: 2 }, customdata, hovertemplate: hover,
+      },
+      {
+        type: "scatter", mode: "lines", x, y: threshold, name: t("forecast.line.threshold"),
+        line: { color: "#D55E00", width: 2, dash: "dash" }, hoverinfo: "skip",
+      },
+    ], {
+      height: 440,
+      xaxis: { ...HOURS_AXIS, title: { text: t("axis.local_time") }, anchor: "y" },
+      yaxis: { domain: [0, 0.72], title: { text: t("forecast.axis.present") }, rangemode: "tozero" },
+      yaxis2: { domain: [0.84, 1], anchor: "x", automargin: true, fixedrange: true },
+      legend: { orientation: "h", x: 0, y: 0.76, yanchor: "bottom" },
+      hovermode: "closest", margin: { t: 16, r: 16, b: 56, l: 72 },
+    }, rows);
+    ruleCaption(definitionSentence(body));
+    risk.section.dataset.definition = body.saturation_definition || "";
+  }
+
+  // "Saturated when patients present reach 40 (the site's declared spaces)", in the page's
+  // language, from the stored definition (its text is a machine rule, not a sentence).
+  function definitionSentence(body) {
+    const d = body.definition || {};
+    const text = body.saturation_definition || d.text || "";
+    const capacity = d.capacity ?? (text.match(/capacity \((\d+)/) || [])[1];
+    const value = d.threshold ?? Number((text.match(/\(([\d.]+)/) || [])[1]);
+    if (capacity) return t("forecast.definition.capacity", { threshold: formatNumber(Number(capacity), 0) });
+    if (/p95/.test(text) && Number.isFinite(value)) return t("forecast.definition.p95", { threshold: formatNumber(value, 1) });
+    return t("forecast.definition.other", { text });
+  }
+
+  // Patients present over the next 8 hours (the short-term occupancy forecast), if stored.
+  async function paintOccupancy(body) {
+    if (!body || !body.hours || !body.hours.length) {
+      occupancy.section.hidden = true;
+  occupancy.chart.hidden = true; // shown (with its section) only when the forecast has it
+      return;
+    }
+    occupancy.section.hidden = false;
+    const x = body.hours.map((h) => wallClock(h, run.timezone));
+    const rows = body.hours.map((hour, i) => ({ hour, expected_present: body.present[i] }));
+    await draw(occupancy, [{
+      type: "scatter", mode: "lines+markers", x, y: body.present, name: t("forecast.drivers.present"),
+      line: { color: "#009E73", width: 2 }, hovertemplate: `%{x|%a %-d %b %H:%M}<br>${label("forecast.drivers.present")}%{y:.1f}<extra></extra>`,
+    }], {
+      xaxis: { ...HOURS_AXIS, title: { text: t("axis.local_time") } },
+      yaxis: { title: { text: t("forecast.axis.present") }, rangemode: "tozero" },
+      hovermode: "closest", showlegend: false,
+    }, rows);
   }
 
   function paintStaffing(body) {
@@ -232,7 +342,8 @@ export async function render(container, state) {
     const lines = [];
     if (best) {
       lines.push(t("forecast.words.arrivals", {
-        days: Math.round((new Date(a.test_end) - new Date(a.test_start)) / 86400000) + 1,
+        // test_end is the last hour's start: one hour more makes whole days
+        days: Math.round((new Date(a.test_end) - new Date(a.test_start) + 3600000) / 86400000),
         mae: formatNumber(best.mae, 1), naive: naive ? formatNumber(naive.mae, 1) : "–",
         coverage: formatNumber(100 * best.coverage90, 0), mape: formatNumber(best.daily_mape, 1),
       }));
@@ -240,9 +351,9 @@ export async function render(container, state) {
     const r = body.risk;
     if (r) {
       const mid = (r.reliability || []).filter((b) => b.cases >= 100 && b.low >= 0.2 && b.low < 0.6)[0];
-      lines.push(t("forecast.words.risk", {
-        skill: formatNumber(100 * r.brier_skill, 0), base: formatNumber(100 * r.base_rate, 0),
-      }));
+      const skill = r.brier_skill == null ? "–" : formatNumber(100 * r.brier_skill, 0);
+      const observed = Boolean(body.lacks || body.saturation_definition);
+      lines.push(t(observed ? "forecast.words.risk_observed" : "forecast.words.risk", { skill, base: formatNumber(100 * r.base_rate, 0) }));
       if (mid) {
         lines.push(t("forecast.words.reliability", {
           predicted: formatNumber(100 * mid.predicted, 0), observed: formatNumber(100 * mid.observed, 0), cases: formatNumber(mid.cases),
