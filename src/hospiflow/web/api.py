@@ -10,7 +10,6 @@ refused with 400.
 from __future__ import annotations
 
 import csv
-import functools
 import gzip
 import io
 from collections.abc import Callable, Iterator
@@ -18,10 +17,9 @@ from typing import Any
 
 from apiflask import APIBlueprint
 from flask import Response, current_app, request, stream_with_context
-from marshmallow import RAISE
 
 from hospiflow import __version__
-from hospiflow.errors import HospiflowError, NotFoundError, ScenarioError, StoreError
+from hospiflow.errors import NotFoundError, ScenarioError, StoreError
 from hospiflow.forecast.history import predecessor
 from hospiflow.simulation.scenario import (
     BUILTIN_CATALOGS,
@@ -39,6 +37,13 @@ from hospiflow.web import data, observed
 from hospiflow.web.app import get_db, state
 from hospiflow.web.auth import Unauthorized, WritesDisabled, actor, auth, requires_admin
 from hospiflow.web.components import ok
+from hospiflow.web.endpoints import (
+    json_object,
+    limited,
+    no_query,
+    query,
+    refuse_repeated_parameters,
+)
 from hospiflow.web.schemas import (
     BIGINT,
     ArrivalsQuery,
@@ -73,52 +78,12 @@ E401 = "Missing or wrong bearer token"
 E403 = "A viewer's token (`forbidden`), or no admin token on the server (`writes_disabled`)"
 
 
-class BadJson(HospiflowError):
-    code = "bad_json"
-    http_status = 400
-
-
 class Conflict(StoreError):
     code = "conflict"
     http_status = 409
 
 
-@bp.before_request
-def _one_value_per_parameter() -> None:
-    for name, values in request.args.lists():
-        if len(values) > 1:
-            raise BadRequest("is given more than once", where=name)
-
-
-def _query(schema: type) -> Callable:
-    return bp.input(schema, location="query", arg_name="args", unknown=RAISE)
-
-
-def _no_query(view: Callable) -> Callable:
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if request.args:
-            name = next(iter(request.args))
-            raise BadRequest("is not a parameter of this endpoint", where=name)
-        return view(*args, **kwargs)
-
-    return wrapper
-
-
-def _json_object(view: Callable) -> Callable:
-    """Refuse a body that is not a JSON object (before it is validated or defaulted)."""
-
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not request.is_json:
-            raise BadJson("the body must be JSON (Content-Type: application/json)", where="body")
-        if not isinstance(request.get_json(silent=True), dict):
-            raise BadJson("the request body is not a JSON object", where="body")
-        return view(*args, **kwargs)
-
-    return wrapper
-
-
+bp.before_request(refuse_repeated_parameters)
 requires_token = requires_admin  # the write endpoints' guard (an administrator token)
 
 
@@ -140,11 +105,6 @@ def _context(run_id: int) -> data.RunContext:
             catalog = data.load_run_catalog(connection, run_id, row.get("parameters") or {})
             cached = st.catalogs[run_id] = (version, catalog)
         return data.RunContext(row, cached[1], data.data_end(connection, row))
-
-
-def _limited(build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    with time_limit(get_db(), _config()["QUERY_SECONDS"]):
-        return build()
 
 
 GZIP_MIN_BYTES = 2048  # smaller answers gain nothing from compression
@@ -184,7 +144,7 @@ def _cached(run: data.RunContext, build: Callable[[], dict[str, Any]]) -> Respon
         hit = cache.get(key)
         if hit is not None:
             return _json_response(hit[1:], gzipped=hit[:1] == b"z")
-    body, gzipped = _encode(current_app.json.dumps(_limited(build)).encode(), wanted)
+    body, gzipped = _encode(current_app.json.dumps(limited(build)).encode(), wanted)
     if immutable:
         cache.put(key, (b"z" if gzipped else b"-") + body)
     return _json_response(body, gzipped)
@@ -202,7 +162,7 @@ def _progress(row: dict[str, Any]) -> float | None:
 
 @bp.get("/health")
 @bp.doc(responses={200: ok("Health", "The API and its store answer"), 503: "Store unavailable"})
-@_no_query
+@no_query
 def health() -> dict[str, Any]:
     """Health check: the store answers a query."""
     with time_limit(get_db(), 2.0):
@@ -221,7 +181,7 @@ def health() -> dict[str, Any]:
 
 @bp.get("/catalog")
 @bp.doc(responses={200: ok("Catalog", "The built-in catalog")})
-@_no_query
+@no_query
 def builtin_catalog() -> dict[str, Any]:
     """The built-in catalog: specialties and pathologies with ICD-10 codes, names fr/en."""
     return data.builtin_catalog_payload()
@@ -231,7 +191,7 @@ def builtin_catalog() -> dict[str, Any]:
 
 
 @bp.get("/runs")
-@_query(RunsQuery)
+@query(bp, RunsQuery)
 @bp.doc(responses={200: ok("RunList", "Every run, newest first"), 400: E400})
 def list_runs(args: dict[str, Any]) -> dict[str, Any]:
     """Runs: simulations, imports and live feeds, newest first, with status and progress.
@@ -253,7 +213,7 @@ def list_runs(args: dict[str, Any]) -> dict[str, Any]:
 
 @bp.get("/runs/<int:run_id>")
 @bp.doc(responses={200: ok("RunDetail", "The run with its parameters"), 400: E400, 404: E404})
-@_no_query
+@no_query
 def get_run(run_id: int) -> dict[str, Any]:
     """One run: parameters, status, progress (0..1 while simulating), time zone, span."""
     connection = get_db()
@@ -299,7 +259,7 @@ def _forecast_status(connection: Any, row: dict[str, Any]) -> dict[str, Any]:
     },
 )
 @requires_token
-@_no_query
+@no_query
 def delete_run(run_id: int) -> dict[str, Any]:
     """Delete a run and everything it wrote (not while it runs)."""
     st = state()
@@ -349,8 +309,8 @@ def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     },
 )
 @requires_token
-@_no_query
-@_json_object
+@no_query
+@json_object
 @bp.input(SimulationRequest, location="json", arg_name="body")
 def create_run(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Start a what-if simulation in the background; returns its run id at once."""
@@ -379,7 +339,7 @@ def create_run(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str
 
 @bp.get("/runs/<int:run_id>/now")
 @bp.doc(responses={200: ok("Now", "The latest state per specialty"), 400: E400, 404: E404})
-@_no_query
+@no_query
 def now(run_id: int) -> Response:
     """The run's current state per specialty: patients, doctors, waits, saturation.
 
@@ -412,7 +372,7 @@ def now(run_id: int) -> Response:
 
 
 @bp.get("/runs/<int:run_id>/arrivals")
-@_query(ArrivalsQuery)
+@query(bp, ArrivalsQuery)
 @bp.doc(responses={200: ok("Arrivals", "Arrivals per bucket"), 400: E400, 404: E404})
 def arrivals(run_id: int, args: dict[str, Any]) -> Response:
     """Arrivals per local hour, day, week or month, in total or per specialty or pathology."""
@@ -424,7 +384,7 @@ def arrivals(run_id: int, args: dict[str, Any]) -> Response:
 
 
 @bp.get("/runs/<int:run_id>/arrivals/hour-of-week")
-@_query(HourOfWeekQuery)
+@query(bp, HourOfWeekQuery)
 @bp.doc(responses={200: ok("HourOfWeek", "168 values per series"), 400: E400, 404: E404})
 def arrivals_hour_of_week(run_id: int, args: dict[str, Any]) -> Response:
     """Arrivals per local hour of the week (0 = Monday 00:00) and their mean rate per hour."""
@@ -434,7 +394,7 @@ def arrivals_hour_of_week(run_id: int, args: dict[str, Any]) -> Response:
 
 
 @bp.get("/runs/<int:run_id>/arrivals/seasonality")
-@_query(RangeQuery)
+@query(bp, RangeQuery)
 @bp.doc(responses={200: ok("Seasonality", "Monthly arrivals per pathology"), 400: E400, 404: E404})
 def arrivals_seasonality(run_id: int, args: dict[str, Any]) -> Response:
     """Monthly arrivals per pathology, and the mean per calendar month (seasonal profile)."""
@@ -445,7 +405,7 @@ def arrivals_seasonality(run_id: int, args: dict[str, Any]) -> Response:
 
 @bp.get("/runs/<int:run_id>/catalog")
 @bp.doc(responses={200: ok("Catalog", "The run's specialties and pathologies"), 404: E404})
-@_no_query
+@no_query
 def run_catalog(run_id: int) -> Response:
     """The run's specialties (with doctors on the roster) and pathologies (ICD-10, fr/en)."""
     return data.run_catalog_payload(_context(run_id))
@@ -455,7 +415,7 @@ def run_catalog(run_id: int) -> Response:
 
 
 @bp.get("/runs/<int:run_id>/census")
-@_query(CensusQuery)
+@query(bp, CensusQuery)
 @bp.doc(responses={200: ok("Census", "Patients present per hour"), 400: E400, 404: E404})
 def census(run_id: int, args: dict[str, Any]) -> Response:
     """Patients present in the department: the time-weighted mean of each hour.
@@ -469,7 +429,7 @@ def census(run_id: int, args: dict[str, Any]) -> Response:
 
 
 @bp.get("/runs/<int:run_id>/census/hour-of-week")
-@_query(RangeQuery)
+@query(bp, RangeQuery)
 @bp.doc(responses={200: ok("CensusHourOfWeek", "168 mean censuses"), 400: E400, 404: E404})
 def census_hour_of_week(run_id: int, args: dict[str, Any]) -> Response:
     """Mean patients present per local hour of the week (0 = Monday 00:00)."""
@@ -482,7 +442,7 @@ def census_hour_of_week(run_id: int, args: dict[str, Any]) -> Response:
 
 
 @bp.get("/runs/<int:run_id>/doctors/availability")
-@_query(AvailabilityQuery)
+@query(bp, AvailabilityQuery)
 @bp.doc(responses={200: ok("Availability", "Mean doctors on duty and busy"), 400: E400, 404: E404})
 def doctors_availability(run_id: int, args: dict[str, Any]) -> Response:
     """Doctors on duty vs busy (and patients waiting), mean per bucket and specialty."""
@@ -494,7 +454,7 @@ def doctors_availability(run_id: int, args: dict[str, Any]) -> Response:
 
 
 @bp.get("/runs/<int:run_id>/doctors/hour-of-week")
-@_query(RangeQuery)
+@query(bp, RangeQuery)
 @bp.doc(
     responses={200: ok("DoctorsHourOfWeek", "Utilisation per hour of week"), 400: E400, 404: E404}
 )
@@ -509,7 +469,7 @@ def doctors_hour_of_week(run_id: int, args: dict[str, Any]) -> Response:
 
 
 @bp.get("/runs/<int:run_id>/waits")
-@_query(WaitsQuery)
+@query(bp, WaitsQuery)
 @bp.doc(responses={200: ok("Waits", "Wait and length-of-stay statistics"), 400: E400, 404: E404})
 def waits(run_id: int, args: dict[str, Any]) -> Response:
     """Door-to-doctor wait and length of stay (mean, p50, p90), share seen within a target, LWBS.
@@ -529,7 +489,7 @@ def waits(run_id: int, args: dict[str, Any]) -> Response:
 
 
 @bp.get("/runs/<int:run_id>/kpis")
-@_query(RangeQuery)
+@query(bp, RangeQuery)
 @bp.doc(responses={200: ok("Kpis", "Headline performance figures"), 400: E400, 404: E404})
 def kpis(run_id: int, args: dict[str, Any]) -> Response:
     """Headline figures over a range: arrivals, LWBS, waits, utilisation, queue length."""
@@ -589,7 +549,7 @@ def _csv_response(
 
 
 @bp.get("/runs/<int:run_id>/treatments")
-@_query(PageQuery)
+@query(bp, PageQuery)
 @bp.doc(
     responses={
         200: ok("Treatments", "One page of treatments (or all of them as CSV)", csv=True),
@@ -632,7 +592,7 @@ def _paged(
             after,
             f"run-{run.id}-{name}.csv",
         )
-    page = _limited(lambda: fetch(get_db(), after))
+    page = limited(lambda: fetch(get_db(), after))
     return {
         "ok": True,
         "run_id": run.id,
@@ -642,7 +602,7 @@ def _paged(
 
 
 @bp.get("/runs/<int:run_id>/events")
-@_query(EventsQuery)
+@query(bp, EventsQuery)
 @bp.doc(
     responses={
         200: ok("Events", "One page of the trace (or all of it as CSV)", csv=True),
@@ -681,7 +641,7 @@ def events(run_id: int, args: dict[str, Any]) -> Any:
         409: "The run is not complete yet",
     }
 )
-@_no_query
+@no_query
 def report(run_id: int, name: str) -> Response:
     """One of the five CSV reports of a run: hourly_detail, daily_pathology_stats,
     treatments, monthly_summary, performance_metrics (`.csv` optional)."""
@@ -716,7 +676,7 @@ def report(run_id: int, name: str) -> Response:
 
 
 @bp.get("/runs/<int:run_id>/stream")
-@_query(StreamQuery)
+@query(bp, StreamQuery)
 @bp.doc(
     responses={
         200: {

@@ -20,18 +20,15 @@ error); ``/forecast`` and ``/forecast/backtest`` add ``saturation_definition`` a
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
 from apiflask import APIBlueprint, Schema, fields, validators
-from flask import current_app, request
 from marshmallow import RAISE
 
 from hospiflow.errors import NotFoundError
 from hospiflow.forecast.history import predecessor
 from hospiflow.store import forecasts as store
-from hospiflow.store.engine import time_limit
 from hospiflow.web import data
 from hospiflow.web.app import get_db
 from hospiflow.web.components import (
@@ -46,7 +43,8 @@ from hospiflow.web.components import (
     arr,
     obj,
 )
-from hospiflow.web.timeutil import BadRequest, utc_iso
+from hospiflow.web.endpoints import limited, no_query, refuse_repeated_parameters
+from hospiflow.web.timeutil import utc_iso
 
 bp = APIBlueprint("forecast", __name__, tag="forecast")
 
@@ -230,21 +228,7 @@ class ForecastQuery(Schema):
 # --------------------------------------------------------------------------- helpers
 
 
-@bp.before_request
-def _one_value_per_parameter() -> None:
-    for name, values in request.args.lists():
-        if len(values) > 1:
-            raise BadRequest("is given more than once", where=name)
-
-
-def _no_query(view: Callable) -> Callable:
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if request.args:
-            raise BadRequest("is not a parameter of this endpoint", where=next(iter(request.args)))
-        return view(*args, **kwargs)
-
-    return wrapper
+bp.before_request(refuse_repeated_parameters)
 
 
 def _run(run_id: int) -> dict[str, Any]:
@@ -284,11 +268,6 @@ def _specialties(run_id: int, codes: list[str]) -> list[dict[str, str]]:
         .all()
     )
     return [{"key": code, "name": names.get(code, code)} for code in codes]
-
-
-def _limited(build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    with time_limit(get_db(), current_app.config["QUERY_SECONDS"]):
-        return build()
 
 
 def _matrix(
@@ -395,7 +374,7 @@ def forecast(run_id: int, args: dict[str, Any]) -> dict[str, Any]:
             **(_observed_keys(payload) if _observed(run, payload) else {}),
         }
 
-    return _limited(build)
+    return limited(build)
 
 
 def _risk_like(
@@ -469,7 +448,7 @@ def _no_staffing(run: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
         404: E404,
     }
 )
-@_no_query
+@no_query
 def risk(run_id: int) -> dict[str, Any]:
     """Probability of saturation of every coming hour (168) and specialty, with its drivers:
     forecast arrivals, rostered doctors, expected utilisation and patients waiting. An
@@ -499,7 +478,7 @@ def risk(run_id: int) -> dict[str, Any]:
             "drivers": {name: driver(name) for name in QUEUE_DRIVER_NAMES},
         }
 
-    return _limited(build)
+    return limited(build)
 
 
 @bp.get("/runs/<int:run_id>/forecast/staffing")
@@ -510,7 +489,7 @@ def risk(run_id: int) -> dict[str, Any]:
         404: E404,
     }
 )
-@_no_query
+@no_query
 def staffing(run_id: int) -> dict[str, Any]:
     """Fewest doctors keeping the probability of saturation at or below the target, beside the
     rostered number, for every coming hour and specialty; the gap is advised - rostered. An
@@ -543,7 +522,7 @@ def staffing(run_id: int) -> dict[str, Any]:
             "reachable": [[bool(v) for v in row] for row in reachable],
         }
 
-    return _limited(build)
+    return limited(build)
 
 
 @bp.get("/runs/<int:run_id>/forecast/backtest")
@@ -554,7 +533,7 @@ def staffing(run_id: int) -> dict[str, Any]:
         404: E404,
     }
 )
-@_no_query
+@no_query
 def backtest(run_id: int) -> dict[str, Any]:
     """Stored backtest scores (`hospiflow forecast backtest --run`): arrivals (every model of the
     ladder), saturation risk (Brier, skill, reliability) and occupancy (MSE vs persistence)."""
@@ -596,4 +575,4 @@ def backtest(run_id: int) -> dict[str, Any]:
             **(_observed_keys(payload) if observed else {}),
         }
 
-    return _limited(build)
+    return limited(build)

@@ -15,25 +15,30 @@ import contextlib
 import importlib.util
 import json
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from apiflask import APIBlueprint, Schema, fields, validators
-from flask import Response, current_app, request
-from marshmallow import RAISE
+from flask import Response
 from werkzeug.utils import secure_filename
 
 from hospiflow.errors import NotFoundError
 from hospiflow.ingest.formats import FORMATS, IngestError, ReadOptions
 from hospiflow.store import observed as store_observed
 from hospiflow.store import sites as store_sites
-from hospiflow.store.engine import time_limit
 from hospiflow.web import data
-from hospiflow.web.api import E401, E403, _json_object, _no_query
+from hospiflow.web.api import E401, E403
 from hospiflow.web.app import get_db, state
 from hospiflow.web.auth import actor, requires_admin
 from hospiflow.web.components import ok
+from hospiflow.web.endpoints import (
+    json_object,
+    limited,
+    no_query,
+    query,
+    refuse_repeated_parameters,
+)
 from hospiflow.web.schemas import BIGINT
 from hospiflow.web.timeutil import BadRequest, utc_iso, wall
 
@@ -123,21 +128,7 @@ class ImportForm(Schema):
     )
 
 
-@bp.before_request
-def _one_value_per_parameter() -> None:
-    for name, values in request.args.lists():
-        if len(values) > 1:
-            raise BadRequest("is given more than once", where=name)
-
-
-def _query(schema: type) -> Callable:
-    return bp.input(schema, location="query", arg_name="args", unknown=RAISE)
-
-
-def _limited(build: Callable[[], Any]) -> Any:
-    connection = get_db()
-    with time_limit(connection, current_app.config["QUERY_SECONDS"]):
-        return build()
+bp.before_request(refuse_repeated_parameters)
 
 
 def _site_id(site_id: int) -> int:
@@ -224,24 +215,24 @@ def quality_json(site: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]
 
 @bp.get("/sites")
 @bp.doc(responses={200: ok("SiteList", "Every site, oldest first")})
-@_no_query
+@no_query
 def list_sites() -> dict[str, Any]:
     """Sites: the hospitals whose own visits are imported, with their data's span."""
-    return {"ok": True, "sites": _limited(lambda: _sites(get_db()))}
+    return {"ok": True, "sites": limited(lambda: _sites(get_db()))}
 
 
 @bp.get("/sites/<int:site_id>")
 @bp.doc(responses={200: ok("SiteDetail", "The site"), 404: E404})
-@_no_query
+@no_query
 def get_site(site_id: int) -> dict[str, Any]:
     """One site: time zone, code, capacity, its observed run and span."""
     site_id = _site_id(site_id)
-    return {"ok": True, "site": _limited(lambda: _sites(get_db(), site_id)[0])}
+    return {"ok": True, "site": limited(lambda: _sites(get_db(), site_id)[0])}
 
 
 @bp.get("/sites/<int:site_id>/quality")
 @bp.doc(responses={200: ok("SiteQuality", "What the site's data hold and lack"), 404: E404})
-@_no_query
+@no_query
 def site_quality(site_id: int) -> dict[str, Any]:
     """Data quality: imports, quarantined rows by reason and day, unmapped codes, completeness.
 
@@ -255,11 +246,11 @@ def site_quality(site_id: int) -> dict[str, Any]:
         site = store_sites.get_site(get_db(), site_id)
         return quality_json(site, quality(get_db(), site_id))
 
-    return _limited(build)
+    return limited(build)
 
 
 @bp.get("/sites/<int:site_id>/quarantine")
-@_query(QuarantineQuery)
+@query(bp, QuarantineQuery)
 @bp.doc(
     security="BearerAuth",
     responses={200: ok("Quarantine", "One page of set-aside rows"), 400: E400, **ADMIN, 404: E404},
@@ -300,7 +291,7 @@ def quarantine(site_id: int, args: dict[str, Any]) -> dict[str, Any]:
             "next": data.encode_cursor(None if after is None else (0, after)),
         }
 
-    return _limited(build)
+    return limited(build)
 
 
 @bp.post("/sites")
@@ -314,8 +305,8 @@ def quarantine(site_id: int, args: dict[str, Any]) -> dict[str, Any]:
     },
 )
 @requires_admin
-@_no_query
-@_json_object
+@no_query
+@json_object
 @bp.input(SiteRequest, location="json", arg_name="body")
 def create_site(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Create a site and its pseudonymisation key (kept outside the database)."""
@@ -383,7 +374,7 @@ def _settings(text: str | None) -> dict[str, Any]:
     },
 )
 @requires_admin
-@_no_query
+@no_query
 @bp.input(ImportForm, location="form_and_files", arg_name="form")
 def import_files(site_id: int, form: dict[str, Any]) -> dict[str, Any]:
     """Import uploaded files into the site, synchronously (multipart/form-data).
@@ -428,12 +419,12 @@ def import_files(site_id: int, form: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.get("/audit")
-@_query(AuditQuery)
+@query(bp, AuditQuery)
 @bp.doc(security="BearerAuth", responses={200: ok("Audit", "Newest first"), 400: E400, **ADMIN})
 @requires_admin
 def audit(args: dict[str, Any]) -> dict[str, Any]:
     """The audit log: who created, imported, exported or deleted what, when, how many rows."""
-    rows = _limited(lambda: store_sites.audit_entries(get_db(), args["limit"]))
+    rows = limited(lambda: store_sites.audit_entries(get_db(), args["limit"]))
     return {
         "ok": True,
         "entries": [
@@ -458,7 +449,7 @@ def _chunks(handle: IO[str]) -> Iterator[str]:
 
 
 @bp.get("/runs/<int:run_id>/export")
-@_query(ExportQuery)
+@query(bp, ExportQuery)
 @bp.doc(
     security="BearerAuth",
     responses={
@@ -484,8 +475,8 @@ def export(run_id: int, args: dict[str, Any]) -> Response:
     from hospiflow.ingest.export import export_run
 
     fmt = args["format"]
-    row = _limited(lambda: data.read_run(get_db(), run_id))
-    site = _limited(lambda: store_sites.site_of_run(get_db(), run_id))
+    row = limited(lambda: data.read_run(get_db(), run_id))
+    site = limited(lambda: store_sites.site_of_run(get_db(), run_id))
     get_db().rollback()
     _available(fmt)
     handle = tempfile.TemporaryFile("w+", encoding="utf-8", newline="")

@@ -1,0 +1,76 @@
+"""What every API blueprint does the same way: parameters given once, a query schema
+or none at all, a JSON object body, and a time limit on the store's work.
+
+``api``, ``forecast_api`` and ``sites_api`` register ``refuse_repeated_parameters``
+and use these decorators, so a request is refused with the same message
+wherever it goes.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from apiflask import APIBlueprint
+from flask import current_app, request
+from marshmallow import RAISE
+
+from hospiflow.errors import HospiflowError
+from hospiflow.store.engine import time_limit
+from hospiflow.web.app import get_db
+from hospiflow.web.timeutil import BadRequest
+
+T = TypeVar("T")
+
+
+class BadJson(HospiflowError):
+    """The body is not a JSON object."""
+
+    code = "bad_json"
+    http_status = 400
+
+
+def refuse_repeated_parameters() -> None:
+    """``?a=1&a=2`` is ambiguous: refuse it (register with ``bp.before_request``)."""
+    for name, values in request.args.lists():
+        if len(values) > 1:
+            raise BadRequest("is given more than once", where=name)
+
+
+def query(bp: APIBlueprint, schema: type) -> Callable:
+    """Validate the query string with ``schema`` (unknown parameters refused) into ``args``."""
+    return bp.input(schema, location="query", arg_name="args", unknown=RAISE)
+
+
+def no_query(view: Callable) -> Callable:
+    """Refuse any query parameter on an endpoint that takes none."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if request.args:
+            name = next(iter(request.args))
+            raise BadRequest("is not a parameter of this endpoint", where=name)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def json_object(view: Callable) -> Callable:
+    """Refuse a body that is not a JSON object (before it is validated or defaulted)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not request.is_json:
+            raise BadJson("the body must be JSON (Content-Type: application/json)", where="body")
+        if not isinstance(request.get_json(silent=True), dict):
+            raise BadJson("the request body is not a JSON object", where="body")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def limited(build: Callable[[], T]) -> T:
+    """Run ``build`` under the store's query time limit (``QUERY_SECONDS``)."""
+    with time_limit(get_db(), current_app.config["QUERY_SECONDS"]):
+        return build()
