@@ -21,23 +21,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from browser import Page, launch
 
 from hospiflow.catalog import load_catalog
 from hospiflow.records import ICD9, Disposition, Rejection, VisitRecord
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 VIEWS = ("now", "arrivals", "pathologies", "doctors", "waits", "forecast", "scenarios", "quality")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PARIS = ZoneInfo("Europe/Paris")
 SITE = "Hôpital Test"
 OTHER_SITE = "Clinique Sans Triage"  # its records have no first-seen times (run 3)
@@ -54,30 +45,10 @@ KNOWN_REASONS = {
 ODD_REASON = "strange_thing"  # a reason the page does not know: shown as "Other: strange_thing"
 
 
-def _missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the playwright package is not installed"
-    if not Path(CHROMIUM).exists():
-        return "Chromium is not installed (apt-get install chromium)"
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """One headless Chromium for the module."""
-    reason = _missing()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"browser tests must run under CI: {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield chromium
-        chromium.close()
+    yield from launch()
 
 
 def _visits(rng: random.Random) -> list[VisitRecord | Rejection]:
@@ -246,45 +217,6 @@ def forecast_sites_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     finally:
         service.close()
     return url
-
-
-class Page:
-    """A browser page that records console errors and uncaught exceptions."""
-
-    def __init__(self, browser: Any, base: str, language: str = "en-GB") -> None:
-        self.context = browser.new_context(
-            viewport={"width": 1400, "height": 1000}, locale=language
-        )
-        self.page = self.context.new_page()
-        self.base = base
-        self.errors: list[str] = []
-        self.page.on(
-            "console",
-            lambda m: self.errors.append(f"{m.type}: {m.text}") if m.type == "error" else None,
-        )
-        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
-
-    def open(self, view: str, run: int | None = None) -> Any:
-        query = f"?run={run}" if run is not None else ""
-        self.page.goto(f"{self.base}/{query}#{view}")
-        self.wait_ready(view)
-        return self.page
-
-    def wait_ready(self, view: str) -> None:
-        self.page.wait_for_selector(f'#view[data-view="{view}"][data-ready="true"]', timeout=30_000)
-
-    def shot(self, name: str) -> None:
-        ARTIFACTS.mkdir(exist_ok=True)
-        self.page.evaluate("() => window.scrollTo(0, 0)")  # the sticky header stays on top
-        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-    def unexpected_errors(self, *statuses: int) -> list[str]:
-        """Console errors, less the browser's own line for an answer we asked for (401, 403)."""
-        expected = tuple(f"status of {s}" for s in statuses)
-        return [e for e in self.errors if not any(x in e for x in expected)]
-
-    def close(self) -> None:
-        self.context.close()
 
 
 @pytest.fixture
