@@ -10,8 +10,9 @@ Additive only:
   ``quarantine``, ``hourly_counts``, ``audit_log`` and ``api_tokens`` (hashed);
 * ``visits`` gains the columns observed visits may keep once pseudonymised
   (``visit_key``, ``diagnosis_system``, ``age_years``, ``sex``, ``area``,
-  ``doctor_key``) a unique index on ``(run_id, visit_key)`` and an index on
-  ``(run_id, los_min)`` (the longest stay, for census reads).
+  ``doctor_key``), a unique partial index on ``(run_id, visit_key)`` (keyed
+  visits only) and an index on ``(run_id, los_min)`` (the longest stay, for
+  census reads).
 """
 
 from __future__ import annotations
@@ -136,7 +137,14 @@ def upgrade() -> None:
     op.add_column("visits", sa.Column("sex", sa.String(1), nullable=True))
     op.add_column("visits", sa.Column("area", sa.String(3), nullable=True))
     op.add_column("visits", sa.Column("doctor_key", sa.Text(), nullable=True))
-    op.create_index("ix_visits_key", "visits", ["run_id", "visit_key"], unique=True)
+    op.create_index(
+        "ix_visits_key",
+        "visits",
+        ["run_id", "visit_key"],
+        unique=True,
+        sqlite_where=sa.text("visit_key IS NOT NULL"),
+        postgresql_where=sa.text("visit_key IS NOT NULL"),
+    )
     op.create_index("ix_visits_stay", "visits", ["run_id", "los_min"])
 
 
