@@ -177,7 +177,10 @@ class _Visits:
         self.unknown = self.specialty_idx[sites.UNKNOWN_SPECIALTY]
         self.rejected_day_ms: int | None = None  # local day of the last visit refused
         self._patients: dict[str, str] = {}  # raw id -> pseudonym, this import only (memory)
-        self._offsets: dict[int, int] = {}  # quarter hour (UTC) -> the zone's offset, ms
+        self._offsets: dict[int, int] = {}
+        self._classified: dict[
+            tuple, tuple
+        ] = {}  # (code, system, specialty) -> result  # quarter hour (UTC) -> the zone's offset, ms
         self.unmapped: Counter[str] = Counter()
         self.mapped_by: Counter[str] = Counter()
 
@@ -278,21 +281,37 @@ class _Visits:
         return None
 
     def _classify(self, record: VisitRecord) -> tuple[int | None, int, str | None, str | None]:
-        """Pathology index, specialty index, stored code and its system."""
+        """Pathology index, specialty index, stored code and its system (memoised per
+        distinct code and specialty: an extract repeats a few hundred of them)."""
+        key = (record.diagnosis, record.diagnosis_system, record.specialty)
+        known = self._classified.get(key)
+        if known is None:
+            known = self._classify_new(record)
+            if len(self._classified) < 100_000:  # bounded: a file of random codes
+                self._classified[key] = known
+        result, how, unmapped = known
+        if how is not None:
+            self.mapped_by[how] += 1
+        if unmapped is not None:
+            self.unmapped[unmapped] += 1
+        return result
+
+    def _classify_new(
+        self, record: VisitRecord
+    ) -> tuple[tuple[int | None, int, str | None, str | None], str | None, str | None]:
         pathology_idx: int | None = None
         specialty_idx: int | None = None
-        code = system = None
+        code = system = how = unmapped = None
         if record.diagnosis:
             system = record.diagnosis_system or ICD10
             match = self.diagnoses.lookup(record.diagnosis, system)
-            code = match.code
-            self.mapped_by[match.how] += 1
+            code, how = match.code, match.how
             if match.how == BY_CODE and match.pathology in self.pathologies:
                 pathology_idx, specialty_idx = self.pathologies[match.pathology]
             elif match.how == BY_CHAPTER and match.specialty in self.specialty_idx:
                 specialty_idx = self.specialty_idx[match.specialty]
             else:
-                self.unmapped[f"{'ICD-9 ' if system == ICD9 else ''}{code}"] += 1
+                unmapped = f"{'ICD-9 ' if system == ICD9 else ''}{code}"
         if record.specialty:
             named = record.specialty.strip()[:64]
             if named not in self.specialty_idx:
@@ -300,7 +319,7 @@ class _Visits:
             specialty_idx = self.specialty_idx[named]
         if specialty_idx is None:
             specialty_idx = self.unknown
-        return pathology_idx, specialty_idx, code, system
+        return (pathology_idx, specialty_idx, code, system), how, unmapped
 
 
 def import_items(
