@@ -138,6 +138,18 @@ def test_quality_is_counts_for_viewers(make_app, url, observed) -> None:
     assert "raw" not in str(body)
 
 
+def test_quality_is_cached_until_the_next_import(client, engine, observed) -> None:
+    """The report is computed once per import: the same answer until new data come in."""
+    path = f"{API}/sites/{observed['site']['id']}/quality"
+    first = client.get(path, headers=observed["viewer"]).get_data()
+    assert client.get(path, headers=observed["viewer"]).get_data() == first
+    later = datetime(2025, 3, 12, 9, 0, tzinfo=ZoneInfo("Europe/Paris"))
+    more = [_visit("LATE-1", later, "J18.9"), _visit("LATE-2", later, "S52.5")]
+    import_items(engine, observed["site"]["id"], more, format="csv", files=["later.csv"])
+    body = _ok(client.get(path, headers=observed["viewer"]))
+    assert body["visits"] == 20 and body["imports"][0]["files"] == ["later.csv"]
+
+
 def test_quarantine_is_admin_only(client, observed) -> None:
     """Quarantined rows (location, field, reason, redacted raw) need an admin token."""
     path = f"{API}/sites/{observed['site']['id']}/quarantine"

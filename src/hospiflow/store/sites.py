@@ -174,6 +174,12 @@ def site_of_run(connection: Connection, run_id: int) -> dict[str, Any] | None:
     return dict(row._mapping) if row else None
 
 
+def latest_batch_id(connection: Connection, site_id: int) -> int | None:
+    """The site's newest import batch (what its data-quality report was computed from)."""
+    b = schema.import_batches
+    return connection.execute(sa.select(sa.func.max(b.c.id)).where(b.c.site_id == site_id)).scalar()
+
+
 def audit(
     connection: Connection,
     actor: str,

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from apiflask import APIBlueprint, Schema, fields, validators
-from flask import Response
+from flask import Response, current_app
 from werkzeug.utils import secure_filename
 
 from hospiflow.errors import NotFoundError
@@ -242,11 +242,24 @@ def site_quality(site_id: int) -> dict[str, Any]:
 
     site_id = _site_id(site_id)
 
-    def build() -> dict[str, Any]:
+    def version() -> str:
+        # what the report depends on changes only with an import (a batch) or when
+        # the observed run is deleted (the site's run_id)
         site = store_sites.get_site(get_db(), site_id)
-        return quality_json(site, quality(get_db(), site_id))
+        return f"quality|{store_sites.latest_batch_id(get_db(), site_id)}|{site['run_id']}"
 
-    return limited(build)
+    key = (-site_id, limited(version))  # negative: never a run's id
+    cache = state().cache
+    body = cache.get(key)
+    if body is None:
+
+        def build() -> dict[str, Any]:
+            site = store_sites.get_site(get_db(), site_id)
+            return quality_json(site, quality(get_db(), site_id))
+
+        body = current_app.json.dumps(limited(build)).encode()
+        cache.put(key, body)
+    return Response(body, mimetype="application/json")
 
 
 @bp.get("/sites/<int:site_id>/quarantine")
