@@ -49,7 +49,7 @@ from hospiflow.forecast.riskbacktest import (
     RECALIBRATE_DAYS,
     OperationalBacktest,
     _periods,
-    default_calibration_days,
+    checked_calibration_days,
 )
 from hospiflow.forecast.rolling import rolling_forecasts, wall_clock
 from hospiflow.forecast.saturation import (
@@ -265,16 +265,7 @@ def census_backtest(
     score, skill against the hour-of-week base rate, reliability. The length-of-stay
     survival is estimated once, on stays ended before the test period. Occupancy: the
     patients present 1..8 h after each origin midnight against persistence."""
-    if test_days < 1:
-        raise ForecastError("must be at least 1", where="test_days")
-    if calibration_days is None:
-        calibration_days = default_calibration_days(history, test_days)
-    if calibration_days < 28:
-        raise ForecastError(
-            f"the risk backtest needs 28 days of history + at least 28 days of calibration + "
-            f"{test_days} days of test",
-            where="test_days",
-        )
+    calibration_days = checked_calibration_days(history, test_days, calibration_days)
     tz = history.timezone
     calibration_start, test_start, end = _periods(history, test_days, calibration_days)
     origins = pd.date_range(calibration_start, end - pd.Timedelta(days=1), freq="D")

@@ -48,6 +48,7 @@ from hospiflow.forecast.saturation import (
 __all__ = [
     "OperationalBacktest",
     "StateGrid",
+    "checked_calibration_days",
     "default_calibration_days",
     "operational_backtest",
     "state_grid",
@@ -143,6 +144,24 @@ def default_calibration_days(history: RunHistory, test_days: int) -> int:
     return whole - test_days - 28
 
 
+def checked_calibration_days(
+    history: RunHistory, test_days: int, calibration_days: int | None
+) -> int:
+    """The calibration days a risk backtest uses (all whole days by default), or why
+    the test and calibration asked for cannot be had (``ForecastError``)."""
+    if test_days < 1:
+        raise ForecastError("must be at least 1", where="test_days")
+    if calibration_days is None:
+        calibration_days = default_calibration_days(history, test_days)
+    if calibration_days < 28:
+        raise ForecastError(
+            f"the risk backtest needs 28 days of history + at least 28 days of calibration + "
+            f"{test_days} days of test",
+            where="test_days",
+        )
+    return calibration_days
+
+
 def _periods(
     history: RunHistory, test_days: int, calibration_days: int
 ) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
@@ -176,16 +195,7 @@ def operational_backtest(
 ) -> OperationalBacktest:
     """Backtest the saturation risk (and the occupancy forecast) on a run's history."""
     settings = settings or SaturationSettings()
-    if test_days < 1:
-        raise ForecastError("must be at least 1", where="test_days")
-    if calibration_days is None:
-        calibration_days = default_calibration_days(history, test_days)
-    if calibration_days < 28:
-        raise ForecastError(
-            f"the risk backtest needs 28 days of history + at least 28 days of calibration + "
-            f"{test_days} days of test",
-            where="test_days",
-        )
+    calibration_days = checked_calibration_days(history, test_days, calibration_days)
     codes = history.specialties
     n_spec = len(codes)
     calibration_start, test_start, end = _periods(history, test_days, calibration_days)
