@@ -639,23 +639,16 @@ def _coded(lookup: Callable[[str], Any]) -> Callable[[Any], Any]:
     return parse
 
 
-def _disposition_lookup(table: dict[str, Disposition]) -> Callable[[str], Disposition]:
-    def lookup(text: str) -> Disposition:
+def _spelling_lookup(
+    table: dict[str, Any], builtin: dict[str, Any], what: str, width: int
+) -> Callable[[str], Any]:
+    """The site's own value table, then the built-in spellings; else a ``bad_value``."""
+
+    def lookup(text: str) -> Any:
         key = text.casefold()
-        found = table.get(key) or DISPOSITION_LABELS.get(key)
+        found = table.get(key) or builtin.get(key)
         if found is None:
-            raise _Bad("bad_value", f"{text[:30]!r} is not a known disposition")
-        return found
-
-    return lookup
-
-
-def _sex_lookup(table: dict[str, str]) -> Callable[[str], str]:
-    def lookup(text: str) -> str:
-        key = text.casefold()
-        found = table.get(key) or _SEX_SPELLINGS.get(key)
-        if found is None:
-            raise _Bad("bad_value", f"{text[:20]!r} is not a sex (add it to [values.sex])")
+            raise _Bad("bad_value", f"{text[:width]!r} is not {what}")
         return found
 
     return lookup
@@ -722,9 +715,13 @@ def _parser(name: str, mapping: Mapping, zone: tzinfo) -> Callable[[Any], Any]:
     if name == "acuity":
         return _coded(_acuity_lookup(mapping.acuities, mapping.decimal))
     if name == "disposition":
-        return _coded(_disposition_lookup(mapping.dispositions))
+        return _coded(
+            _spelling_lookup(mapping.dispositions, DISPOSITION_LABELS, "a known disposition", 30)
+        )
     if name == "sex":
-        return _coded(_sex_lookup(mapping.sexes))
+        return _coded(
+            _spelling_lookup(mapping.sexes, _SEX_SPELLINGS, "a sex (add it to [values.sex])", 20)
+        )
     if name == "diagnosis_system":
         return _coded(_system_lookup)
     if name == "specialty":
