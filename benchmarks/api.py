@@ -44,28 +44,34 @@ CACHE = Path(tempfile.gettempdir()) / "hospiflow-bench" / "api-3y.db"
 DAY_MS = 86_400_000
 
 
-def build_store(path: Path) -> str:
-    """The cached 3-year store (run 1), rebuilt if missing or incomplete; its URL."""
+def cached_run_store(path: Path, scenario: Any, what: str) -> str:
+    """A SQLite store whose run 1 simulates ``scenario``, kept in ``path`` between runs
+    and rebuilt if missing or incomplete; its URL."""
     url = f"sqlite:///{path}"
     if path.exists():
         engine = create_engine_for(url, readonly=True)
         try:
             with engine.connect() as connection:
-                row = connection.execute(
+                status = connection.execute(
                     sa.select(schema.runs.c.status).where(schema.runs.c.id == 1)
-                ).first()
+                ).scalar()
         except sa.exc.DBAPIError:
-            row = None
+            status = None
         finally:
             engine.dispose()
-        if row is not None and row.status == "complete":
+        if status == "complete":
             return url
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    print(f"building a {DAYS}-day store in {path} ...", file=sys.stderr)
-    simulate_run(default_scenario(days=float(DAYS)), database_url=url)
+    print(f"building {what} in {path} ...", file=sys.stderr, flush=True)
+    simulate_run(scenario, database_url=url)
     return url
+
+
+def build_store(path: Path) -> str:
+    """The cached 3-year store (run 1); its URL."""
+    return cached_run_store(path, default_scenario(days=float(DAYS)), f"a {DAYS}-day store")
 
 
 def free_port() -> int:

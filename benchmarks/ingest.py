@@ -78,13 +78,12 @@ from hospiflow.ingest.export import visit_records  # noqa: E402
 from hospiflow.ingest.formats import ReadOptions, WriteOptions, reader, writer  # noqa: E402
 from hospiflow.ingest.pipeline import import_items  # noqa: E402
 from hospiflow.records import VisitRecord  # noqa: E402
-from hospiflow.runner import simulate_run  # noqa: E402
 from hospiflow.simulation.scenario import Shift, default_scenario  # noqa: E402
 from hospiflow.store import migrate, schema, sites  # noqa: E402
 from hospiflow.store.engine import SQLITE_PRAGMAS, create_engine_for  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from api import free_port, percentile  # noqa: E402
+from api import cached_run_store, free_port, percentile  # noqa: E402
 
 CACHE = Path(tempfile.gettempdir()) / "hospiflow-bench"
 DAYS = 1096
@@ -126,27 +125,8 @@ def scenario():
 
 def source_store() -> str:
     """The cached simulated 3-year store (run 1), rebuilt if missing or incomplete."""
-    path = CACHE / "ingest-source-3y.db"
-    url = f"sqlite:///{path}"
-    if path.exists():
-        engine = create_engine_for(url, readonly=True)
-        try:
-            with engine.connect() as connection:
-                status = connection.execute(
-                    sa.select(schema.runs.c.status).where(schema.runs.c.id == 1)
-                ).scalar()
-        except sa.exc.DBAPIError:
-            status = None
-        finally:
-            engine.dispose()
-        if status == "complete":
-            return url
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    note(f"simulating {DAYS} days at {VISITS_PER_YEAR:,} visits/yr into {path} ...")
-    simulate_run(scenario(), database_url=url)
-    return url
+    what = f"{DAYS} days at {VISITS_PER_YEAR:,} visits/yr"
+    return cached_run_store(CACHE / "ingest-source-3y.db", scenario(), what)
 
 
 def note(text: str) -> None:
