@@ -175,7 +175,12 @@ def waits_by_bucket(
             .label("los_rank"),
             sa.func.count(v.c.los_min).over(partition_by=partition).label("n_los"),
         )
-        .where(v.c.run_id == run_id, *_in_range(v.c.arrival_ms, start_ms, end_ms))
+        .where(
+            v.c.run_id == run_id,
+            *_in_range(v.c.arrival_ms, start_ms, end_ms),
+            # visits with no pathology (unmapped diagnoses) count only in the totals
+            *([] if by is None else [key.is_not(None)]),
+        )
         .subquery()
     )
     r = ranked.c

@@ -638,8 +638,6 @@ def waits_payload(
         by=None if by == "none" else by,
         target_minutes=target_minutes,
     )
-    if by != "none":  # visits with no pathology (unmapped diagnoses) count only in totals
-        rows = [r for r in rows if r["key"] is not None]
     if bucket == "none":
         starts = [rng.start_local]
         index = {(None if by == "none" else int(r["key"]), rng.start_local): r for r in rows}
