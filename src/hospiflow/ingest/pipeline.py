@@ -382,8 +382,10 @@ def _run_import(
     quarantine = _Quarantine(site["id"])
     counts: dict[int, int] = {}
     next_patient = _next_patient_no(connection, run_id)
-    written: set[str] | None = set() if next_patient == 1 else None
-    if written is None and connection.dialect.name == "postgresql":
+    # a run's first import keeps its rows until the end (``_Pending``); later ones look up
+    pending = _Pending() if next_patient == 1 else None
+    written: set[str] | None = None
+    if pending is None and connection.dialect.name == "postgresql":
         # fresh statistics, so the visit-key look-ups use ix_visits_key rather than
         # scanning the run (inside the transaction, as the import's own rows)
         connection.exec_driver_sql("ANALYZE visits")
@@ -401,9 +403,12 @@ def _run_import(
             last = row[7] if last is None or row[7] > last else last
             if len(chunk) >= CHUNK:
                 next_patient = _write_chunk(
-                    connection, run_id, chunk, summary, next_patient, written
+                    connection, run_id, chunk, summary, next_patient, written, pending
                 )
                 chunk = []
+                if pending is not None and len(pending.rows) >= PENDING_MAX:
+                    written = pending.flush(connection)  # memory bound: look up from now on
+                    pending = None
                 if progress is not None:
                     progress(summary.read)
         elif isinstance(item, Rejection):
@@ -414,7 +419,12 @@ def _run_import(
             hour_ms = _ms(item.hour_start)
             counts[hour_ms] = counts.get(hour_ms, 0) + item.arrivals
     if chunk:
-        _write_chunk(connection, run_id, chunk, summary, next_patient, written)
+        _write_chunk(connection, run_id, chunk, summary, next_patient, written, pending)
+    span: tuple[Any, ...] | None = None
+    totals: dict[str, Any] | None = None
+    if pending is not None:  # the run holds this import's rows only: count them here
+        span, totals = pending.span(), pending.totals(visits.unknown)
+        pending.flush(connection)
     if progress is not None:
         progress(summary.read)
     if counts:
@@ -431,8 +441,9 @@ def _run_import(
     rollups.from_visits(connection, run_id)
     if counts or _has_counts(connection, run_id):
         _rollups_from_counts(connection, run_id)
-    _update_run(connection, run_id)
-    summary.site_totals = run_totals(connection, run_id)  # for the Data quality page
+    _update_run(connection, run_id, span)
+    # for the Data quality page
+    summary.site_totals = totals if totals is not None else run_totals(connection, run_id)
     batch_id = _insert_batch(connection, site["id"], summary, "complete", started_ms)
     summary.batch_id = batch_id
     quarantine.rows = [(r[0], batch_id, *r[2:]) for r in quarantine.rows]
@@ -454,18 +465,22 @@ def _write_chunk(
     summary: ImportSummary,
     next_patient: int,
     written: set[str] | None,
+    pending: _Pending | None = None,
 ) -> int:
     """Insert new visits, update changed ones, count identical ones; return the next number.
 
-    ``written`` is given when the run held no visit before this import: then only
-    keys this import already wrote can exist, and the others need no look-up
-    (a first import of a million rows makes no query per chunk).
+    ``pending`` is given on a run's first import: new rows are kept there (and
+    a repeated key is compared with the kept row) until the import ends.
+    ``written`` is given after such an import had to flush its rows early:
+    only those keys can exist, the others need no look-up.
     """
     latest: dict[str, tuple[Any, ...]] = {}
     for row in rows:
         if row[_KEY] in latest:
             summary.duplicates += 1  # twice in one extract: the later row wins
         latest[row[_KEY]] = row
+    if pending is not None:
+        return pending.add(latest, summary, next_patient)
     v = schema.visits
     existing: dict[str, tuple[Any, ...]] = {}
     keys = list(latest) if written is None else [k for k in latest if k in written]
@@ -492,8 +507,6 @@ def _write_chunk(
                 {"b_id": stored[0], **dict(zip(VISIT_COLUMNS[2:], row[_CONTENT], strict=True))}
             )
     insert_rows(connection, "visits", VISIT_COLUMNS, new)
-    if written is not None:
-        written.update(row[_KEY] for row in new)
     if changed:
         connection.execute(
             v.update()
@@ -504,6 +517,114 @@ def _write_chunk(
     summary.imported += len(new)
     summary.updated += len(changed)
     return next_patient
+
+
+class _Pending:
+    """The visit rows of a run's first import, written at its end.
+
+    Why: nothing else is in the run, so repeated keys are found here (no
+    query), the run's span and the Data quality totals are counted from the
+    rows (no scan of what was just written), and the rows go to the table in
+    one bulk insert, with the table's indexes rebuilt afterwards on SQLite
+    when the import outweighs the table (sorting an index once is several
+    times cheaper than a million B-tree insertions at random places).
+    """
+
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[Any, ...]] = {}  # visit key -> row, in order of arrival
+
+    def add(
+        self, latest: dict[str, tuple[Any, ...]], summary: ImportSummary, next_patient: int
+    ) -> int:
+        """``_write_chunk`` against the kept rows; the next patient number."""
+        rows = self.rows
+        imported = 0
+        for key, row in latest.items():
+            stored = rows.get(key)
+            if stored is None:
+                rows[key] = (row[0], next_patient, *row[2:])
+                next_patient += 1
+                imported += 1
+            elif stored[_CONTENT] == row[_CONTENT]:
+                summary.duplicates += 1
+            else:  # a correction of a row kept earlier: same number, new content
+                rows[key] = (*stored[:2], *row[_CONTENT])
+                summary.updated += 1
+        summary.imported += imported
+        return next_patient
+
+    def span(self) -> tuple[int | None, int | None, int | None, int]:
+        """(first arrival, last arrival, last departure, visits), as ``_update_run`` reads."""
+        if not self.rows:
+            return None, None, None, 0
+        arrivals = [row[7] for row in self.rows.values()]
+        departures = [row[9] for row in self.rows.values() if row[9] is not None]
+        return min(arrivals), max(arrivals), max(departures, default=None), len(arrivals)
+
+    def totals(self, unknown: int, limit: int = 50) -> dict[str, Any]:
+        """What ``quality.run_totals`` would answer for a run holding these rows only."""
+        rows = self.rows.values()
+        total = len(self.rows)
+        counted = {
+            name: sum(row[at] is not None for row in rows)
+            for name, at in (
+                ("first_seen", 10),
+                ("departure", 9),
+                ("acuity", 6),
+                ("disposition", 12),
+                ("diagnosis", 4),
+                ("age", 15),
+            )
+        }
+        unmapped = Counter(
+            (row[4], row[14]) for row in rows if row[5] == unknown and row[4] is not None
+        )
+        return {
+            "visits": total,
+            "unmapped_codes": [
+                {"code": code, "system": system or "icd10", "visits": n}
+                for (code, system), n in unmapped.most_common(limit)
+            ],
+            "completeness": {
+                name: (round(n / total, 4) if total else None) for name, n in counted.items()
+            },
+        }
+
+    def flush(self, connection: Connection) -> set[str]:
+        """Write the kept rows; their keys (for later look-ups)."""
+        rows = list(self.rows.values())
+        rebuild = connection.dialect.name == "sqlite" and len(rows) >= _largest_id(connection)
+        indexes = _drop_indexes(connection, "visits") if rebuild else []
+        insert_rows(connection, "visits", VISIT_COLUMNS, rows)
+        for sql in indexes:
+            connection.exec_driver_sql(sql)
+        keys = set(self.rows)
+        self.rows = {}
+        return keys
+
+
+PENDING_MAX = 2_000_000  # visit rows a first import keeps in memory (about 1 GB) at most
+
+
+def _largest_id(connection: Connection) -> int:
+    """The visits table's largest row id: how many rows it holds at most, at no cost."""
+    return int(connection.execute(sa.select(sa.func.max(schema.visits.c.id))).scalar() or 0)
+
+
+def _drop_indexes(connection: Connection, table: str) -> list[str]:
+    """Drop ``table``'s indexes (SQLite, inside the transaction); the SQL that makes them again.
+
+    Read from the database, not from ``schema``, so exactly what was there comes
+    back; a rollback (or a killed process) restores them with everything else.
+    """
+    found = connection.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+        "AND sql IS NOT NULL",
+        (table,),
+    ).all()
+    for name, _sql in found:
+        connection.exec_driver_sql(f'DROP INDEX "{name}"')
+    return [sql for _name, sql in found]
 
 
 def _next_patient_no(connection: Connection, run_id: int) -> int:
@@ -573,17 +694,20 @@ def _rollups_from_counts(connection: Connection, run_id: int) -> None:
     )
 
 
-def _update_run(connection: Connection, run_id: int) -> None:
-    """The observed run's span and size after the import."""
+def _update_run(connection: Connection, run_id: int, span: tuple[Any, ...] | None = None) -> None:
+    """The observed run's span and size after the import (``span``: counted already)."""
     v, c = schema.visits, schema.hourly_counts
-    first, last_arrival, last_departure, n = connection.execute(
-        sa.select(
-            sa.func.min(v.c.arrival_ms),
-            sa.func.max(v.c.arrival_ms),
-            sa.func.max(v.c.departure_ms),
-            sa.func.count(),
-        ).where(v.c.run_id == run_id)
-    ).one()
+    first, last_arrival, last_departure, n = (
+        span
+        or connection.execute(
+            sa.select(
+                sa.func.min(v.c.arrival_ms),
+                sa.func.max(v.c.arrival_ms),
+                sa.func.max(v.c.departure_ms),
+                sa.func.count(),
+            ).where(v.c.run_id == run_id)
+        ).one()
+    )
     count_first, count_last = connection.execute(
         sa.select(sa.func.min(c.c.hour_ms), sa.func.max(c.c.hour_ms)).where(c.c.run_id == run_id)
     ).one()
