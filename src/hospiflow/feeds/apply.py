@@ -370,8 +370,8 @@ class SiteFeed:
             work = _Work(connection, run_id, self.site_id)
             for item in items:
                 known = seen.get(item.control_id) if item.control_id else None
-                if known is not None:
-                    outcomes.append(Outcome("duplicate", *known))
+                if known is not None:  # retransmitted: answered as before, not applied
+                    outcomes.append(known)
                     continue
                 if isinstance(item, Bad):
                     outcome = Outcome("quarantined", item.reason, item.field, item.message)
@@ -386,8 +386,11 @@ class SiteFeed:
                     event = item.event
                 outcomes.append(outcome)
                 if item.control_id:
-                    answer = "" if outcome.status != "quarantined" else (outcome.message or "")
-                    seen[item.control_id] = (outcome.reason, outcome.field, outcome.message)
+                    answer = ""
+                    if outcome.status == "quarantined":
+                        parts = (outcome.reason, outcome.field, outcome.message)
+                        answer = "\t".join(p or "" for p in parts)
+                    seen[item.control_id] = _answer(outcome.status, answer)
                     records.append(
                         (
                             self.site_id,
@@ -417,6 +420,9 @@ class SiteFeed:
             return _bad(item, problem), problem
         key = change["visit_key"]
         stored = work.visit(key)
+        emergency = m.patient_class in self.settings.classes
+        if stored is None and not emergency:
+            return Outcome("ignored"), None  # another class's visit (a hospital-wide feed)
         if stored is None and m.event in _CREATES and change.get("arrival") is not None:
             row = change["row"]
             created = dict(zip(VISIT_COLUMNS, row, strict=True))
@@ -424,8 +430,6 @@ class SiteFeed:
             created["id"] = None
             stored = created
         elif stored is None:
-            if m.patient_class not in self.settings.classes:
-                return Outcome("ignored"), None
             if m.event == "A11":  # nothing to cancel (a held change is dropped with it)
                 work.drop_held(key, self._held_keys)
                 return Outcome("applied"), None
@@ -688,14 +692,12 @@ def _quarantined(index: int, rejection: Rejection) -> dict[str, Any]:
     }
 
 
-def _known_messages(
-    connection: Connection, site_id: int, ids: list[str]
-) -> dict[str, tuple[str | None, str | None, str | None]]:
-    """Control ids already taken, with the reason of their answer (a NACK's, else none)."""
+def _known_messages(connection: Connection, site_id: int, ids: list[str]) -> dict[str, Outcome]:
+    """Control ids already taken, with the answer they got (a NACK is given again)."""
     if not ids:
         return {}
     m = schema.feed_messages
-    found: dict[str, tuple[str | None, str | None, str | None]] = {}
+    found: dict[str, Outcome] = {}
     for start in range(0, len(ids), 900):
         rows = connection.execute(
             sa.select(m.c.control_id, m.c.status, m.c.answer).where(
@@ -703,16 +705,16 @@ def _known_messages(
             )
         )
         for control_id, status, answer in rows:
-            found[control_id] = (
-                (None, None, answer or None)
-                if status != "quarantined"
-                else (
-                    "duplicate_of_rejected",
-                    None,
-                    answer or None,
-                )
-            )
+            found[control_id] = _answer(status, answer)
     return found
+
+
+def _answer(status: str, answer: str) -> Outcome:
+    if status != "quarantined":
+        return Outcome("duplicate")
+    reason, _tab, rest = answer.partition("\t")
+    field_name, _tab, message = rest.partition("\t")
+    return Outcome("quarantined", reason or None, field_name or None, message or None)
 
 
 def _stored(connection: Connection, run_id: int, keys: list[str]) -> dict[str, tuple[Any, ...]]:

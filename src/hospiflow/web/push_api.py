@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from apiflask import APIBlueprint, Schema, fields, validators
 from flask import request
 
-from hospiflow.errors import HospiflowError
+from hospiflow.errors import HospiflowError, NotFoundError
 from hospiflow.feeds.apply import SiteFeed
 from hospiflow.ingest.formats import ReadOptions
 from hospiflow.records import DISPOSITION_LABELS, ICD9, ICD10, Rejection, VisitRecord
@@ -40,6 +40,7 @@ from hospiflow.web.app import state
 from hospiflow.web.auth import actor, requires_admin
 from hospiflow.web.components import COMPONENTS, INT, OPT_STR, STR, arr, obj, ok
 from hospiflow.web.endpoints import BadJson, no_query, refuse_repeated_parameters
+from hospiflow.web.schemas import BIGINT
 
 bp = APIBlueprint("push", __name__, tag="sites")
 bp.before_request(refuse_repeated_parameters)
@@ -137,6 +138,8 @@ def _feed(site_id: int, fmt: str) -> tuple[SiteFeed, threading.Lock]:
 
 
 def _site(site_id: int) -> dict[str, Any]:
+    if not 0 < site_id <= BIGINT:
+        raise NotFoundError(f"no site {site_id}", where="site_id")
     with state().reader.connect() as connection:
         return store_sites.get_site(connection, site_id)
 
@@ -272,6 +275,10 @@ def _text(item: dict[str, Any], name: str, limit: int) -> str | None:
         raise _ItemError(f"{name} must be a string", where=name)
     if len(value) > limit:
         raise _ItemError(f"{name} is longer than {limit} characters", where=name)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a JSON \\ud8xx escape
+        raise _ItemError(f"{name} is not valid Unicode text", where=name) from None
     return value
 
 
