@@ -7,7 +7,7 @@ import time
 from datetime import timedelta
 
 import sqlalchemy as sa
-from tests.feeds.mllp_helpers import adt, listening, recent
+from mllp_helpers import adt, listening, recent
 
 from hospiflow.feeds.client import MllpClient, ack_code
 from hospiflow.feeds.mllp import Limits
