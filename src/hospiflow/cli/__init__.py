@@ -69,6 +69,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "export",
         "Write a run's visits in a hospital format (pseudonymised ids only).",
     ),
+    "ingest": (
+        "feeds",
+        "ingest_group",
+        "Take a site's visits live: hospiflow ingest mllp --site NAME --port 2575.",
+    ),
+    "replay": (
+        "feeds",
+        "replay",
+        "Re-send a site's history through a live feed as if it were happening now.",
+    ),
     "token": (
         "tokens",
         "group",
