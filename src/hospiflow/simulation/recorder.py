@@ -119,10 +119,16 @@ def _hourly_state(result: SimulationResult) -> HourlyState:
     for s in range(n_spec):
         m = result.state_specialty == s
         waiting[:, s] = slot_means(result.state_arrival[m], result.state_start[m], boundaries)
-        treated = m & (result.state_end > result.state_start)
-        in_treatment[:, s] = slot_means(
-            result.state_start[treated], result.state_end[treated], boundaries
-        )
+        if result.flow is not None:  # doctors' contacts (first assessment, reassessment)
+            b = result.flow.busy_specialty == s
+            in_treatment[:, s] = slot_means(
+                result.flow.busy_start[b], result.flow.busy_end[b], boundaries
+            )
+        else:
+            treated = m & (result.state_end > result.state_start)
+            in_treatment[:, s] = slot_means(
+                result.state_start[treated], result.state_end[treated], boundaries
+            )
         d = result.doctor_specialty[result.duty_doctor] == s
         on_duty[:, s] = slot_means(result.duty_start[d], result.duty_end[d], boundaries)
     hour = reported_hour_of(result, result.arrival)
@@ -222,7 +228,9 @@ def kpis(
         n = int(mask.sum())
         lwbs = int((~np.isnan(result.left[mask])).sum())
         finished = int(treated.sum())
-        los = (result.end - result.arrival)[mask]
+        los = (
+            (result.end - result.arrival) if result.flow is None else result.flow_los
+        )[mask]
         busy = hourly.in_treatment[:, cols].sum(axis=1)
         duty = hourly.doctors_on_duty[:, cols].sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
