@@ -93,7 +93,9 @@ class ArrivalSource:
         pathology = (self.cumulative[months] < u[:, None]).sum(axis=1)
         means = self.mean_minutes[pathology]
         service = (
-            means if self.fixed_service else means * unit_draws(s.service, n, self.distribution, self.cv)
+            means
+            if self.fixed_service
+            else means * unit_draws(s.service, n, self.distribution, self.cv)
         )
         if self.mean_patience is None:
             patience = np.full(n, np.inf)

@@ -39,7 +39,6 @@ from hospiflow.simulation.events import (
     Snapshot,
 )
 from hospiflow.simulation.flow import (
-    DIAGNOSTICS_DONE,
     WARD_DISCHARGE,
     FlowHospital,
     FlowPatients,

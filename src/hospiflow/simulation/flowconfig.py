@@ -151,10 +151,14 @@ def validate_flow(flow: FlowConfig, specialties: tuple[str, ...], pathologies: t
     if not isinstance(flow.enabled, bool):
         raise _fail("flow.enabled", "must be true or false", flow.enabled)
     if flow.triage_scale not in TRIAGE_SCALES:
-        raise _fail("flow.triage_scale", f"must be one of {', '.join(TRIAGE_SCALES)}", flow.triage_scale)
+        raise _fail(
+            "flow.triage_scale", f"must be one of {', '.join(TRIAGE_SCALES)}", flow.triage_scale
+        )
     _mix("flow.acuity_mix", flow.acuity_mix, LEVELS)
     if not isinstance(flow.patience_minutes, tuple) or len(flow.patience_minutes) != LEVELS:
-        raise _fail("flow.patience_minutes", f"must be a list of {LEVELS} numbers", flow.patience_minutes)
+        raise _fail(
+            "flow.patience_minutes", f"must be a list of {LEVELS} numbers", flow.patience_minutes
+        )
     for i, v in enumerate(flow.patience_minutes):
         if not _number(v) or v < 0:
             raise _fail(f"flow.patience_minutes[{i}]", "must be a finite number ≥ 0 (0: never)", v)
@@ -175,13 +179,17 @@ def validate_flow(flow: FlowConfig, specialties: tuple[str, ...], pathologies: t
         or list(bands) != sorted(set(bands))
         or bands[-1] >= 100
     ):
-        raise _fail("flow.age_bands", "must be increasing whole ages starting at 0, below 100", bands)
+        raise _fail(
+            "flow.age_bands", "must be increasing whole ages starting at 0, below 100", bands
+        )
     _mix("flow.age_mix", flow.age_mix, len(bands))
     if not isinstance(flow.admission_age_factor, tuple) or len(flow.admission_age_factor) != len(
         bands
     ):
         raise _fail(
-            "flow.admission_age_factor", f"must be a list of {len(bands)} numbers", flow.admission_age_factor
+            "flow.admission_age_factor",
+            f"must be a list of {len(bands)} numbers",
+            flow.admission_age_factor,
         )
     for i, v in enumerate(flow.admission_age_factor):
         if not _number(v) or v < 0:
@@ -203,9 +211,7 @@ def validate_flow(flow: FlowConfig, specialties: tuple[str, ...], pathologies: t
             if value is not None:
                 _share(f"{where}.{key}", value)
     for code in (*pathologies, *specialties):
-        total = sum(
-            flow.value(k, code, code) for k in ("admission", "transfer", "death")
-        )
+        total = sum(flow.value(k, code, code) for k in ("admission", "transfer", "death"))
         if total > 1:
             raise _fail(
                 f"flow.pathologies.{code}", "admission + transfer + death must be at most 1", total
@@ -241,23 +247,33 @@ def _validate_wards(flow: FlowConfig, specialties: tuple[str, ...]) -> None:
         if not isinstance(ward.beds, int) or isinstance(ward.beds, bool) or ward.beds < 1:
             raise _fail(f"{where}.beds", "must be a whole number ≥ 1", ward.beds)
         if not _number(ward.mean_stay_days) or ward.mean_stay_days <= 0:
-            raise _fail(f"{where}.mean_stay_days", "must be a finite number > 0", ward.mean_stay_days)
+            raise _fail(
+                f"{where}.mean_stay_days", "must be a finite number > 0", ward.mean_stay_days
+            )
         if not _number(ward.stay_cv) or ward.stay_cv <= 0:
             raise _fail(f"{where}.stay_cv", "must be a finite number > 0", ward.stay_cv)
         if ward.stay_distribution not in ("lognormal", "exponential"):
             raise _fail(
-                f"{where}.stay_distribution", "must be lognormal or exponential", ward.stay_distribution
+                f"{where}.stay_distribution",
+                "must be lognormal or exponential",
+                ward.stay_distribution,
             )
         if ward.overflow not in OVERFLOW_POLICIES:
-            raise _fail(f"{where}.overflow", f"must be one of {', '.join(OVERFLOW_POLICIES)}", ward.overflow)
+            raise _fail(
+                f"{where}.overflow", f"must be one of {', '.join(OVERFLOW_POLICIES)}", ward.overflow
+            )
         _share(f"{where}.occupancy_at_start", ward.occupancy_at_start)
         if not isinstance(ward.discharge_by_profile, bool):
-            raise _fail(f"{where}.discharge_by_profile", "must be true or false", ward.discharge_by_profile)
+            raise _fail(
+                f"{where}.discharge_by_profile", "must be true or false", ward.discharge_by_profile
+            )
         for code in ward.specialties:
             if code not in specialties:
                 raise _fail(f"{where}.specialties", "must be specialties of the catalog", code)
             if code in covered:
-                raise _fail(f"{where}.specialties", "names a specialty already in another ward", code)
+                raise _fail(
+                    f"{where}.specialties", "names a specialty already in another ward", code
+                )
             covered.add(code)
     if flow.enabled and flow.wards:
         missing = [s for s in specialties if s not in covered]
@@ -299,7 +315,14 @@ _WARD_KEYS = {
     "occupancy_at_start",
     "discharge_by_profile",
 }
-_TUPLES = {"acuity_mix", "patience_minutes", "age_bands", "age_mix", "admission_age_factor", "ward_discharge_profile"}
+_TUPLES = {
+    "acuity_mix",
+    "patience_minutes",
+    "age_bands",
+    "age_mix",
+    "admission_age_factor",
+    "ward_discharge_profile",
+}
 
 
 def _tuple(where: str, value: Any) -> tuple:
@@ -350,7 +373,9 @@ def flow_from_dict(data: Any) -> FlowConfig:
                 wards.append(Ward(**raw))
             kwargs["wards"] = tuple(wards)
         elif key == "pathologies":
-            table = _table("flow.pathologies", value, set(value) if isinstance(value, dict) else set())
+            table = _table(
+                "flow.pathologies", value, set(value) if isinstance(value, dict) else set()
+            )
             overrides = {}
             for code, raw in table.items():
                 raw = dict(_table(f"flow.pathologies.{code}", raw, set(PATHOLOGY_KEYS)))

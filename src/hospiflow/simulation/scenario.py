@@ -410,7 +410,13 @@ def scenario_from_dict(
         candidate = base_dir / catalog
         if candidate.is_file():
             kwargs["catalog"] = str(candidate)
-    for key in ("days", "warmup_days", "arrival_rate_per_hour", "snapshot_step_minutes", "treatment_cv"):
+    for key in (
+        "days",
+        "warmup_days",
+        "arrival_rate_per_hour",
+        "snapshot_step_minutes",
+        "treatment_cv",
+    ):
         if key in kwargs and _is_number(kwargs[key]):
             kwargs[key] = float(kwargs[key])
     try:
