@@ -26,6 +26,7 @@ from hospiflow.errors import ScenarioError
 TRIAGE_SCALES = ("CCMU", "ESI", "MTS")
 LEVELS = 5
 OVERFLOW_POLICIES = ("board", "transfer")
+MAX_CAPACITY = 100_000  # spaces of an area, beds of a ward: keeps the work finite (limits.py)
 # keys a per-pathology table may override
 PATHOLOGY_KEYS = (
     "acuity_mix",
@@ -227,8 +228,13 @@ def _validate_areas(flow: FlowConfig) -> None:
         if not isinstance(area.name, str) or not area.name or area.name in names:
             raise _fail(f"{where}.name", "must be a unique non-empty name", area.name)
         names.add(area.name)
-        if not isinstance(area.spaces, int) or isinstance(area.spaces, bool) or area.spaces < 0:
-            raise _fail(f"{where}.spaces", "must be a whole number ≥ 0 (0: unlimited)", area.spaces)
+        if (
+            not isinstance(area.spaces, int)
+            or isinstance(area.spaces, bool)
+            or not 0 <= area.spaces <= MAX_CAPACITY
+        ):
+            message = f"must be a whole number from 0 (unlimited) to {MAX_CAPACITY}"
+            raise _fail(f"{where}.spaces", message, area.spaces)
         if not area.levels or any(lv not in range(1, LEVELS + 1) for lv in area.levels):
             raise _fail(f"{where}.acuities", f"must be levels among 1..{LEVELS}", area.levels)
     for level in range(1, LEVELS + 1):
@@ -244,8 +250,14 @@ def _validate_wards(flow: FlowConfig, specialties: tuple[str, ...]) -> None:
         if not isinstance(ward.name, str) or not ward.name or ward.name in names:
             raise _fail(f"{where}.name", "must be a unique non-empty name", ward.name)
         names.add(ward.name)
-        if not isinstance(ward.beds, int) or isinstance(ward.beds, bool) or ward.beds < 1:
-            raise _fail(f"{where}.beds", "must be a whole number ≥ 1", ward.beds)
+        if (
+            not isinstance(ward.beds, int)
+            or isinstance(ward.beds, bool)
+            or not 1 <= ward.beds <= MAX_CAPACITY
+        ):
+            raise _fail(
+                f"{where}.beds", f"must be a whole number from 1 to {MAX_CAPACITY}", ward.beds
+            )
         if not _number(ward.mean_stay_days) or ward.mean_stay_days <= 0:
             raise _fail(
                 f"{where}.mean_stay_days", "must be a finite number > 0", ward.mean_stay_days

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hospiflow.catalog.models import Catalog
 from hospiflow.errors import ScenarioError
+from hospiflow.simulation import limits
 from hospiflow.simulation.flowconfig import FlowConfig, flow_from_dict, flow_to_toml, validate_flow
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -224,6 +225,7 @@ def _validate(s: Scenario) -> None:
             s.catalog,
         )
     _check_coverage(s)
+    limits.check(s)  # the work budget (simulation.limits)
 
 
 def validate_shift(where: str, shift: Shift) -> None:
