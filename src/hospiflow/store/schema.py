@@ -510,5 +510,24 @@ feed_state = sa.Table(
     sa.Column("rollups_dirty", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
+# Per run and local day: the FEDORU "hôpital en tension" inputs (hospiflow.store.tension),
+# recomputed when the run's visits change (``version`` fingerprints them). NULL: the
+# data do not allow that indicator.
+tension_daily = sa.Table(
+    "tension_daily",
+    metadata,
+    sa.Column("run_id", RowId, _run_fk(), primary_key=True),
+    sa.Column("day_local_ms", sa.BigInteger, primary_key=True),  # local midnight
+    sa.Column("version", sa.Text, nullable=False),
+    sa.Column("attendances", sa.Integer, nullable=False),
+    sa.Column("admitted", sa.Integer),
+    sa.Column("disposition_known", sa.Integer),
+    sa.Column("admitted_mean_stay_min", sa.Float),
+    sa.Column("present_at_15", sa.Integer),
+    sa.Column("attendances_75_plus", sa.Integer),
+    sa.Column("beds_available", sa.Integer),
+    sqlite_with_rowid=False,
+)
+
 ROLLUP_TABLES = (hourly_specialty, daily_pathology, monthly_specialty, performance_metrics)
 EVENT_TABLES = (events, state_snapshots, treatments, visits)
