@@ -474,7 +474,7 @@ class Engine:
             hospital.shift_end(subject, now)
         elif kind == SNAPSHOT:
             self._snapshot(now)
-        else:  # DIAGNOSTICS_DONE, WARD_DISCHARGE
+        else:  # DIAGNOSTICS_DONE, WARD_DISCHARGE, TRIAGE_DONE
             hospital.control(kind, subject, now)  # type: ignore[union-attr]
 
     def _snapshot(self, t: float) -> None:
