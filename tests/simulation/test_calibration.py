@@ -1,4 +1,4 @@
-"""The default hospital is believable: a simulated year inside published ranges.
+"""The emergency hospital (built-in ``emergency``) is believable: a year inside published ranges.
 
 Targets (issue 11): the share of attendances out within 4 hours and the
 admission rate inside the interquartile range of NHS England type-1
@@ -20,7 +20,7 @@ import pytest
 
 from hospiflow.simulation.engine import Engine, SimulationResult
 from hospiflow.simulation.recorder import kpis, slot_means
-from hospiflow.simulation.scenario import default_scenario
+from hospiflow.simulation.scenario import load_scenario
 
 NHS_CSV = (
     Path(__file__).resolve().parents[2].parent / "shared" / "ed-data" / "nhs-england-ae"
@@ -51,7 +51,7 @@ def nhs_ranges() -> dict[str, tuple[float, float]]:
 
 @pytest.fixture(scope="module")
 def year() -> SimulationResult:
-    return Engine(default_scenario()).run()
+    return Engine(load_scenario("emergency")).run()
 
 
 def _by_arrival(result: SimulationResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

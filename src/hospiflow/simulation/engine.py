@@ -204,7 +204,7 @@ class Engine:
         self.events: list[Event] = []
         self.snapshots: list[Snapshot] = []
         self.heap: list[tuple[float, int, int, Any]] = []
-        self.flow = scenario.flow if scenario.flow.enabled else None
+        self.flow = scenario.flow if scenario.flow_active else None
         self.hospital: Hospital | FlowHospital
         if self.flow is None:
             self.hospital = Hospital(
