@@ -82,6 +82,7 @@ class Listener:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="hospiflow-mllp-writer")
         self._server: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._clients: set[asyncio.Task[object]] = set()
 
     async def start(self) -> int:
         """Listen; return the port (useful with port 0)."""
@@ -110,13 +111,16 @@ class Listener:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._clients]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
         self._pool.shutdown(wait=True)
+        if self._server is not None:
+            await self._server.wait_closed()
 
     # ------------------------------------------------------------------ connections
 
@@ -133,12 +137,17 @@ class Listener:
             writer.close()
             return
         self.connections += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._clients.add(task)
         try:
             await self._frames(peer, reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
             self.connections -= 1
+            if task is not None:
+                self._clients.discard(task)
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
