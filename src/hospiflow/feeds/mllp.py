@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -137,6 +138,10 @@ class Listener:
             writer.close()
             return
         self.connections += 1
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # an ACK is small: do not let Nagle hold it back
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         task = asyncio.current_task()
         if task is not None:
             self._clients.add(task)
