@@ -34,6 +34,7 @@ import contextlib
 import itertools
 import logging
 import socket
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -290,3 +291,41 @@ def run(engine: Engine, site: str | int, host: str, port: int, limits: Limits) -
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(listener.serve(ready))
+
+
+class InThread:
+    """A listener on an event loop of its own thread (``hospiflow serve --mllp-site``)."""
+
+    def __init__(self, listener: Listener) -> None:
+        self.listener = listener
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, name="hospiflow-mllp", daemon=True)
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self.listener.start())
+        except BaseException as error:  # noqa: BLE001 - raised in start()
+            self._error = error
+            self._started.set()
+            return
+        self._started.set()
+        self.loop.run_forever()
+        self.loop.close()
+
+    def start(self) -> int:
+        """Start listening; the port (raises what the listener raised, e.g. a port in use)."""
+        self.thread.start()
+        self._started.wait(30)
+        if self._error is not None:
+            raise self._error
+        return self.listener.port
+
+    def stop(self) -> None:
+        if not self.thread.is_alive():
+            return
+        asyncio.run_coroutine_threadsafe(self.listener.close(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(30)
