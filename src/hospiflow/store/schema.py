@@ -136,6 +136,8 @@ visits = sa.Table(
     sa.Column("sex", sa.String(1)),
     sa.Column("area", sa.String(3)),  # postcode's first two characters
     sa.Column("doctor_key", sa.Text),  # keyed pseudonym of the doctor
+    # admitted patients: when the ward bed was asked for (boarding until departure_ms)
+    sa.Column("bed_request_ms", sa.BigInteger),
 )
 # The run's longest stay in one index probe: census reads start that far back.
 sa.Index("ix_visits_stay", visits.c.run_id, visits.c.los_min)
@@ -216,6 +218,31 @@ sa.Index(
     state_snapshots.c.run_id,
     state_snapshots.c.time_ms,
     state_snapshots.c.specialty_idx,
+)
+
+# The patient flow's resources at each snapshot step (simulated runs with [flow]):
+# a treatment area ("space") or a ward ("ward"), its capacity (0: unlimited),
+# how many are in use and the queue (patients waiting for a space; boarders).
+resource_snapshots = sa.Table(
+    "resource_snapshots",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    sa.Column("run_id", RowId, _run_fk(), nullable=False),
+    sa.Column("time_ms", sa.BigInteger, nullable=False),
+    sa.Column("local_ms", sa.BigInteger, nullable=False),
+    sa.Column("resource", sa.String(8), nullable=False),
+    sa.Column("idx", sa.Integer, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("capacity", sa.Integer, nullable=False),
+    sa.Column("in_use", sa.Integer, nullable=False),
+    sa.Column("queue", sa.Integer, nullable=False),
+)
+sa.Index(
+    "ix_resource_snapshots_time",
+    resource_snapshots.c.run_id,
+    resource_snapshots.c.time_ms,
+    resource_snapshots.c.resource,
+    resource_snapshots.c.idx,
 )
 
 forecasts = sa.Table(
