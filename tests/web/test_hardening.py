@@ -67,7 +67,8 @@ def test_job_limit_holds_under_simultaneous_posts(
     server = serve(app)
     statuses = _concurrent_posts(server.url, token, 6)
     assert sorted(statuses) == [202, 202, 409, 409, 409, 409]
-    runs = requests.get(server.url + API + "/runs", timeout=10).json()["runs"]
+    with requests.Session() as session:
+        runs = session.get(server.url + API + "/runs", timeout=10).json()["runs"]
     assert len(runs) == 3  # the base run and the two admitted what-ifs
 
 
@@ -248,6 +249,7 @@ def test_large_bodies_are_refused_before_being_read(
     assert " 413 " in status  # no token: the small limit
     status, _sent = _raw_request(server.url, imports + f"{auth}Content-Length: {9 * 2**20}\r\n\r\n")
     assert " 413 " in status  # over MAX_IMPORT_BYTES
+    server.wait_idle()
 
 
 def test_flask_refuses_large_bodies_too(
@@ -355,12 +357,13 @@ def test_csv_downloads_on_a_damaged_store_answer_json(
     simulate_into(f"sqlite:///{path}", days=1)
     _damage_table(path, "treatments")
     server = serve(make_app(f"sqlite:///{path}"))
-    assert requests.get(server.url + API + "/runs/1", timeout=10).status_code == 200
-    for route in ("/runs/1/treatments?format=csv", "/runs/1/reports/treatments"):
-        response = requests.get(server.url + API + route, timeout=10)
-        assert response.status_code == 503, (route, response.text[:200])
-        assert response.json()["error"]["code"] == "store_damaged"
-        assert response.json()["error"]["details"]["where"] == "damaged.db"
+    with requests.Session() as session:
+        assert session.get(server.url + API + "/runs/1", timeout=10).status_code == 200
+        for route in ("/runs/1/treatments?format=csv", "/runs/1/reports/treatments"):
+            response = session.get(server.url + API + route, timeout=10)
+            assert response.status_code == 503, (route, response.text[:200])
+            assert response.json()["error"]["code"] == "store_damaged"
+            assert response.json()["error"]["details"]["where"] == "damaged.db"
 
 
 def test_run_shows_a_custom_catalog_by_name_only(
