@@ -624,6 +624,9 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     from hospiflow.web.sites_api import bp as sites_api
 
     app.register_blueprint(sites_api, url_prefix=API_PREFIX)
+    from hospiflow.web.push_api import bp as push_api
+
+    app.register_blueprint(push_api, url_prefix=API_PREFIX)
     if importlib.util.find_spec("hospiflow.web.pages") is not None:  # the dashboard
         from hospiflow.web import pages
 
