@@ -131,37 +131,42 @@ class Answer:
         return cls(body, gzipped, hashlib.blake2b(body, digest_size=16).hexdigest())
 
 
+def _size(value: Answer | bytes) -> int:
+    return len(value.body if isinstance(value, Answer) else value)
+
+
 class ResponseCache:
-    """Encoded answers of complete runs (they never change), least recently used out."""
+    """Encoded answers that cannot change (complete runs'; a site's quality until its next
+    import), as ``Answer`` or plain bytes, least recently used out."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.size = 0
-        self.items: OrderedDict[tuple[int, str], Answer] = OrderedDict()
+        self.items: OrderedDict[tuple[int, str], Any] = OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, key: tuple[int, str]) -> Answer | None:
+    def get(self, key: tuple[int, str]) -> Any:
         with self.lock:
-            answer = self.items.get(key)
-            if answer is not None:
+            value = self.items.get(key)
+            if value is not None:
                 self.items.move_to_end(key)
-            return answer
+            return value
 
-    def put(self, key: tuple[int, str], answer: Answer) -> None:
-        if len(answer.body) > self.max_bytes // 8:
+    def put(self, key: tuple[int, str], value: Answer | bytes) -> None:
+        if _size(value) > self.max_bytes // 8:
             return
         with self.lock:
             old = self.items.pop(key, None)
-            self.size += len(answer.body) - (len(old.body) if old is not None else 0)
-            self.items[key] = answer
+            self.size += _size(value) - (_size(old) if old is not None else 0)
+            self.items[key] = value
             while self.size > self.max_bytes:
                 _key, dropped = self.items.popitem(last=False)
-                self.size -= len(dropped.body)
+                self.size -= _size(dropped)
 
     def drop_run(self, run_id: int) -> None:
         with self.lock:
             for key in [k for k in self.items if k[0] == run_id]:
-                self.size -= len(self.items.pop(key).body)
+                self.size -= _size(self.items.pop(key))
 
 
 class FreshCache:
