@@ -161,6 +161,8 @@ def live(
 )
 @click.option("--live", "with_live", is_flag=True, help="Also run a live simulation in-process.")
 @live_options
+@click.option("--mllp-site", help="Also listen for a site's HL7 v2 feed (MLLP) in-process.")
+@click.option("--mllp-port", default=2575, show_default=True, type=int, help="With --mllp-site.")
 def serve(
     db: str | None,
     database_url: str | None,
@@ -171,6 +173,8 @@ def serve(
     scenario_source: str,
     continue_from: int | None,
     speed: float,
+    mllp_site: str | None = None,
+    mllp_port: int = 2575,
 ) -> None:
     """Serve the API (/api/v1, docs at /api/docs) and the dashboard on waitress.
 
@@ -197,6 +201,7 @@ def serve(
         run_id = service.start()
         state(app).live = service
         click.echo(f"live run {run_id} at {speed:g}x", err=True)
+    feed = _feed(url, mllp_site, host, mllp_port) if mllp_site else None
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     click.echo(f"hospiflow at http://{shown}:{port}/  (API docs: /api/docs)", err=True)
     _sigterm_as_interrupt()
@@ -207,5 +212,19 @@ def serve(
     finally:
         if service is not None:
             service.stop()
+        if feed is not None:
+            feed.stop()
         state(app).close()
     sys.exit(0)
+
+
+def _feed(url: str, site: str, host: str, port: int) -> Any:
+    """The site's MLLP listener in a thread of the server (``hospiflow.feeds.mllp``)."""
+    from hospiflow.feeds.mllp import InThread, Listener
+    from hospiflow.store.engine import create_engine_for
+
+    key: int | str = int(site) if site.isdigit() else site
+    feed = InThread(Listener(create_engine_for(url), key, host, port))
+    bound = feed.start()
+    click.echo(f"MLLP listener for site {site} on {host}:{bound}", err=True)
+    return feed

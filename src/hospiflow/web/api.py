@@ -375,8 +375,13 @@ def now(run_id: int) -> Response:
         return _json_response(hit[1:], gzipped=hit[:1] == b"z")
     run = _context(run_id)
     build = observed.now_payload if data.is_observed(run.row) else data.now_payload
-    response = _cached(run, lambda: build(get_db(), run, _config()))
-    if run.row["status"] == "running":
+    live = data.is_observed(run.row) and observed.is_live(get_db(), run.id)  # changes with time
+    if live:
+        body = current_app.json.dumps(limited(lambda: build(get_db(), run, _config())))
+        response = _json_response(*_encode(body.encode(), _gzip_wanted()))
+    else:
+        response = _cached(run, lambda: build(get_db(), run, _config()))
+    if run.row["status"] == "running" or live:
         gzipped = response.headers.get("Content-Encoding") == "gzip"
         fresh.put(key, (b"z" if gzipped else b"-") + response.get_data())
     return response

@@ -78,6 +78,7 @@ SETTINGS: tuple[tuple[str, Any, str], ...] = (
     ),
     ("SSE_POLL_SECONDS", 0.25, "How often a stream looks for new events"),
     ("SSE_HEARTBEAT_SECONDS", 15.0, "Comment line sent on an idle stream"),
+    ("FEED_STALE_SECONDS", 300.0, "A live site's feed is stale after this silence (seconds)"),
     ("SSE_BATCH", 500, "Most events a stream reads per poll"),
     ("AMBER_WAIT_MIN", 30.0, "Saturation amber: someone has waited this long (minutes)"),
     ("RED_WAIT_MIN", 120.0, "Saturation red: someone has waited this long (minutes)"),
@@ -558,7 +559,7 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
         "SSE_POLL_SECONDS",
         "LIVE_CACHE_SECONDS",
     )
-    floats += ("SSE_HEARTBEAT_SECONDS", "AMBER_WAIT_MIN", "RED_WAIT_MIN")
+    floats += ("SSE_HEARTBEAT_SECONDS", "AMBER_WAIT_MIN", "RED_WAIT_MIN", "FEED_STALE_SECONDS")
     floats += ("AMBER_WAITING_PER_DOCTOR", "RED_WAITING_PER_DOCTOR")
     for name in floats:
         app.config[name] = float(app.config[name])
