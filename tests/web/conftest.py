@@ -126,12 +126,20 @@ class Server:
     """waitress serving an app on a free port, in a thread."""
 
     def __init__(self, app: Any) -> None:
-        from waitress.server import create_server
+        from hospiflow.web.server import make_server
 
         self.app = app
-        self.server = create_server(app, host="127.0.0.1", port=free_port(), threads=16)
+        self.server = make_server(app, host="127.0.0.1", port=free_port(), threads=16)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
         self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def wait_idle(self, seconds: float = 5.0) -> None:
+        """Wait until every connection is closed (a test that dropped some, before teardown)."""
+        import time
+
+        deadline = time.monotonic() + seconds
+        while len(self.server._map) > 2 and time.monotonic() < deadline:  # listener + trigger
+            time.sleep(0.02)
 
     def __enter__(self) -> Server:
         self.thread.start()

@@ -13,6 +13,7 @@ import csv
 import gzip
 import io
 from collections.abc import Callable, Iterator
+from pathlib import PurePath
 from typing import Any
 
 from apiflask import APIBlueprint
@@ -21,6 +22,7 @@ from flask import Response, current_app, request, stream_with_context
 from hospiflow import __version__
 from hospiflow.errors import NotFoundError, ScenarioError, StoreError
 from hospiflow.forecast.history import predecessor
+from hospiflow.simulation import limits
 from hospiflow.simulation.scenario import (
     BUILTIN_CATALOGS,
     load_scenario,
@@ -34,7 +36,7 @@ from hospiflow.store import sites as store_sites
 from hospiflow.store.engine import time_limit
 from hospiflow.store.timeconv import now_ms
 from hospiflow.web import data, observed
-from hospiflow.web.app import get_db, state
+from hospiflow.web.app import Answer, get_db, state
 from hospiflow.web.auth import Unauthorized, WritesDisabled, actor, auth, requires_admin
 from hospiflow.web.components import ok
 from hospiflow.web.endpoints import (
@@ -84,6 +86,30 @@ class Conflict(StoreError):
 
 
 bp.before_request(refuse_repeated_parameters)
+
+
+@bp.before_request
+def _known_answer() -> Response | None:
+    """A complete run's answer already given for this exact URL: sent before validation.
+
+    Only answers that passed validation were kept, under the request's full
+    path, so the same path would validate again the same way; the run's row
+    stays in ``state().runs`` only while it is complete and cannot grow. This
+    skips the query schema, the run's context and a pool connection: on a
+    dashboard's repeated requests those were most of the time spent.
+    """
+    run_id = (request.view_args or {}).get("run_id")
+    if request.method != "GET" or run_id is None:
+        return None
+    row = state().runs.get(run_id)
+    if row is None or row["status"] != "complete" or row["kind"] in data.GROWING_KINDS:
+        return None
+    wanted = _gzip_wanted()
+    key = (run_id, f"{data.run_version(row)}|{request.full_path}" + ("|gzip" if wanted else ""))
+    hit = state().cache.get(key)
+    return _answer(hit) if hit is not None else None
+
+
 requires_token = requires_admin  # the write endpoints' guard (an administrator token)
 
 
@@ -111,7 +137,8 @@ GZIP_MIN_BYTES = 2048  # smaller answers gain nothing from compression
 
 
 def _gzip_wanted() -> bool:
-    return "gzip" in request.headers.get("Accept-Encoding", "")
+    """Whether the client accepts gzip (``gzip;q=0`` refuses it), by Werkzeug's parsing."""
+    return request.accept_encodings["gzip"] > 0
 
 
 def _json_response(body: bytes, gzipped: bool) -> Response:
@@ -126,6 +153,22 @@ def _encode(body: bytes, gzip_wanted: bool) -> tuple[bytes, bool]:
     if gzip_wanted and len(body) >= GZIP_MIN_BYTES:
         return gzip.compress(body, compresslevel=5), True
     return body, False
+
+
+def _answer(answer: Answer) -> Response:
+    """A complete run's answer: ETag, revalidate each time, 304 when the client has it.
+
+    Not ``max-age``: a deleted run's id can be given to a new run, so a client
+    must ask (and gets 304, no body, while it is the same answer).
+    """
+    if request.if_none_match.contains(answer.etag):
+        response = Response(status=304)
+        response.vary.add("Accept-Encoding")
+    else:
+        response = _json_response(answer.body, answer.gzipped)
+    response.set_etag(answer.etag)
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 def _cached(run: data.RunContext, build: Callable[[], dict[str, Any]]) -> Response:
@@ -143,10 +186,12 @@ def _cached(run: data.RunContext, build: Callable[[], dict[str, Any]]) -> Respon
     if immutable:
         hit = cache.get(key)
         if hit is not None:
-            return _json_response(hit[1:], gzipped=hit[:1] == b"z")
+            return _answer(hit)
     body, gzipped = _encode(current_app.json.dumps(limited(build)).encode(), wanted)
     if immutable:
-        cache.put(key, (b"z" if gzipped else b"-") + body)
+        answer = Answer.of(body, gzipped)
+        cache.put(key, answer)
+        return _answer(answer)
     return _json_response(body, gzipped)
 
 
@@ -224,8 +269,17 @@ def get_run(run_id: int) -> dict[str, Any]:
             as_of = int(row["end_utc_ms"])  # no state samples: the newest arrival or departure
         site = store_sites.site_of_run(connection, run_id)
         run = data.run_json(row, _progress(row), as_of_ms=as_of, detail=True, site=site)
+        run["parameters"] = _public_parameters(run["parameters"])
         run["forecast"] = _forecast_status(connection, row)
         return {"ok": True, "run": run}
+
+
+def _public_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
+    """A run's parameters without the server's folders: a custom catalog by file name only."""
+    catalog = parameters.get("catalog")
+    if isinstance(catalog, str) and catalog not in BUILTIN_CATALOGS:
+        return {**parameters, "catalog": PurePath(catalog).name}
+    return parameters
 
 
 def _forecast_status(connection: Any, row: dict[str, Any]) -> dict[str, Any]:
@@ -329,6 +383,9 @@ def create_run(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str
             where="changes.time.days",
             max_days=limit,
         )
+    limits.check_budget(
+        scenario, _config()["MAX_SIMULATION_PATIENTS"], where="changes.arrivals.rate_per_hour"
+    )
     run_id = state().jobs.start(scenario, body.get("label") or "", _config()["MAX_JOBS"])
     url = f"/api/v1/runs/{run_id}"
     return {"ok": True, "run_id": run_id, "status_url": url}, 202, {"Location": url}
@@ -361,8 +418,13 @@ def now(run_id: int) -> Response:
         return _json_response(hit[1:], gzipped=hit[:1] == b"z")
     run = _context(run_id)
     build = observed.now_payload if data.is_observed(run.row) else data.now_payload
-    response = _cached(run, lambda: build(get_db(), run, _config()))
-    if run.row["status"] == "running":
+    live = data.is_observed(run.row) and observed.is_live(get_db(), run.id)  # changes with time
+    if live:
+        body = current_app.json.dumps(limited(lambda: build(get_db(), run, _config())))
+        response = _json_response(*_encode(body.encode(), _gzip_wanted()))
+    else:
+        response = _cached(run, lambda: build(get_db(), run, _config()))
+    if run.row["status"] == "running" or live:
         gzipped = response.headers.get("Content-Encoding") == "gzip"
         fresh.put(key, (b"z" if gzipped else b"-") + response.get_data())
     return response
@@ -520,17 +582,22 @@ def _csv_response(
     st = state()
     seconds = _config()["QUERY_SECONDS"]
 
+    connection = st.reader.connect()
+    try:  # the first page now: a store that cannot be read answers in the JSON error shape
+        with time_limit(connection, seconds):
+            first = fetch(connection, after)
+        connection.rollback()
+    except BaseException:
+        connection.close()
+        raise
+
     def rows() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(header)
-        position = after
-        connection = st.reader.connect()
+        page = first
         try:
             while True:
-                with time_limit(connection, seconds):
-                    page = fetch(connection, position)
-                connection.rollback()
                 for row in page.rows:
                     item = to_item(row, run)
                     writer.writerow(["" if item[c] is None else item[c] for c in header])
@@ -539,7 +606,9 @@ def _csv_response(
                 buffer.truncate()
                 if page.next is None:
                     return
-                position = page.next
+                with time_limit(connection, seconds):
+                    page = fetch(connection, page.next)
+                connection.rollback()
         finally:
             connection.close()
 
@@ -655,14 +724,16 @@ def report(run_id: int, name: str) -> Response:
     if not 0 < run_id <= BIGINT:
         raise NotFoundError(f"no run {run_id}", where="run_id", run_id=run_id)
     connection = state().reader.connect()
-    try:
+    try:  # the first chunk now: a store that cannot be read answers in the JSON error shape
         chunks = store_reports.iter_report_csv(connection, run_id, stem)
+        first = next(chunks, "")
     except BaseException:
         connection.close()
         raise
 
     def body() -> Iterator[str]:
         try:
+            yield first
             yield from chunks
         finally:
             connection.close()

@@ -13,10 +13,14 @@ runner's background threads. Who may read and write is ``web.auth``'s business.
 
 from __future__ import annotations
 
+import base64
 import decimal
+import hashlib
 import importlib.util
+import json
 import logging
 import os
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -55,7 +59,8 @@ SETTINGS: tuple[tuple[str, Any, str], ...] = (
         False,
         "Every API read needs a viewer or admin token (forced off loopback)",
     ),
-    ("MAX_CONTENT_LENGTH", 200 * 2**20, "Largest request body (an import upload), in bytes"),
+    ("MAX_CONTENT_LENGTH", 2**20, "Largest request body but an import upload, in bytes"),
+    ("MAX_IMPORT_BYTES", 200 * 2**20, "Largest import upload (POST /sites/{id}/imports), bytes"),
     ("CORS_ORIGINS", (), "Origins allowed to call the API from a browser (CORS off if empty)"),
     ("MAX_PAGE_SIZE", 1000, "Largest `limit` of /treatments and /events"),
     ("MAX_RANGE_DAYS", 3660, "Longest time range a query may cover, in days"),
@@ -66,13 +71,17 @@ SETTINGS: tuple[tuple[str, Any, str], ...] = (
     ("POOL_SIZE", 16, "Read connections kept open (about the server's thread count)"),
     ("MAX_SIMULATION_DAYS", 1830, "Longest what-if simulation accepted, in days"),
     ("MAX_JOBS", 2, "What-if simulations running at once; more are refused with 409"),
+    (
+        "MAX_SIMULATION_PATIENTS",
+        1_000_000,
+        "Work budget of one what-if: expected patients, warm-up included (422 over it)",
+    ),
     ("SSE_POLL_SECONDS", 0.25, "How often a stream looks for new events"),
     ("SSE_HEARTBEAT_SECONDS", 15.0, "Comment line sent on an idle stream"),
+    ("FEED_STALE_SECONDS", 300.0, "A live site's feed is stale after this silence (seconds)"),
     ("SSE_BATCH", 500, "Most events a stream reads per poll"),
-    ("AMBER_WAIT_MIN", 30.0, "Saturation amber: someone has waited this long (minutes)"),
-    ("RED_WAIT_MIN", 120.0, "Saturation red: someone has waited this long (minutes)"),
-    ("AMBER_WAITING_PER_DOCTOR", 1.0, "Saturation amber: patients waiting per doctor on duty"),
-    ("RED_WAITING_PER_DOCTOR", 2.0, "Saturation red: patients waiting per doctor on duty"),
+    ("AMBER_WAITING_PER_DOCTOR", 4.0, "Status amber: patients waiting per doctor on duty"),
+    ("RED_WAITING_PER_DOCTOR", 8.0, "Status red: patients waiting per doctor on duty"),
 )
 
 
@@ -99,38 +108,64 @@ class JSONProvider(DefaultJSONProvider):
             return float(o)
         raise TypeError(f"{type(o).__name__} is not JSON serialisable")
 
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        """Parse JSON; a body nested too deeply for the parser is invalid JSON (400), not a 500."""
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("the JSON is nested too deeply") from None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An encoded answer of a complete run: its bytes, whether gzipped, its ETag."""
+
+    body: bytes
+    gzipped: bool
+    etag: str
+
+    @classmethod
+    def of(cls, body: bytes, gzipped: bool) -> Answer:
+        """The answer with its strong ETag, a digest of exactly these bytes."""
+        return cls(body, gzipped, hashlib.blake2b(body, digest_size=16).hexdigest())
+
+
+def _size(value: Answer | bytes) -> int:
+    return len(value.body if isinstance(value, Answer) else value)
+
 
 class ResponseCache:
-    """JSON bodies of complete runs' answers (they never change), least recently used out."""
+    """Encoded answers that cannot change (complete runs'; a site's quality until its next
+    import), as ``Answer`` or plain bytes, least recently used out."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.size = 0
-        self.items: OrderedDict[tuple[int, str], bytes] = OrderedDict()
+        self.items: OrderedDict[tuple[int, str], Any] = OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, key: tuple[int, str]) -> bytes | None:
+    def get(self, key: tuple[int, str]) -> Any:
         with self.lock:
-            body = self.items.get(key)
-            if body is not None:
+            value = self.items.get(key)
+            if value is not None:
                 self.items.move_to_end(key)
-            return body
+            return value
 
-    def put(self, key: tuple[int, str], body: bytes) -> None:
-        if len(body) > self.max_bytes // 8:
+    def put(self, key: tuple[int, str], value: Answer | bytes) -> None:
+        if _size(value) > self.max_bytes // 8:
             return
         with self.lock:
             old = self.items.pop(key, None)
-            self.size += len(body) - (len(old) if old is not None else 0)
-            self.items[key] = body
+            self.size += _size(value) - (_size(old) if old is not None else 0)
+            self.items[key] = value
             while self.size > self.max_bytes:
                 _key, dropped = self.items.popitem(last=False)
-                self.size -= len(dropped)
+                self.size -= _size(dropped)
 
     def drop_run(self, run_id: int) -> None:
         with self.lock:
             for key in [k for k in self.items if k[0] == run_id]:
-                self.size -= len(self.items.pop(key))
+                self.size -= _size(self.items.pop(key))
 
 
 class FreshCache:
@@ -255,6 +290,18 @@ def _error_body(code: str, message: str, details: dict[str, Any] | None = None) 
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
+DETAIL_CHARS = 200  # an error never echoes more of a request than this per detail
+
+
+def _bounded(details: dict[str, Any]) -> dict[str, Any]:
+    """Error details with every long value cut: a 1M-value list is not sent back."""
+    bounded = {}
+    for key, value in details.items():
+        text = json.dumps(value, ensure_ascii=False, default=str)
+        bounded[key] = value if len(text) <= DETAIL_CHARS else text[:DETAIL_CHARS] + "…"
+    return bounded
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -309,17 +356,36 @@ def _register_errors(app: APIFlask) -> None:
             message = error.message or "error"
         if detail.get("json") == ["Invalid JSON body."]:
             code, message = "bad_json", "the request body is not valid JSON"
-        return _error_body(code, message, _jsonable(detail)), status, error.headers
+        return _error_body(code, message, _bounded(_jsonable(detail))), status, error.headers
 
     @app.errorhandler(HospiflowError)
     def _our_error(error: HospiflowError) -> tuple[dict[str, Any], int]:
         details = _jsonable({**({"where": error.where} if error.where else {}), **error.details})
-        return _error_body(error.code, str(error), details), error.http_status
+        return _error_body(error.code, str(error)[:2000], _bounded(details)), error.http_status
 
-    @app.errorhandler(sa.exc.OperationalError)
-    def _store_unavailable(error: sa.exc.OperationalError) -> tuple[dict[str, Any], int]:
-        log.warning("store unavailable: %s", error.orig.__class__.__name__)
-        return _error_body("store_unavailable", "the store cannot be read right now"), 503
+    @app.errorhandler(sa.exc.DatabaseError)
+    def _store_unavailable(error: sa.exc.DatabaseError) -> Any:
+        where = {"where": database_name(state().url)}
+        text = str(error.orig).lower()
+        if read_only_failure(error):
+            log.warning("store read-only: %s", error.orig.__class__.__name__)
+            return _error_body(
+                "store_read_only",
+                "the store is read-only: this change cannot be written (check the "
+                "database's permissions, or that it is not a read-only replica)",
+                where,
+            ), 503
+        if "malformed" in text or "not a database" in text:
+            log.error("store damaged: %s", error.orig)
+            return _error_body(
+                "store_damaged",
+                "the store's database is damaged and cannot be read (restore it from a backup)",
+                where,
+            ), 503
+        if isinstance(error, sa.exc.OperationalError | sa.exc.InternalError):
+            log.warning("store unavailable: %s", error.orig.__class__.__name__)
+            return _error_body("store_unavailable", "the store cannot be read right now"), 503
+        return _unexpected(error)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Any:
@@ -327,6 +393,18 @@ def _register_errors(app: APIFlask) -> None:
             return error
         log.exception("unexpected error on %s %s", request.method, request.path)
         return _error_body("internal_error", "unexpected server error"), 500
+
+
+def read_only_failure(error: BaseException) -> bool:
+    """Whether a database error says the store refuses writes (SQLite or PostgreSQL)."""
+    text = str(getattr(error, "orig", error)).lower()
+    return "readonly database" in text or "read-only transaction" in text
+
+
+def database_name(url: str) -> str:
+    """The store's name for messages: a SQLite file's name, a PostgreSQL database's name."""
+    parsed = sa.make_url(url)
+    return Path(parsed.database or "").name or parsed.get_backend_name()
 
 
 def _register_cors(app: Flask) -> None:
@@ -346,6 +424,79 @@ def _register_cors(app: Flask) -> None:
             response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
             response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
             response.headers["Access-Control-Expose-Headers"] = "Location"
+        return response
+
+
+CSP = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        # Plotly.js writes style rules and SVG style attributes at run time (there is
+        # no strict-CSP build: plotly.js#2355, #7543); a style cannot run code
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+"""Only the app's own scripts, styles and connections; never framed (clickjacking).
+An inline script runs only if the page's policy carries its hash (``_policy``)."""
+PATIENT_ENDPOINTS = frozenset(
+    {
+        "api.treatments",
+        "api.events",
+        "api.now",
+        "api.stream",
+        "sites.quarantine",
+        "sites.export",
+    }
+)
+"""Answers that list patients (pseudonymous): never kept by a browser or a proxy."""
+_INLINE_SCRIPT = re.compile(rb"<script\b[^>]*>(.*?)</script>", re.DOTALL | re.IGNORECASE)
+
+
+def _script_hashes(body: bytes) -> list[str]:
+    """CSP hashes of an HTML page's inline scripts (Swagger UI's start-up script).
+
+    Allowing exactly these bytes keeps ``'unsafe-inline'`` out of ``script-src``.
+    """
+    return [
+        "'sha256-" + base64.b64encode(hashlib.sha256(code).digest()).decode() + "'"
+        for code in _INLINE_SCRIPT.findall(body)
+        if code.strip()
+    ]
+
+
+def _policy(response: Response) -> str:
+    """The page's policy: ``CSP`` plus the hashes of its own inline scripts, if any."""
+    if response.mimetype != "text/html" or response.is_streamed:
+        return CSP
+    scripts = _script_hashes(response.get_data())
+    if not scripts:
+        return CSP
+    return CSP.replace("script-src 'self'", "script-src 'self' " + " ".join(scripts))
+
+
+def _register_security(app: Flask) -> None:
+    """Security headers on every answer; the import endpoint's larger body limit."""
+
+    @app.before_request
+    def _import_limit() -> None:
+        if request.endpoint == "sites.import_files":
+            request.max_content_length = app.config["MAX_IMPORT_BYTES"]
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        headers = response.headers
+        headers["Content-Security-Policy"] = _policy(response)
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["X-Frame-Options"] = "DENY"
+        headers["Referrer-Policy"] = "no-referrer"
+        if request.endpoint in PATIENT_ENDPOINTS:
+            headers["Cache-Control"] = "no-store"
         return response
 
 
@@ -413,7 +564,8 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     )
     for name in ("MAX_PAGE_SIZE", "MAX_BUCKETS", "POOL_SIZE", "MAX_JOBS", "SSE_BATCH"):
         app.config[name] = int(app.config[name])
-    app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_CONTENT_LENGTH"])
+    for name in ("MAX_CONTENT_LENGTH", "MAX_IMPORT_BYTES", "MAX_SIMULATION_PATIENTS"):
+        app.config[name] = int(float(app.config[name]))
     app.config["READS_NEED_TOKEN"] = _flag(app.config["READS_NEED_TOKEN"])
     floats = (
         "MAX_RANGE_DAYS",
@@ -422,7 +574,7 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
         "SSE_POLL_SECONDS",
         "LIVE_CACHE_SECONDS",
     )
-    floats += ("SSE_HEARTBEAT_SECONDS", "AMBER_WAIT_MIN", "RED_WAIT_MIN")
+    floats += ("SSE_HEARTBEAT_SECONDS", "FEED_STALE_SECONDS")
     floats += ("AMBER_WAITING_PER_DOCTOR", "RED_WAITING_PER_DOCTOR")
     for name in floats:
         app.config[name] = float(app.config[name])
@@ -430,14 +582,8 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     app.config["DATABASE_URL"] = url
     token = _read_token(app.config)
     app.config["SATURATION_THRESHOLDS"] = {
-        "amber": {
-            "longest_wait_min": float(app.config["AMBER_WAIT_MIN"]),
-            "waiting_per_doctor": float(app.config["AMBER_WAITING_PER_DOCTOR"]),
-        },
-        "red": {
-            "longest_wait_min": float(app.config["RED_WAIT_MIN"]),
-            "waiting_per_doctor": float(app.config["RED_WAITING_PER_DOCTOR"]),
-        },
+        "amber": {"waiting_per_doctor": float(app.config["AMBER_WAITING_PER_DOCTOR"])},
+        "red": {"waiting_per_doctor": float(app.config["RED_WAITING_PER_DOCTOR"])},
     }
     pool = app.config["POOL_SIZE"]
     reader = create_engine_for(url, readonly=True, pool_size=pool, max_overflow=pool)
@@ -459,6 +605,7 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     app.before_request(lambda: check_read(API_PREFIX, open_paths))
     _register_errors(app)
     _register_cors(app)
+    _register_security(app)
     _register_docs_assets(app)
 
     @app.spec_processor
@@ -475,6 +622,12 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     from hospiflow.web.sites_api import bp as sites_api
 
     app.register_blueprint(sites_api, url_prefix=API_PREFIX)
+    from hospiflow.web.push_api import bp as push_api
+
+    app.register_blueprint(push_api, url_prefix=API_PREFIX)
+    app.register_blueprint(
+        importlib.import_module("hospiflow.web.tension_api").bp, url_prefix=API_PREFIX
+    )
     if importlib.util.find_spec("hospiflow.web.pages") is not None:  # the dashboard
         from hospiflow.web import pages
 
