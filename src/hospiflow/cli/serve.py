@@ -7,6 +7,7 @@ while no token exists (``hospiflow token create``, or ``HOSPIFLOW_API_TOKEN``).
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import signal
@@ -72,6 +73,29 @@ def _check_exposure(app: Any, host: str) -> None:
             "or set HOSPIFLOW_API_TOKEN",
             where="--host",
         )
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Refuse an address this machine cannot listen on, or a port already taken, up front."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as error:
+        raise HospiflowError(
+            f"cannot listen on {host}: not an address ({error})", where="--host"
+        ) from error
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            taken = error.errno == errno.EADDRINUSE
+            reason = f"port {port} is already in use" if taken else error.strerror
+            raise HospiflowError(
+                f"cannot listen on {host}:{port}: {reason}", where="--port" if taken else "--host"
+            ) from error
 
 
 def _sigterm_as_interrupt() -> None:
@@ -162,6 +186,7 @@ def serve(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    _check_listen(host, port)
     url = resolve_database_url(db, database_url)
     migrate.init(url)
     app = create_app({"DATABASE_URL": url})

@@ -223,5 +223,9 @@ def daily(connection: Connection, run_id: int, writer: Engine | None = None) -> 
         return DailyInputs(days, values, version, recomputed=False)
     days, values = compute(connection, run_id)
     if writer is not None:
-        store(writer, run_id, days, values, version)
+        try:
+            store(writer, run_id, days, values, version)
+        except sa.exc.OperationalError:
+            # a read-only or busy store: the answer stands, the cache waits for next time
+            pass
     return DailyInputs(days, values, version, recomputed=True)
