@@ -181,26 +181,17 @@ def daily(run_id: int, args: dict[str, Any]) -> dict[str, Any]:
     return limited(build)
 
 
-def _scores(run: data.RunContext, now: dict[str, Any]) -> tuple[dict, dict]:
-    """NEDOCS and EDWIN with what the data hold now (none of our sources holds hospital
-    beds, boarders or ventilators yet, so the reasons say so)."""
-    site = store_sites.site_of_run(get_db(), run.id)
-    spaces = site.get("capacity_spaces") if site else None
-    totals = now["totals"]
-    present = totals.get("present")
-    if present is None and totals.get("waiting") is not None:
-        present = (totals.get("waiting") or 0) + (totals.get("in_treatment") or 0)
-    known = {
-        "patients_present": present,
-        "treatment_spaces": spaces,
-        "boarding": None,
-        "hospital_beds": None,
-        "ventilated": None,
-        "longest_boarding_hours": None,
-        "last_bedded_wait_hours": None,
-        "patients_by_acuity": None,
-        "doctors_on_duty": totals.get("doctors_on_duty"),
-    }
+def _scores(run: data.RunContext, now: dict[str, Any], at_ms: int | None) -> tuple[dict, dict]:
+    """NEDOCS and EDWIN with what the data hold at ``at_ms`` (the resource samples of the
+    patient flow, the visits, the site's declared spaces); the rest named as missing."""
+    connection = get_db()
+    known: dict[str, Any] = dict.fromkeys((*scores.NEDOCS_INPUTS, *scores.EDWIN_INPUTS))
+    if at_ms is not None:
+        known.update(store.crowding_inputs(connection, run.id, at_ms))
+    if known["treatment_spaces"] is None:
+        site = store_sites.site_of_run(connection, run.id)
+        known["treatment_spaces"] = site.get("capacity_spaces") if site else None
+    known["doctors_on_duty"] = now["totals"].get("doctors_on_duty")
     out = []
     for name, needed, reference in (
         ("nedocs", scores.NEDOCS_INPUTS, "Weiss et al., Acad Emerg Med 2004;11:38-50"),
@@ -238,7 +229,9 @@ def now(run_id: int) -> dict[str, Any]:
     def build() -> dict[str, Any]:
         make = observed.now_payload if data.is_observed(run.row) else data.now_payload
         payload = make(get_db(), run, _config())
-        nedocs, edwin = _scores(run, payload)
+        at = payload["as_of"]
+        at_ms = None if at is None else int(datetime.fromisoformat(at).timestamp() * 1000)
+        nedocs, edwin = _scores(run, payload, at_ms)
         return {
             "ok": True,
             "run_id": run_id,

@@ -151,7 +151,7 @@ function indicatorTable(daily, index) {
 function scoreLine(name, score) {
   const text = score.value === null
     ? t("tension.score.missing", { inputs: score.missing.map((k) => t(`tension.input.${k}`)).join(", ") })
-    : t("tension.score.value", { value: formatNumber(score.value, 1), band: score.band });
+    : t("tension.score.value", { value: formatNumber(score.value, 1), band: t(`tension.band.${score.band}`) });
   return el("li", { "data-score": name }, [el("strong", { text: `${name.toUpperCase()} ` }), el("span", { text }), el("span", { class: "muted", text: ` — ${score.reference}` })]);
 }
 
