@@ -61,7 +61,9 @@ class Visit(NamedTuple):
     """One patient, emitted when the patient leaves (treated or abandoned).
 
     ``start_min``/``end_min`` are NaN and ``doctor`` is -1 when the patient
-    left without being seen.
+    left without being seen. In a flow run ``start_min`` is the first doctor
+    contact and ``end_min`` the last (a reassessment after diagnostics);
+    ``departure_min`` is leaving the department (after boarding, if admitted).
     """
 
     patient: int
@@ -73,6 +75,11 @@ class Visit(NamedTuple):
     end_min: float
     departure_min: float
     disposition: int
+    # the patient flow's visits only ([flow] enabled): level on the triage scale,
+    # age in years and when an admitted patient's bed was asked for
+    acuity: int = -1
+    age: int = -1
+    bed_request_min: float = float("nan")
 
 
 @dataclass(frozen=True)
