@@ -246,6 +246,7 @@ async function renderObserved(container, run) {
 
 function gauge(value, level) {
   const share = Math.max(0, Math.min(1, value ?? 0));
-  const bar = el("span", { style: `width:${Math.round(share * 100)}%` });
+  const bar = el("span");
+  bar.style.width = `${Math.round(share * 100)}%`; // CSSOM: a strict CSP refuses style attributes
   return el("div", { class: `gauge ${level || ""}`, role: "meter", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(Math.round(share * 100)) }, bar);
 }
