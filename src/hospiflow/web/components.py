@@ -150,6 +150,25 @@ SPECIALTY_NOW = {
         "(observed data, and complete simulations without a live feed: null otherwise)",
     },
 }
+NOW_STATUS = {
+    **obj(
+        {
+            "level": {"type": "string", "enum": ["green", "amber", "red", "unknown"]},
+            "text": {**STR, "description": "Which specialty, which rule and its numbers"},
+            "reason": {
+                "type": ["object", "null"],
+                "description": "The specialty that set the level: specialty, level, waiting, "
+                "doctors_on_duty, waiting_per_doctor, longest_wait_min, "
+                "usual_waiting_per_doctor (this hour of the week, previous 8 weeks), "
+                "threshold, text (observed data: present, amber, red, basis); null if unknown",
+            },
+            "areas": {"type": "object", "additionalProperties": STR},
+            "rule": STR,
+        }
+    ),
+    "description": "The department's status under the one saturation rule "
+    "(hospiflow.tension.status); never green when unknown",
+}
 LIMITS = obj(
     {},
     {
@@ -245,6 +264,7 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             ),
             "specialties": arr(obj({"specialty": STR, "name": STR, **SPECIALTY_NOW})),
             "totals": obj(SPECIALTY_NOW, FEED_TOTALS),
+            "department_status": NOW_STATUS,
             "recent_arrivals": arr(
                 obj({"id": INT, "time": ISO, "pathology": OPT_STR, "specialty": OPT_STR}),
                 description="Newest first",

@@ -40,6 +40,7 @@ from hospiflow.store import feeds as store_feeds
 from hospiflow.store import observed as store
 from hospiflow.store import sites
 from hospiflow.store.timeconv import MS_PER_DAY, MS_PER_HOUR, MS_PER_MIN, now_ms
+from hospiflow.tension.status import census_status
 from hospiflow.web.data import RECENT_ARRIVALS, RunContext, _round
 from hospiflow.web.timeutil import local_ms, utc_iso
 
@@ -257,6 +258,9 @@ def now_payload(connection: Connection, run: RunContext, config: dict[str, Any])
             for i, s in enumerate(specialties)
         ],
         "totals": total,
+        "department_status": census_status(
+            tallies[n].present if as_of is not None else None, amber, red, basis, rule
+        ),
         "recent_arrivals": recent,
         "feed": feed,
     }

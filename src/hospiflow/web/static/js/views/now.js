@@ -7,6 +7,7 @@
 import { get, streamUrl } from "../api.js";
 import { formatNumber, formatTime, t } from "../i18n.js";
 import { catalogOf, el, isObserved, noRun, unknownValue, viewHeader } from "./common.js";
+import { statusReason } from "./tension.js";
 
 const POLL_MS = 5000;
 const TICKER_SIZE = 15;
@@ -19,6 +20,7 @@ export async function render(container, state) {
   const mode = el("span", { class: "muted" });
   container.append(viewHeader("now.title", run, mode));
   const asOf = el("p", { class: "muted" });
+  const reason = el("div", { class: "now-status-reason" });
   const kpis = el("div", { class: "kpis" });
   const tableBody = el("tbody");
   const table = el("table", {}, [
@@ -41,7 +43,7 @@ export async function render(container, state) {
   const grid = el("div", { class: "grid" });
   const tickerList = el("ul", { class: "ticker", "aria-live": "polite" });
   grid.append(el("section", { class: "panel" }, [el("h3", { i18n: "now.ticker" }), tickerList]));
-  container.append(asOf, kpis, tablePanel, grid);
+  container.append(asOf, reason, kpis, tablePanel, grid);
 
   let latest = null;
   const ticker = [];
@@ -51,6 +53,7 @@ export async function render(container, state) {
     asOf.textContent = t("now.asof", { time: formatTime(now.as_of, run.timezone) });
     container.dataset.asOf = now.as_of;
     const totals = now.totals;
+    reason.replaceChildren(statusReason(now.department_status, catalog));
     kpis.replaceChildren(
       tile("now.waiting", totals.waiting, "waiting"),
       tile("now.in_treatment", totals.in_treatment, "in_treatment"),
@@ -76,8 +79,7 @@ export async function render(container, state) {
     const amber = now.thresholds.amber;
     const red = now.thresholds.red;
     thresholds.textContent = t("now.thresholds", {
-      amber_wait: amber.longest_wait_min, amber_ratio: amber.waiting_per_doctor,
-      red_wait: red.longest_wait_min, red_ratio: red.waiting_per_doctor,
+      amber_ratio: amber.waiting_per_doctor, red_ratio: red.waiting_per_doctor,
     });
     if (!ticker.length && now.recent_arrivals) {
       for (const arrival of now.recent_arrivals.slice(0, TICKER_SIZE)) ticker.push(arrival);
@@ -145,7 +147,7 @@ function statusBadge(level) {
   if (level === null || level === undefined) {
     return el("span", { class: "status unknown", "data-saturation": "unknown", title: t("saturation.unknown.help"), text: t("saturation.unknown") });
   }
-  const known = ["green", "amber", "red"].includes(level) ? level : "green";
+  const known = ["green", "amber", "red"].includes(level) ? level : "unknown";  // never green
   return el("span", { class: `status ${known}`, "data-saturation": known, text: t(`saturation.${known}`) });
 }
 
@@ -240,7 +242,7 @@ async function renderObserved(container, run) {
     ]));
   }
   const grid = el("div", { class: "grid" }, [el("section", { class: "panel" }, [el("h3", { i18n: "now.ticker" }), tickerList])]);
-  container.append(asOf, kpis, tablePanel, grid);
+  container.append(asOf, statusReason(now.department_status, catalog), kpis, tablePanel, grid);
   return null;
 }
 
