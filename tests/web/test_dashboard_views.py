@@ -24,7 +24,17 @@ from hospiflow.web.app import create_app, state
 
 pytestmark = pytest.mark.browser
 
-VIEWS = ("now", "arrivals", "pathologies", "doctors", "waits", "forecast", "scenarios", "quality")
+VIEWS = (
+    "now",
+    "arrivals",
+    "pathologies",
+    "doctors",
+    "waits",
+    "forecast",
+    "tension",
+    "scenarios",
+    "quality",
+)
 CHARTED = ("arrivals", "pathologies", "doctors", "waits")
 
 # every axis of every drawn chart, with its title ("" when it has none)
