@@ -209,17 +209,23 @@ def _progress(row: dict[str, Any]) -> float | None:
 @bp.doc(responses={200: ok("Health", "The API and its store answer"), 503: "Store unavailable"})
 @no_query
 def health() -> dict[str, Any]:
-    """Health check: the store answers a query."""
+    """Health check: the store answers a query; a live run this server runs is alive.
+
+    `live_run_id` names the live run only while it runs; one that died (its
+    writer refused, its thread ended) is named by `live_error` instead.
+    """
     with time_limit(get_db(), 2.0):
         get_db().exec_driver_sql("SELECT 1")
     st = state()
+    live_error = getattr(st.live, "failure", None)
     backend = "sqlite" if st.url.startswith("sqlite") else "postgresql"
     return {
         "ok": True,
         "version": __version__,
         "database": backend,
         "writes_enabled": auth().admin_exists(),
-        "live_run_id": getattr(st.live, "run_id", None),
+        "live_run_id": None if live_error else getattr(st.live, "run_id", None),
+        "live_error": live_error,
         "time": utc_iso(now_ms(), "UTC"),
     }
 
@@ -323,8 +329,9 @@ def delete_run(run_id: int) -> dict[str, Any]:
     connection = get_db()
     row = data.read_run(connection, run_id)
     live = st.live
+    orphan = store_runs.orphan_reason(queries.run(connection, run_id), now_ms())
     if (
-        row["status"] == "running"
+        (row["status"] == "running" and orphan is None)
         or st.jobs.is_running(run_id)
         or (live is not None and getattr(live, "run_id", None) == run_id)
     ):

@@ -223,6 +223,7 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "database": {"type": "string", "enum": ["sqlite", "postgresql"]},
             "writes_enabled": BOOL,
             "live_run_id": OPT_INT,
+            "live_error": {**OPT_STR, "description": "Why the live run died (null: none)"},
             "time": ISO,
         }
     ),

@@ -703,8 +703,15 @@ def waits_payload(
 
 def kpis_payload(connection: Connection, run: RunContext, rng: Range) -> dict[str, Any]:
     raw = queries.kpis(connection, run.id, rng.start_ms, rng.end_ms)
-    kpis = {
-        k: (int(v) if k in ("arrivals", "treated", "left_without_being_seen") else _round(v, 4))
+    counts = ("arrivals", "treated", "left_without_being_seen", "admissions")
+    kpis: dict[str, Any] = {
+        k: (
+            int(v)
+            if k in counts
+            else {level: _round(w, 2) for level, w in v.items()}
+            if isinstance(v, dict)
+            else _round(v, 4)
+        )
         for k, v in raw.items()
     }
     seen_somewhere = kpis["arrivals"] - kpis["left_without_being_seen"] > 0
