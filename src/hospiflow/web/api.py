@@ -29,8 +29,8 @@ from hospiflow.simulation.scenario import (
     scenario_from_dict,
     scenario_to_dict,
 )
-from hospiflow.store import api_queries, queries
 from hospiflow.store import forecasts as forecast_store
+from hospiflow.store import queries
 from hospiflow.store import runs as store_runs
 from hospiflow.store import sites as store_sites
 from hospiflow.store.engine import time_limit
@@ -260,7 +260,12 @@ def list_runs(args: dict[str, Any]) -> dict[str, Any]:
         if args.get("kind"):
             rows = [r for r in rows if r["kind"] == args["kind"]]
         owners = {s["run_id"]: s for s in store_sites.list_sites(connection) if s["run_id"]}
-        runs = [data.run_json(r, _progress(r), site=owners.get(r["id"])) for r in rows]
+        runs = [
+            data.run_json(
+                r, _progress(r), as_of_ms=data.data_as_of(connection, r), site=owners.get(r["id"])
+            )
+            for r in rows
+        ]
         if args.get("source"):
             runs = [r for r in runs if r["source"] == args["source"]]
         return {"ok": True, "runs": runs}
@@ -274,9 +279,7 @@ def get_run(run_id: int) -> dict[str, Any]:
     connection = get_db()
     with time_limit(connection, _config()["QUERY_SECONDS"]):
         row = data.read_run(connection, run_id)
-        as_of = api_queries.data_end_ms(connection, run_id)
-        if as_of is None and row["kind"] == "import":
-            as_of = int(row["end_utc_ms"])  # no state samples: the newest arrival or departure
+        as_of = data.data_as_of(connection, row)
         site = store_sites.site_of_run(connection, run_id)
         run = data.run_json(row, _progress(row), as_of_ms=as_of, detail=True, site=site)
         run["parameters"] = _public_parameters(run["parameters"])

@@ -269,6 +269,6 @@ function feedBanner(container, run, first) {
 function gauge(value, level) {
   const share = Math.max(0, Math.min(1, value ?? 0));
   const bar = el("span");
-  bar.style.width = `${Math.round(share * 100)}%`;  // CSSOM, allowed by a strict CSP
+  bar.style.width = `${Math.round(share * 100)}%`; // CSSOM: a strict CSP refuses style attributes
   return el("div", { class: `gauge ${level || ""}`, role: "meter", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(Math.round(share * 100)) }, bar);
 }
