@@ -30,8 +30,10 @@ $(DEV_STAMP): $(STAMP) $(DEV_LOCK)
 
 setup: $(DEV_STAMP)
 
+PORT ?= 8000
+
 demo: $(STAMP)
-	$(BIN)/hospiflow demo
+	$(BIN)/hospiflow demo --port $(PORT)
 
 lint: setup
 	$(BIN)/ruff check .
