@@ -126,10 +126,10 @@ class Server:
     """waitress serving an app on a free port, in a thread."""
 
     def __init__(self, app: Any) -> None:
-        from waitress.server import create_server
+        from hospiflow.web.server import make_server
 
         self.app = app
-        self.server = create_server(app, host="127.0.0.1", port=free_port(), threads=16)
+        self.server = make_server(app, host="127.0.0.1", port=free_port(), threads=16)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

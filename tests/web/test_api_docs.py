@@ -36,6 +36,8 @@ EXPECTED_PATHS = {
     "/api/v1/sites/{site_id}/quality": {"get"},
     "/api/v1/sites/{site_id}/quarantine": {"get"},
     "/api/v1/sites/{site_id}/imports": {"post"},
+    "/api/v1/sites/{site_id}/visits": {"post"},
+    "/api/v1/sites/{site_id}/fhir": {"post"},
     "/api/v1/audit": {"get"},
 }
 

@@ -295,8 +295,8 @@ def test_upload_rejections(client, observed, form, status, code) -> None:
 
 
 def test_upload_over_the_size_limit(make_app, url, observed) -> None:
-    """An upload over MAX_CONTENT_LENGTH is 413 in the error shape."""
-    client = make_app(url, MAX_CONTENT_LENGTH=1000).test_client()
+    """An upload over MAX_IMPORT_BYTES is 413 in the error shape."""
+    client = make_app(url, MAX_IMPORT_BYTES=1000).test_client()
     response = client.post(
         f"{API}/sites/{observed['site']['id']}/imports",
         data={"format": "hl7", "files": [(io.BytesIO(b"x" * 5000), "big.hl7")]},

@@ -46,6 +46,10 @@ def _register() -> None:
     main.add_command(ingest.import_group, name="import")
     main.add_command(ingest.export, name="export")
     main.add_command(tokens.group, name="token")
+    from hospiflow.cli import feeds
+
+    main.add_command(feeds.ingest_group, name="ingest")
+    main.add_command(feeds.replay, name="replay")
 
 
 _register()

@@ -153,8 +153,7 @@ def serve(
     On a host other than loopback every API read needs a token, and the server
     does not start until one exists (`hospiflow token create`).
     """
-    import waitress
-
+    from hospiflow.web import server
     from hospiflow.web.app import create_app, state
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -177,7 +176,7 @@ def serve(
     click.echo(f"hospiflow at http://{shown}:{port}/  (API docs: /api/docs)", err=True)
     _sigterm_as_interrupt()
     try:
-        waitress.serve(app, host=host, port=port, threads=threads, channel_timeout=300)
+        server.serve(app, host=host, port=port, threads=threads, channel_timeout=300)
     except KeyboardInterrupt:
         pass
     finally:

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hospiflow.catalog.models import Catalog
 from hospiflow.errors import ScenarioError
+from hospiflow.simulation import limits
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ROUTING_POLICIES = ("pooled", "shortest-queue", "random")
@@ -215,6 +216,7 @@ def _validate(s: Scenario) -> None:
             s.catalog,
         )
     _check_coverage(s)
+    limits.check(s)  # the work budget (simulation.limits)
 
 
 def validate_shift(where: str, shift: Shift) -> None:

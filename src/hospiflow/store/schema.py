@@ -445,5 +445,43 @@ api_tokens = sa.Table(
     sa.CheckConstraint(f"role IN {TOKEN_ROLES!r}", name="role"),
 )
 
+# -- live feeds (HL7 v2 over MLLP, REST push) -------------------------------------------
+
+# Every message a site's feed took, by its MSH-10 control id: a retransmission is
+# answered as before and never applied twice.
+feed_messages = sa.Table(
+    "feed_messages",
+    metadata,
+    sa.Column("site_id", RowId, sa.ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("control_id", sa.Text, primary_key=True),
+    sa.Column("received_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("event", sa.String(8), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # applied, held, ignored, quarantined
+    sa.Column("answer", sa.Text, nullable=False, server_default=""),  # the reason of a NACK
+    sqlite_with_rowid=False,
+)
+
+# Pseudonymised changes of messages that came before their visit (held until it appears).
+feed_held = sa.Table(
+    "feed_held",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    sa.Column("site_id", RowId, sa.ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("visit_key", sa.Text, nullable=False),
+    sa.Column("received_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("change", Json, nullable=False),
+)
+sa.Index("ix_feed_held_visit", feed_held.c.site_id, feed_held.c.visit_key)
+
+# Per site: when its feed last spoke, and whether its rollups lag behind its visits.
+feed_state = sa.Table(
+    "feed_state",
+    metadata,
+    sa.Column("site_id", RowId, sa.ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("last_message_ms", sa.BigInteger),
+    sa.Column("messages", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("rollups_dirty", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
 ROLLUP_TABLES = (hourly_specialty, daily_pathology, monthly_specialty, performance_metrics)
 EVENT_TABLES = (events, state_snapshots, treatments, visits)

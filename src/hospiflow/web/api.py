@@ -13,6 +13,7 @@ import csv
 import gzip
 import io
 from collections.abc import Callable, Iterator
+from pathlib import PurePath
 from typing import Any
 
 from apiflask import APIBlueprint
@@ -21,6 +22,7 @@ from flask import Response, current_app, request, stream_with_context
 from hospiflow import __version__
 from hospiflow.errors import NotFoundError, ScenarioError, StoreError
 from hospiflow.forecast.history import predecessor
+from hospiflow.simulation import limits
 from hospiflow.simulation.scenario import (
     BUILTIN_CATALOGS,
     load_scenario,
@@ -224,8 +226,17 @@ def get_run(run_id: int) -> dict[str, Any]:
             as_of = int(row["end_utc_ms"])  # no state samples: the newest arrival or departure
         site = store_sites.site_of_run(connection, run_id)
         run = data.run_json(row, _progress(row), as_of_ms=as_of, detail=True, site=site)
+        run["parameters"] = _public_parameters(run["parameters"])
         run["forecast"] = _forecast_status(connection, row)
         return {"ok": True, "run": run}
+
+
+def _public_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
+    """A run's parameters without the server's folders: a custom catalog by file name only."""
+    catalog = parameters.get("catalog")
+    if isinstance(catalog, str) and catalog not in BUILTIN_CATALOGS:
+        return {**parameters, "catalog": PurePath(catalog).name}
+    return parameters
 
 
 def _forecast_status(connection: Any, row: dict[str, Any]) -> dict[str, Any]:
@@ -329,6 +340,9 @@ def create_run(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str
             where="changes.time.days",
             max_days=limit,
         )
+    limits.check_budget(
+        scenario, _config()["MAX_SIMULATION_PATIENTS"], where="changes.arrivals.rate_per_hour"
+    )
     run_id = state().jobs.start(scenario, body.get("label") or "", _config()["MAX_JOBS"])
     url = f"/api/v1/runs/{run_id}"
     return {"ok": True, "run_id": run_id, "status_url": url}, 202, {"Location": url}
@@ -520,17 +534,22 @@ def _csv_response(
     st = state()
     seconds = _config()["QUERY_SECONDS"]
 
+    connection = st.reader.connect()
+    try:  # the first page now: a store that cannot be read answers in the JSON error shape
+        with time_limit(connection, seconds):
+            first = fetch(connection, after)
+        connection.rollback()
+    except BaseException:
+        connection.close()
+        raise
+
     def rows() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(header)
-        position = after
-        connection = st.reader.connect()
+        page = first
         try:
             while True:
-                with time_limit(connection, seconds):
-                    page = fetch(connection, position)
-                connection.rollback()
                 for row in page.rows:
                     item = to_item(row, run)
                     writer.writerow(["" if item[c] is None else item[c] for c in header])
@@ -539,7 +558,9 @@ def _csv_response(
                 buffer.truncate()
                 if page.next is None:
                     return
-                position = page.next
+                with time_limit(connection, seconds):
+                    page = fetch(connection, page.next)
+                connection.rollback()
         finally:
             connection.close()
 
@@ -655,14 +676,16 @@ def report(run_id: int, name: str) -> Response:
     if not 0 < run_id <= BIGINT:
         raise NotFoundError(f"no run {run_id}", where="run_id", run_id=run_id)
     connection = state().reader.connect()
-    try:
+    try:  # the first chunk now: a store that cannot be read answers in the JSON error shape
         chunks = store_reports.iter_report_csv(connection, run_id, stem)
+        first = next(chunks, "")
     except BaseException:
         connection.close()
         raise
 
     def body() -> Iterator[str]:
         try:
+            yield first
             yield from chunks
         finally:
             connection.close()

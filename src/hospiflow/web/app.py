@@ -13,10 +13,14 @@ runner's background threads. Who may read and write is ``web.auth``'s business.
 
 from __future__ import annotations
 
+import base64
 import decimal
+import hashlib
 import importlib.util
+import json
 import logging
 import os
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -55,7 +59,8 @@ SETTINGS: tuple[tuple[str, Any, str], ...] = (
         False,
         "Every API read needs a viewer or admin token (forced off loopback)",
     ),
-    ("MAX_CONTENT_LENGTH", 200 * 2**20, "Largest request body (an import upload), in bytes"),
+    ("MAX_CONTENT_LENGTH", 2**20, "Largest request body but an import upload, in bytes"),
+    ("MAX_IMPORT_BYTES", 200 * 2**20, "Largest import upload (POST /sites/{id}/imports), bytes"),
     ("CORS_ORIGINS", (), "Origins allowed to call the API from a browser (CORS off if empty)"),
     ("MAX_PAGE_SIZE", 1000, "Largest `limit` of /treatments and /events"),
     ("MAX_RANGE_DAYS", 3660, "Longest time range a query may cover, in days"),
@@ -66,6 +71,11 @@ SETTINGS: tuple[tuple[str, Any, str], ...] = (
     ("POOL_SIZE", 16, "Read connections kept open (about the server's thread count)"),
     ("MAX_SIMULATION_DAYS", 1830, "Longest what-if simulation accepted, in days"),
     ("MAX_JOBS", 2, "What-if simulations running at once; more are refused with 409"),
+    (
+        "MAX_SIMULATION_PATIENTS",
+        1_000_000,
+        "Work budget of one what-if: expected patients, warm-up included (422 over it)",
+    ),
     ("SSE_POLL_SECONDS", 0.25, "How often a stream looks for new events"),
     ("SSE_HEARTBEAT_SECONDS", 15.0, "Comment line sent on an idle stream"),
     ("SSE_BATCH", 500, "Most events a stream reads per poll"),
@@ -98,6 +108,13 @@ class JSONProvider(DefaultJSONProvider):
         if isinstance(o, decimal.Decimal):
             return float(o)
         raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        """Parse JSON; a body nested too deeply for the parser is invalid JSON (400), not a 500."""
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("the JSON is nested too deeply") from None
 
 
 class ResponseCache:
@@ -255,6 +272,18 @@ def _error_body(code: str, message: str, details: dict[str, Any] | None = None) 
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
+DETAIL_CHARS = 200  # an error never echoes more of a request than this per detail
+
+
+def _bounded(details: dict[str, Any]) -> dict[str, Any]:
+    """Error details with every long value cut: a 1M-value list is not sent back."""
+    bounded = {}
+    for key, value in details.items():
+        text = json.dumps(value, ensure_ascii=False, default=str)
+        bounded[key] = value if len(text) <= DETAIL_CHARS else text[:DETAIL_CHARS] + "…"
+    return bounded
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -309,17 +338,36 @@ def _register_errors(app: APIFlask) -> None:
             message = error.message or "error"
         if detail.get("json") == ["Invalid JSON body."]:
             code, message = "bad_json", "the request body is not valid JSON"
-        return _error_body(code, message, _jsonable(detail)), status, error.headers
+        return _error_body(code, message, _bounded(_jsonable(detail))), status, error.headers
 
     @app.errorhandler(HospiflowError)
     def _our_error(error: HospiflowError) -> tuple[dict[str, Any], int]:
         details = _jsonable({**({"where": error.where} if error.where else {}), **error.details})
-        return _error_body(error.code, str(error), details), error.http_status
+        return _error_body(error.code, str(error)[:2000], _bounded(details)), error.http_status
 
-    @app.errorhandler(sa.exc.OperationalError)
-    def _store_unavailable(error: sa.exc.OperationalError) -> tuple[dict[str, Any], int]:
-        log.warning("store unavailable: %s", error.orig.__class__.__name__)
-        return _error_body("store_unavailable", "the store cannot be read right now"), 503
+    @app.errorhandler(sa.exc.DatabaseError)
+    def _store_unavailable(error: sa.exc.DatabaseError) -> Any:
+        where = {"where": database_name(state().url)}
+        text = str(error.orig).lower()
+        if read_only_failure(error):
+            log.warning("store read-only: %s", error.orig.__class__.__name__)
+            return _error_body(
+                "store_read_only",
+                "the store is read-only: this change cannot be written (check the "
+                "database's permissions, or that it is not a read-only replica)",
+                where,
+            ), 503
+        if "malformed" in text or "not a database" in text:
+            log.error("store damaged: %s", error.orig)
+            return _error_body(
+                "store_damaged",
+                "the store's database is damaged and cannot be read (restore it from a backup)",
+                where,
+            ), 503
+        if isinstance(error, sa.exc.OperationalError | sa.exc.InternalError):
+            log.warning("store unavailable: %s", error.orig.__class__.__name__)
+            return _error_body("store_unavailable", "the store cannot be read right now"), 503
+        return _unexpected(error)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Any:
@@ -327,6 +375,18 @@ def _register_errors(app: APIFlask) -> None:
             return error
         log.exception("unexpected error on %s %s", request.method, request.path)
         return _error_body("internal_error", "unexpected server error"), 500
+
+
+def read_only_failure(error: BaseException) -> bool:
+    """Whether a database error says the store refuses writes (SQLite or PostgreSQL)."""
+    text = str(getattr(error, "orig", error)).lower()
+    return "readonly database" in text or "read-only transaction" in text
+
+
+def database_name(url: str) -> str:
+    """The store's name for messages: a SQLite file's name, a PostgreSQL database's name."""
+    parsed = sa.make_url(url)
+    return Path(parsed.database or "").name or parsed.get_backend_name()
 
 
 def _register_cors(app: Flask) -> None:
@@ -346,6 +406,81 @@ def _register_cors(app: Flask) -> None:
             response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
             response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
             response.headers["Access-Control-Expose-Headers"] = "Location"
+        return response
+
+
+CSP = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+"""Only the app's own scripts, styles and connections; never framed (clickjacking)."""
+PATIENT_ENDPOINTS = frozenset(
+    {
+        "api.treatments",
+        "api.events",
+        "api.now",
+        "api.stream",
+        "sites.quarantine",
+        "sites.export",
+    }
+)
+"""Answers that list patients (pseudonymous): never kept by a browser or a proxy."""
+_INLINE = re.compile(rb"<(script|style)\b[^>]*>(.*?)</\1>", re.DOTALL | re.IGNORECASE)
+
+
+def _inline_hashes(body: bytes) -> dict[str, list[str]]:
+    """CSP hashes of an HTML page's inline scripts and styles (Swagger UI's start-up script).
+
+    Allowing exactly these bytes keeps ``'unsafe-inline'`` out of the policy.
+    """
+    found: dict[str, list[str]] = {"script": [], "style": []}
+    for match in _INLINE.finditer(body):
+        if match.group(2).strip():
+            digest = base64.b64encode(hashlib.sha256(match.group(2)).digest()).decode()
+            found[match.group(1).decode().lower()].append(f"'sha256-{digest}'")
+    return found
+
+
+def _policy(response: Response) -> str:
+    """The page's policy: ``CSP`` plus hashes of its own inline code, if any."""
+    if response.mimetype != "text/html" or response.is_streamed:
+        return CSP
+    hashes = _inline_hashes(response.get_data())
+    policy = CSP
+    for kind in ("script", "style"):
+        if hashes[kind]:
+            policy = policy.replace(
+                f"{kind}-src 'self'", f"{kind}-src 'self' " + " ".join(hashes[kind])
+            )
+    return policy
+
+
+def _register_security(app: Flask) -> None:
+    """Security headers on every answer; the import endpoint's larger body limit."""
+
+    @app.before_request
+    def _import_limit() -> None:
+        if request.endpoint == "sites.import_files":
+            request.max_content_length = app.config["MAX_IMPORT_BYTES"]
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        headers = response.headers
+        headers["Content-Security-Policy"] = _policy(response)
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["X-Frame-Options"] = "DENY"
+        headers["Referrer-Policy"] = "no-referrer"
+        if request.endpoint in PATIENT_ENDPOINTS:
+            headers["Cache-Control"] = "no-store"
         return response
 
 
@@ -413,7 +548,8 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     )
     for name in ("MAX_PAGE_SIZE", "MAX_BUCKETS", "POOL_SIZE", "MAX_JOBS", "SSE_BATCH"):
         app.config[name] = int(app.config[name])
-    app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_CONTENT_LENGTH"])
+    for name in ("MAX_CONTENT_LENGTH", "MAX_IMPORT_BYTES", "MAX_SIMULATION_PATIENTS"):
+        app.config[name] = int(float(app.config[name]))
     app.config["READS_NEED_TOKEN"] = _flag(app.config["READS_NEED_TOKEN"])
     floats = (
         "MAX_RANGE_DAYS",
@@ -459,6 +595,7 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     app.before_request(lambda: check_read(API_PREFIX, open_paths))
     _register_errors(app)
     _register_cors(app)
+    _register_security(app)
     _register_docs_assets(app)
 
     @app.spec_processor
@@ -475,6 +612,9 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     from hospiflow.web.sites_api import bp as sites_api
 
     app.register_blueprint(sites_api, url_prefix=API_PREFIX)
+    from hospiflow.web.push_api import bp as push_api
+
+    app.register_blueprint(push_api, url_prefix=API_PREFIX)
     if importlib.util.find_spec("hospiflow.web.pages") is not None:  # the dashboard
         from hospiflow.web import pages
 

@@ -13,6 +13,8 @@ import logging
 import threading
 from typing import Any
 
+import sqlalchemy as sa
+
 from hospiflow.errors import HospiflowError, StoreError
 from hospiflow.simulation.engine import Engine
 from hospiflow.simulation.scenario import Scenario
@@ -36,10 +38,30 @@ class Jobs:
         self.threads: dict[int, threading.Thread] = {}
         self.lock = threading.Lock()
         self.closing = threading.Event()
+        self.active = 0  # jobs admitted and not yet ended (guarded by ``lock``)
 
     def running(self) -> int:
         with self.lock:
-            return sum(thread.is_alive() for thread in self.threads.values())
+            return self.active
+
+    def _admit(self, max_jobs: int) -> None:
+        """Take one of ``max_jobs`` slots, or refuse: check and take under one lock.
+
+        Counting live threads instead let simultaneous requests all pass the
+        check before any of them had registered its thread.
+        """
+        with self.lock:
+            if self.active >= max_jobs:
+                raise Busy(
+                    f"{max_jobs} simulation(s) already running; try again when one has finished",
+                    where="POST /runs",
+                    max_jobs=max_jobs,
+                )
+            self.active += 1
+
+    def _release(self) -> None:
+        with self.lock:
+            self.active -= 1
 
     def is_running(self, run_id: int) -> bool:
         with self.lock:
@@ -50,12 +72,6 @@ class Jobs:
         """Start simulating ``scenario`` into the store; return its run id once created."""
         from hospiflow.store import StoreSink
 
-        if self.running() >= max_jobs:
-            raise Busy(
-                f"{max_jobs} simulation(s) already running; try again when one has finished",
-                where="POST /runs",
-                max_jobs=max_jobs,
-            )
         opened = threading.Event()
         failure: list[BaseException] = []
         holder: dict[str, Any] = {}
@@ -63,11 +79,9 @@ class Jobs:
 
         class _Sink(StoreSink):
             def open(self, run: Any) -> None:
-                try:
-                    super().open(run)
-                finally:
-                    holder["run_id"] = self.run_id
-                    opened.set()
+                super().open(run)  # a failure is recorded by work() before it wakes start()
+                holder["run_id"] = self.run_id
+                opened.set()
 
         begin = -60.0 * Engine.warmup_hours(scenario)
         total = 60.0 * Engine.horizon_hours(scenario) - begin
@@ -93,12 +107,18 @@ class Jobs:
                 run_id = holder.get("run_id")
                 if run_id is not None:
                     jobs.progress.pop(run_id, None)
+                jobs._release()
 
         thread = threading.Thread(target=work, name="hospiflow-whatif", daemon=True)
-        thread.start()
+        self._admit(max_jobs)  # from here the slot is the thread's to release
+        try:
+            thread.start()
+        except BaseException:
+            self._release()
+            raise
         if not opened.wait(timeout) or holder.get("run_id") is None:
-            if failure and isinstance(failure[0], HospiflowError):
-                raise failure[0]
+            if failure and isinstance(failure[0], HospiflowError | sa.exc.DBAPIError):
+                raise failure[0]  # a read-only or unreadable store is the app's 503
             raise StoreError("the simulation could not create its run", where="POST /runs")
         run_id = int(holder["run_id"])
         with self.lock:

@@ -382,7 +382,7 @@ def _settings(text: str | None) -> dict[str, Any]:
         400: E400,
         **ADMIN,
         404: E404,
-        413: "The upload is over MAX_CONTENT_LENGTH",
+        413: "The upload is over MAX_IMPORT_BYTES",
         422: "Files that cannot be read in that format, a wrong mapping or setting",
     },
 )

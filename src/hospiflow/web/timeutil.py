@@ -18,6 +18,11 @@ from hospiflow.store.timeconv import EPOCH_WEEKDAY, MS_PER_DAY, MS_PER_HOUR, to_
 
 _EPOCH_NAIVE = datetime(1970, 1, 1)
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+"""Query instants stay within these years: far from the calendar's ends (year 1 and 9999),
+so a bucket, its successor and any time zone offset are representable."""
+FIRST_MS = to_ms(datetime(FIRST_YEAR, 1, 1, tzinfo=UTC))
+LAST_MS = to_ms(datetime(LAST_YEAR + 1, 1, 1, tzinfo=UTC))
 BUCKET_MS = {"hour": MS_PER_HOUR, "day": MS_PER_DAY, "week": 7 * MS_PER_DAY}
 
 
@@ -92,8 +97,10 @@ def parse_instant(text: str, tz: str, name: str) -> int:
             f"2025-03-01T08:00:00+01:00), got {text!r}",
             where=name,
         ) from None
-    if not -62_135_596_800_000 <= result <= 253_402_300_799_000:
-        raise BadRequest(f"is out of range: {text!r}", where=name)
+    if not FIRST_MS <= result < LAST_MS:
+        raise BadRequest(
+            f"must be between {FIRST_YEAR}-01-01 and {LAST_YEAR}-12-31, got {text!r}", where=name
+        )
     return result
 
 

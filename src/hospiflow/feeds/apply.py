@@ -1,0 +1,772 @@
+"""``SiteFeed``: live visit records and ADT messages into one site's observed run.
+
+The import pipeline (``hospiflow.ingest.pipeline``) takes a whole extract and
+rebuilds the run's rollups in its transaction. A feed takes a few visits or
+one message at a time and must answer within milliseconds, so it shares the
+pipeline's row builder (``_Visits.row``: pseudonyms, age, département,
+diagnosis mapping, the plausibility checks) and writes with its own small
+transactions:
+
+* ``push(items)`` (REST): a batch of ``VisitRecord``s, all-or-nothing, each
+  item answered ``accepted`` (new), ``updated`` (a correction of a stored
+  visit id), ``duplicate`` (same content) or ``quarantined`` (with reason);
+* ``apply_messages(messages)`` (MLLP): parsed ADT messages, each recorded
+  by its MSH-10 control id in ``feed_messages`` in the same transaction, so
+  a retransmitted message is answered as before and never applied twice. A
+  message about a visit not stored yet (a discharge before its registration)
+  is *held* in ``feed_held`` (pseudonymised) and applied when the visit
+  appears, or quarantined by ``expire_held`` after a time limit.
+
+Both keep ``runs`` (visit count, span, ``finished_at_ms``: the API's cache
+version and the SSE stream's change signal) and ``feed_state`` (last message
+time, rollups due) current in the same transaction. Rollups are rebuilt by
+``refresh_rollups`` every few seconds rather than per message.
+
+Message rules follow ``hospiflow.ingest.hl7v2`` (the file reader), applied in
+arrival order: A04/A08 register or update (PV1-44 arrival, else the A04's
+event time; an A04/A08 with PV1-7 filled gives the first-seen time), A01/A06
+mark the visit admitted (and create it when PV1-44 is there), A03 discharges
+(PV1-45, else the event time; disposition from PV1-36, else admitted or home),
+A13 cancels the discharge, A11 cancels (deletes) the visit, A02 updates the
+fields it carries. Messages of another patient class are ignored unless
+their visit is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from hospiflow.ingest import hl7v2
+from hospiflow.ingest.diagnoses import load_diagnosis_map
+from hospiflow.ingest.formats import ReadOptions
+from hospiflow.ingest.pipeline import (
+    QUARANTINE_COLUMNS,
+    VISIT_COLUMNS,
+    _describe,
+    _Visits,
+)
+from hospiflow.ingest.pseudonym import Pseudonymiser, load_key
+from hospiflow.records import Disposition, Rejection, VisitRecord
+from hospiflow.store import rollups, schema, sites
+from hospiflow.store.timeconv import now_ms
+from hospiflow.store.writer import insert_rows
+
+log = logging.getLogger("hospiflow.feeds")
+
+MS_PER_MIN = 60_000
+_KEY = VISIT_COLUMNS.index("visit_key")
+_ARRIVAL = VISIT_COLUMNS.index("arrival_ms")
+_LOCAL = VISIT_COLUMNS.index("arrival_local_ms")
+_REGISTER = frozenset(("A04", "A08"))
+_ADMIT = frozenset(("A01", "A06"))
+_CREATES = frozenset(("A04", "A08", "A01", "A06"))
+# columns a message sets when it carries the field (never the times: events decide those)
+_GIVEN = {
+    "pseudonym": "patient_id",
+    "age_years": "birth_date",
+    "sex": "sex",
+    "area": "postcode",
+    "doctor_key": "doctor",
+    "specialty_idx": "specialty",
+}
+_DIAGNOSIS_COLUMNS = ("pathology_idx", "icd10", "diagnosis_system", "specialty_idx")
+
+
+@dataclass(frozen=True, slots=True)
+class Bad:
+    """A message that could not be read: its control id (if any) and why."""
+
+    control_id: str
+    event: str
+    location: str
+    reason: str
+    field: str | None
+    message: str
+    raw: str  # identifiers already redacted
+    reject: bool = False  # AR (not processed at all) rather than AE
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A readable ADT message (raw fields: never stored, logged or held as such)."""
+
+    control_id: str
+    event: str
+    location: str
+    fields: Any  # hl7v2._Message; None for a message of another patient class
+    raw: str  # identifiers already redacted, for the quarantine
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What became of one message: applied, held, ignored, duplicate or quarantined."""
+
+    status: str
+    reason: str | None = None
+    field: str | None = None
+    message: str | None = None
+
+    @property
+    def ack(self) -> str:
+        """The MSA-1 acknowledgment code (HL7 v2.5 table 0008)."""
+        if self.status != "quarantined":
+            return "AA"
+        return "AR" if self.reason in ("unsupported_event", "bad_message") else "AE"
+
+
+@dataclass
+class PushSummary:
+    """A REST batch's answer: per-item results and the counts."""
+
+    batch_id: int | None = None
+    accepted: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "batch_id": self.batch_id,
+            "accepted": self.accepted,
+            "updated": self.updated,
+            "duplicates": self.duplicates,
+            "quarantined": self.quarantined,
+            "results": self.results,
+        }
+
+
+class SiteFeed:
+    """One site's live writer (one per process and site; not thread-safe)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        site: str | int,
+        *,
+        actor: str = "feed",
+        format: str = "mllp",
+        allow_future: bool = False,
+    ) -> None:
+        self.engine = engine
+        with engine.connect() as connection:
+            self.site = sites.get_site(connection, site)
+        self.site_id = int(self.site["id"])
+        self.actor = actor
+        self.format = format
+        self.allow_future = allow_future
+        self.pseudo = Pseudonymiser(load_key(self.site["name"]))
+        self.diagnoses = load_diagnosis_map()
+        self.settings = hl7v2._settings(ReadOptions(timezone=self.site["timezone"]))
+        self._visits: _Visits | None = None
+        self._next_patient: int | None = None
+        self._session_batch: int | None = None  # the MLLP session's batch (quarantine rows)
+        self._held_keys: set[str] | None = None
+
+    # ------------------------------------------------------------------ transactions
+
+    @contextmanager
+    def _transaction(self) -> Iterator[tuple[Connection, int, _Visits]]:
+        had_run = self.site["run_id"] is not None
+        try:
+            with self.engine.begin() as connection:
+                run_id = sites.observed_run(connection, self.site)
+                visits = self._visits
+                if visits is None:
+                    visits = _Visits(
+                        connection,
+                        run_id,
+                        self.site["timezone"],
+                        self.pseudo,
+                        self.diagnoses,
+                        self.allow_future,
+                    )
+                    v = schema.visits
+                    last = connection.execute(
+                        sa.select(sa.func.max(v.c.patient_no)).where(v.c.run_id == run_id)
+                    ).scalar()
+                    self._next_patient = 1 if last is None else int(last) + 1
+                    self._visits = visits
+                else:
+                    visits.connection = connection
+                    if not self.allow_future:
+                        visits.latest_ms = now_ms() + 24 * 3_600_000
+                if self._held_keys is None:
+                    h = schema.feed_held
+                    self._held_keys = {
+                        k
+                        for (k,) in connection.execute(
+                            sa.select(h.c.visit_key).where(h.c.site_id == self.site_id)
+                        )
+                    }
+                yield connection, run_id, visits
+        except BaseException:
+            # what the rolled-back transaction created or cached is gone
+            self._visits = None
+            self._next_patient = None
+            self._session_batch = None
+            self._held_keys = None
+            if not had_run:
+                self.site["run_id"] = None
+            raise
+
+    def _batch(self, connection: Connection, summary: dict[str, Any]) -> int:
+        return int(
+            connection.execute(
+                schema.import_batches.insert()
+                .values(
+                    site_id=self.site_id,
+                    format=self.format,
+                    files=[],
+                    actor=self.actor,
+                    started_at_ms=now_ms(),
+                    finished_at_ms=now_ms(),
+                    status="complete",
+                    summary=summary,
+                )
+                .returning(schema.import_batches.c.id)
+            ).scalar_one()
+        )
+
+    def _quarantine(
+        self, connection: Connection, batch_id: int, rejections: Sequence[Rejection]
+    ) -> None:
+        rows = [
+            (
+                self.site_id,
+                batch_id,
+                r.location[:500],
+                r.field,
+                r.reason,
+                r.message[:1000],
+                r.raw[:4000],
+                None,
+            )
+            for r in rejections
+        ]
+        insert_rows(connection, "quarantine", QUARANTINE_COLUMNS, rows)
+
+    def _touch(
+        self, connection: Connection, run_id: int, times: list[int], added: int, messages: int
+    ) -> None:
+        """The run's count, span and version, and the site's feed state, after a write."""
+        r = schema.runs
+        start, end, count = connection.execute(
+            sa.select(r.c.start_utc_ms, r.c.end_utc_ms, r.c.visits_count).where(r.c.id == run_id)
+        ).one()
+        values: dict[str, Any] = {"visits_count": max(0, int(count) + added)}
+        if times:
+            first, last = min(times), max(times)
+            values["start_utc_ms"] = first if int(count) == 0 else min(int(start), first)
+            values["end_utc_ms"] = last if int(count) == 0 else max(int(end), last)
+        values["finished_at_ms"] = max(now_ms(), int(self._last_version or 0) + 1)
+        self._last_version = values["finished_at_ms"]
+        connection.execute(r.update().where(r.c.id == run_id).values(values))
+        _upsert_state(connection, self.site_id, now_ms(), messages)
+
+    _last_version: int | None = None
+
+    # ------------------------------------------------------------------ REST batches
+
+    def push(self, items: Sequence[VisitRecord | Rejection]) -> PushSummary:
+        """Apply one batch of visits at once (all or nothing); per-item results."""
+        summary = PushSummary()
+        with self._transaction() as (connection, run_id, visits):
+            results: list[dict[str, Any]] = [{} for _ in items]
+            rejections: list[Rejection] = []
+            latest: dict[str, tuple[int, tuple[Any, ...]]] = {}
+            for index, item in enumerate(items):
+                row = visits.row(item) if isinstance(item, VisitRecord) else item
+                if isinstance(row, Rejection):
+                    rejections.append(row)
+                    results[index] = _quarantined(index, row)
+                    continue
+                key = row[_KEY]
+                if key in latest:  # twice in one batch: the later one wins
+                    earlier = latest[key][0]
+                    results[earlier] = {"index": earlier, "status": "duplicate"}
+                latest[key] = (index, row)
+            existing = _stored(connection, run_id, list(latest))
+            new: list[tuple[Any, ...]] = []
+            changed: list[dict[str, Any]] = []
+            times: list[int] = []
+            for key, (index, row) in latest.items():
+                stored = existing.get(key)
+                if stored is None:
+                    new.append((row[0], self._take_patient(), *row[2:]))
+                    results[index] = {"index": index, "status": "accepted"}
+                elif tuple(stored[1:]) == row[2:]:
+                    results[index] = {"index": index, "status": "duplicate"}
+                    continue
+                else:
+                    changed.append(
+                        {"b_id": stored[0], **dict(zip(VISIT_COLUMNS[2:], row[2:], strict=True))}
+                    )
+                    results[index] = {"index": index, "status": "updated"}
+                times.append(row[_ARRIVAL])
+                departure = row[VISIT_COLUMNS.index("departure_ms")]
+                if departure is not None:
+                    times.append(departure)
+            insert_rows(connection, "visits", VISIT_COLUMNS, new)
+            _update_visits(connection, changed)
+            for result in results:
+                status = result["status"]
+                if status == "accepted":
+                    summary.accepted += 1
+                elif status == "updated":
+                    summary.updated += 1
+                elif status == "duplicate":
+                    summary.duplicates += 1
+                else:
+                    summary.quarantined += 1
+            counts = {
+                "read": len(items),
+                "imported": summary.accepted,
+                "updated": summary.updated,
+                "duplicates": summary.duplicates,
+                "quarantined": summary.quarantined,
+            }
+            summary.batch_id = self._batch(connection, counts)
+            self._quarantine(connection, summary.batch_id, rejections)
+            self._touch(connection, run_id, times, len(new), len(items))
+            sites.audit(
+                connection,
+                self.actor,
+                "push",
+                f"site:{self.site['name']}",
+                len(new) + len(changed),
+                {"batch_id": summary.batch_id, "format": self.format, **counts},
+            )
+        for item, result in zip(items, results, strict=True):
+            where = item.source if isinstance(item, VisitRecord) else item.location
+            if where:
+                result["source"] = where
+        summary.results = results
+        return summary
+
+    def _take_patient(self) -> int:
+        number = self._next_patient or 1
+        self._next_patient = number + 1
+        return number
+
+    # ------------------------------------------------------------------ ADT messages
+
+    def apply_messages(self, items: Sequence[Message | Bad]) -> list[Outcome]:
+        """Apply parsed messages in order, in one transaction; what became of each."""
+        outcomes: list[Outcome] = []
+        with self._transaction() as (connection, run_id, visits):
+            ids = [item.control_id for item in items if item.control_id]
+            seen = _known_messages(connection, self.site_id, ids)
+            rejections: list[Rejection] = []
+            records: list[tuple[Any, ...]] = []
+            work = _Work(connection, run_id, self.site_id)
+            for item in items:
+                known = seen.get(item.control_id) if item.control_id else None
+                if known is not None:  # retransmitted: answered as before, not applied
+                    outcomes.append(known)
+                    continue
+                if isinstance(item, Bad):
+                    outcome = Outcome("quarantined", item.reason, item.field, item.message)
+                    rejections.append(
+                        Rejection(item.location, item.reason, item.message, item.field, item.raw)
+                    )
+                    event = item.event
+                else:
+                    outcome, rejection = self._apply_one(work, visits, item)
+                    if rejection is not None:
+                        rejections.append(rejection)
+                    event = item.event
+                outcomes.append(outcome)
+                if item.control_id:
+                    answer = ""
+                    if outcome.status == "quarantined":
+                        parts = (outcome.reason, outcome.field, outcome.message)
+                        answer = "\t".join(p or "" for p in parts)
+                    seen[item.control_id] = _answer(outcome.status, answer)
+                    records.append(
+                        (
+                            self.site_id,
+                            item.control_id[:200],
+                            now_ms(),
+                            event[:8],
+                            outcome.status,
+                            answer[:500],
+                        )
+                    )
+            insert_rows(connection, "feed_messages", _MESSAGE_COLUMNS, records)
+            if rejections:
+                if self._session_batch is None:
+                    self._session_batch = self._batch(connection, {"source": "feed"})
+                self._quarantine(connection, self._session_batch, rejections)
+            self._touch(connection, run_id, work.times, work.added, len(items))
+        return outcomes
+
+    def _apply_one(
+        self, work: _Work, visits: _Visits, item: Message
+    ) -> tuple[Outcome, Rejection | None]:
+        m = item.fields
+        if m is None:
+            return Outcome("ignored"), None
+        change, problem = self._change(visits, m)
+        if problem is not None:
+            return _bad(item, problem), problem
+        key = change["visit_key"]
+        stored = work.visit(key)
+        emergency = m.patient_class in self.settings.classes
+        if stored is None and not emergency:
+            return Outcome("ignored"), None  # another class's visit (a hospital-wide feed)
+        if stored is None and m.event in _CREATES and change.get("arrival") is not None:
+            row = change["row"]
+            created = dict(zip(VISIT_COLUMNS, row, strict=True))
+            created["patient_no"] = self._take_patient()
+            created["id"] = None
+            stored = created
+        elif stored is None:
+            if m.event == "A11":  # nothing to cancel (a held change is dropped with it)
+                work.drop_held(key, self._held_keys)
+                return Outcome("applied"), None
+            work.hold(key, _held(change))
+            assert self._held_keys is not None
+            self._held_keys.add(key)
+            return Outcome("held"), None
+        if m.event == "A11":
+            work.delete(stored)
+            work.drop_held(key, self._held_keys)
+            return Outcome("applied"), None
+        merged, problem = self._merge(visits, stored, _held(change))
+        if problem is not None:
+            return _bad(item, problem), problem
+        if self._held_keys and key in self._held_keys:
+            for held in work.take_held(key):
+                attempt, trouble = self._merge(visits, merged, held)
+                if trouble is None:
+                    merged = attempt
+                else:
+                    work.rejections.append(trouble)
+            self._held_keys.discard(key)
+        work.save(merged)
+        return Outcome("applied"), None
+
+    def _change(self, visits: _Visits, m: Any) -> tuple[dict[str, Any], Rejection | None]:
+        """The message as pseudonymised column values (nothing raw survives this)."""
+        given_arrival = m.arrival
+        if given_arrival is None and m.event == "A04":
+            given_arrival = m.time  # live registration: the message is the arrival
+        record = VisitRecord(
+            arrival=given_arrival or m.departure or m.time,
+            source="",
+            visit_id=m.visit_id,
+            patient_id=m.patient_id,
+            diagnosis=m.diagnosis[0] if m.diagnosis else None,
+            diagnosis_system=m.diagnosis[1] if m.diagnosis else None,
+            specialty=m.specialty,
+            doctor_id=m.doctor,
+            birth_date=m.birth_date,
+            sex=m.sex,
+            postcode=m.postcode,
+        )
+        row = visits.row(record)
+        if isinstance(row, Rejection):
+            return {}, row
+        values = dict(zip(VISIT_COLUMNS, row, strict=True))
+        sets: dict[str, Any] = {}
+        for column, source in _GIVEN.items():
+            if getattr(m, source) is not None:
+                sets[column] = values[column]
+        if m.diagnosis:
+            for column in _DIAGNOSIS_COLUMNS:
+                if column != "specialty_idx" or m.specialty is None:
+                    sets[column] = values[column]
+        time_ms = round(m.time.timestamp() * 1000)
+        change: dict[str, Any] = {
+            "event": m.event,
+            "visit_key": values["visit_key"],
+            "time_ms": time_ms,
+            "set": sets,
+            "row": row,
+            "arrival": None,
+            "first_seen_ms": None,
+            "departure_ms": None,
+            "code": m.disposition,
+        }
+        if given_arrival is not None and (m.event in _REGISTER or m.event in _ADMIT):
+            change["arrival"] = [values["arrival_ms"], values["arrival_local_ms"]]
+            change["arrival_rank"] = 2 if m.event in _REGISTER else 1
+        if m.event in _REGISTER and m.doctor_filled:
+            change["first_seen_ms"] = time_ms
+        if m.event == "A03":
+            departure = m.departure or m.time
+            change["departure_ms"] = round(departure.timestamp() * 1000)
+        return change, None
+
+    def _merge(
+        self, visits: _Visits, stored: dict[str, Any], change: dict[str, Any]
+    ) -> tuple[dict[str, Any], Rejection | None]:
+        """``stored`` with ``change`` applied, or why that would make an impossible visit."""
+        row = dict(stored)
+        arrival = row["arrival_ms"]
+        seen = None if row["wait_min"] is None else arrival + round(row["wait_min"] * MS_PER_MIN)
+        event = change["event"]
+        row.update(change["set"])
+        if change.get("arrival") is not None and (
+            stored.get("id") is None or change.get("arrival_rank") == 2
+        ):
+            row["arrival_ms"], row["arrival_local_ms"] = change["arrival"]
+        first_seen = change.get("first_seen_ms")
+        if first_seen is not None and (seen is None or first_seen < seen):
+            seen = first_seen
+        disposition = row["disposition"]
+        if event in _ADMIT and row["departure_ms"] is None:
+            disposition = int(Disposition.ADMITTED)
+        elif event == "A03":
+            row["departure_ms"] = change["departure_ms"]
+            code = change.get("code")
+            if code is None:
+                admitted = disposition == Disposition.ADMITTED
+                disposition = int(Disposition.ADMITTED if admitted else Disposition.DISCHARGED)
+            elif code == "07" and code not in self.settings.codes:
+                left = Disposition.LEFT_WITHOUT_BEING_SEEN
+                disposition = int(Disposition.DISCHARGED if seen is not None else left)
+            else:
+                chosen = self.settings.codes.get(code)
+                disposition = int(chosen) if chosen is not None else None
+        elif event == "A13":
+            row["departure_ms"] = None
+            disposition = int(Disposition.ADMITTED) if disposition == Disposition.ADMITTED else None
+        row["disposition"] = disposition
+        arrival, departure = row["arrival_ms"], row["departure_ms"]
+        problem = visits._check(arrival, departure, seen)
+        if problem is not None:
+            reason, field_name, message = problem
+            return stored, Rejection(f"visit {change['event']}", reason, message, field_name)
+        row["wait_min"] = None if seen is None else (seen - arrival) / MS_PER_MIN
+        row["los_min"] = None if departure is None else (departure - arrival) / MS_PER_MIN
+        return row, None
+
+    def expire_held(self, max_age_seconds: float) -> int:
+        """Quarantine held changes older than ``max_age_seconds``; how many."""
+        limit = now_ms() - int(max_age_seconds * 1000)
+        h = schema.feed_held
+        with self._transaction() as (connection, _run_id, _visits):
+            rows = connection.execute(
+                sa.select(h.c.id, h.c.visit_key, h.c.change).where(
+                    h.c.site_id == self.site_id, h.c.received_at_ms < limit
+                )
+            ).all()
+            if not rows:
+                return 0
+            rejections = [
+                Rejection(
+                    f"feed: held {change.get('event')}",
+                    "orphan_message",
+                    f"{change.get('event')} for a visit that no registration (A04/A01) "
+                    f"created within {max_age_seconds:g} s",
+                    "PV1-19",
+                    f"event={change.get('event')}",
+                )
+                for _id, _key, change in rows
+            ]
+            if self._session_batch is None:
+                self._session_batch = self._batch(connection, {"source": "feed"})
+            self._quarantine(connection, self._session_batch, rejections)
+            ids = [r[0] for r in rows]
+            for start in range(0, len(ids), 900):
+                connection.execute(h.delete().where(h.c.id.in_(ids[start : start + 900])))
+            keys = {r[1] for r in rows}
+        if self._held_keys is not None:
+            self._held_keys -= keys
+        return len(rows)
+
+    def refresh_rollups(self) -> bool:
+        """Rebuild the run's rollups if a feed wrote visits since the last rebuild."""
+        f = schema.feed_state
+        with self.engine.begin() as connection:
+            claimed = connection.execute(
+                f.update()
+                .where(f.c.site_id == self.site_id, f.c.rollups_dirty.is_(True))
+                .values(rollups_dirty=False)
+            ).rowcount
+            if not claimed:
+                return False
+            run_id = sites.get_site(connection, self.site_id)["run_id"]
+            if run_id is not None:
+                rollups.from_visits(connection, int(run_id))
+        return True
+
+
+_MESSAGE_COLUMNS = ("site_id", "control_id", "received_at_ms", "event", "status", "answer")
+
+
+class _Work:
+    """The visits one transaction reads and writes, by visit key."""
+
+    def __init__(self, connection: Connection, run_id: int, site_id: int) -> None:
+        self.connection = connection
+        self.run_id = run_id
+        self.site_id = site_id
+        self.cache: dict[str, dict[str, Any] | None] = {}
+        self.times: list[int] = []
+        self.added = 0
+        self.rejections: list[Rejection] = []
+
+    def visit(self, key: str) -> dict[str, Any] | None:
+        if key not in self.cache:
+            v = schema.visits
+            found = self.connection.execute(
+                sa.select(v.c.id, *[v.c[c] for c in VISIT_COLUMNS]).where(
+                    v.c.run_id == self.run_id, v.c.visit_key == key
+                )
+            ).first()
+            self.cache[key] = dict(found._mapping) if found is not None else None
+        return self.cache[key]
+
+    def save(self, row: dict[str, Any]) -> None:
+        v = schema.visits
+        values = {c: row[c] for c in VISIT_COLUMNS}
+        if row.get("id") is None:
+            new_id = self.connection.execute(
+                v.insert().values(values).returning(v.c.id)
+            ).scalar_one()
+            row = {**row, "id": int(new_id)}
+            self.added += 1
+        else:
+            self.connection.execute(v.update().where(v.c.id == row["id"]).values(values))
+        self.cache[row["visit_key"]] = row
+        self.times.append(row["arrival_ms"])
+        if row["departure_ms"] is not None:
+            self.times.append(row["departure_ms"])
+
+    def delete(self, row: dict[str, Any]) -> None:
+        v = schema.visits
+        self.connection.execute(v.delete().where(v.c.id == row["id"]))
+        self.cache[row["visit_key"]] = None
+        self.added -= 1
+
+    def hold(self, key: str, change: dict[str, Any]) -> None:
+        self.connection.execute(
+            schema.feed_held.insert().values(
+                site_id=self.site_id, visit_key=key, received_at_ms=now_ms(), change=change
+            )
+        )
+
+    def take_held(self, key: str) -> list[dict[str, Any]]:
+        h = schema.feed_held
+        rows = self.connection.execute(
+            sa.select(h.c.id, h.c.change).where(h.c.site_id == self.site_id, h.c.visit_key == key)
+        ).all()
+        if rows:
+            self.connection.execute(h.delete().where(h.c.id.in_([r[0] for r in rows])))
+        return sorted((r[1] for r in rows), key=lambda c: c.get("time_ms", 0))
+
+    def drop_held(self, key: str, held_keys: set[str] | None) -> None:
+        if held_keys and key in held_keys:
+            self.take_held(key)
+            held_keys.discard(key)
+
+
+def _held(change: dict[str, Any]) -> dict[str, Any]:
+    """What of a change is kept (JSON, pseudonymised): everything but the full row."""
+    return {k: v for k, v in change.items() if k != "row"}
+
+
+def _bad(item: Message, problem: Rejection) -> Outcome:
+    del item
+    return Outcome("quarantined", problem.reason, problem.field, problem.message)
+
+
+def _quarantined(index: int, rejection: Rejection) -> dict[str, Any]:
+    return {
+        "index": index,
+        "status": "quarantined",
+        "reason": rejection.reason,
+        "field": rejection.field,
+        "message": rejection.message,
+    }
+
+
+def _known_messages(connection: Connection, site_id: int, ids: list[str]) -> dict[str, Outcome]:
+    """Control ids already taken, with the answer they got (a NACK is given again)."""
+    if not ids:
+        return {}
+    m = schema.feed_messages
+    found: dict[str, Outcome] = {}
+    for start in range(0, len(ids), 900):
+        rows = connection.execute(
+            sa.select(m.c.control_id, m.c.status, m.c.answer).where(
+                m.c.site_id == site_id, m.c.control_id.in_(ids[start : start + 900])
+            )
+        )
+        for control_id, status, answer in rows:
+            found[control_id] = _answer(status, answer)
+    return found
+
+
+def _answer(status: str, answer: str) -> Outcome:
+    if status != "quarantined":
+        return Outcome("duplicate")
+    reason, _tab, rest = answer.partition("\t")
+    field_name, _tab, message = rest.partition("\t")
+    return Outcome("quarantined", reason or None, field_name or None, message or None)
+
+
+def _stored(connection: Connection, run_id: int, keys: list[str]) -> dict[str, tuple[Any, ...]]:
+    v = schema.visits
+    existing: dict[str, tuple[Any, ...]] = {}
+    for start in range(0, len(keys), 900):
+        result = connection.execute(
+            sa.select(v.c.id, *[v.c[name] for name in VISIT_COLUMNS[2:]]).where(
+                v.c.run_id == run_id, v.c.visit_key.in_(keys[start : start + 900])
+            )
+        )
+        for found in result:
+            existing[found[_KEY - 1]] = tuple(found)
+    return existing
+
+
+def _update_visits(connection: Connection, changed: list[dict[str, Any]]) -> None:
+    if not changed:
+        return
+    v = schema.visits
+    connection.execute(
+        v.update()
+        .where(v.c.id == sa.bindparam("b_id"))
+        .values({name: sa.bindparam(name) for name in VISIT_COLUMNS[2:]}),
+        changed,
+    )
+
+
+def _upsert_state(connection: Connection, site_id: int, at_ms: int, messages: int) -> None:
+    f = schema.feed_state
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    stmt = insert(f).values(
+        site_id=site_id, last_message_ms=at_ms, messages=messages, rollups_dirty=True
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[f.c.site_id],
+        set_={
+            "last_message_ms": at_ms,
+            "messages": f.c.messages + messages,
+            "rollups_dirty": True,
+        },
+    )
+    connection.execute(stmt)
+
+
+def describe(record: VisitRecord) -> str:
+    """What the quarantine may keep of a pushed visit (times and codes, never identifiers)."""
+    return _describe(record)
+
+
+def as_utc_ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
