@@ -33,10 +33,11 @@ from hospiflow.simulation.calendar import (
 from hospiflow.simulation.events import (
     Disposition,
     DoctorInfo,
-    Event,
+    EventRow,
     RunInfo,
     Sink,
-    Snapshot,
+    SnapshotRow,
+    VisitRow,
 )
 from hospiflow.simulation.model import (
     ABANDON,
@@ -44,6 +45,7 @@ from hospiflow.simulation.model import (
     SHIFT_START,
     SNAPSHOT,
     TREATMENT_END,
+    Doctor,
     Hospital,
     Patients,
 )
@@ -143,8 +145,8 @@ class Engine:
             )
             for k, plan in _numbered(self.plans)
         )
-        self.events: list[Event] = []
-        self.snapshots: list[Snapshot] = []
+        self.events: list[EventRow] = []
+        self.snapshots: list[SnapshotRow] = []
         self.heap: list[tuple[float, int, int, Any]] = []
         self.hospital = Hospital(
             n_specialties=len(catalog.specialties),
@@ -156,7 +158,7 @@ class Engine:
         # Shift changes and snapshots go on the heap a chunk at a time, with
         # negative sequence numbers: at equal times they come before treatment
         # ends (the shift boundary is known first).
-        shifts = [
+        shifts: list[tuple[float, int, Doctor | None]] = [
             (time, kind, doctor)
             for plan, doctor in zip(self.plans, self.hospital.doctors, strict=True)
             for a, b in plan.periods
@@ -456,7 +458,7 @@ class Engine:
         )
 
 
-def _visit(patients: Patients, p: int) -> tuple:
+def _visit(patients: Patients, p: int) -> VisitRow:
     """Patient row ``p`` as a tuple in ``Visit`` field order."""
     number = patients.number[p]
     if patients.doctor[p] >= 0:

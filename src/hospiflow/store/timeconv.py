@@ -97,7 +97,8 @@ class Clock:
     def local_ms(self, utc_ms: np.ndarray) -> np.ndarray:
         """Local wall-clock epoch ms of UTC epoch ms (the zone's offset added)."""
         where = np.searchsorted(self._changes, utc_ms, side="right") - 1
-        return utc_ms + self._offsets[np.clip(where, 0, len(self._offsets) - 1)]
+        local: np.ndarray = utc_ms + self._offsets[np.clip(where, 0, len(self._offsets) - 1)]
+        return local
 
     def local_ms_one(self, utc_ms: int) -> int:
         """``local_ms`` of a single instant."""

@@ -29,8 +29,8 @@ from hospiflow.simulation.scenario import (
     scenario_from_dict,
     scenario_to_dict,
 )
-from hospiflow.store import api_queries, queries
 from hospiflow.store import forecasts as forecast_store
+from hospiflow.store import queries, trace
 from hospiflow.store import runs as store_runs
 from hospiflow.store import sites as store_sites
 from hospiflow.store.engine import time_limit
@@ -221,7 +221,7 @@ def get_run(run_id: int) -> dict[str, Any]:
     connection = get_db()
     with time_limit(connection, _config()["QUERY_SECONDS"]):
         row = data.read_run(connection, run_id)
-        as_of = api_queries.data_end_ms(connection, run_id)
+        as_of = trace.data_end_ms(connection, run_id)
         if as_of is None and row["kind"] == "import":
             as_of = int(row["end_utc_ms"])  # no state samples: the newest arrival or departure
         site = store_sites.site_of_run(connection, run_id)

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from hospiflow.catalog.loader import load_catalog
 from hospiflow.errors import NotFoundError
 from hospiflow.records import EventKind
-from hospiflow.store import api_queries, queries, schema
+from hospiflow.store import bucketed, queries, schema, trace
 from hospiflow.store.sites import OBSERVED_LACKS
 from hospiflow.store.timeconv import MS_PER_DAY, MS_PER_HOUR, MS_PER_MIN
 from hospiflow.web.schemas import BIGINT
@@ -148,7 +148,7 @@ def data_end(connection: Connection, row: dict[str, Any]) -> int:
     """Exclusive end of a run's data: its end when complete, else just after its newest record."""
     if row["status"] == "complete" and row["kind"] != "live":
         return int(row["end_utc_ms"])
-    newest = [api_queries.data_end_ms(connection, row["id"])]
+    newest = [trace.data_end_ms(connection, row["id"])]
     e = schema.events
     newest.append(
         connection.execute(
@@ -237,7 +237,7 @@ def estimate_progress(connection: Connection, row: dict[str, Any]) -> float | No
         return 1.0
     if row["status"] == "failed" or row["kind"] == "live":
         return None
-    newest = api_queries.data_end_ms(connection, row["id"])
+    newest = trace.data_end_ms(connection, row["id"])
     span = int(row["end_utc_ms"]) - int(row["start_utc_ms"])
     if newest is None or span <= 0:
         return 0.0
@@ -553,7 +553,7 @@ def availability_payload(
 def doctors_hour_of_week_payload(
     connection: Connection, run: RunContext, rng: Range
 ) -> dict[str, Any]:
-    rows = api_queries.utilisation_hour_of_week(connection, run.id, rng.start_ms, rng.end_ms)
+    rows = bucketed.utilisation_hour_of_week(connection, run.id, rng.start_ms, rng.end_ms)
     n = len(run.catalog.specialties)
     sums = {(int(r["specialty_idx"]), int(r["hour_of_week"])): r for r in rows}
     series = []
@@ -629,7 +629,7 @@ def waits_payload(
     by: str,
     target_minutes: float,
 ) -> dict[str, Any]:
-    rows = api_queries.waits_by_bucket(
+    rows = bucketed.waits_by_bucket(
         connection,
         run.id,
         rng.start_ms,
@@ -747,7 +747,7 @@ def _waiting_patients(
     window = NOW_WINDOW_MS
     while True:
         since = max(run.start_ms, as_of - window)
-        rows = api_queries.recent_patient_events(connection, run.id, since, as_of)
+        rows = trace.recent_patient_events(connection, run.id, since, as_of)
         arrived: dict[int, tuple[int, int | None, int]] = {}
         for time_ms, kind, patient, pathology, specialty, _id in rows:
             if patient is None:

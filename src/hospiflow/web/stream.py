@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from hospiflow.store import api_queries, queries
+from hospiflow.store import queries, trace
 from hospiflow.web.app import State, close_stream_connection
 from hospiflow.web.data import RunContext, event_item, now_payload
 
@@ -44,16 +44,16 @@ def event_stream(
     try:
         with connection.begin():
             if after_id is None:
-                after_id = api_queries.last_event_id(connection, run.id)
-            last_sample = api_queries.data_end_ms(connection, run.id)
+                after_id = trace.last_event_id(connection, run.id)
+            last_sample = trace.data_end_ms(connection, run.id)
             snapshot = now_payload(connection, run, config)
         yield "retry: 1000\n\n"
         yield _message("state", snapshot)
         quiet_since = time.monotonic()
         while True:
             with connection.begin():
-                rows = api_queries.events_after(connection, run.id, after_id, batch, kinds)
-                sample = api_queries.data_end_ms(connection, run.id)
+                rows = trace.events_after(connection, run.id, after_id, batch, kinds)
+                sample = trace.data_end_ms(connection, run.id)
                 status = queries.run(connection, run.id)["status"] if not rows else None
                 snapshot = (
                     now_payload(connection, run, config)
