@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -24,7 +26,7 @@ def ingest_group() -> None:
     """Take a site's visits live: hospiflow ingest mllp --site NAME --port 2575."""
 
 
-def limit_options(function):  # type: ignore[no-untyped-def]
+def limit_options(function: Callable[..., Any]) -> Callable[..., Any]:
     """The listener's limits, shared by ``ingest mllp`` and ``serve --mllp-site``."""
     options = [
         click.option("--max-connections", default=32, show_default=True, type=int),

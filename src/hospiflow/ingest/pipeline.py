@@ -425,7 +425,7 @@ def _run_import(
     summary.unmapped_codes = dict(visits.unmapped.most_common(50))
     summary.mapped_by = dict(visits.mapped_by)
     tz = site["timezone"]
-    if first is not None:
+    if first is not None and last is not None:
         summary.first_arrival = datetime.fromtimestamp(first / 1000, ZoneInfo(tz)).isoformat()
         summary.last_arrival = datetime.fromtimestamp(last / 1000, ZoneInfo(tz)).isoformat()
     rollups.from_visits(connection, run_id)

@@ -98,7 +98,7 @@ class JSONProvider(DefaultJSONProvider):
     ensure_ascii = False
 
     @staticmethod
-    def default(o: Any) -> Any:  # type: ignore[override]
+    def default(o: Any) -> Any:
         if isinstance(o, datetime):
             if o.tzinfo is None or o.utcoffset() is None:
                 raise TypeError(f"naive datetime {o.isoformat()} has no time zone")
@@ -515,7 +515,8 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
         spec_path=f"{API_PREFIX}/openapi.json",
         docs_path="/api/docs",
         docs_oauth2_redirect_path=None,
-        static_folder=None,
+        # Flask takes None (no /static route); APIFlask's hint says str only
+        static_folder=None,  # type: ignore[arg-type]
     )
     app.json = JSONProvider(app)
     for name, default, _help in SETTINGS:
@@ -551,7 +552,7 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     for name in ("MAX_CONTENT_LENGTH", "MAX_IMPORT_BYTES", "MAX_SIMULATION_PATIENTS"):
         app.config[name] = int(float(app.config[name]))
     app.config["READS_NEED_TOKEN"] = _flag(app.config["READS_NEED_TOKEN"])
-    floats = (
+    floats: tuple[str, ...] = (
         "MAX_RANGE_DAYS",
         "QUERY_SECONDS",
         "MAX_SIMULATION_DAYS",
@@ -598,7 +599,9 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     _register_security(app)
     _register_docs_assets(app)
 
-    @app.spec_processor
+    # APIFlask hands the spec over as a dict (SPEC_PROCESSOR_PASS_OBJECT off);
+    # its hint also allows a str, which it never passes.
+    @app.spec_processor  # type: ignore[arg-type]
     def _components(spec: dict[str, Any]) -> dict[str, Any]:
         spec.setdefault("components", {}).setdefault("schemas", {}).update(COMPONENTS)
         return spec

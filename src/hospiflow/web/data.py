@@ -555,11 +555,16 @@ def doctors_hour_of_week_payload(
 ) -> dict[str, Any]:
     rows = bucketed.utilisation_hour_of_week(connection, run.id, rng.start_ms, rng.end_ms)
     n = len(run.catalog.specialties)
-    sums = {(int(r["specialty_idx"]), int(r["hour_of_week"])): r for r in rows}
+    sums: dict[tuple[int | None, int], dict[str, Any]] = {
+        (int(r["specialty_idx"]), int(r["hour_of_week"])): r for r in rows
+    }
     series = []
     total = [[0.0, 0.0, 0.0, 0.0, False] for _ in range(168)]  # on duty, busy, waiting means
     for idx, key, name in _series_keys(run, "specialty"):
-        util, on, busy, waiting = [], [], [], []
+        util: list[float | None] = []
+        on: list[float | None] = []
+        busy: list[float | None] = []
+        waiting: list[float | None] = []
         for h in range(168):
             r = sums.get((idx, h))
             if r is None or not r["samples"]:
@@ -692,7 +697,7 @@ def kpis_payload(connection: Connection, run: RunContext, rng: Range) -> dict[st
         k: (int(v) if k in ("arrivals", "treated", "left_without_being_seen") else _round(v, 4))
         for k, v in raw.items()
     }
-    seen_somewhere = kpis["arrivals"] - kpis["left_without_being_seen"] > 0
+    seen_somewhere = int(raw["arrivals"]) - int(raw["left_without_being_seen"]) > 0
     if run.row["kind"] == "import" and kpis["treated"] == 0 and seen_somewhere:
         kpis["treated"] = None  # observed data without first-seen times: unknown, not zero
     return {
@@ -735,7 +740,7 @@ _SEVERITY = {"green": 0, "amber": 1, "red": 2}
 
 def _waiting_patients(
     connection: Connection, run: RunContext, as_of: int, expected: list[int]
-) -> tuple[dict[int, tuple[int, int | None, int]], list[tuple], dict[int, int]]:
+) -> tuple[dict[int, tuple[int, int | None, int | None]], list[tuple], dict[int, int]]:
     """Patients waiting at ``as_of`` (patient → arrival time, pathology, specialty).
 
     Reads arrivals, treatment starts and abandonments over a window that
@@ -748,7 +753,7 @@ def _waiting_patients(
     while True:
         since = max(run.start_ms, as_of - window)
         rows = trace.recent_patient_events(connection, run.id, since, as_of)
-        arrived: dict[int, tuple[int, int | None, int]] = {}
+        arrived: dict[int, tuple[int, int | None, int | None]] = {}
         for time_ms, kind, patient, pathology, specialty, _id in rows:
             if patient is None:
                 continue
@@ -823,7 +828,7 @@ def now_payload(connection: Connection, run: RunContext, config: dict[str, Any])
     specialties = []
     totals = {"waiting": 0, "in_treatment": 0, "doctors_on_duty": 0, "doctors_busy": 0}
     worst = "green"
-    for i, s in enumerate(run.catalog.specialties):
+    for i, specialty in enumerate(run.catalog.specialties):
         r = per.get(i)
         counts = {
             "waiting": int(r["waiting"]) if r else 0,
@@ -838,8 +843,8 @@ def now_payload(connection: Connection, run: RunContext, config: dict[str, Any])
             worst = status
         specialties.append(
             {
-                "specialty": s["code"],
-                "name": s["name_en"],
+                "specialty": specialty["code"],
+                "name": specialty["name_en"],
                 **counts,
                 "doctors_free": max(0, counts["doctors_on_duty"] - counts["doctors_busy"]),
                 "longest_wait_min": _round(longest[i], 1),

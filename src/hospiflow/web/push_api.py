@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from apiflask import APIBlueprint, Schema, fields, validators
+from apiflask import Schema, fields, validators
 from flask import request
 
 from hospiflow.errors import HospiflowError, NotFoundError
@@ -39,10 +39,16 @@ from hospiflow.web.api import E401, E403
 from hospiflow.web.app import state
 from hospiflow.web.auth import actor, requires_admin
 from hospiflow.web.components import COMPONENTS, INT, OPT_STR, STR, arr, obj, ok
-from hospiflow.web.endpoints import BadJson, no_query, refuse_repeated_parameters
+from hospiflow.web.endpoints import (
+    BadJson,
+    Blueprint,
+    Responses,
+    no_query,
+    refuse_repeated_parameters,
+)
 from hospiflow.web.schemas import BIGINT
 
-bp = APIBlueprint("push", __name__, tag="sites")
+bp = Blueprint("push", __name__, tag="sites")
 bp.before_request(refuse_repeated_parameters)
 
 log = logging.getLogger("hospiflow.feeds")
@@ -112,7 +118,7 @@ class PushVisits(Schema):
     )
 
 
-RESPONSES = {
+RESPONSES: Responses = {
     200: ok("PushResult", "What became of each item (the batch is committed)"),
     400: "Not JSON, not a batch, or over the batch size",
     401: E401,

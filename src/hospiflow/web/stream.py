@@ -46,7 +46,7 @@ def event_stream(
             if after_id is None:
                 after_id = trace.last_event_id(connection, run.id)
             last_sample = trace.data_end_ms(connection, run.id)
-            snapshot = now_payload(connection, run, config)
+            snapshot: dict[str, Any] | None = now_payload(connection, run, config)
         yield "retry: 1000\n\n"
         yield _message("state", snapshot)
         quiet_since = time.monotonic()
