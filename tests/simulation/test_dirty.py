@@ -50,9 +50,9 @@ BAD_PARAMETERS = [
     ("unknown-routing", {"routing": "fastest"}, "routing", "'fastest'"),
     (
         "unknown-distribution",
-        {"treatment_distribution": "gamma"},
+        {"treatment_distribution": "weibull"},
         "treatment_distribution",
-        "'gamma'",
+        "'weibull'",
     ),
     ("bad-timezone", {"timezone": "Mars/Olympus_Mons"}, "timezone", "'Mars/Olympus_Mons'"),
     ("empty-timezone", {"timezone": ""}, "timezone", "''"),

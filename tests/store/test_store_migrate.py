@@ -148,3 +148,11 @@ def test_upgrade_from_0001_rebuilds_the_rollups(empty_url):
             assert n == 3
     finally:
         engine.dispose()
+
+
+def test_head_revision_read_from_the_scripts_is_alembics() -> None:
+    """``head_revision`` parses the scripts (fast start-up); Alembic must agree."""
+    from alembic.script import ScriptDirectory
+
+    alembic_head = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
+    assert migrate.head_revision() == alembic_head

@@ -11,6 +11,7 @@ length, and changing one parameter does not reshuffle the other draws.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +33,8 @@ class ArrivalBatch:
 class Streams:
     """One ``numpy.random.Generator`` per random purpose, from ``SeedSequence(seed).spawn``."""
 
-    PURPOSES = ("arrivals", "pathology", "service", "patience", "routing")
+    # new purposes go at the end: ``spawn`` keeps the earlier children the same
+    PURPOSES = ("arrivals", "pathology", "service", "patience", "routing", "flow")
 
     def __init__(self, seed: int | np.random.SeedSequence | None) -> None:
         sequence = (
@@ -47,6 +49,7 @@ class Streams:
     service: np.random.Generator
     patience: np.random.Generator
     routing: np.random.Generator
+    flow: np.random.Generator
 
 
 class ArrivalSource:
@@ -62,6 +65,8 @@ class ArrivalSource:
         begin_minute: float,
         fixed_service: bool,
         mean_patience_minutes: float | None,
+        distribution: str = "exponential",
+        cv: float = 1.0,
     ) -> None:
         self.streams = streams
         self.slot_rates = slot_rates
@@ -72,6 +77,8 @@ class ArrivalSource:
         self.begin_minute = begin_minute
         self.fixed_service = fixed_service
         self.mean_patience = mean_patience_minutes
+        self.distribution = distribution
+        self.cv = cv
 
     def chunk(self, first_slot: int, last_slot: int) -> ArrivalBatch:
         """Arrivals in slots ``[first_slot, last_slot)``."""
@@ -85,10 +92,27 @@ class ArrivalSource:
         u = s.pathology.random(n)
         pathology = (self.cumulative[months] < u[:, None]).sum(axis=1)
         means = self.mean_minutes[pathology]
-        service = means if self.fixed_service else means * s.service.exponential(1.0, n)
+        service = (
+            means
+            if self.fixed_service
+            else means * unit_draws(s.service, n, self.distribution, self.cv)
+        )
         if self.mean_patience is None:
             patience = np.full(n, np.inf)
         else:
             patience = self.mean_patience * s.patience.exponential(1.0, n)
         route = s.routing.random(n)
         return ArrivalBatch(times, pathology, service, patience, route)
+
+
+def unit_draws(rng: np.random.Generator, n: int, distribution: str, cv: float) -> np.ndarray:
+    """``n`` draws of mean 1: exponential, or lognormal/gamma with coefficient of variation ``cv``.
+
+    Lognormal: σ² = ln(1 + cv²), μ = −σ²/2; gamma: shape 1/cv², scale cv².
+    """
+    if distribution == "lognormal":
+        sigma2 = math.log1p(cv * cv)
+        return rng.lognormal(-sigma2 / 2.0, math.sqrt(sigma2), n)
+    if distribution == "gamma":
+        return rng.gamma(1.0 / (cv * cv), cv * cv, n)
+    return rng.exponential(1.0, n)

@@ -39,6 +39,13 @@ from hospiflow.simulation.events import (
     SnapshotRow,
     VisitRow,
 )
+from hospiflow.simulation.flow import (
+    WARD_DISCHARGE,
+    FlowHospital,
+    FlowPatients,
+    draw_flow,
+    flow_tables,
+)
 from hospiflow.simulation.model import (
     ABANDON,
     SHIFT_END,
@@ -85,6 +92,7 @@ class SimulationResult:
     state_start: np.ndarray
     state_end: np.ndarray
     end_minute: float
+    flow: FlowResult | None = None  # the patient flow's records ([flow] enabled), else None
     # aggregates derived once from the arrays above (the CSV and store sinks share them)
     derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -93,12 +101,60 @@ class SimulationResult:
         return len(self.arrival)
 
     @property
+    def flow_los(self) -> np.ndarray:
+        """Minutes from arrival to leaving the department (flow runs; NaN: still there)."""
+        return self.departure - self.arrival
+
+    @property
+    def departure(self) -> np.ndarray:
+        """When each patient left the department (NaN: still there at the end)."""
+        if self.flow is not None:
+            return self.flow.departure
+        return np.where(np.isnan(self.left), self.end, self.left)
+
+    @property
     def wait(self) -> np.ndarray:
         return self.start - self.arrival
 
     @property
     def treatment_minutes(self) -> np.ndarray:
         return self.end - self.start
+
+
+@dataclass
+class FlowResult:
+    """The flow's per-patient columns (reported patients) and resource intervals (all).
+
+    ``acuity`` is the level on the scenario's triage scale, ``disposition`` a
+    ``Disposition`` value (0: still in the department at the end),
+    ``bed_request`` when an admitted patient's bed was asked for (boarding
+    lasts until ``departure``). Interval arrays cover warm-up patients too,
+    for time-averaged state; open intervals end at the result's ``end_minute``.
+    """
+
+    scale: str
+    acuity: np.ndarray
+    age: np.ndarray
+    disposition: np.ndarray
+    departure: np.ndarray
+    bed_request: np.ndarray
+    space_start: np.ndarray
+    area_names: tuple[str, ...]
+    area_spaces: tuple[int, ...]  # 0: unlimited
+    ward_names: tuple[str, ...]
+    ward_beds: tuple[int, ...]
+    space_area: np.ndarray  # intervals a space is held: area, start, end
+    space_start_all: np.ndarray
+    space_end_all: np.ndarray
+    board_ward: np.ndarray  # boarding intervals: ward, start (bed request), end
+    board_start: np.ndarray
+    board_end: np.ndarray
+    busy_specialty: np.ndarray  # doctor contacts: specialty, start, end
+    busy_start: np.ndarray
+    busy_end: np.ndarray
+    stay_ward: np.ndarray  # ward stays (ED admissions and the initial census)
+    stay_start: np.ndarray
+    stay_end: np.ndarray
 
 
 class Engine:
@@ -134,6 +190,8 @@ class Engine:
             cal.begin_minute,
             fixed_service=scenario.treatment_distribution == "fixed",
             mean_patience_minutes=scenario.mean_patience_minutes if scenario.abandonment else None,
+            distribution=scenario.treatment_distribution,
+            cv=scenario.treatment_cv,
         )
         spec_index = {code: i for i, code in enumerate(catalog.specialty_codes)}
         self.plans = duty_plans(scenario, cal)
@@ -148,13 +206,35 @@ class Engine:
         self.events: list[EventRow] = []
         self.snapshots: list[SnapshotRow] = []
         self.heap: list[tuple[float, int, int, Any]] = []
-        self.hospital = Hospital(
-            n_specialties=len(catalog.specialties),
-            doctor_specialties=[info.specialty for info in self.doctor_infos],
-            routing=scenario.routing,
-            calendar=self.heap,
-            emit=self._emit if self.trace else None,
-        )
+        self.flow = scenario.flow if scenario.flow.enabled else None
+        self.hospital: Hospital | FlowHospital
+        if self.flow is None:
+            self.hospital = Hospital(
+                n_specialties=len(catalog.specialties),
+                doctor_specialties=[info.specialty for info in self.doctor_infos],
+                routing=scenario.routing,
+                calendar=self.heap,
+                emit=self._emit if self.trace else None,
+            )
+        else:
+            self.flow_tables = flow_tables(self.flow, catalog)
+            wards = self.flow.wards
+            self._stay_means = np.array([w.mean_stay_days for w in wards] or [1.0])
+            self._stay_cvs = np.array([w.stay_cv for w in wards] or [1.0])
+            self._stay_exponential = np.array(
+                [w.stay_distribution == "exponential" for w in wards] or [False]
+            )
+            self.hospital = FlowHospital(
+                self.flow,
+                n_specialties=len(catalog.specialties),
+                doctor_specialties=[info.specialty for info in self.doctor_infos],
+                calendar=self.heap,
+                clock=cal,
+                emit=self._emit if self.trace else None,
+            )
+            self.hospital.ward_of_specialty = self.flow_tables.ward_of_specialty
+            self.hospital.fill_wards(streams.flow, cal.begin_minute)
+        self.resource_snapshots: list[tuple] = []
         # Shift changes and snapshots go on the heap a chunk at a time, with
         # negative sequence numbers: at equal times they come before treatment
         # ends (the shift boundary is known first).
@@ -224,11 +304,19 @@ class Engine:
         """Hand the buffered records to the sinks (live mode calls it every tick)."""
         departed = self.hospital.departed
         patients = self.hospital.patients
-        visits = [_visit(patients, p) for p in departed if patients.number[p] >= 0]
+        reported = [p for p in departed if patients.number[p] >= 0]
+        visits: list[VisitRow] = (
+            [_flow_visit(patients, p) for p in reported]
+            if isinstance(patients, FlowPatients)
+            else [_visit(patients, p) for p in reported]
+        )
         departed.clear()
         for sink in self.sinks:
             if self.snapshots:
                 sink.write_snapshots(self.snapshots)
+            write_resources = getattr(sink, "write_resources", None)
+            if self.resource_snapshots and write_resources is not None:
+                write_resources(self.resource_snapshots)
             if sink.wants_events:
                 if self.events:
                     sink.write_events(self.events)
@@ -236,6 +324,7 @@ class Engine:
                     sink.write_visits(visits)
         self.events = []
         self.snapshots = []
+        self.resource_snapshots = []
 
     # ------------------------------------------------------------------ scheduling
 
@@ -287,15 +376,35 @@ class Engine:
         self.warmup_count += warmup
         self.reported_count += n - warmup
         self._drawn.append((batch.times, batch.pathology))
-        return self.hospital.patients.extend(
+        specialty = self.spec_of_path_array[batch.pathology]
+        patience = batch.patience_minutes.tolist()
+        draws = None
+        if self.flow is not None:
+            draws = draw_flow(
+                self.arrivals.streams.flow,
+                self.flow_tables,
+                self.flow,
+                batch.pathology,
+                specialty,
+                self._stay_means,
+                self._stay_cvs,
+                self._stay_exponential,
+                self.scenario.treatment_distribution,
+                self.scenario.treatment_cv,
+            )
+            patience = draws.patience
+        rows = self.hospital.patients.extend(
             numbers,
             batch.pathology.tolist(),
-            self.spec_of_path_array[batch.pathology].tolist(),
+            specialty.tolist(),
             batch.times.tolist(),
             batch.service_minutes.tolist(),
-            batch.patience_minutes.tolist(),
+            patience,
             batch.route.tolist(),
         )
+        if draws is not None:
+            self.hospital.patients.add_flow(draws)  # type: ignore[attr-defined]
+        return rows
 
     # ------------------------------------------------------------------ running
 
@@ -313,7 +422,7 @@ class Engine:
         heappop = heapq.heappop
         finish = hospital.finish
         arrive = hospital.arrive
-        abandonment = self.scenario.abandonment
+        abandonment = self.scenario.abandonment and self.flow is None
         patients = hospital.patients
         arrival = patients.arrival
         now = self.now
@@ -369,8 +478,10 @@ class Engine:
             hospital.shift_start(subject, now)
         elif kind == SHIFT_END:
             hospital.shift_end(subject, now)
-        else:
+        elif kind == SNAPSHOT:
             self._snapshot(now)
+        else:  # DIAGNOSTICS_DONE, WARD_DISCHARGE
+            hospital.control(kind, subject, now)  # type: ignore[union-attr]
 
     def _snapshot(self, t: float) -> None:
         h = self.hospital
@@ -378,6 +489,8 @@ class Engine:
         self.snapshots.extend(
             (t, s, h.waiting[s], busy[s], h.on_duty[s], busy[s]) for s in range(len(busy))
         )
+        if self.flow is not None:
+            self.resource_snapshots.extend(_resources(h, self.flow, t))  # type: ignore[arg-type]
 
     def run(self) -> SimulationResult:
         """Run to the end (horizon plus drain), close the sinks, return the result."""
@@ -435,6 +548,12 @@ class Engine:
             ~np.isnan(state_end), state_end, np.where(~np.isnan(state_start), never, waited_until)
         )
         duty = np.array(self.hospital.duty_periods, dtype=float).reshape(-1, 3)
+        if self.flow is not None:
+            flow = self._flow_result(skip)
+            # waiting lasts until first seen or gone; "treatment" state is the doctors' contacts
+            treated_until = waited_until
+        else:
+            flow = None
         return SimulationResult(
             run=self.run_info,
             calendar=self.calendar,
@@ -455,6 +574,58 @@ class Engine:
             state_start=waited_until,
             state_end=treated_until,
             end_minute=self.now,
+            flow=flow,
+        )
+
+    def _flow_result(self, skip: int) -> FlowResult:
+        """The flow's columns and intervals so far (open intervals end now)."""
+        h: FlowHospital = self.hospital  # type: ignore[assignment]
+        flow = self.flow
+        assert flow is not None
+        p = h.patients
+        now = self.now
+        departure = np.array(p.departure, dtype=float)
+        bed_request = np.array(p.bed_request, dtype=float)
+        space_start = np.array(p.space_start, dtype=float)
+        area = np.array(p.area, dtype=np.int64)
+        held = ~np.isnan(space_start)
+        space_end = np.where(np.isnan(departure), now, departure)
+        boarding = ~np.isnan(bed_request)
+        busy = np.array(h.busy_periods, dtype=float).reshape(-1, 3)
+        open_busy = [(d.specialty, d.since, now) for d in h.doctors if d.patient >= 0]
+        busy = np.vstack([busy, np.array(open_busy, dtype=float).reshape(-1, 3)])
+        stays = list(h.ward_stays)
+        stays += [
+            (subject[0], subject[1], now)
+            for _, _, kind, subject in self.heap
+            if kind == WARD_DISCHARGE
+        ]
+        stay = np.array(stays, dtype=float).reshape(-1, 3)
+        ward = h.ward_of_specialty[np.array(p.specialty, dtype=np.int64)]
+        return FlowResult(
+            scale=flow.triage_scale,
+            acuity=np.array(p.level, dtype=np.int64)[skip:],
+            age=np.array(p.age, dtype=np.int64)[skip:],
+            disposition=np.array(p.disposition, dtype=np.int64)[skip:],
+            departure=departure[skip:],
+            bed_request=bed_request[skip:],
+            space_start=space_start[skip:],
+            area_names=tuple(a.name for a in flow.areas),
+            area_spaces=tuple(a.spaces for a in flow.areas),
+            ward_names=tuple(w.name for w in flow.wards),
+            ward_beds=tuple(w.beds for w in flow.wards),
+            space_area=area[held],
+            space_start_all=space_start[held],
+            space_end_all=space_end[held],
+            board_ward=ward[boarding],
+            board_start=bed_request[boarding],
+            board_end=np.where(np.isnan(departure), now, departure)[boarding],
+            busy_specialty=busy[:, 0].astype(np.int64),
+            busy_start=busy[:, 1],
+            busy_end=busy[:, 2],
+            stay_ward=stay[:, 0].astype(np.int64),
+            stay_start=stay[:, 1],
+            stay_end=stay[:, 2],
         )
 
 
@@ -485,6 +656,38 @@ def _visit(patients: Patients, p: int) -> VisitRow:
         patients.left[p],
         int(Disposition.LEFT_WITHOUT_BEING_SEEN),
     )
+
+
+def _flow_visit(patients: FlowPatients, p: int) -> VisitRow:
+    """A flow patient's row ``p`` as a tuple in ``Visit`` field order (acuity, age, bed request)."""
+    seen = patients.doctor[p] >= 0
+    return (
+        patients.number[p],
+        patients.pathology[p],
+        patients.specialty[p],
+        patients.doctor[p],
+        patients.arrival[p],
+        patients.start[p] if seen else math.nan,
+        patients.end[p] if seen else math.nan,
+        patients.departure[p],
+        patients.disposition[p],
+        patients.level[p],
+        patients.age[p],
+        patients.bed_request[p],
+    )
+
+
+def _resources(h: FlowHospital, flow: Any, t: float) -> list[tuple]:
+    """Instant state of every area and ward: (time, kind, index, capacity, in use, queue)."""
+    rows: list[tuple] = [
+        (t, "space", a, area.spaces, used, h.space_waiting[a])
+        for a, (area, used) in enumerate(zip(flow.areas, h.spaces_in_use(), strict=True))
+    ]
+    rows += [
+        (t, "ward", w, ward.beds, used, len(h.bed_queue[w]))
+        for w, (ward, used) in enumerate(zip(flow.wards, h.beds_in_use(), strict=True))
+    ]
+    return rows
 
 
 def _control_order(item: tuple[float, int, Any]) -> tuple[float, int]:

@@ -64,7 +64,9 @@ class Visit(NamedTuple):
     """One patient, emitted when the patient leaves (treated or abandoned).
 
     ``start_min``/``end_min`` are NaN and ``doctor`` is -1 when the patient
-    left without being seen.
+    left without being seen. In a flow run ``start_min`` is the first doctor
+    contact and ``end_min`` the last (a reassessment after diagnostics);
+    ``departure_min`` is leaving the department (after boarding, if admitted).
     """
 
     patient: int
@@ -76,13 +78,22 @@ class Visit(NamedTuple):
     end_min: float
     departure_min: float
     disposition: int
+    # the patient flow's visits only ([flow] enabled): level on the triage scale,
+    # age in years and when an admitted patient's bed was asked for
+    acuity: int = -1
+    age: int = -1
+    bed_request_min: float = float("nan")
 
 
 # What the engine sends: plain tuples in the field order of the NamedTuples
 # above (a NamedTuple is one of these too, so a sink may be handed either).
 EventRow = tuple[float, int, int, int, int, int]
 SnapshotRow = tuple[float, int, int, int, int, int]
-VisitRow = tuple[int, int, int, int, float, float, float, float, int]
+# a visit: its first nine fields, or all twelve in a flow run
+VisitRow = (
+    tuple[int, int, int, int, float, float, float, float, int]
+    | tuple[int, int, int, int, float, float, float, float, int, int, int, float]
+)
 
 
 @dataclass(frozen=True)

@@ -119,10 +119,16 @@ def _hourly_state(result: SimulationResult) -> HourlyState:
     for s in range(n_spec):
         m = result.state_specialty == s
         waiting[:, s] = slot_means(result.state_arrival[m], result.state_start[m], boundaries)
-        treated = m & (result.state_end > result.state_start)
-        in_treatment[:, s] = slot_means(
-            result.state_start[treated], result.state_end[treated], boundaries
-        )
+        if result.flow is not None:  # doctors' contacts (first assessment, reassessment)
+            b = result.flow.busy_specialty == s
+            in_treatment[:, s] = slot_means(
+                result.flow.busy_start[b], result.flow.busy_end[b], boundaries
+            )
+        else:
+            treated = m & (result.state_end > result.state_start)
+            in_treatment[:, s] = slot_means(
+                result.state_start[treated], result.state_end[treated], boundaries
+            )
         d = result.doctor_specialty[result.duty_doctor] == s
         on_duty[:, s] = slot_means(result.duty_start[d], result.duty_end[d], boundaries)
     hour = reported_hour_of(result, result.arrival)
@@ -222,7 +228,7 @@ def kpis(
         n = int(mask.sum())
         lwbs = int((~np.isnan(result.left[mask])).sum())
         finished = int(treated.sum())
-        los = (result.end - result.arrival)[mask]
+        los = ((result.end - result.arrival) if result.flow is None else result.flow_los)[mask]
         busy = hourly.in_treatment[:, cols].sum(axis=1)
         duty = hourly.doctors_on_duty[:, cols].sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -274,6 +280,98 @@ def kpis(
             ),
             ("hours_utilisation_ge_0_9", scope, int(np.nansum(hour_util >= 0.9)), "hours"),
         ]
+        if result.flow is not None:
+            rows += _flow_rows(result, scope, mask)
+    if result.flow is not None:
+        rows += _resource_rows(result)
+    return rows
+
+
+ACUITY_LEVELS = (1, 2, 3, 4, 5)
+
+
+def _flow_rows(
+    result: SimulationResult, scope: str, mask: np.ndarray
+) -> list[tuple[str, str, float, str]]:
+    """The flow's measures for one scope: waits by acuity, stays, dispositions, boarding."""
+    flow = result.flow
+    assert flow is not None
+    wait = result.wait[mask]
+    acuity = flow.acuity[mask]
+    disposition = flow.disposition[mask]
+    los = result.flow_los[mask]
+    gone = ~np.isnan(los)
+    n = int(mask.sum())
+    admitted = disposition == 2
+    boarding = (flow.departure - flow.bed_request)[mask][admitted]
+    rows: list[tuple[str, str, float, str]] = []
+    for level in ACUITY_LEVELS:
+        at = acuity == level
+        rows += [
+            (f"door_to_doctor_mean_acuity_{level}", scope, _nanmean(wait[at]), "minutes"),
+            (f"door_to_doctor_p50_acuity_{level}", scope, _nanquantile(wait[at], 0.5), "minutes"),
+            (f"arrivals_acuity_{level}", scope, int(at.sum()), "patients"),
+        ]
+
+    def share(k: int) -> float:
+        return int((disposition == k).sum()) / n if n else np.nan
+
+    rows += [
+        ("length_of_stay_p50", scope, _nanquantile(los, 0.5), "minutes"),
+        ("length_of_stay_p90", scope, _nanquantile(los, 0.9), "minutes"),
+        (
+            "share_within_4h",
+            scope,
+            float((los[gone] <= 240).mean()) if gone.any() else np.nan,
+            "share",
+        ),
+        (
+            "share_over_12h",
+            scope,
+            float((los[gone] > 720).mean()) if gone.any() else np.nan,
+            "share",
+        ),
+        ("admissions", scope, int(admitted.sum()), "patients"),
+        ("admission_rate", scope, share(2), "share"),
+        ("transfers", scope, int((disposition == 3).sum()), "patients"),
+        ("deaths", scope, int((disposition == 5).sum()), "patients"),
+        ("boarding_mean", scope, _nanmean(boarding), "minutes"),
+        ("boarding_p90", scope, _nanquantile(boarding, 0.9), "minutes"),
+        ("boarding_hours", scope, float(np.nansum(boarding)) / 60.0, "hours"),
+        ("boarding_over_4h", scope, int((boarding > 240).sum()), "patients"),
+    ]
+    return rows
+
+
+def _resource_rows(result: SimulationResult) -> list[tuple[str, str, float, str]]:
+    """Time-averaged spaces in use, boarders and ward beds in use over the reported period."""
+    flow = result.flow
+    assert flow is not None
+    edges = np.array([0.0, result.calendar.horizon_minute])
+    rows: list[tuple[str, str, float, str]] = []
+    spaces = 0.0
+    for a, (name, capacity) in enumerate(zip(flow.area_names, flow.area_spaces, strict=True)):
+        m = flow.space_area == a
+        used = float(slot_means(flow.space_start_all[m], flow.space_end_all[m], edges)[0])
+        spaces += used
+        rows.append((f"spaces_in_use_mean:{name}", "all", used, "spaces"))
+        if capacity:
+            rows.append((f"spaces_occupancy:{name}", "all", used / capacity, "share"))
+    rows.append(("spaces_in_use_mean", "all", spaces, "spaces"))
+    capacity = sum(flow.area_spaces)
+    if capacity and all(flow.area_spaces):
+        rows.append(("spaces_occupancy", "all", spaces / capacity, "share"))
+    boarders = float(slot_means(flow.board_start, flow.board_end, edges)[0])
+    rows.append(("boarding_mean_patients", "all", boarders, "patients"))
+    beds_used = 0.0
+    for w, (name, beds) in enumerate(zip(flow.ward_names, flow.ward_beds, strict=True)):
+        m = flow.stay_ward == w
+        used = float(slot_means(flow.stay_start[m], flow.stay_end[m], edges)[0])
+        beds_used += used
+        rows.append((f"ward_occupancy:{name}", "all", used / beds, "share"))
+    if flow.ward_beds:
+        rows.append(("ward_beds_in_use_mean", "all", beds_used, "beds"))
+        rows.append(("ward_occupancy", "all", beds_used / sum(flow.ward_beds), "share"))
     return rows
 
 

@@ -29,10 +29,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from hospiflow.catalog.models import Catalog
 from hospiflow.errors import ScenarioError
 from hospiflow.simulation import limits
+from hospiflow.simulation.flowconfig import FlowConfig, flow_from_dict, flow_to_toml, validate_flow
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ROUTING_POLICIES = ("pooled", "shortest-queue", "random")
-TREATMENT_DISTRIBUTIONS = ("exponential", "fixed")
+TREATMENT_DISTRIBUTIONS = ("exponential", "fixed", "lognormal", "gamma")
 BUILTIN_SCENARIOS = ("default", "stationary")
 BUILTIN_CATALOGS = ("default", "validation")
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
@@ -89,10 +90,12 @@ class Scenario:
     monthly_profile: tuple[float, ...] = (1.0,) * 12
     pathology_seasonality: bool = True
     treatment_distribution: str = "exponential"
+    treatment_cv: float = 1.0  # coefficient of variation of lognormal and gamma treatments
     routing: str = "pooled"
     abandonment: bool = False
     mean_patience_minutes: float = 240.0
     shifts: tuple[Shift, ...] = field(default_factory=tuple)
+    flow: FlowConfig = field(default_factory=FlowConfig)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -203,6 +206,12 @@ def _validate(s: Scenario) -> None:
             f"must be one of {', '.join(TREATMENT_DISTRIBUTIONS)}",
             s.treatment_distribution,
         )
+    if not _is_number(s.treatment_cv) or not (math.isfinite(s.treatment_cv) and s.treatment_cv > 0):
+        raise _fail("treatment_cv", "must be a finite number > 0", s.treatment_cv)
+    if not isinstance(s.flow, FlowConfig):
+        raise _fail("flow", "must be a [flow] table", s.flow)
+    if s.flow.enabled and s.routing != "pooled":
+        raise _fail("routing", 'must be "pooled" when [flow] is enabled', s.routing)
     if not _is_number(s.mean_patience_minutes) or not (
         math.isfinite(s.mean_patience_minutes) and s.mean_patience_minutes > 0
     ):
@@ -240,6 +249,7 @@ def _check_coverage(s: Scenario) -> None:
     """Every specialty that receives patients needs a doctor on duty at some time."""
     catalog = s.load_catalog()
     known = set(catalog.specialty_codes)
+    validate_flow(s.flow, catalog.specialty_codes, catalog.pathology_codes)
     for i, shift in enumerate(s.shifts):
         if shift.specialty not in known:
             raise _fail(
@@ -285,7 +295,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "monthly_profile": "monthly_profile",
         "pathology_seasonality": "pathology_seasonality",
     },
-    "treatment": {"distribution": "treatment_distribution"},
+    "treatment": {"distribution": "treatment_distribution", "cv": "treatment_cv"},
     "routing": {"policy": "routing"},
     "abandonment": {"enabled": "abandonment", "mean_patience_minutes": "mean_patience_minutes"},
 }
@@ -340,6 +350,12 @@ def scenario_from_dict(
     for key, value in data.items():
         if key == "shifts":
             continue
+        if key == "flow":
+            try:
+                kwargs["flow"] = flow_from_dict(value)
+            except ScenarioError as error:
+                raise _wrap(where, error) from None
+            continue
         if key in _SECTIONS[""]:
             kwargs[_SECTIONS[""][key]] = value
         elif key in _SECTIONS and isinstance(value, dict):
@@ -351,7 +367,7 @@ def scenario_from_dict(
                     )
                 kwargs[_SECTIONS[key][sub_key]] = sub_value
         else:
-            known = [k for k in _SECTIONS if k] + list(_SECTIONS[""]) + ["shifts"]
+            known = [k for k in _SECTIONS if k] + list(_SECTIONS[""]) + ["shifts", "flow"]
             raise ScenarioError(f"unknown key '{key}' (known: {', '.join(known)})", where=where)
     shifts = []
     raw_shifts = data.get("shifts", [])
@@ -396,7 +412,13 @@ def scenario_from_dict(
         candidate = base_dir / catalog
         if candidate.is_file():
             kwargs["catalog"] = str(candidate)
-    for key in ("days", "warmup_days", "arrival_rate_per_hour", "snapshot_step_minutes"):
+    for key in (
+        "days",
+        "warmup_days",
+        "arrival_rate_per_hour",
+        "snapshot_step_minutes",
+        "treatment_cv",
+    ):
         if key in kwargs and _is_number(kwargs[key]):
             kwargs[key] = float(kwargs[key])
     try:
@@ -493,8 +515,10 @@ def scenario_to_toml(s: Scenario) -> str:
         f"pathology_seasonality = {str(s.pathology_seasonality).lower()}",
         "",
         "[treatment]",
-        '# "exponential" (mean per pathology) or "fixed" (exactly the mean)',
+        '# "exponential" (mean per pathology), "fixed" (exactly the mean), "lognormal" or',
+        '# "gamma" (mean per pathology, coefficient of variation cv)',
         f'distribution = "{s.treatment_distribution}"',
+        f"cv = {_number(s.treatment_cv)}",
         "",
         "[routing]",
         '# "pooled" (one queue per specialty), "shortest-queue" or "random" (a queue per doctor)',
@@ -522,6 +546,7 @@ def scenario_to_toml(s: Scenario) -> str:
         ]
         if shift.label:
             lines.append(f"label = {_text(shift.label)}")
+    lines += flow_to_toml(s.flow)
     return "\n".join(lines) + "\n"
 
 

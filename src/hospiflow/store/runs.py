@@ -16,6 +16,7 @@ from hospiflow.store import schema
 _CHILDREN = (
     schema.events,
     schema.state_snapshots,
+    schema.resource_snapshots,
     schema.treatments,
     schema.visits,
     schema.forecasts,

@@ -136,6 +136,8 @@ visits = sa.Table(
     sa.Column("sex", sa.String(1)),
     sa.Column("area", sa.String(3)),  # postcode's first two characters
     sa.Column("doctor_key", sa.Text),  # keyed pseudonym of the doctor
+    # admitted patients: when the ward bed was asked for (boarding until departure_ms)
+    sa.Column("bed_request_ms", sa.BigInteger),
 )
 # The run's longest stay in one index probe: census reads start that far back.
 sa.Index("ix_visits_stay", visits.c.run_id, visits.c.los_min)
@@ -216,6 +218,31 @@ sa.Index(
     state_snapshots.c.run_id,
     state_snapshots.c.time_ms,
     state_snapshots.c.specialty_idx,
+)
+
+# The patient flow's resources at each snapshot step (simulated runs with [flow]):
+# a treatment area ("space") or a ward ("ward"), its capacity (0: unlimited),
+# how many are in use and the queue (patients waiting for a space; boarders).
+resource_snapshots = sa.Table(
+    "resource_snapshots",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    sa.Column("run_id", RowId, _run_fk(), nullable=False),
+    sa.Column("time_ms", sa.BigInteger, nullable=False),
+    sa.Column("local_ms", sa.BigInteger, nullable=False),
+    sa.Column("resource", sa.String(8), nullable=False),
+    sa.Column("idx", sa.Integer, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("capacity", sa.Integer, nullable=False),
+    sa.Column("in_use", sa.Integer, nullable=False),
+    sa.Column("queue", sa.Integer, nullable=False),
+)
+sa.Index(
+    "ix_resource_snapshots_time",
+    resource_snapshots.c.run_id,
+    resource_snapshots.c.time_ms,
+    resource_snapshots.c.resource,
+    resource_snapshots.c.idx,
 )
 
 forecasts = sa.Table(
@@ -481,6 +508,25 @@ feed_state = sa.Table(
     sa.Column("last_message_ms", sa.BigInteger),
     sa.Column("messages", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("rollups_dirty", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+# Per run and local day: the FEDORU "hôpital en tension" inputs (hospiflow.store.tension),
+# recomputed when the run's visits change (``version`` fingerprints them). NULL: the
+# data do not allow that indicator.
+tension_daily = sa.Table(
+    "tension_daily",
+    metadata,
+    sa.Column("run_id", RowId, _run_fk(), primary_key=True),
+    sa.Column("day_local_ms", sa.BigInteger, primary_key=True),  # local midnight
+    sa.Column("version", sa.Text, nullable=False),
+    sa.Column("attendances", sa.Integer, nullable=False),
+    sa.Column("admitted", sa.Integer),
+    sa.Column("disposition_known", sa.Integer),
+    sa.Column("admitted_mean_stay_min", sa.Float),
+    sa.Column("present_at_15", sa.Integer),
+    sa.Column("attendances_75_plus", sa.Integer),
+    sa.Column("beds_available", sa.Integer),
+    sqlite_with_rowid=False,
 )
 
 ROLLUP_TABLES = (hourly_specialty, daily_pathology, monthly_specialty, performance_metrics)

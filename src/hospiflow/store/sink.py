@@ -80,6 +80,19 @@ VISIT_COLUMNS = (
     "los_min",
     "disposition",
 )
+# what the simulator writes: the visit columns plus the patient flow's (NULL without it)
+SIMULATED_VISIT_COLUMNS = (*VISIT_COLUMNS, "acuity", "age_years", "bed_request_ms")
+RESOURCE_COLUMNS = (
+    "run_id",
+    "time_ms",
+    "local_ms",
+    "resource",
+    "idx",
+    "name",
+    "capacity",
+    "in_use",
+    "queue",
+)
 TREATMENT_COLUMNS = (
     "run_id",
     "patient_no",
@@ -95,8 +108,9 @@ TREATMENT_COLUMNS = (
 _TABLES = {
     "events": EVENT_COLUMNS,
     "state_snapshots": SNAPSHOT_COLUMNS,
-    "visits": VISIT_COLUMNS,
+    "visits": SIMULATED_VISIT_COLUMNS,
     "treatments": TREATMENT_COLUMNS,
+    "resource_snapshots": RESOURCE_COLUMNS,
 }
 _COUNT_COLUMN = {
     "events": "events_count",
@@ -262,6 +276,50 @@ class StoreSink:
         self._buffer("state_snapshots", list(rows))
         self._hand_over_full("write_snapshots")
 
+    def write_resources(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Validate and buffer the flow's resource states.
+
+        Rows are ``(time, "space" | "ward", index, capacity, in use, queue)``
+        (``engine._resources``); names come from the run's ``[flow]`` parameters.
+        """
+        if not rows:
+            return
+        self._check_open("write_resources")
+        t, resource, idx, capacity, in_use, queue = _columns(rows, 6)
+        flow = self.run.parameters.get("flow", {})
+        names = {
+            "space": [a.get("name", "") for a in flow.get("areas", [])],
+            "ward": [w.get("name", "") for w in flow.get("wards", [])],
+        }
+        for i, (kind, k) in enumerate(zip(resource, idx, strict=True)):
+            if kind not in names or not 0 <= k < len(names[kind]):
+                raise SinkError(
+                    f"resource {kind!r} #{k} is not an area or ward of the run",
+                    where=f"StoreSink.write_resources[{i}]",
+                )
+        counts = np.asarray([capacity, in_use, queue])
+        if counts.size and counts.min() < 0:
+            raise SinkError("a resource snapshot has a negative count", where="write_resources")
+        utc = self.clock.utc_ms(np.asarray(t, dtype=np.float64))
+        self._buffer(
+            "resource_snapshots",
+            list(
+                zip(
+                    repeat(self.run_id),
+                    utc.tolist(),
+                    self.clock.local_ms(utc).tolist(),
+                    resource,
+                    idx,
+                    [names[kind][k] for kind, k in zip(resource, idx, strict=True)],
+                    capacity,
+                    in_use,
+                    queue,
+                    strict=False,
+                )
+            ),
+        )
+        self._hand_over_full("write_resources")
+
     def write_visits(self, visits: Sequence[VisitRow]) -> None:
         """Validate and buffer finished visits, and the treatments among them."""
         if not visits:
@@ -271,6 +329,21 @@ class StoreSink:
         (patient, pathology, specialty, doctor, arrival, start, end, departure, disposition) = (
             _columns(visits, 9)
         )
+        n = len(visits)
+        if len(visits[0]) >= 12:  # the patient flow's visits: acuity, age, bed request
+            acuity, age, bed_request = _columns([v[9:12] for v in visits], 3)
+            acuity_cells: list[Any] = _nullable(acuity)
+            age_cells: list[Any] = _nullable(age)
+            bed = np.asarray(bed_request, dtype=np.float64)
+            asked = ~np.isnan(bed)
+            bed_cells: list[Any] = [
+                ms if ok else None
+                for ms, ok in zip(
+                    self.clock.utc_ms(np.where(asked, bed, 0.0)).tolist(), asked, strict=True
+                )
+            ]
+        else:
+            acuity_cells = age_cells = bed_cells = [None] * n
         where = "write_visits"
         a = np.asarray(arrival, dtype=np.float64)
         s = np.asarray(start, dtype=np.float64)
@@ -308,6 +381,9 @@ class StoreSink:
             np.where(seen, wait, np.nan).tolist(),
             (d - a).tolist(),
             disposition,
+            acuity_cells,
+            age_cells,
+            bed_cells,
             strict=False,
         )
         # NaN (not seen) is stored as NULL.
@@ -718,7 +794,8 @@ class _Writer:
             for name, rows in batch.rows.items():
                 if rows:
                     insert_rows(connection, name, _TABLES[name], rows)
-                    counts[_COUNT_COLUMN[name]] = len(rows)
+                    if name in _COUNT_COLUMN:
+                        counts[_COUNT_COLUMN[name]] = len(rows)
             if counts:
                 runs = schema.runs
                 connection.execute(

@@ -9,9 +9,11 @@ NumPy: a year of events must not pay a ``zoneinfo`` call per row.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import numpy as np
+if TYPE_CHECKING:  # NumPy is imported where a Clock converts: `hospiflow db status` needs none
+    import numpy as np
 
 MS_PER_MIN = 60_000
 MS_PER_HOUR = 3_600_000
@@ -70,6 +72,8 @@ class Clock:
         return int(offset // timedelta(milliseconds=1)) if offset else 0
 
     def _offsets_between(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+        import numpy as np
+
         changes = [first]
         offsets = [self._offset_ms(first)]
         for ms in range(first + MS_PER_HOUR, last + MS_PER_HOUR, MS_PER_HOUR):
@@ -90,12 +94,16 @@ class Clock:
 
     def utc_ms(self, minutes: np.ndarray) -> np.ndarray:
         """UTC epoch ms of minute offsets since the start (floored to the ms)."""
+        import numpy as np
+
         return self.start_ms + np.floor(np.asarray(minutes, dtype=np.float64) * MS_PER_MIN).astype(
             np.int64
         )
 
     def local_ms(self, utc_ms: np.ndarray) -> np.ndarray:
         """Local wall-clock epoch ms of UTC epoch ms (the zone's offset added)."""
+        import numpy as np
+
         where = np.searchsorted(self._changes, utc_ms, side="right") - 1
         local: np.ndarray = utc_ms + self._offsets[np.clip(where, 0, len(self._offsets) - 1)]
         return local

@@ -1,0 +1,488 @@
+"""The patient flow of a scenario: triage, treatment spaces, diagnostics, dispositions, wards.
+
+Switched off (``enabled = false``), a scenario is the plain queueing model it
+always was: a patient waits for a doctor of the pathology's specialty, is
+treated and leaves (the M/M/c validation runs use that). Switched on, a
+patient is triaged (an acuity level on the site's scale), waits for a
+treatment space of their area, then for a doctor (most urgent first, then
+first come: non-preemptive priority), may wait for diagnostics (holding the
+space, not the doctor) and be reassessed, and leaves discharged, transferred,
+dead or admitted; an admitted patient needs a ward bed and *boards* in the
+space until one frees. A patient still unseen when their patience runs out
+leaves without being seen.
+
+Per-pathology values (``[flow.pathologies.<code>]``, where ``<code>`` is a
+pathology or a specialty of the catalog) override the ``[flow]`` defaults.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from hospiflow.errors import ScenarioError
+
+TRIAGE_SCALES = ("CCMU", "ESI", "MTS")
+LEVELS = 5
+OVERFLOW_POLICIES = ("board", "transfer")
+MAX_CAPACITY = 100_000  # spaces of an area, beds of a ward: keeps the work finite (limits.py)
+# keys a per-pathology table may override
+PATHOLOGY_KEYS = (
+    "acuity_mix",
+    "age_mix",
+    "diagnostics_share",
+    "admission",
+    "transfer",
+    "death",
+)
+
+
+def priority_of_level(scale: str, level: int) -> int:
+    """Rank 0 = most urgent. ESI and MTS put the most urgent at level 1, CCMU at level 5."""
+    return LEVELS - level if scale == "CCMU" else level - 1
+
+
+@dataclass(frozen=True)
+class Area:
+    """Treatment spaces (boxes, cubicles) taking patients of some acuity levels."""
+
+    name: str
+    spaces: int  # 0: unlimited
+    levels: tuple[int, ...] = (1, 2, 3, 4, 5)
+
+
+@dataclass(frozen=True)
+class Ward:
+    """Inpatient beds taking the admitted patients of some specialties."""
+
+    name: str
+    beds: int
+    mean_stay_days: float
+    specialties: tuple[str, ...]
+    stay_cv: float = 1.0  # lognormal coefficient of variation; 1 with exponential
+    stay_distribution: str = "lognormal"  # or "exponential"
+    overflow: str = "board"  # "board": wait in the ED; "transfer": lost (Erlang B)
+    occupancy_at_start: float = 0.85
+    discharge_by_profile: bool = True  # discharges at the hours of ward_discharge_profile
+
+
+@dataclass(frozen=True)
+class PathologyFlow:
+    """Overrides of the flow's defaults for one pathology or specialty (None: the default)."""
+
+    acuity_mix: tuple[float, ...] | None = None
+    age_mix: tuple[float, ...] | None = None
+    diagnostics_share: float | None = None
+    admission: float | None = None
+    transfer: float | None = None
+    death: float | None = None
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """Every parameter of the patient flow (see the module docstring)."""
+
+    enabled: bool = False
+    triage_scale: str = "CCMU"
+    acuity_mix: tuple[float, ...] = (0.0, 0.0, 1.0, 0.0, 0.0)
+    patience_minutes: tuple[float, ...] = (0.0,) * LEVELS  # 0: never leaves unseen
+    diagnostics_share: float = 0.0
+    diagnostics_mean_minutes: float = 90.0
+    diagnostics_cv: float = 0.6
+    reassessment_minutes: float = 10.0
+    admission: float = 0.0
+    transfer: float = 0.0
+    death: float = 0.0
+    age_bands: tuple[int, ...] = (0, 15, 45, 75)  # lower bounds; the last band ends at 100
+    age_mix: tuple[float, ...] = (0.2, 0.4, 0.25, 0.15)
+    admission_age_factor: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
+    ward_discharge_profile: tuple[float, ...] = (1.0,) * 24
+    areas: tuple[Area, ...] = (Area("boxes", 0),)
+    wards: tuple[Ward, ...] = ()
+    pathologies: dict[str, PathologyFlow] = field(default_factory=dict)
+
+    def __hash__(self) -> int:
+        return hash((self.enabled, self.triage_scale, self.areas, self.wards))
+
+    def value(self, key: str, pathology: str, specialty: str) -> Any:
+        """A per-pathology value: the pathology's, else its specialty's, else the default."""
+        for code in (pathology, specialty):
+            override = self.pathologies.get(code)
+            if override is not None and getattr(override, key) is not None:
+                return getattr(override, key)
+        return getattr(self, key)
+
+    def area_of_level(self, level: int) -> int:
+        """Index of the first area taking acuity ``level``."""
+        for i, area in enumerate(self.areas):
+            if level in area.levels:
+                return i
+        raise ScenarioError(f"no area takes acuity level {level}", where="[[flow.areas]]")
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _fail(where: str, message: str, value: Any) -> ScenarioError:
+    return ScenarioError(f"{message}, got {value!r}", where=where, value=value)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _share(where: str, value: Any) -> None:
+    if not _number(value) or not 0 <= value <= 1:
+        raise _fail(where, "must be a share between 0 and 1", value)
+
+
+def _mix(where: str, values: Any, length: int) -> None:
+    if not isinstance(values, tuple) or len(values) != length:
+        raise _fail(where, f"must be a list of {length} numbers", values)
+    for i, v in enumerate(values):
+        if not _number(v) or v < 0:
+            raise _fail(f"{where}[{i}]", "must be a finite number ≥ 0", v)
+    if sum(values) <= 0:
+        raise _fail(where, "must have at least one positive value", values)
+
+
+def validate_flow(flow: FlowConfig, specialties: tuple[str, ...], pathologies: tuple[str, ...]):
+    """Refuse impossible flow values, naming the TOML key (``flow.<key>``)."""
+    if not isinstance(flow.enabled, bool):
+        raise _fail("flow.enabled", "must be true or false", flow.enabled)
+    if flow.triage_scale not in TRIAGE_SCALES:
+        raise _fail(
+            "flow.triage_scale", f"must be one of {', '.join(TRIAGE_SCALES)}", flow.triage_scale
+        )
+    _mix("flow.acuity_mix", flow.acuity_mix, LEVELS)
+    if not isinstance(flow.patience_minutes, tuple) or len(flow.patience_minutes) != LEVELS:
+        raise _fail(
+            "flow.patience_minutes", f"must be a list of {LEVELS} numbers", flow.patience_minutes
+        )
+    for i, v in enumerate(flow.patience_minutes):
+        if not _number(v) or v < 0:
+            raise _fail(f"flow.patience_minutes[{i}]", "must be a finite number ≥ 0 (0: never)", v)
+    for key in ("diagnostics_mean_minutes", "reassessment_minutes"):
+        value = getattr(flow, key)
+        if not _number(value) or value < 0:
+            raise _fail(f"flow.{key}", "must be a finite number ≥ 0", value)
+    if not _number(flow.diagnostics_cv) or flow.diagnostics_cv <= 0:
+        raise _fail("flow.diagnostics_cv", "must be a finite number > 0", flow.diagnostics_cv)
+    for key in ("diagnostics_share", "admission", "transfer", "death"):
+        _share(f"flow.{key}", getattr(flow, key))
+    bands = flow.age_bands
+    if (
+        not isinstance(bands, tuple)
+        or not bands
+        or bands[0] != 0
+        or any(not isinstance(b, int) or isinstance(b, bool) for b in bands)
+        or list(bands) != sorted(set(bands))
+        or bands[-1] >= 100
+    ):
+        raise _fail(
+            "flow.age_bands", "must be increasing whole ages starting at 0, below 100", bands
+        )
+    _mix("flow.age_mix", flow.age_mix, len(bands))
+    if not isinstance(flow.admission_age_factor, tuple) or len(flow.admission_age_factor) != len(
+        bands
+    ):
+        raise _fail(
+            "flow.admission_age_factor",
+            f"must be a list of {len(bands)} numbers",
+            flow.admission_age_factor,
+        )
+    for i, v in enumerate(flow.admission_age_factor):
+        if not _number(v) or v < 0:
+            raise _fail(f"flow.admission_age_factor[{i}]", "must be a finite number ≥ 0", v)
+    _mix("flow.ward_discharge_profile", flow.ward_discharge_profile, 24)
+    _validate_areas(flow)
+    _validate_wards(flow, specialties)
+    known = set(specialties) | set(pathologies)
+    for code, override in flow.pathologies.items():
+        where = f"flow.pathologies.{code}"
+        if code not in known:
+            raise _fail(where, "must name a pathology or a specialty of the catalog", code)
+        if override.acuity_mix is not None:
+            _mix(f"{where}.acuity_mix", override.acuity_mix, LEVELS)
+        if override.age_mix is not None:
+            _mix(f"{where}.age_mix", override.age_mix, len(bands))
+        for key in ("diagnostics_share", "admission", "transfer", "death"):
+            value = getattr(override, key)
+            if value is not None:
+                _share(f"{where}.{key}", value)
+    for code in (*pathologies, *specialties):
+        total = sum(flow.value(k, code, code) for k in ("admission", "transfer", "death"))
+        if total > 1:
+            raise _fail(
+                f"flow.pathologies.{code}", "admission + transfer + death must be at most 1", total
+            )
+
+
+def _validate_areas(flow: FlowConfig) -> None:
+    if not flow.areas:
+        raise _fail("flow.areas", "must hold at least one [[flow.areas]]", flow.areas)
+    names = set()
+    for i, area in enumerate(flow.areas):
+        where = f"flow.areas[{i}]"
+        if not isinstance(area.name, str) or not area.name or area.name in names:
+            raise _fail(f"{where}.name", "must be a unique non-empty name", area.name)
+        names.add(area.name)
+        if (
+            not isinstance(area.spaces, int)
+            or isinstance(area.spaces, bool)
+            or not 0 <= area.spaces <= MAX_CAPACITY
+        ):
+            message = f"must be a whole number from 0 (unlimited) to {MAX_CAPACITY}"
+            raise _fail(f"{where}.spaces", message, area.spaces)
+        if not area.levels or any(lv not in range(1, LEVELS + 1) for lv in area.levels):
+            raise _fail(f"{where}.acuities", f"must be levels among 1..{LEVELS}", area.levels)
+    for level in range(1, LEVELS + 1):
+        if not any(level in area.levels for area in flow.areas):
+            raise _fail("flow.areas", f"no area takes acuity level {level}", level)
+
+
+def _validate_wards(flow: FlowConfig, specialties: tuple[str, ...]) -> None:
+    names = set()
+    covered: set[str] = set()
+    for i, ward in enumerate(flow.wards):
+        where = f"flow.wards[{i}]"
+        if not isinstance(ward.name, str) or not ward.name or ward.name in names:
+            raise _fail(f"{where}.name", "must be a unique non-empty name", ward.name)
+        names.add(ward.name)
+        if (
+            not isinstance(ward.beds, int)
+            or isinstance(ward.beds, bool)
+            or not 1 <= ward.beds <= MAX_CAPACITY
+        ):
+            raise _fail(
+                f"{where}.beds", f"must be a whole number from 1 to {MAX_CAPACITY}", ward.beds
+            )
+        if not _number(ward.mean_stay_days) or ward.mean_stay_days <= 0:
+            raise _fail(
+                f"{where}.mean_stay_days", "must be a finite number > 0", ward.mean_stay_days
+            )
+        if not _number(ward.stay_cv) or ward.stay_cv <= 0:
+            raise _fail(f"{where}.stay_cv", "must be a finite number > 0", ward.stay_cv)
+        if ward.stay_distribution not in ("lognormal", "exponential"):
+            raise _fail(
+                f"{where}.stay_distribution",
+                "must be lognormal or exponential",
+                ward.stay_distribution,
+            )
+        if ward.overflow not in OVERFLOW_POLICIES:
+            raise _fail(
+                f"{where}.overflow", f"must be one of {', '.join(OVERFLOW_POLICIES)}", ward.overflow
+            )
+        _share(f"{where}.occupancy_at_start", ward.occupancy_at_start)
+        if not isinstance(ward.discharge_by_profile, bool):
+            raise _fail(
+                f"{where}.discharge_by_profile", "must be true or false", ward.discharge_by_profile
+            )
+        for code in ward.specialties:
+            if code not in specialties:
+                raise _fail(f"{where}.specialties", "must be specialties of the catalog", code)
+            if code in covered:
+                raise _fail(
+                    f"{where}.specialties", "names a specialty already in another ward", code
+                )
+            covered.add(code)
+    if flow.enabled and flow.wards:
+        missing = [s for s in specialties if s not in covered]
+        if missing:
+            raise _fail("flow.wards", "must give every specialty a ward", missing[0])
+
+
+# --------------------------------------------------------------------------- TOML
+
+_FLOW_KEYS = {
+    "enabled",
+    "triage_scale",
+    "acuity_mix",
+    "patience_minutes",
+    "diagnostics_share",
+    "diagnostics_mean_minutes",
+    "diagnostics_cv",
+    "reassessment_minutes",
+    "admission",
+    "transfer",
+    "death",
+    "age_bands",
+    "age_mix",
+    "admission_age_factor",
+    "ward_discharge_profile",
+    "areas",
+    "wards",
+    "pathologies",
+}
+_AREA_KEYS = {"name", "spaces", "acuities"}
+_WARD_KEYS = {
+    "name",
+    "beds",
+    "mean_stay_days",
+    "stay_cv",
+    "stay_distribution",
+    "specialties",
+    "overflow",
+    "occupancy_at_start",
+    "discharge_by_profile",
+}
+_TUPLES = {
+    "acuity_mix",
+    "patience_minutes",
+    "age_bands",
+    "age_mix",
+    "admission_age_factor",
+    "ward_discharge_profile",
+}
+
+
+def _tuple(where: str, value: Any) -> tuple:
+    if not isinstance(value, list):
+        raise _fail(where, "must be a list", value)
+    return tuple(value)
+
+
+def _table(where: str, value: Any, known: set[str]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ScenarioError(f"{where} must be a table", where=where)
+    unknown = set(value) - known
+    if unknown:
+        raise ScenarioError(
+            f"unknown key '{sorted(unknown)[0]}' in [{where}] (known: {', '.join(sorted(known))})",
+            where=where,
+        )
+    return value
+
+
+def flow_from_dict(data: Any) -> FlowConfig:
+    """The ``[flow]`` table of a scenario TOML (or JSON) as a ``FlowConfig`` (checked later)."""
+    data = _table("flow", data, _FLOW_KEYS)
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _TUPLES:
+            kwargs[key] = _tuple(f"flow.{key}", value)
+        elif key == "areas":
+            areas = []
+            for i, raw in enumerate(_tuple("flow.areas", value)):
+                raw = _table(f"flow.areas[{i}]", raw, _AREA_KEYS)
+                if "name" not in raw or "spaces" not in raw:
+                    raise ScenarioError("missing key 'name' or 'spaces'", where=f"flow.areas[{i}]")
+                levels = tuple(raw.get("acuities", range(1, LEVELS + 1)))
+                areas.append(Area(raw["name"], raw["spaces"], levels))
+            kwargs["areas"] = tuple(areas)
+        elif key == "wards":
+            wards = []
+            for i, raw in enumerate(_tuple("flow.wards", value)):
+                raw = dict(_table(f"flow.wards[{i}]", raw, _WARD_KEYS))
+                for needed in ("name", "beds", "mean_stay_days", "specialties"):
+                    if needed not in raw:
+                        raise ScenarioError(f"missing key '{needed}'", where=f"flow.wards[{i}]")
+                raw["specialties"] = _tuple(f"flow.wards[{i}].specialties", raw["specialties"])
+                for key_f in ("mean_stay_days", "stay_cv", "occupancy_at_start"):
+                    if key_f in raw and _number(raw[key_f]):
+                        raw[key_f] = float(raw[key_f])
+                wards.append(Ward(**raw))
+            kwargs["wards"] = tuple(wards)
+        elif key == "pathologies":
+            table = _table(
+                "flow.pathologies", value, set(value) if isinstance(value, dict) else set()
+            )
+            overrides = {}
+            for code, raw in table.items():
+                raw = dict(_table(f"flow.pathologies.{code}", raw, set(PATHOLOGY_KEYS)))
+                for mix in ("acuity_mix", "age_mix"):
+                    if mix in raw:
+                        raw[mix] = _tuple(f"flow.pathologies.{code}.{mix}", raw[mix])
+                overrides[code] = PathologyFlow(**raw)
+            kwargs["pathologies"] = overrides
+        else:
+            kwargs[key] = value
+    return FlowConfig(**kwargs)
+
+
+def _num(value: float) -> str:
+    value = float(value)
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def _list(values: tuple) -> str:
+    return "[" + ", ".join(_num(v) for v in values) + "]"
+
+
+def flow_to_toml(flow: FlowConfig) -> list[str]:
+    """The ``[flow]`` section, documented, as TOML lines (``scenario show``)."""
+    lines = [
+        "",
+        "# Patient flow. Off: the plain queueing model (a doctor of the pathology's",
+        "# specialty, then out; the M/M/c validation scenario). On: triage, treatment",
+        "# spaces, doctors by priority, diagnostics, dispositions, ward beds and boarding.",
+        "[flow]",
+        f"enabled = {str(flow.enabled).lower()}",
+        '# acuity scale: "CCMU" (France: 5 most urgent), "ESI" or "MTS" (1 most urgent);',
+        "# doctors see the most urgent first, then the first come (non-preemptive priority)",
+        f'triage_scale = "{flow.triage_scale}"',
+        "# share of patients at levels 1..5 of the scale (overridable per pathology)",
+        f"acuity_mix = {_list(flow.acuity_mix)}",
+        "# mean patience (exponential) before leaving without being seen, per level 1..5;",
+        "# 0: never leaves. It runs from arrival until the first doctor.",
+        f"patience_minutes = {_list(flow.patience_minutes)}",
+        "# share of patients waiting for labs/imaging after the first assessment, holding",
+        "# their space but not the doctor (lognormal turnaround), then reassessed",
+        f"diagnostics_share = {_num(flow.diagnostics_share)}",
+        f"diagnostics_mean_minutes = {_num(flow.diagnostics_mean_minutes)}",
+        f"diagnostics_cv = {_num(flow.diagnostics_cv)}",
+        "# mean doctor minutes of a reassessment (same distribution as treatments)",
+        f"reassessment_minutes = {_num(flow.reassessment_minutes)}",
+        "# dispositions: probabilities (the rest go home); admission is multiplied by",
+        "# the age band's factor",
+        f"admission = {_num(flow.admission)}",
+        f"transfer = {_num(flow.transfer)}",
+        f"death = {_num(flow.death)}",
+        "# age bands (lower bounds, the last ends at 100), their shares, admission factors",
+        f"age_bands = {_list(flow.age_bands)}",
+        f"age_mix = {_list(flow.age_mix)}",
+        f"admission_age_factor = {_list(flow.admission_age_factor)}",
+        "# relative weight of each hour 00..23 for ward discharges (late morning, afternoon)",
+        f"ward_discharge_profile = {_list(flow.ward_discharge_profile)}",
+        "",
+        "# Treatment spaces: a patient holds one from first care to leaving the department",
+        "# (boarding included); spaces = 0 means unlimited. acuities: levels the area takes.",
+    ]
+    for area in flow.areas:
+        lines += [
+            "[[flow.areas]]",
+            f'name = "{area.name}"',
+            f"spaces = {area.spaces}",
+            f"acuities = {_list(area.levels)}",
+        ]
+    lines += [
+        "",
+        "# Wards: beds for the admitted patients of some specialties; length of stay in",
+        '# days (lognormal with stay_cv, or exponential). overflow "board": wait in the ED',
+        '# for a bed; "transfer": no bed, transferred elsewhere (a loss system).',
+    ]
+    for ward in flow.wards:
+        specialties = ", ".join(f'"{s}"' for s in ward.specialties)
+        lines += [
+            "[[flow.wards]]",
+            f'name = "{ward.name}"',
+            f"beds = {ward.beds}",
+            f"mean_stay_days = {_num(ward.mean_stay_days)}",
+            f"stay_cv = {_num(ward.stay_cv)}",
+            f'stay_distribution = "{ward.stay_distribution}"',
+            f"specialties = [{specialties}]",
+            f'overflow = "{ward.overflow}"',
+            f"occupancy_at_start = {_num(ward.occupancy_at_start)}",
+            f"discharge_by_profile = {str(ward.discharge_by_profile).lower()}",
+        ]
+    if flow.pathologies:
+        lines += ["", "# Per pathology (or specialty) overrides of the values above."]
+    for code, override in flow.pathologies.items():
+        lines.append(f"[flow.pathologies.{code}]")
+        for key in PATHOLOGY_KEYS:
+            value = getattr(override, key)
+            if value is None:
+                continue
+            lines.append(f"{key} = {_list(value) if isinstance(value, tuple) else _num(value)}")
+    return lines

@@ -1,0 +1,201 @@
+"""Saturation: the one definition every view shares (Now status, forecast risk, Tension).
+
+An **area** (a specialty with its own doctors) is, at an instant or averaged over an
+hour, at one of four levels::
+
+    load   = waiting / max(doctors_on_duty, 1)        patients waiting per doctor
+    red    if load >= red_waiting_per_doctor           (default 8: act now)
+    amber  if load >= amber_waiting_per_doctor         (default 4: watch)
+    green  otherwise
+    unknown when the state is not in the data (never shown as green)
+
+The department is at its worst area's level, and the answer names that area and
+the numbers that made it so ("Pulmonology: 9 waiting for 1 doctor, longest 95 min").
+
+Why these thresholds. The previous Now badge turned amber on one patient waiting
+for one doctor and red on two (or on any wait over two hours): over a simulated
+year of the default hospital it was red 42 % of hours, so it meant nothing. A
+queue of 8 patients per doctor is about four hours of work for a doctor whose
+patients take 30 minutes each: somebody must act. Measured on one simulated year
+of the default hospital (seed 1, 8 specialties), the department is red in 2.2 %
+of hours (hourly averages; 2.6 % of the hourly instantaneous samples the Now view
+shows) and amber or worse in 13.7 % (``tests/tension/test_status.py`` prints the
+shares it measures). Both thresholds are settings.
+
+Imported sites record no rosters, so their status uses the basis their data
+allow (:func:`census_level`): patients present against declared treatment
+spaces (amber 85 %, red 100 %), or against the site's own 90th / 97th
+percentiles of hourly census.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from hospiflow.errors import HospiflowError
+
+__all__ = [
+    "LEVELS",
+    "AreaState",
+    "StatusRule",
+    "area_level",
+    "census_level",
+    "department_status",
+    "levels_array",
+    "worse",
+]
+
+LEVELS = ("green", "amber", "red")
+_RANK = {"unknown": -1, "green": 0, "amber": 1, "red": 2}
+
+
+@dataclass(frozen=True)
+class StatusRule:
+    """Thresholds of the status, in patients waiting per doctor on duty (settings)."""
+
+    amber_waiting_per_doctor: float = 4.0
+    red_waiting_per_doctor: float = 8.0
+
+    def __post_init__(self) -> None:
+        for name in ("amber_waiting_per_doctor", "red_waiting_per_doctor"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise HospiflowError("must be a number > 0", where=name)
+        if self.red_waiting_per_doctor < self.amber_waiting_per_doctor:
+            raise HospiflowError(
+                "must be at least amber_waiting_per_doctor", where="red_waiting_per_doctor"
+            )
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    @property
+    def rule(self) -> str:
+        return (
+            "per specialty, patients waiting per doctor on duty (no doctor counts as one): "
+            f"red from {self.red_waiting_per_doctor:g}, amber from "
+            f"{self.amber_waiting_per_doctor:g}, green below; unknown when the data do not "
+            "hold the queue. The department takes its worst specialty."
+        )
+
+
+@dataclass(frozen=True)
+class AreaState:
+    """What one area holds: ``None`` where the data cannot tell."""
+
+    code: str
+    name: str
+    waiting: float | None
+    doctors_on_duty: float | None
+    longest_wait_min: float | None = None
+    usual_waiting_per_doctor: float | None = None  # this hour of the week, recent weeks
+
+
+def area_level(waiting: float | None, doctors: float | None, rule: StatusRule) -> str:
+    """The definition for one area: green, amber, red, or unknown."""
+    if waiting is None or doctors is None or not (math.isfinite(waiting)):
+        return "unknown"
+    load = waiting / max(doctors, 1.0)
+    if load >= rule.red_waiting_per_doctor:
+        return "red"
+    if load >= rule.amber_waiting_per_doctor:
+        return "amber"
+    return "green"
+
+
+def levels_array(waiting: np.ndarray, doctors: np.ndarray, rule: StatusRule) -> np.ndarray:
+    """The definition over arrays: 0 green, 1 amber, 2 red, -1 unknown (NaN input)."""
+    w = np.asarray(waiting, dtype=float)
+    d = np.asarray(doctors, dtype=float)
+    known = np.isfinite(w) & np.isfinite(d)
+    with np.errstate(invalid="ignore"):
+        load = w / np.maximum(d, 1.0)
+        level = np.where(load >= rule.red_waiting_per_doctor, 2, 0)
+        level = np.where((level == 0) & (load >= rule.amber_waiting_per_doctor), 1, level)
+    return np.where(known, level, -1)
+
+
+def worse(a: str, b: str) -> str:
+    return a if _RANK[a] >= _RANK[b] else b
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.0f}" if abs(x - round(x)) < 0.05 else f"{x:.1f}"
+
+
+def _reason(area: AreaState, level: str, rule: StatusRule) -> dict[str, Any]:
+    waiting = area.waiting or 0.0
+    doctors = area.doctors_on_duty or 0.0
+    load = waiting / max(doctors, 1.0)
+    doctor_word = "doctor" if round(doctors) == 1 else "doctors"
+    text = f"{area.name}: {_fmt(waiting)} waiting for {_fmt(doctors)} {doctor_word}"
+    if area.longest_wait_min is not None:
+        text += f", longest {area.longest_wait_min:.0f} min"
+    threshold = rule.red_waiting_per_doctor if level == "red" else rule.amber_waiting_per_doctor
+    if level in ("red", "amber"):
+        text += f" ({_fmt(load)} per doctor, {level} from {threshold:g})"
+    usual = area.usual_waiting_per_doctor
+    if usual is not None:
+        text += f"; usual for this hour {usual:.1f} per doctor"
+    return {
+        "specialty": area.code,
+        "level": level,
+        "waiting": area.waiting,
+        "doctors_on_duty": area.doctors_on_duty,
+        "waiting_per_doctor": round(load, 2),
+        "longest_wait_min": area.longest_wait_min,
+        "usual_waiting_per_doctor": usual,
+        "threshold": threshold if level in ("red", "amber") else None,
+        "text": text,
+    }
+
+
+def department_status(areas: Sequence[AreaState], rule: StatusRule) -> dict[str, Any]:
+    """The department's level, the area that set it and why, and every area's level.
+
+    Ties between areas at the same level go to the highest load. ``unknown`` only
+    when no area is known: a known green area never hides behind an unknown one,
+    and an unknown department is never green.
+    """
+    levels = [area_level(a.waiting, a.doctors_on_duty, rule) for a in areas]
+    known = [i for i, lv in enumerate(levels) if lv != "unknown"]
+    if not known:
+        return {
+            "level": "unknown",
+            "reason": None,
+            "text": "unknown: the data do not hold the queues",
+            "areas": dict(zip([a.code for a in areas], levels, strict=True)),
+            "rule": rule.rule,
+        }
+
+    def key(i: int) -> tuple[int, float]:
+        a = areas[i]
+        return _RANK[levels[i]], (a.waiting or 0.0) / max(a.doctors_on_duty or 0.0, 1.0)
+
+    top = max(known, key=key)
+    reason = _reason(areas[top], levels[top], rule)
+    n_at = sum(1 for lv in levels if lv == levels[top])
+    text = reason["text"] if levels[top] != "green" else "green: every queue is short"
+    if levels[top] != "green" and n_at > 1:
+        text += f" (and {n_at - 1} more {levels[top]})"
+    return {
+        "level": levels[top],
+        "reason": reason,
+        "text": text,
+        "areas": dict(zip([a.code for a in areas], levels, strict=True)),
+        "rule": rule.rule,
+    }
+
+
+def census_level(present: float | None, amber: float | None, red: float | None) -> str:
+    """Imported sites' basis: patients present against two thresholds (see module)."""
+    if present is None or amber is None or red is None:
+        return "unknown"
+    if present >= red:
+        return "red"
+    return "amber" if present >= amber else "green"

@@ -1,0 +1,83 @@
+"""The one status rule: levels, what it names, unknown never green, and how rare red
+is on the default hospital (measured on a simulated year, printed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hospiflow.errors import HospiflowError
+from hospiflow.tension.status import (
+    AreaState,
+    StatusRule,
+    area_level,
+    department_status,
+    levels_array,
+)
+
+RULE = StatusRule()
+
+
+def test_levels_follow_waiting_per_doctor() -> None:
+    assert area_level(3, 1, RULE) == "green"  # one doctor, three waiting: busy, not alarming
+    assert area_level(4, 1, RULE) == "amber"
+    assert area_level(15, 2, RULE) == "amber"
+    assert area_level(16, 2, RULE) == "red"
+    assert area_level(8, 0, RULE) == "red"  # no doctor counts as one
+    assert area_level(None, 2, RULE) == "unknown"
+    assert area_level(3, None, RULE) == "unknown"
+    got = levels_array(np.array([3, 4, 16, np.nan]), np.array([1, 1, 2, 1]), RULE)
+    assert got.tolist() == [0, 1, 2, -1]
+
+
+def test_department_status_names_the_area_and_its_numbers() -> None:
+    areas = [
+        AreaState("cardiology", "Cardiology", 5, 2, 20.0),
+        AreaState("pulmonology", "Pulmonology", 9, 1, 95.0, usual_waiting_per_doctor=1.5),
+        AreaState("neurology", "Neurology", 17, 2, 40.0),
+    ]
+    status = department_status(areas, RULE)
+    assert status["level"] == "red"
+    assert status["reason"]["specialty"] == "pulmonology"  # 9 per doctor beats 8.5
+    assert status["text"].startswith("Pulmonology: 9 waiting for 1 doctor, longest 95 min")
+    assert "usual for this hour 1.5 per doctor" in status["text"]
+    assert "(and 1 more red)" in status["text"]
+    assert status["areas"] == {"cardiology": "green", "pulmonology": "red", "neurology": "red"}
+
+
+def test_unknown_is_never_green_and_never_hides_a_known_level() -> None:
+    unknown = [AreaState("a", "A", None, None), AreaState("b", "B", None, 2)]
+    assert department_status(unknown, RULE)["level"] == "unknown"
+    mixed = [*unknown, AreaState("c", "C", 1, 2)]
+    status = department_status(mixed, RULE)
+    assert status["level"] == "green" and status["reason"]["specialty"] == "c"
+
+
+def test_rule_settings_are_checked() -> None:
+    with pytest.raises(HospiflowError, match="red_waiting_per_doctor"):
+        StatusRule(amber_waiting_per_doctor=5, red_waiting_per_doctor=4)
+    with pytest.raises(HospiflowError, match="amber_waiting_per_doctor"):
+        StatusRule(amber_waiting_per_doctor=0)
+
+
+def test_red_is_rare_on_the_default_hospital() -> None:
+    """A simulated year of the default hospital: share of hours the department is red
+    (hourly time averages of every specialty's queue and doctors, the forecast's
+    basis) and amber or worse. The old badge was red 42 % of hours."""
+    from hospiflow.simulation.engine import Engine
+    from hospiflow.simulation.recorder import hourly_state
+    from hospiflow.simulation.scenario import default_scenario
+
+    result = Engine(default_scenario(days=365.0, seed=1)).run()
+    state = hourly_state(result)
+    levels = levels_array(state.waiting, state.doctors_on_duty, RULE)
+    department = levels.max(axis=1)
+    red = float(np.mean(department == 2))
+    amber_or_worse = float(np.mean(department >= 1))
+    print(
+        f"\ndefault hospital, {len(department)} hours: red {red:.1%} of hours, "
+        f"amber or worse {amber_or_worse:.1%} (rule: {RULE.rule})"
+    )
+    assert (levels >= 0).all()
+    assert 0.0 < red <= 0.05
+    assert red < amber_or_worse <= 0.25
