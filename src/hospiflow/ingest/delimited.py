@@ -799,7 +799,7 @@ def _plan(header: list[str], mapping: Mapping, zone: tzinfo, where: str) -> _Pla
             raise IngestError(problem, where=where, column=key)
         steps.append((_SLOTS[FIELDS[name]], found, _parser(name, mapping, zone), name, key))
         if name in NON_IDENTIFYING:
-            shown.add(header[index])
+            shown.add(header[found])
     identifying = frozenset(h for h in header if h not in shown)
     return _Plan(header, steps, identifying)
 

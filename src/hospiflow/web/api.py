@@ -35,9 +35,9 @@ from hospiflow.store import sites as store_sites
 from hospiflow.store.engine import time_limit
 from hospiflow.store.timeconv import now_ms
 from hospiflow.web import data, observed
-from hospiflow.web.app import get_db, state
 from hospiflow.web.auth import Unauthorized, WritesDisabled, actor, auth, requires_admin
 from hospiflow.web.components import ok
+from hospiflow.web.context import get_db, state
 from hospiflow.web.endpoints import (
     Blueprint,
     json_object,

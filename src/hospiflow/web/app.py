@@ -24,7 +24,6 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -32,10 +31,8 @@ from typing import Any
 import sqlalchemy as sa
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
-from flask import Flask, Response, current_app, g, request, send_from_directory
+from flask import Flask, Response, request, send_from_directory
 from flask.json.provider import DefaultJSONProvider
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.pool import NullPool
 from werkzeug.exceptions import HTTPException
 
 from hospiflow import __version__
@@ -43,6 +40,9 @@ from hospiflow.errors import HospiflowError
 from hospiflow.store.engine import create_engine_for, resolve_database_url
 from hospiflow.web.auth import Auth, check_read
 from hospiflow.web.components import COMPONENTS, ERROR
+from hospiflow.web.context import State, close_db, get_db, state
+
+__all__ = ["API_PREFIX", "SETTINGS", "create_app", "get_db", "state"]
 
 log = logging.getLogger("hospiflow.web")
 
@@ -180,69 +180,6 @@ class FreshCache:
             if len(self.items) > 1000:  # forget stale answers of runs nobody asks for
                 self.items = {k: v for k, v in self.items.items() if now - v[0] <= self.seconds}
             self.items[key] = (now, body)
-
-
-@dataclass
-class State:
-    """What one app owns: its engines, background jobs and caches."""
-
-    url: str
-    reader: Engine
-    jobs: Any
-    token: str | None
-    cache: ResponseCache = field(default_factory=lambda: ResponseCache(64 * 2**20))
-    fresh: FreshCache = field(default_factory=lambda: FreshCache(0.5))
-    writer: Engine | None = None
-    live: Any = None
-    catalogs: dict[int, Any] = field(default_factory=dict)
-    runs: dict[int, dict[str, Any]] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def write_engine(self) -> Engine:
-        with self.lock:
-            if self.writer is None:
-                self.writer = create_engine_for(self.url)
-            return self.writer
-
-    def stream_connection(self) -> Connection:
-        """A dedicated read-only connection (one per stream, closed by the caller)."""
-        engine = create_engine_for(self.url, readonly=True, poolclass=NullPool)
-        connection = engine.connect()
-        connection.info["engine"] = engine
-        return connection
-
-    def close(self) -> None:
-        """Stop the jobs and dispose the engines (tests and server shutdown)."""
-        self.jobs.close()
-        self.reader.dispose()
-        if self.writer is not None:
-            self.writer.dispose()
-
-
-def close_stream_connection(connection: Connection) -> None:
-    """Close a connection from ``State.stream_connection`` and its engine."""
-    engine = connection.info.get("engine")
-    connection.close()
-    if engine is not None:
-        engine.dispose()
-
-
-def state(app: Flask | None = None) -> State:
-    """The running app's ``State``."""
-    return (app or current_app).extensions["hospiflow"]
-
-
-def get_db() -> Connection:
-    """This request's read-only connection (opened on first use, closed at teardown)."""
-    if "db" not in g:
-        g.db = state().reader.connect()
-    return g.db
-
-
-def _close_db(_error: BaseException | None = None) -> None:
-    connection = g.pop("db", None)
-    if connection is not None:
-        connection.close()
 
 
 def _read_token(config: dict[str, Any]) -> str | None:
@@ -591,7 +528,7 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     )
     checks = Auth(reader, token)
     app.extensions["hospiflow.auth"] = checks
-    app.teardown_appcontext(_close_db)
+    app.teardown_appcontext(close_db)
     open_paths = frozenset({f"{API_PREFIX}/health", f"{API_PREFIX}/openapi.json"})
     app.before_request(lambda: check_read(API_PREFIX, open_paths))
     _register_errors(app)

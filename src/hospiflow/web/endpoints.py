@@ -18,7 +18,7 @@ from marshmallow import RAISE
 
 from hospiflow.errors import HospiflowError
 from hospiflow.store.engine import time_limit
-from hospiflow.web.app import get_db
+from hospiflow.web.context import get_db
 from hospiflow.web.timeutil import BadRequest
 
 if TYPE_CHECKING:

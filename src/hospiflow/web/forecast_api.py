@@ -30,7 +30,6 @@ from hospiflow.errors import NotFoundError
 from hospiflow.forecast.history import predecessor
 from hospiflow.store import forecasts as store
 from hospiflow.web import data
-from hospiflow.web.app import get_db
 from hospiflow.web.components import (
     BOOL,
     INT,
@@ -43,6 +42,7 @@ from hospiflow.web.components import (
     arr,
     obj,
 )
+from hospiflow.web.context import get_db
 from hospiflow.web.endpoints import Blueprint, limited, no_query, refuse_repeated_parameters
 from hospiflow.web.timeutil import utc_iso
 

@@ -36,9 +36,9 @@ from hospiflow.ingest.formats import ReadOptions
 from hospiflow.records import DISPOSITION_LABELS, ICD9, ICD10, Rejection, VisitRecord
 from hospiflow.store import sites as store_sites
 from hospiflow.web.api import E401, E403
-from hospiflow.web.app import state
 from hospiflow.web.auth import actor, requires_admin
 from hospiflow.web.components import COMPONENTS, INT, OPT_STR, STR, arr, obj, ok
+from hospiflow.web.context import state
 from hospiflow.web.endpoints import (
     BadJson,
     Blueprint,

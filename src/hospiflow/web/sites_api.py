@@ -29,9 +29,9 @@ from hospiflow.store import observed as store_observed
 from hospiflow.store import sites as store_sites
 from hospiflow.web import data
 from hospiflow.web.api import E401, E403
-from hospiflow.web.app import get_db, state
 from hospiflow.web.auth import actor, requires_admin
 from hospiflow.web.components import ok
+from hospiflow.web.context import get_db, state
 from hospiflow.web.endpoints import (
     Blueprint,
     json_object,

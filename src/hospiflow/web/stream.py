@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from hospiflow.store import queries, trace
-from hospiflow.web.app import State, close_stream_connection
+from hospiflow.web.context import State, close_stream_connection
 from hospiflow.web.data import RunContext, event_item, now_payload
 
 
