@@ -27,7 +27,6 @@ def listening(engine: Any, site: Any, limits: Limits | None = None) -> Iterator[
         loop.run_until_complete(listener.start())
         started.set()
         loop.run_forever()
-        loop.run_until_complete(listener.close())
         loop.close()
 
     thread = threading.Thread(target=run, name="test-mllp", daemon=True)
@@ -36,6 +35,7 @@ def listening(engine: Any, site: Any, limits: Limits | None = None) -> Iterator[
     try:
         yield listener
     finally:
+        asyncio.run_coroutine_threadsafe(listener.close(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hospiflow.simulation.flowconfig import FlowConfig
 from hospiflow.simulation.scenario import Scenario, Shift, default_scenario
 
 FLAT: dict[str, Any] = {
@@ -17,6 +18,7 @@ FLAT: dict[str, Any] = {
     "weekday_profile": (1.0,) * 7,
     "monthly_profile": (1.0,) * 12,
     "pathology_seasonality": False,
+    "flow": FlowConfig(),  # the plain queueing model: the theory checks need it
 }
 
 

@@ -133,6 +133,14 @@ class Server:
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
+    def wait_idle(self, seconds: float = 5.0) -> None:
+        """Wait until every connection is closed (a test that dropped some, before teardown)."""
+        import time
+
+        deadline = time.monotonic() + seconds
+        while len(self.server._map) > 2 and time.monotonic() < deadline:  # listener + trigger
+            time.sleep(0.02)
+
     def __enter__(self) -> Server:
         self.thread.start()
         return self

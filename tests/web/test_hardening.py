@@ -67,7 +67,8 @@ def test_job_limit_holds_under_simultaneous_posts(
     server = serve(app)
     statuses = _concurrent_posts(server.url, token, 6)
     assert sorted(statuses) == [202, 202, 409, 409, 409, 409]
-    runs = requests.get(server.url + API + "/runs", timeout=10).json()["runs"]
+    with requests.Session() as session:
+        runs = session.get(server.url + API + "/runs", timeout=10).json()["runs"]
     assert len(runs) == 3  # the base run and the two admitted what-ifs
 
 
@@ -248,6 +249,7 @@ def test_large_bodies_are_refused_before_being_read(
     assert " 413 " in status  # no token: the small limit
     status, _sent = _raw_request(server.url, imports + f"{auth}Content-Length: {9 * 2**20}\r\n\r\n")
     assert " 413 " in status  # over MAX_IMPORT_BYTES
+    server.wait_idle()
 
 
 def test_flask_refuses_large_bodies_too(
@@ -287,16 +289,14 @@ def test_ranges_at_the_calendar_ends_are_400(sqlite_client: Any, path: str) -> N
 
 def _read_only(request: pytest.FixtureRequest, backend: str, tmp_path: Any) -> tuple[str, str]:
     """A store with one run that refuses writes; its URL and the name errors give it."""
-    from conftest import simulate_into
-
     if backend == "sqlite":
         path = tmp_path / "readonly.db"
-        simulate_into(f"sqlite:///{path}", days=1)
+        request.getfixturevalue("simulate")(f"sqlite:///{path}", days=1)
         return f"sqlite:///file:{path}?mode=ro&uri=true", "readonly.db"
     import sqlalchemy as sa
 
     url = request.getfixturevalue("postgres_databases")("hospiflow_readonly")
-    simulate_into(url, days=1)
+    request.getfixturevalue("simulate")(url, days=1)
     name = sa.make_url(url).database
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -345,39 +345,39 @@ def _damage_table(path: Any, table: str) -> None:
 
 
 def test_csv_downloads_on_a_damaged_store_answer_json(
-    make_app: Callable[..., Any], serve: Callable[[Any], Any], tmp_path: Any
+    make_app: Callable[..., Any],
+    serve: Callable[[Any], Any],
+    tmp_path: Any,
+    request: pytest.FixtureRequest,
 ) -> None:
     """Through a real server, a damaged table gives the JSON error shape (503), not a
     plain-text 500 half-way through a CSV body."""
-    from conftest import simulate_into
-
     path = tmp_path / "damaged.db"
-    simulate_into(f"sqlite:///{path}", days=1)
+    request.getfixturevalue("simulate")(f"sqlite:///{path}", days=1)
     _damage_table(path, "treatments")
     server = serve(make_app(f"sqlite:///{path}"))
-    assert requests.get(server.url + API + "/runs/1", timeout=10).status_code == 200
-    for route in ("/runs/1/treatments?format=csv", "/runs/1/reports/treatments"):
-        response = requests.get(server.url + API + route, timeout=10)
-        assert response.status_code == 503, (route, response.text[:200])
-        assert response.json()["error"]["code"] == "store_damaged"
-        assert response.json()["error"]["details"]["where"] == "damaged.db"
+    with requests.Session() as session:
+        assert session.get(server.url + API + "/runs/1", timeout=10).status_code == 200
+        for route in ("/runs/1/treatments?format=csv", "/runs/1/reports/treatments"):
+            response = session.get(server.url + API + route, timeout=10)
+            assert response.status_code == 503, (route, response.text[:200])
+            assert response.json()["error"]["code"] == "store_damaged"
+            assert response.json()["error"]["details"]["where"] == "damaged.db"
 
 
 def test_run_shows_a_custom_catalog_by_name_only(
-    make_app: Callable[..., Any], tmp_path: Any
+    make_app: Callable[..., Any], tmp_path: Any, request: pytest.FixtureRequest
 ) -> None:
     """GET /runs/{id} names a custom catalog file, never the server's folders."""
     import shutil
     from importlib import resources
-
-    from conftest import simulate_into
 
     catalog = tmp_path / "secret-folder" / "my-catalog.toml"
     catalog.parent.mkdir()
     with resources.as_file(resources.files("hospiflow.catalog") / "pathologies.toml") as source:
         shutil.copyfile(source, catalog)
     url = f"sqlite:///{tmp_path / 'custom.db'}"
-    run_id = simulate_into(url, days=1, catalog=str(catalog))
+    run_id = request.getfixturevalue("simulate")(url, days=1, catalog=str(catalog))
     response = make_app(url).test_client().get(f"{API}/runs/{run_id}")
     assert response.status_code == 200
     assert response.get_json()["run"]["parameters"]["catalog"] == "my-catalog.toml"

@@ -9,7 +9,7 @@ import click
 
 from hospiflow.store import migrate
 from hospiflow.store import runs as store_runs
-from hospiflow.store.engine import create_engine_for, resolve_database_url
+from hospiflow.store.engine import check_sqlite_file, create_engine_for, resolve_database_url
 from hospiflow.store.timeconv import iso
 
 
@@ -57,7 +57,10 @@ def upgrade(db: str | None, database_url: str | None) -> None:
 @database_options
 def status(db: str | None, database_url: str | None) -> None:
     """List the runs with their status and row counts."""
-    engine = create_engine_for(_url(db, database_url), readonly=True)
+    url = _url(db, database_url)
+    if url.startswith("sqlite:///"):
+        check_sqlite_file(url.removeprefix("sqlite:///"), readonly=True)
+    engine = create_engine_for(url, readonly=True)
     try:
         with engine.connect() as connection:
             migrate.ensure_current(connection)

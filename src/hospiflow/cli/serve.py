@@ -7,6 +7,7 @@ while no token exists (``hospiflow token create``, or ``HOSPIFLOW_API_TOKEN``).
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import signal
@@ -74,6 +75,29 @@ def _check_exposure(app: Any, host: str) -> None:
         )
 
 
+def _check_listen(host: str, port: int) -> None:
+    """Refuse an address this machine cannot listen on, or a port already taken, up front."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as error:
+        raise HospiflowError(
+            f"cannot listen on {host}: not an address ({error})", where="--host"
+        ) from error
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            taken = error.errno == errno.EADDRINUSE
+            reason = f"port {port} is already in use" if taken else error.strerror
+            raise HospiflowError(
+                f"cannot listen on {host}:{port}: {reason}", where="--port" if taken else "--host"
+            ) from error
+
+
 def _sigterm_as_interrupt() -> None:
     def handler(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
@@ -137,6 +161,8 @@ def live(
 )
 @click.option("--live", "with_live", is_flag=True, help="Also run a live simulation in-process.")
 @live_options
+@click.option("--mllp-site", help="Also listen for a site's HL7 v2 feed (MLLP) in-process.")
+@click.option("--mllp-port", default=2575, show_default=True, type=int, help="With --mllp-site.")
 def serve(
     db: str | None,
     database_url: str | None,
@@ -147,6 +173,8 @@ def serve(
     scenario_source: str,
     continue_from: int | None,
     speed: float,
+    mllp_site: str | None = None,
+    mllp_port: int = 2575,
 ) -> None:
     """Serve the API (/api/v1, docs at /api/docs) and the dashboard on waitress.
 
@@ -158,6 +186,7 @@ def serve(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    _check_listen(host, port)
     url = resolve_database_url(db, database_url)
     migrate.init(url)
     app = create_app({"DATABASE_URL": url})
@@ -172,6 +201,7 @@ def serve(
         run_id = service.start()
         state(app).live = service
         click.echo(f"live run {run_id} at {speed:g}x", err=True)
+    feed = _feed(url, mllp_site, host, mllp_port) if mllp_site else None
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     click.echo(f"hospiflow at http://{shown}:{port}/  (API docs: /api/docs)", err=True)
     _sigterm_as_interrupt()
@@ -182,5 +212,19 @@ def serve(
     finally:
         if service is not None:
             service.stop()
+        if feed is not None:
+            feed.stop()
         state(app).close()
     sys.exit(0)
+
+
+def _feed(url: str, site: str, host: str, port: int) -> Any:
+    """The site's MLLP listener in a thread of the server (``hospiflow.feeds.mllp``)."""
+    from hospiflow.feeds.mllp import InThread, Listener
+    from hospiflow.store.engine import create_engine_for
+
+    key: int | str = int(site) if site.isdigit() else site
+    feed = InThread(Listener(create_engine_for(url), key, host, port))
+    bound = feed.start()
+    click.echo(f"MLLP listener for site {site} on {host}:{bound}", err=True)
+    return feed

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from hospiflow.cli.db import database_options
+from hospiflow.errors import HospiflowError
 from hospiflow.runner import simulate_run
 from hospiflow.simulation.engine import Engine, SimulationResult
 from hospiflow.simulation.recorder import kpis
@@ -86,7 +90,7 @@ def simulate(
     $HOSPIFLOW_DATABASE_URL says otherwise.
     """
     scenario = _apply_overrides(
-        load_scenario(scenario_source),
+        _load(scenario_source),
         days=days,
         seed=seed,
         arrival_rate_per_hour=rate,
@@ -94,6 +98,8 @@ def simulate(
         start_date=start_date.date() if start_date is not None else None,
         warmup_days=warmup_days,
     )
+    if not no_reports:
+        _check_out(out)
     console = Console(stderr=True, quiet=quiet)
     columns = (
         TextColumn("[progress.description]{task.description}"),
@@ -110,7 +116,7 @@ def simulate(
             else None
         )
         task = progress.add_task(f"Simulating {scenario.days:g} days", total=total)
-        outcome = simulate_run(
+        outcome = _writing_reports(out)(simulate_run)(
             scenario,
             out_dir=None if no_reports else out,
             database_url=None if no_store else resolve_database_url(db, database_url),
@@ -129,6 +135,50 @@ def simulate(
         click.echo(f"Reports written to {out}/:")
         for path in outcome.report_paths:
             click.echo(f"  {path}")
+
+
+def _load(source: str | Path) -> Scenario:
+    """``load_scenario``, naming the file when it is not UTF-8 text."""
+    try:
+        return load_scenario(source)
+    except UnicodeDecodeError as error:
+        raise HospiflowError(
+            f"not UTF-8 text (byte {error.object[error.start : error.start + 1]!r} at byte "
+            f"{error.start}); save the file as UTF-8",
+            where=str(source),
+        ) from error
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an --out folder that cannot be made or written before simulating, not after."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise HospiflowError(
+            f"cannot make the reports folder {out}: {error.strerror}", where="--out"
+        ) from error
+    if not os.access(out, os.W_OK):
+        raise HospiflowError(f"the reports folder {out} is not writable", where="--out")
+
+
+def _writing_reports(out: Path) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Turn a failed write of a report (a full disk, a file-size limit) into one clear error."""
+
+    def wrap(function: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return function(*args, **kwargs)
+            except OSError as error:
+                room = error.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+                why = "no room left on the disk" if room else "cannot write"
+                raise HospiflowError(
+                    f"{why} while writing the reports into {out} ({error.strerror})",
+                    where="--out",
+                ) from error
+
+        return call
+
+    return wrap
 
 
 def _display_url(db: str | None, database_url: str | None) -> str:
@@ -173,14 +223,14 @@ def scenario() -> None:
 @click.argument("source", default="default")
 def scenario_show(source: str) -> None:
     """Print a scenario as documented TOML (redirect it to a file to edit it)."""
-    sys.stdout.write(scenario_to_toml(load_scenario(source)))
+    sys.stdout.write(scenario_to_toml(_load(source)))
 
 
 @scenario.command("check")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 def scenario_check(path: Path) -> None:
     """Validate a scenario file; print what it describes."""
-    loaded = load_scenario(path)
+    loaded = _load(path)
     doctors = loaded.doctors_per_specialty()
     click.echo(
         f"{path}: valid — {loaded.days:g} days from {date.isoformat(loaded.start_date)}, "

@@ -258,19 +258,26 @@ class SiteFeed:
         self, connection: Connection, run_id: int, times: list[int], added: int, messages: int
     ) -> None:
         """The run's count, span and version, and the site's feed state, after a write."""
-        r = schema.runs
-        start, end, count = connection.execute(
-            sa.select(r.c.start_utc_ms, r.c.end_utc_ms, r.c.visits_count).where(r.c.id == run_id)
+        start, end, count = _sql(
+            connection,
+            "SELECT start_utc_ms, end_utc_ms, visits_count FROM runs WHERE id = ?",
+            (run_id,),
         ).one()
-        values: dict[str, Any] = {"visits_count": max(0, int(count) + added)}
+        count = int(count)
         if times:
             first, last = min(times), max(times)
-            values["start_utc_ms"] = first if int(count) == 0 else min(int(start), first)
-            values["end_utc_ms"] = last if int(count) == 0 else max(int(end), last)
-        values["finished_at_ms"] = max(now_ms(), int(self._last_version or 0) + 1)
-        self._last_version = values["finished_at_ms"]
-        connection.execute(r.update().where(r.c.id == run_id).values(values))
-        _upsert_state(connection, self.site_id, now_ms(), messages)
+            start = first if count == 0 else min(int(start), first)
+            end = last if count == 0 else max(int(end), last)
+        at = now_ms()
+        version = max(at, int(self._last_version or 0) + 1)
+        self._last_version = version
+        _sql(
+            connection,
+            "UPDATE runs SET visits_count = ?, start_utc_ms = ?, end_utc_ms = ?, "
+            "finished_at_ms = ? WHERE id = ?",
+            (max(0, count + added), start, end, version, run_id),
+        )
+        _sql(connection, _STATE_UPSERT, (self.site_id, at, messages, True))
 
     _last_version: int | None = None
 
@@ -603,6 +610,34 @@ class SiteFeed:
 
 
 _MESSAGE_COLUMNS = ("site_id", "control_id", "received_at_ms", "event", "status", "answer")
+_SQL: dict[tuple[str, str], str] = {}
+
+
+def _sql(connection: Connection, sql: str, params: Sequence[Any] = ()) -> Any:
+    """Run ``sql`` (``?`` placeholders) through the driver: the per-message path is a few
+    small statements, and building them with SQLAlchemy Core cost more than running them."""
+    style = connection.dialect.paramstyle
+    text = _SQL.get((style, sql))
+    if text is None:
+        text = sql if style == "qmark" else sql.replace("%", "%%").replace("?", "%s")
+        _SQL[(style, sql)] = text
+    return connection.exec_driver_sql(text, tuple(params))
+
+
+_SELECT_VISIT = (
+    f"SELECT id, {', '.join(VISIT_COLUMNS)} FROM visits WHERE run_id = ? AND visit_key = ?"
+)
+_INSERT_VISIT = (
+    f"INSERT INTO visits ({', '.join(VISIT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(VISIT_COLUMNS))}) RETURNING id"
+)
+_UPDATE_VISIT = f"UPDATE visits SET {', '.join(f'{c} = ?' for c in VISIT_COLUMNS)} WHERE id = ?"
+_STATE_UPSERT = (
+    "INSERT INTO feed_state (site_id, last_message_ms, messages, rollups_dirty) "
+    "VALUES (?, ?, ?, ?) ON CONFLICT (site_id) DO UPDATE SET "
+    "last_message_ms = excluded.last_message_ms, "
+    "messages = feed_state.messages + excluded.messages, rollups_dirty = excluded.rollups_dirty"
+)
 
 
 class _Work:
@@ -619,26 +654,20 @@ class _Work:
 
     def visit(self, key: str) -> dict[str, Any] | None:
         if key not in self.cache:
-            v = schema.visits
-            found = self.connection.execute(
-                sa.select(v.c.id, *[v.c[c] for c in VISIT_COLUMNS]).where(
-                    v.c.run_id == self.run_id, v.c.visit_key == key
-                )
-            ).first()
-            self.cache[key] = dict(found._mapping) if found is not None else None
+            found = _sql(self.connection, _SELECT_VISIT, (self.run_id, key)).first()
+            self.cache[key] = (
+                dict(zip(("id", *VISIT_COLUMNS), found, strict=True)) if found is not None else None
+            )
         return self.cache[key]
 
     def save(self, row: dict[str, Any]) -> None:
-        v = schema.visits
-        values = {c: row[c] for c in VISIT_COLUMNS}
+        values = [row[c] for c in VISIT_COLUMNS]
         if row.get("id") is None:
-            new_id = self.connection.execute(
-                v.insert().values(values).returning(v.c.id)
-            ).scalar_one()
+            new_id = _sql(self.connection, _INSERT_VISIT, values).scalar_one()
             row = {**row, "id": int(new_id)}
             self.added += 1
         else:
-            self.connection.execute(v.update().where(v.c.id == row["id"]).values(values))
+            _sql(self.connection, _UPDATE_VISIT, [*values, row["id"]])
         self.cache[row["visit_key"]] = row
         self.times.append(row["arrival_ms"])
         if row["departure_ms"] is not None:
@@ -696,13 +725,15 @@ def _known_messages(connection: Connection, site_id: int, ids: list[str]) -> dic
     """Control ids already taken, with the answer they got (a NACK is given again)."""
     if not ids:
         return {}
-    m = schema.feed_messages
     found: dict[str, Outcome] = {}
     for start in range(0, len(ids), 900):
-        rows = connection.execute(
-            sa.select(m.c.control_id, m.c.status, m.c.answer).where(
-                m.c.site_id == site_id, m.c.control_id.in_(ids[start : start + 900])
-            )
+        part = ids[start : start + 900]
+        marks = ", ".join("?" * len(part))
+        rows = _sql(
+            connection,
+            "SELECT control_id, status, answer FROM feed_messages "
+            f"WHERE site_id = ? AND control_id IN ({marks})",
+            (site_id, *part),
         )
         for control_id, status, answer in rows:
             found[control_id] = _answer(status, answer)
@@ -741,26 +772,6 @@ def _update_visits(connection: Connection, changed: list[dict[str, Any]]) -> Non
         .values({name: sa.bindparam(name) for name in VISIT_COLUMNS[2:]}),
         changed,
     )
-
-
-def _upsert_state(connection: Connection, site_id: int, at_ms: int, messages: int) -> None:
-    f = schema.feed_state
-    if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    stmt = insert(f).values(
-        site_id=site_id, last_message_ms=at_ms, messages=messages, rollups_dirty=True
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[f.c.site_id],
-        set_={
-            "last_message_ms": at_ms,
-            "messages": f.c.messages + messages,
-            "rollups_dirty": True,
-        },
-    )
-    connection.execute(stmt)
 
 
 def describe(record: VisitRecord) -> str:

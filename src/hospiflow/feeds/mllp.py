@@ -33,6 +33,8 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import socket
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -82,6 +84,7 @@ class Listener:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="hospiflow-mllp-writer")
         self._server: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._clients: set[asyncio.Task[object]] = set()
 
     async def start(self) -> int:
         """Listen; return the port (useful with port 0)."""
@@ -110,13 +113,16 @@ class Listener:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._clients]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
         self._pool.shutdown(wait=True)
+        if self._server is not None:
+            await self._server.wait_closed()
 
     # ------------------------------------------------------------------ connections
 
@@ -133,12 +139,21 @@ class Listener:
             writer.close()
             return
         self.connections += 1
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # an ACK is small: do not let Nagle hold it back
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        task = asyncio.current_task()
+        if task is not None:
+            self._clients.add(task)
         try:
             await self._frames(peer, reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
             self.connections -= 1
+            if task is not None:
+                self._clients.discard(task)
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
@@ -276,3 +291,41 @@ def run(engine: Engine, site: str | int, host: str, port: int, limits: Limits) -
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(listener.serve(ready))
+
+
+class InThread:
+    """A listener on an event loop of its own thread (``hospiflow serve --mllp-site``)."""
+
+    def __init__(self, listener: Listener) -> None:
+        self.listener = listener
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, name="hospiflow-mllp", daemon=True)
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self.listener.start())
+        except BaseException as error:  # noqa: BLE001 - raised in start()
+            self._error = error
+            self._started.set()
+            return
+        self._started.set()
+        self.loop.run_forever()
+        self.loop.close()
+
+    def start(self) -> int:
+        """Start listening; the port (raises what the listener raised, e.g. a port in use)."""
+        self.thread.start()
+        self._started.wait(30)
+        if self._error is not None:
+            raise self._error
+        return self.listener.port
+
+    def stop(self) -> None:
+        if not self.thread.is_alive():
+            return
+        asyncio.run_coroutine_threadsafe(self.listener.close(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(30)

@@ -206,7 +206,7 @@ class Engine:
         self.events: list[EventRow] = []
         self.snapshots: list[SnapshotRow] = []
         self.heap: list[tuple[float, int, int, Any]] = []
-        self.flow = scenario.flow if scenario.flow.enabled else None
+        self.flow = scenario.flow if scenario.flow_active else None
         self.hospital: Hospital | FlowHospital
         if self.flow is None:
             self.hospital = Hospital(
@@ -480,7 +480,7 @@ class Engine:
             hospital.shift_end(subject, now)
         elif kind == SNAPSHOT:
             self._snapshot(now)
-        else:  # DIAGNOSTICS_DONE, WARD_DISCHARGE
+        else:  # DIAGNOSTICS_DONE, WARD_DISCHARGE, TRIAGE_DONE
             hospital.control(kind, subject, now)  # type: ignore[union-attr]
 
     def _snapshot(self, t: float) -> None:

@@ -47,6 +47,7 @@ from hospiflow.simulation.model import (
 
 DIAGNOSTICS_DONE = 5
 WARD_DISCHARGE = 6
+TRIAGE_DONE = 7
 _ARRIVAL = int(EventKind.ARRIVAL)
 _START = int(EventKind.TREATMENT_START)
 _END = int(EventKind.TREATMENT_END)
@@ -125,6 +126,7 @@ def flow_tables(flow: FlowConfig, catalog: Catalog) -> FlowTables:
 class FlowDraws:
     """Per-patient flow attributes of one chunk of arrivals."""
 
+    triage: list[float]  # minutes from arrival to the end of triage (0: none)
     level: list[int]
     priority: list[int]
     area: list[int]
@@ -186,7 +188,10 @@ def draw_flow(
     hour = (tables.discharge_cum < u[:, 5:6]).sum(axis=1)
     discharge_minute = 60.0 * (hour + rng.random(n))
     priority = np.array([priority_of_level(flow.triage_scale, lv) for lv in range(LEVELS + 1)])
+    t2 = math.log1p(0.5**2)  # triage times: lognormal, coefficient of variation 0.5
+    triage = flow.triage_minutes * rng.lognormal(-t2 / 2, math.sqrt(t2), n)
     return FlowDraws(
+        triage=triage.tolist(),
         level=level.tolist(),
         priority=priority[level].tolist(),
         area=tables.area_of_level[level].tolist(),
@@ -205,6 +210,7 @@ class FlowPatients(Patients):
 
     def __init__(self) -> None:
         super().__init__()
+        self.triage: list[float] = []
         self.level: list[int] = []
         self.priority: list[int] = []
         self.area: list[int] = []
@@ -222,6 +228,7 @@ class FlowPatients(Patients):
 
     def add_flow(self, draws: FlowDraws) -> None:
         n = len(draws.level)
+        self.triage.extend(draws.triage)
         self.level.extend(draws.level)
         self.priority.extend(draws.priority)
         self.area.extend(draws.area)
@@ -363,6 +370,17 @@ class FlowHospital:
         patience = patients.patience[p]
         if patience != math.inf:
             heappush(self.calendar, (now + patience, next(self.sequence), ABANDON, p))
+        triage = patients.triage[p]
+        if triage > 0:
+            heappush(self.calendar, (now + triage, next(self.sequence), TRIAGE_DONE, p))
+        else:
+            self._seek_space(p, now)
+
+    def _seek_space(self, p: int, now: float) -> None:
+        """After triage: a space of the patient's area, or its queue (most urgent first)."""
+        patients = self.patients
+        if patients.left[p] == patients.left[p]:  # left during triage
+            return
         a = patients.area[p]
         if self.space_free[a]:
             self.space_free[a] -= 1
@@ -437,6 +455,8 @@ class FlowHospital:
         """The flow's own timed events."""
         if kind == DIAGNOSTICS_DONE:
             self._to_doctor(subject, now)
+        elif kind == TRIAGE_DONE:
+            self._seek_space(subject, now)
         else:
             self._ward_discharge(subject, now)
 
@@ -511,7 +531,7 @@ class FlowHospital:
         a = patients.area[p]
         if patients.space_start[p] == patients.space_start[p]:  # held a space
             self._free_space(a, now)
-        else:
+        elif now - patients.arrival[p] >= patients.triage[p]:  # was queued for a space
             self.space_waiting[a] -= 1  # its queue entry is skipped when reached
 
     # ------------------------------------------------------------------ shifts

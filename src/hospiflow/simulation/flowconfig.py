@@ -86,6 +86,7 @@ class FlowConfig:
     enabled: bool = False
     triage_scale: str = "CCMU"
     acuity_mix: tuple[float, ...] = (0.0, 0.0, 1.0, 0.0, 0.0)
+    triage_minutes: float = 0.0  # mean triage (lognormal, cv 0.5) before seeking a space
     patience_minutes: tuple[float, ...] = (0.0,) * LEVELS  # 0: never leaves unseen
     diagnostics_share: float = 0.0
     diagnostics_mean_minutes: float = 90.0
@@ -163,7 +164,7 @@ def validate_flow(flow: FlowConfig, specialties: tuple[str, ...], pathologies: t
     for i, v in enumerate(flow.patience_minutes):
         if not _number(v) or v < 0:
             raise _fail(f"flow.patience_minutes[{i}]", "must be a finite number ≥ 0 (0: never)", v)
-    for key in ("diagnostics_mean_minutes", "reassessment_minutes"):
+    for key in ("diagnostics_mean_minutes", "reassessment_minutes", "triage_minutes"):
         value = getattr(flow, key)
         if not _number(value) or value < 0:
             raise _fail(f"flow.{key}", "must be a finite number ≥ 0", value)
@@ -298,6 +299,7 @@ def _validate_wards(flow: FlowConfig, specialties: tuple[str, ...]) -> None:
 _FLOW_KEYS = {
     "enabled",
     "triage_scale",
+    "triage_minutes",
     "acuity_mix",
     "patience_minutes",
     "diagnostics_share",
@@ -422,6 +424,9 @@ def flow_to_toml(flow: FlowConfig) -> list[str]:
         '# acuity scale: "CCMU" (France: 5 most urgent), "ESI" or "MTS" (1 most urgent);',
         "# doctors see the most urgent first, then the first come (non-preemptive priority)",
         f'triage_scale = "{flow.triage_scale}"',
+        "# mean minutes of registration and triage by a nurse (lognormal, cv 0.5; 0: none),",
+        "# before the patient seeks a treatment space; counts in door-to-doctor",
+        f"triage_minutes = {_num(flow.triage_minutes)}",
         "# share of patients at levels 1..5 of the scale (overridable per pathology)",
         f"acuity_mix = {_list(flow.acuity_mix)}",
         "# mean patience (exponential) before leaving without being seen, per level 1..5;",

@@ -34,7 +34,7 @@ from hospiflow.simulation.flowconfig import FlowConfig, flow_from_dict, flow_to_
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ROUTING_POLICIES = ("pooled", "shortest-queue", "random")
 TREATMENT_DISTRIBUTIONS = ("exponential", "fixed", "lognormal", "gamma")
-BUILTIN_SCENARIOS = ("default", "stationary")
+BUILTIN_SCENARIOS = ("default", "stationary", "emergency")
 BUILTIN_CATALOGS = ("default", "validation")
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 
@@ -99,6 +99,12 @@ class Scenario:
 
     def __post_init__(self) -> None:
         _validate(self)
+
+    @property
+    def flow_active(self) -> bool:
+        """The patient flow runs: enabled, with pooled doctors (per-doctor queues are the
+        plain queueing model's layout: ``shortest-queue`` and ``random`` run without it)."""
+        return self.flow.enabled and self.routing == "pooled"
 
     def replace(self, **changes: Any) -> Scenario:
         """A copy with some parameters changed (validated again)."""
@@ -210,8 +216,6 @@ def _validate(s: Scenario) -> None:
         raise _fail("treatment_cv", "must be a finite number > 0", s.treatment_cv)
     if not isinstance(s.flow, FlowConfig):
         raise _fail("flow", "must be a [flow] table", s.flow)
-    if s.flow.enabled and s.routing != "pooled":
-        raise _fail("routing", 'must be "pooled" when [flow] is enabled', s.routing)
     if not _is_number(s.mean_patience_minutes) or not (
         math.isfinite(s.mean_patience_minutes) and s.mean_patience_minutes > 0
     ):
@@ -521,7 +525,8 @@ def scenario_to_toml(s: Scenario) -> str:
         f"cv = {_number(s.treatment_cv)}",
         "",
         "[routing]",
-        '# "pooled" (one queue per specialty), "shortest-queue" or "random" (a queue per doctor)',
+        '# "pooled" (one queue per specialty), "shortest-queue" or "random" (a queue per doctor;',
+        "# these two are layouts of the plain queueing model: [flow] is not applied with them)",
         f'policy = "{s.routing}"',
         "",
         "[abandonment]",

@@ -64,6 +64,12 @@ def resolve_database_url(
     if flag_db is not None:
         return sqlite_url(flag_db)
     if flag_url:
+        if "://" not in flag_url:
+            raise StoreError(
+                f"not a database URL: {flag_url!r} (use sqlite:///FILE or "
+                "postgresql://user@host/db; --db FILE for a SQLite file)",
+                where="--database-url",
+            )
         return normalize_url(flag_url)
     env = os.environ.get(ENV_DATABASE_URL, "").strip()
     if env:
@@ -106,11 +112,35 @@ def create_engine_for(
     )
 
 
+def check_sqlite_file(database: str, readonly: bool) -> None:
+    """Name what SQLite would only call "unable to open database file" (writers check it)."""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.is_dir():
+        raise StoreError(f"{path} is a folder, not a database file", where="--db")
+    if readonly:
+        if not path.exists():
+            raise StoreError(
+                f"no database at {path}: create it with `hospiflow db init`", where="--db"
+            )
+        return
+    if path.exists() and not os.access(path, os.W_OK):
+        raise StoreError(f"{path} is read-only: this command writes the store", where="--db")
+    folder = path.parent if str(path.parent) else Path(".")
+    if folder.is_dir() and not os.access(folder, os.W_OK):
+        raise StoreError(
+            f"the folder {folder} is read-only: SQLite writes its journal beside the database",
+            where="--db",
+        )
+
+
 def _sqlite_engine(url: sa.URL, *, readonly: bool, echo: bool, **kwargs: Any) -> Engine:
     if readonly:
         url = _sqlite_readonly_url(url)
     elif url.database and url.database != ":memory:" and not url.database.startswith("file:"):
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        check_sqlite_file(url.database, readonly=False)
     connect_args = {"check_same_thread": False, **kwargs.pop("connect_args", {})}
     engine = sa.create_engine(url, echo=echo, connect_args=connect_args, **kwargs)
 

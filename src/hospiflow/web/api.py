@@ -36,6 +36,7 @@ from hospiflow.store.engine import time_limit
 from hospiflow.store.timeconv import now_ms
 from hospiflow.web import data, observed
 from hospiflow.web.auth import Unauthorized, WritesDisabled, actor, auth, requires_admin
+from hospiflow.web.cache import Answer
 from hospiflow.web.components import ok
 from hospiflow.web.context import get_db, state
 from hospiflow.web.endpoints import (
@@ -86,6 +87,30 @@ class Conflict(StoreError):
 
 
 bp.before_request(refuse_repeated_parameters)
+
+
+@bp.before_request
+def _known_answer() -> Response | None:
+    """A complete run's answer already given for this exact URL: sent before validation.
+
+    Only answers that passed validation were kept, under the request's full
+    path, so the same path would validate again the same way; the run's row
+    stays in ``state().runs`` only while it is complete and cannot grow. This
+    skips the query schema, the run's context and a pool connection: on a
+    dashboard's repeated requests those were most of the time spent.
+    """
+    run_id = (request.view_args or {}).get("run_id")
+    if request.method != "GET" or run_id is None:
+        return None
+    row = state().runs.get(run_id)
+    if row is None or row["status"] != "complete" or row["kind"] in data.GROWING_KINDS:
+        return None
+    wanted = _gzip_wanted()
+    key = (run_id, f"{data.run_version(row)}|{request.full_path}" + ("|gzip" if wanted else ""))
+    hit = state().cache.get(key)
+    return _answer(hit) if hit is not None else None
+
+
 requires_token = requires_admin  # the write endpoints' guard (an administrator token)
 
 
@@ -113,7 +138,8 @@ GZIP_MIN_BYTES = 2048  # smaller answers gain nothing from compression
 
 
 def _gzip_wanted() -> bool:
-    return "gzip" in request.headers.get("Accept-Encoding", "")
+    """Whether the client accepts gzip (``gzip;q=0`` refuses it), by Werkzeug's parsing."""
+    return request.accept_encodings["gzip"] > 0
 
 
 def _json_response(body: bytes, gzipped: bool) -> Response:
@@ -128,6 +154,22 @@ def _encode(body: bytes, gzip_wanted: bool) -> tuple[bytes, bool]:
     if gzip_wanted and len(body) >= GZIP_MIN_BYTES:
         return gzip.compress(body, compresslevel=5), True
     return body, False
+
+
+def _answer(answer: Answer) -> Response:
+    """A complete run's answer: ETag, revalidate each time, 304 when the client has it.
+
+    Not ``max-age``: a deleted run's id can be given to a new run, so a client
+    must ask (and gets 304, no body, while it is the same answer).
+    """
+    if request.if_none_match.contains(answer.etag):
+        response = Response(status=304)
+        response.vary.add("Accept-Encoding")
+    else:
+        response = _json_response(answer.body, answer.gzipped)
+    response.set_etag(answer.etag)
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 def _cached(run: data.RunContext, build: Callable[[], dict[str, Any]]) -> Response:
@@ -145,10 +187,12 @@ def _cached(run: data.RunContext, build: Callable[[], dict[str, Any]]) -> Respon
     if immutable:
         hit = cache.get(key)
         if hit is not None:
-            return _json_response(hit[1:], gzipped=hit[:1] == b"z")
+            return _answer(hit)
     body, gzipped = _encode(current_app.json.dumps(limited(build)).encode(), wanted)
     if immutable:
-        cache.put(key, (b"z" if gzipped else b"-") + body)
+        answer = Answer.of(body, gzipped)
+        cache.put(key, answer)
+        return _answer(answer)
     return _json_response(body, gzipped)
 
 
@@ -375,8 +419,13 @@ def now(run_id: int) -> Response:
         return _json_response(hit[1:], gzipped=hit[:1] == b"z")
     run = _context(run_id)
     build = observed.now_payload if data.is_observed(run.row) else data.now_payload
-    response = _cached(run, lambda: build(get_db(), run, _config()))
-    if run.row["status"] == "running":
+    live = data.is_observed(run.row) and observed.is_live(get_db(), run.id)  # changes with time
+    if live:
+        body = current_app.json.dumps(limited(lambda: build(get_db(), run, _config())))
+        response = _json_response(*_encode(body.encode(), _gzip_wanted()))
+    else:
+        response = _cached(run, lambda: build(get_db(), run, _config()))
+    if run.row["status"] == "running" or live:
         gzipped = response.headers.get("Content-Encoding") == "gzip"
         fresh.put(key, (b"z" if gzipped else b"-") + response.get_data())
     return response

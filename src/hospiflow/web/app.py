@@ -21,9 +21,6 @@ import json
 import logging
 import os
 import re
-import threading
-import time
-from collections import OrderedDict
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +36,7 @@ from hospiflow import __version__
 from hospiflow.errors import HospiflowError
 from hospiflow.store.engine import create_engine_for, resolve_database_url
 from hospiflow.web.auth import Auth, check_read
+from hospiflow.web.cache import FreshCache, ResponseCache
 from hospiflow.web.components import COMPONENTS, ERROR
 from hospiflow.web.context import State, close_db, get_db, state
 
@@ -78,6 +76,7 @@ SETTINGS: tuple[tuple[str, Any, str], ...] = (
     ),
     ("SSE_POLL_SECONDS", 0.25, "How often a stream looks for new events"),
     ("SSE_HEARTBEAT_SECONDS", 15.0, "Comment line sent on an idle stream"),
+    ("FEED_STALE_SECONDS", 300.0, "A live site's feed is stale after this silence (seconds)"),
     ("SSE_BATCH", 500, "Most events a stream reads per poll"),
     ("AMBER_WAIT_MIN", 30.0, "Saturation amber: someone has waited this long (minutes)"),
     ("RED_WAIT_MIN", 120.0, "Saturation red: someone has waited this long (minutes)"),
@@ -115,71 +114,6 @@ class JSONProvider(DefaultJSONProvider):
             return super().loads(s, **kwargs)
         except RecursionError:
             raise ValueError("the JSON is nested too deeply") from None
-
-
-class ResponseCache:
-    """JSON bodies of complete runs' answers (they never change), least recently used out."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.size = 0
-        self.items: OrderedDict[tuple[int, str], bytes] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key: tuple[int, str]) -> bytes | None:
-        with self.lock:
-            body = self.items.get(key)
-            if body is not None:
-                self.items.move_to_end(key)
-            return body
-
-    def put(self, key: tuple[int, str], body: bytes) -> None:
-        if len(body) > self.max_bytes // 8:
-            return
-        with self.lock:
-            old = self.items.pop(key, None)
-            self.size += len(body) - (len(old) if old is not None else 0)
-            self.items[key] = body
-            while self.size > self.max_bytes:
-                _key, dropped = self.items.popitem(last=False)
-                self.size -= len(dropped)
-
-    def drop_run(self, run_id: int) -> None:
-        with self.lock:
-            for key in [k for k in self.items if k[0] == run_id]:
-                self.size -= len(self.items.pop(key))
-
-
-class FreshCache:
-    """Answers about running runs, reused for a fraction of a second.
-
-    Twenty dashboards asking for a live run's `now` at once then cost one
-    computation per period instead of twenty; the state shown is at most
-    ``seconds`` old (new arrivals reach clients through the stream anyway).
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.items: dict[tuple[int, str], tuple[float, bytes]] = {}
-        self.lock = threading.Lock()
-
-    def get(self, key: tuple[int, str]) -> bytes | None:
-        if self.seconds <= 0:
-            return None
-        with self.lock:
-            item = self.items.get(key)
-        if item is None or time.monotonic() - item[0] > self.seconds:
-            return None
-        return item[1]
-
-    def put(self, key: tuple[int, str], body: bytes) -> None:
-        if self.seconds <= 0:
-            return
-        now = time.monotonic()
-        with self.lock:
-            if len(self.items) > 1000:  # forget stale answers of runs nobody asks for
-                self.items = {k: v for k, v in self.items.items() if now - v[0] <= self.seconds}
-            self.items[key] = (now, body)
 
 
 def _read_token(config: dict[str, Any]) -> str | None:
@@ -350,7 +284,9 @@ CSP = "; ".join(
     (
         "default-src 'none'",
         "script-src 'self'",
-        "style-src 'self'",
+        # Plotly.js writes style rules and SVG style attributes at run time (there is
+        # no strict-CSP build: plotly.js#2355, #7543); a style cannot run code
+        "style-src 'self' 'unsafe-inline'",
         "img-src 'self' data:",
         "font-src 'self'",
         "connect-src 'self'",
@@ -359,7 +295,8 @@ CSP = "; ".join(
         "frame-ancestors 'none'",
     )
 )
-"""Only the app's own scripts, styles and connections; never framed (clickjacking)."""
+"""Only the app's own scripts, styles and connections; never framed (clickjacking).
+An inline script runs only if the page's policy carries its hash (``_policy``)."""
 PATIENT_ENDPOINTS = frozenset(
     {
         "api.treatments",
@@ -371,34 +308,29 @@ PATIENT_ENDPOINTS = frozenset(
     }
 )
 """Answers that list patients (pseudonymous): never kept by a browser or a proxy."""
-_INLINE = re.compile(rb"<(script|style)\b[^>]*>(.*?)</\1>", re.DOTALL | re.IGNORECASE)
+_INLINE_SCRIPT = re.compile(rb"<script\b[^>]*>(.*?)</script>", re.DOTALL | re.IGNORECASE)
 
 
-def _inline_hashes(body: bytes) -> dict[str, list[str]]:
-    """CSP hashes of an HTML page's inline scripts and styles (Swagger UI's start-up script).
+def _script_hashes(body: bytes) -> list[str]:
+    """CSP hashes of an HTML page's inline scripts (Swagger UI's start-up script).
 
-    Allowing exactly these bytes keeps ``'unsafe-inline'`` out of the policy.
+    Allowing exactly these bytes keeps ``'unsafe-inline'`` out of ``script-src``.
     """
-    found: dict[str, list[str]] = {"script": [], "style": []}
-    for match in _INLINE.finditer(body):
-        if match.group(2).strip():
-            digest = base64.b64encode(hashlib.sha256(match.group(2)).digest()).decode()
-            found[match.group(1).decode().lower()].append(f"'sha256-{digest}'")
-    return found
+    return [
+        "'sha256-" + base64.b64encode(hashlib.sha256(code).digest()).decode() + "'"
+        for code in _INLINE_SCRIPT.findall(body)
+        if code.strip()
+    ]
 
 
 def _policy(response: Response) -> str:
-    """The page's policy: ``CSP`` plus hashes of its own inline code, if any."""
+    """The page's policy: ``CSP`` plus the hashes of its own inline scripts, if any."""
     if response.mimetype != "text/html" or response.is_streamed:
         return CSP
-    hashes = _inline_hashes(response.get_data())
-    policy = CSP
-    for kind in ("script", "style"):
-        if hashes[kind]:
-            policy = policy.replace(
-                f"{kind}-src 'self'", f"{kind}-src 'self' " + " ".join(hashes[kind])
-            )
-    return policy
+    scripts = _script_hashes(response.get_data())
+    if not scripts:
+        return CSP
+    return CSP.replace("script-src 'self'", "script-src 'self' " + " ".join(scripts))
 
 
 def _register_security(app: Flask) -> None:
@@ -496,7 +428,7 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
         "SSE_POLL_SECONDS",
         "LIVE_CACHE_SECONDS",
     )
-    floats += ("SSE_HEARTBEAT_SECONDS", "AMBER_WAIT_MIN", "RED_WAIT_MIN")
+    floats += ("SSE_HEARTBEAT_SECONDS", "AMBER_WAIT_MIN", "RED_WAIT_MIN", "FEED_STALE_SECONDS")
     floats += ("AMBER_WAITING_PER_DOCTOR", "RED_WAITING_PER_DOCTOR")
     for name in floats:
         app.config[name] = float(app.config[name])

@@ -173,6 +173,25 @@ SITE = obj(
     }
 )
 COUNT_OBJ = {"type": "object", "additionalProperties": INT}
+# A site fed live (MLLP, REST push): its feed's health, null for imports only
+FEED = {
+    "anyOf": [
+        obj(
+            {
+                "last_message": ISO,
+                "seconds_since_last_message": NUM,
+                "stale": BOOL,
+                "stale_after_seconds": NUM,
+                "messages": INT,
+            }
+        ),
+        {"type": "null"},
+    ]
+}
+FEED_TOTALS = {
+    "admitted_waiting": {**INT, "description": "Admitted (A01) but still in the department"},
+    "longest_admitted_wait_min": OPT_NUM,
+}
 
 COMPONENTS: dict[str, dict[str, Any]] = {
     "Error": ERROR,
@@ -224,12 +243,13 @@ COMPONENTS: dict[str, dict[str, Any]] = {
                 }
             ),
             "specialties": arr(obj({"specialty": STR, "name": STR, **SPECIALTY_NOW})),
-            "totals": obj(SPECIALTY_NOW),
+            "totals": obj(SPECIALTY_NOW, FEED_TOTALS),
             "recent_arrivals": arr(
                 obj({"id": INT, "time": ISO, "pathology": OPT_STR, "specialty": OPT_STR}),
                 description="Newest first",
             ),
-        }
+        },
+        {"feed": FEED},
     ),
     "Arrivals": obj(
         {

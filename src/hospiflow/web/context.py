@@ -16,9 +16,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
 from hospiflow.store.engine import create_engine_for
+from hospiflow.web.cache import FreshCache, ResponseCache
 
 if TYPE_CHECKING:
-    from hospiflow.web.app import FreshCache, ResponseCache
     from hospiflow.web.jobs import Jobs
 
 

@@ -20,6 +20,13 @@ newest arrival or departure, ``t``):
 
 Doctor figures are null and named in ``not_in_data``: observed data never
 hold rosters.
+
+A site fed live (MLLP or REST push, ``hospiflow.feeds``) is described as of
+*now* rather than its data end, and the answer gains ``feed``: when the last
+message came, how long ago, and ``stale`` once that is over
+``FEED_STALE_SECONDS`` (the feed has stopped: the figures may be out of date),
+plus ``admitted_waiting`` in the totals: patients an A01 admitted who have
+not left the department (waiting for a bed), with the longest such wait.
 """
 
 from __future__ import annotations
@@ -29,9 +36,10 @@ from typing import Any
 import numpy as np
 from sqlalchemy.engine import Connection
 
+from hospiflow.store import feeds as store_feeds
 from hospiflow.store import observed as store
 from hospiflow.store import sites
-from hospiflow.store.timeconv import MS_PER_DAY, MS_PER_HOUR, MS_PER_MIN
+from hospiflow.store.timeconv import MS_PER_DAY, MS_PER_HOUR, MS_PER_MIN, now_ms
 from hospiflow.web.data import RECENT_ARRIVALS, RunContext, _round
 from hospiflow.web.timeutil import local_ms, utc_iso
 
@@ -43,6 +51,31 @@ CENSUS_DAYS = 365
 AMBER_SHARE, RED_SHARE = 0.85, 1.0
 AMBER_PERCENTILE, RED_PERCENTILE = 90, 97
 NOT_IN_DATA = ["doctors"]
+FEED_STALE_SECONDS = 300.0  # default of the FEED_STALE_SECONDS setting
+
+
+def feed_json(
+    connection: Connection, run: RunContext, config: dict[str, Any], now: int
+) -> dict[str, Any] | None:
+    """The live feed's health, or None for a site that only has imports."""
+    feed = store_feeds.feed_of_run(connection, run.id)
+    if feed is None:
+        return None
+    last, messages = feed
+    limit = float(config.get("FEED_STALE_SECONDS", FEED_STALE_SECONDS))
+    ago = max(0.0, (now - last) / 1000)
+    return {
+        "last_message": utc_iso(last, run.tz),
+        "seconds_since_last_message": round(ago, 1),
+        "stale": ago > limit,
+        "stale_after_seconds": limit,
+        "messages": messages,
+    }
+
+
+def is_live(connection: Connection, run_id: int) -> bool:
+    """Whether a feed writes into this run (its answers then change with the clock)."""
+    return store_feeds.feed_of_run(connection, run_id) is not None
 
 
 def usual_arrivals(
@@ -170,10 +203,14 @@ def _tally(rows: list[store.VisitRow], as_of: int, n: int, seen_known: bool) -> 
 
 def now_payload(connection: Connection, run: RunContext, config: dict[str, Any]) -> dict[str, Any]:
     """The ``now`` answer of an observed run (same keys as a simulated one; null if unknown)."""
-    del config  # the doctors' thresholds do not apply: saturation is on patients present
+    # the doctors' thresholds do not apply: saturation is on patients present
     specialties = run.catalog.specialties
     n = len(specialties)
+    now = now_ms()
+    feed = feed_json(connection, run, config, now)
     as_of = int(run.row["end_utc_ms"]) if int(run.row["visits_count"]) else None
+    if feed is not None:
+        as_of = max(as_of or now, now)  # a live site is described as it is now
     seen_known = False
     rows: list[store.VisitRow] = []
     usual: list[float | None] = [None] * n
@@ -187,6 +224,14 @@ def now_payload(connection: Connection, run: RunContext, config: dict[str, Any])
         amber, red, basis, rule = _thresholds(connection, run, as_of)
     tallies = _tally(rows, as_of or 0, n, seen_known)
     total = tallies[n].item(seen_known, usual_total)
+    if feed is not None and as_of is not None:
+        boarding = store_feeds.admitted_present(
+            connection, run.id, as_of - OPEN_VISIT_HOURS * MS_PER_HOUR, as_of
+        )
+        total["admitted_waiting"] = len(boarding)
+        total["longest_admitted_wait_min"] = (
+            _round((as_of - min(a for a, _s in boarding)) / MS_PER_MIN, 1) if boarding else None
+        )
     total["saturation"] = _level(tallies[n].present, amber, red) if as_of is not None else None
     recent = [
         {
@@ -213,4 +258,5 @@ def now_payload(connection: Connection, run: RunContext, config: dict[str, Any])
         ],
         "totals": total,
         "recent_arrivals": recent,
+        "feed": feed,
     }

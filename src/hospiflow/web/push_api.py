@@ -28,7 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from apiflask import Schema, fields, validators
-from flask import request
+from flask import current_app, request
 
 from hospiflow.errors import HospiflowError, NotFoundError
 from hospiflow.feeds.apply import SiteFeed
@@ -125,9 +125,9 @@ RESPONSES: Responses = {
     403: E403,
     404: "No such site",
     413: "The body is over MAX_CONTENT_LENGTH",
+    422: "The site's pseudonymisation key is not on this server",
 }
 
-_feeds: dict[tuple[int, int], SiteFeed] = {}
 _lock = threading.Lock()
 
 
@@ -135,12 +135,14 @@ def _feed(site_id: int, fmt: str) -> tuple[SiteFeed, threading.Lock]:
     """The site's writer in this app (kept: its caches spare a query or two per batch)."""
     engine = state().write_engine()
     with _lock:
-        feed = _feeds.get((id(engine), site_id))
+        feeds = current_app.extensions.setdefault("hospiflow.feeds", {})
+        feed = feeds.get(site_id)
         if feed is None or feed.format != fmt:
             feed = SiteFeed(engine, site_id, format=fmt)
-            _feeds[(id(engine), site_id)] = feed
+            feeds[site_id] = feed
+            # the site's push lock rides on its feed (SiteFeed declares none)
             feed.lock = threading.Lock()  # type: ignore[attr-defined]
-        return feed, feed.lock  # type: ignore[attr-defined]
+        return feed, feed.lock
 
 
 def _site(site_id: int) -> dict[str, Any]:
@@ -309,21 +311,16 @@ def _time(item: dict[str, Any], name: str, zone: ZoneInfo) -> datetime | None:
 
 
 def _refresh_later(feed: SiteFeed) -> None:
-    """Rebuild the site's rollups in the background, at most every ``ROLLUP_SECONDS``."""
+    """Rebuild the site's rollups at most every ``ROLLUP_SECONDS``, after a push's commit.
+
+    In the request that finds it due (no background thread outlives the app); the
+    pushes in between are gathered into that one rebuild.
+    """
     now = time.monotonic()
-    last = getattr(feed, "refreshed_at", 0.0)
-    if now - last < ROLLUP_SECONDS or getattr(feed, "refreshing", False):
+    if now - getattr(feed, "refreshed_at", 0.0) < ROLLUP_SECONDS:
         return
-    feed.refreshed_at = now  # type: ignore[attr-defined]
-    feed.refreshing = True  # type: ignore[attr-defined]
-
-    def run() -> None:
-        time.sleep(ROLLUP_SECONDS)  # gather the pushes of the next seconds into one rebuild
-        try:
-            feed.refresh_rollups()
-        except Exception:  # noqa: BLE001 - the next push tries again; the flag stays set
-            log.exception("rollup refresh of site %s failed", feed.site_id)
-        finally:
-            feed.refreshing = False  # type: ignore[attr-defined]
-
-    threading.Thread(target=run, name=f"hospiflow-rollups-{feed.site_id}", daemon=True).start()
+    feed.refreshed_at = now  # type: ignore[attr-defined]  # set here only, read via getattr
+    try:
+        feed.refresh_rollups()
+    except Exception:  # noqa: BLE001 - the flag stays set: the next push tries again
+        log.exception("rollup refresh of site %s failed", feed.site_id)

@@ -20,8 +20,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from hospiflow.store import queries, trace
+from hospiflow.store.feeds import run_version
+from hospiflow.web import observed
 from hospiflow.web.context import State, close_stream_connection
-from hospiflow.web.data import RunContext, event_item, now_payload
+from hospiflow.web.data import RunContext, event_item, is_observed
+from hospiflow.web.data import now_payload as simulated_now
 
 
 def _message(event: str, data: Any, event_id: int | None = None) -> str:
@@ -41,11 +44,17 @@ def event_stream(
     heartbeat = config["SSE_HEARTBEAT_SECONDS"]
     batch = config["SSE_BATCH"]
     connection = state.stream_connection()
+    # a site's observed run has no state samples: a feed's commit moves its version
+    site_run = is_observed(run.row)
+    now_payload = observed.now_payload if site_run else simulated_now
+    data_end_ms = run_version if site_run else trace.data_end_ms
     try:
+        with connection.begin():
+            fed = site_run and observed.is_live(connection, run.id)  # a feed: never ends
         with connection.begin():
             if after_id is None:
                 after_id = trace.last_event_id(connection, run.id)
-            last_sample = trace.data_end_ms(connection, run.id)
+            last_sample = data_end_ms(connection, run.id)
             snapshot: dict[str, Any] | None = now_payload(connection, run, config)
         yield "retry: 1000\n\n"
         yield _message("state", snapshot)
@@ -53,7 +62,7 @@ def event_stream(
         while True:
             with connection.begin():
                 rows = trace.events_after(connection, run.id, after_id, batch, kinds)
-                sample = trace.data_end_ms(connection, run.id)
+                sample = data_end_ms(connection, run.id)
                 status = queries.run(connection, run.id)["status"] if not rows else None
                 snapshot = (
                     now_payload(connection, run, config)
@@ -83,7 +92,7 @@ def event_stream(
             if chunks:
                 yield "".join(chunks)
                 quiet_since = time.monotonic()
-            elif status is not None and status != "running":
+            elif status is not None and status != "running" and not fed:
                 yield _message("end", {"run_id": run.id, "status": status})
                 return
             elif time.monotonic() - quiet_since >= heartbeat:

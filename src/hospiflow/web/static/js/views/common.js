@@ -12,6 +12,7 @@ export function el(tag, attributes = {}, children = []) {
     else if (key === "class") node.className = value;
     else if (key === "i18n") { node.dataset.i18n = value; node.textContent = t(value); }
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "style") node.style.cssText = value; // CSSOM: allowed by the CSP, an attribute is not
     else node.setAttribute(key, value === true ? "" : value);
   }
   for (const child of [].concat(children)) if (child !== null && child !== undefined) node.append(child);

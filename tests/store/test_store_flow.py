@@ -1,0 +1,48 @@
+"""The patient flow's records in the store: acuity, age, bed requests, spaces and wards."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from hospiflow.simulation.engine import Engine
+from hospiflow.simulation.scenario import load_scenario
+from hospiflow.store import schema
+from hospiflow.store.runs import delete_run
+from hospiflow.store.sink import StoreSink
+
+
+def test_flow_run_stores_acuity_age_boarding_and_resources(engine):
+    scenario = load_scenario("emergency").replace(days=4.0)
+    sink = StoreSink(engine, scenario.load_catalog())
+    result = Engine(scenario, [sink]).run()
+    v, r = schema.visits, schema.resource_snapshots
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(
+                v.c.acuity, v.c.age_years, v.c.disposition, v.c.bed_request_ms, v.c.departure_ms
+            ).where(v.c.run_id == sink.run_id)
+        ).all()
+        resources = connection.execute(
+            sa.select(r.c.resource, r.c.name, r.c.capacity, r.c.in_use, r.c.queue).where(
+                r.c.run_id == sink.run_id
+            )
+        ).all()
+    assert len(rows) == result.n_patients
+    assert {row.acuity for row in rows} <= {1, 2, 3, 4, 5} and len(
+        {row.acuity for row in rows}
+    ) >= 3
+    assert all(0 <= row.age_years < 100 for row in rows)
+    admitted = [row for row in rows if row.disposition == 2]
+    assert admitted and all(row.bed_request_ms is not None for row in admitted)
+    assert all(row.bed_request_ms <= row.departure_ms for row in admitted)
+    assert all(row.bed_request_ms is None for row in rows if row.disposition != 2)
+    hours = 4 * 24
+    names = {area.name for area in scenario.flow.areas} | {w.name for w in scenario.flow.wards}
+    assert {row.name for row in resources} == names
+    assert len(resources) == hours * len(names)
+    assert all(row.in_use <= row.capacity for row in resources if row.capacity)
+    with engine.begin() as connection:
+        delete_run(connection, sink.run_id)
+    with engine.connect() as connection:
+        left = connection.execute(sa.select(sa.func.count()).select_from(r)).scalar()
+    assert left == 0

@@ -1,0 +1,67 @@
+"""HTTP caching of complete runs' answers (ETag, 304) and gzip negotiation (issue 13)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from typing import Any
+
+API = "/api/v1"
+LARGE = API + "/runs/1/arrivals?bucket=hour&by=specialty"  # tens of KB: gzipped when accepted
+
+
+def test_complete_run_answers_carry_an_etag_and_honour_if_none_match(sqlite_client: Any):
+    """Same answer, same ETag; If-None-Match with it gives 304 and no body."""
+    first = sqlite_client.get(LARGE)
+    assert first.status_code == 200
+    etag = first.headers["ETag"]
+    assert etag.startswith('"') and first.headers["Cache-Control"] == "no-cache"
+    again = sqlite_client.get(LARGE)
+    assert again.headers["ETag"] == etag and again.get_data() == first.get_data()
+    cached = sqlite_client.get(LARGE, headers={"If-None-Match": etag})
+    assert cached.status_code == 304
+    assert cached.get_data() == b""
+    assert cached.headers["ETag"] == etag
+    other = sqlite_client.get(LARGE, headers={"If-None-Match": '"something-else"'})
+    assert other.status_code == 200 and other.get_data() == first.get_data()
+    assert sqlite_client.get(LARGE, headers={"If-None-Match": "*"}).status_code == 304
+
+
+def test_different_answers_have_different_etags(sqlite_client: Any) -> None:
+    """Another query, or the gzipped form of the same one, is another representation."""
+    plain = sqlite_client.get(LARGE).headers["ETag"]
+    daily = sqlite_client.get(API + "/runs/1/arrivals?bucket=day").headers["ETag"]
+    zipped = sqlite_client.get(LARGE, headers={"Accept-Encoding": "gzip"}).headers["ETag"]
+    assert len({plain, daily, zipped}) == 3
+
+
+def _decoded(response: Any) -> dict:
+    body = response.get_data()
+    if response.headers.get("Content-Encoding") == "gzip":
+        body = gzip.decompress(body)
+    return json.loads(body)
+
+
+def test_gzip_follows_the_parsed_accept_encoding(sqlite_client: Any) -> None:
+    """`gzip;q=0` refuses gzip; `gzip`, `gzip;q=0.5` and `*` accept it; same JSON either way."""
+    expected = _decoded(sqlite_client.get(LARGE, headers={"Accept-Encoding": "identity"}))
+    for header, zipped in (
+        ("gzip;q=0", False),
+        ("deflate, gzip;q=0", False),
+        ("identity", False),
+        ("gzip", True),
+        ("br, gzip;q=0.5", True),
+        ("*", True),
+    ):
+        response = sqlite_client.get(LARGE, headers={"Accept-Encoding": header})
+        assert response.status_code == 200
+        assert (response.headers.get("Content-Encoding") == "gzip") is zipped, header
+        assert "Accept-Encoding" in response.headers["Vary"]
+        assert _decoded(response) == expected
+
+
+def test_small_answers_are_not_gzipped(sqlite_client: Any) -> None:
+    """Under 2 KB compression gains nothing."""
+    response = sqlite_client.get(API + "/runs/1/kpis", headers={"Accept-Encoding": "gzip"})
+    assert len(response.get_data()) < 2048
+    assert "Content-Encoding" not in response.headers
