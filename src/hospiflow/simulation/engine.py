@@ -26,6 +26,7 @@ from hospiflow.catalog.models import Catalog
 from hospiflow.simulation.arrivals import CHUNK_SLOTS, ArrivalSource, Streams
 from hospiflow.simulation.calendar import (
     Calendar,
+    DutyPlan,
     build_calendar,
     duty_plans,
     hourly_arrival_rates,
@@ -59,6 +60,8 @@ from hospiflow.simulation.model import (
 from hospiflow.simulation.scenario import Scenario, scenario_to_dict
 
 FLUSH_EVERY = 50_000
+ResourceRow = tuple[float, str, int, int, int, int]
+"""An area's or ward's state: (time, "space" | "ward", index, capacity, in use, queue)."""
 INF = math.inf
 
 
@@ -103,22 +106,26 @@ class SimulationResult:
     @property
     def flow_los(self) -> np.ndarray:
         """Minutes from arrival to leaving the department (flow runs; NaN: still there)."""
-        return self.departure - self.arrival
+        los: np.ndarray = self.departure - self.arrival
+        return los
 
     @property
     def departure(self) -> np.ndarray:
         """When each patient left the department (NaN: still there at the end)."""
         if self.flow is not None:
             return self.flow.departure
-        return np.where(np.isnan(self.left), self.end, self.left)
+        departure: np.ndarray = np.where(np.isnan(self.left), self.end, self.left)
+        return departure
 
     @property
     def wait(self) -> np.ndarray:
-        return self.start - self.arrival
+        wait: np.ndarray = self.start - self.arrival
+        return wait
 
     @property
     def treatment_minutes(self) -> np.ndarray:
-        return self.end - self.start
+        minutes: np.ndarray = self.end - self.start
+        return minutes
 
 
 @dataclass
@@ -234,7 +241,7 @@ class Engine:
             )
             self.hospital.ward_of_specialty = self.flow_tables.ward_of_specialty
             self.hospital.fill_wards(streams.flow, cal.begin_minute)
-        self.resource_snapshots: list[tuple] = []
+        self.resource_snapshots: list[ResourceRow] = []
         # Shift changes and snapshots go on the heap a chunk at a time, with
         # negative sequence numbers: at equal times they come before treatment
         # ends (the shift boundary is known first).
@@ -403,7 +410,7 @@ class Engine:
             batch.route.tolist(),
         )
         if draws is not None:
-            self.hospital.patients.add_flow(draws)  # type: ignore[attr-defined]
+            self._flow_hospital.patients.add_flow(draws)
         return rows
 
     # ------------------------------------------------------------------ running
@@ -470,6 +477,13 @@ class Engine:
             now = max(now, until)
         self.now = now
 
+    @property
+    def _flow_hospital(self) -> FlowHospital:
+        """The hospital of a flow run (built when the scenario's ``[flow]`` is enabled)."""
+        if not isinstance(self.hospital, FlowHospital):
+            raise TypeError("the patient flow's records asked of a run without [flow]")
+        return self.hospital
+
     def _control(self, kind: int, subject: Any, now: float) -> None:
         hospital = self.hospital
         if kind == ABANDON:
@@ -481,7 +495,7 @@ class Engine:
         elif kind == SNAPSHOT:
             self._snapshot(now)
         else:  # DIAGNOSTICS_DONE, WARD_DISCHARGE, TRIAGE_DONE
-            hospital.control(kind, subject, now)  # type: ignore[union-attr]
+            self._flow_hospital.control(kind, subject, now)
 
     def _snapshot(self, t: float) -> None:
         h = self.hospital
@@ -490,7 +504,7 @@ class Engine:
             (t, s, h.waiting[s], busy[s], h.on_duty[s], busy[s]) for s in range(len(busy))
         )
         if self.flow is not None:
-            self.resource_snapshots.extend(_resources(h, self.flow, t))  # type: ignore[arg-type]
+            self.resource_snapshots.extend(_resources(self._flow_hospital, self.flow, t))
 
     def run(self) -> SimulationResult:
         """Run to the end (horizon plus drain), close the sinks, return the result."""
@@ -579,7 +593,7 @@ class Engine:
 
     def _flow_result(self, skip: int) -> FlowResult:
         """The flow's columns and intervals so far (open intervals end now)."""
-        h: FlowHospital = self.hospital  # type: ignore[assignment]
+        h = self._flow_hospital
         flow = self.flow
         assert flow is not None
         p = h.patients
@@ -677,9 +691,9 @@ def _flow_visit(patients: FlowPatients, p: int) -> VisitRow:
     )
 
 
-def _resources(h: FlowHospital, flow: Any, t: float) -> list[tuple]:
+def _resources(h: FlowHospital, flow: Any, t: float) -> list[ResourceRow]:
     """Instant state of every area and ward: (time, kind, index, capacity, in use, queue)."""
-    rows: list[tuple] = [
+    rows: list[ResourceRow] = [
         (t, "space", a, area.spaces, used, h.space_waiting[a])
         for a, (area, used) in enumerate(zip(flow.areas, h.spaces_in_use(), strict=True))
     ]
@@ -694,7 +708,7 @@ def _control_order(item: tuple[float, int, Any]) -> tuple[float, int]:
     return item[0], item[1]
 
 
-def _numbered(plans: list) -> list[tuple[int, Any]]:
+def _numbered(plans: list[DutyPlan]) -> list[tuple[int, DutyPlan]]:
     """Number doctors 1, 2, ... within each specialty, in roster order."""
     counters: dict[str, int] = {}
     numbered = []
