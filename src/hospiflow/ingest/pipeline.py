@@ -255,7 +255,7 @@ class _Visits:
         offset = self._offsets.get(slot)
         if offset is None:
             moment = datetime.fromtimestamp(slot * _QUARTER_MS / 1000, self.zone)
-            offset = int(moment.utcoffset().total_seconds() * 1000)  # type: ignore[union-attr]
+            offset = int(moment.utcoffset().total_seconds() * 1000)  # type: ignore[union-attr]  # aware: never None
             self._offsets[slot] = offset
         return offset
 
@@ -525,7 +525,7 @@ def _write_counts(connection: Connection, run_id: int, timezone: str, counts: di
     rows = []
     for hour_ms in hours:
         moment = datetime.fromtimestamp(hour_ms / 1000, zone)
-        offset = int(moment.utcoffset().total_seconds() * 1000)  # type: ignore[union-attr]
+        offset = int(moment.utcoffset().total_seconds() * 1000)  # type: ignore[union-attr]  # aware: never None
         rows.append((run_id, hour_ms, hour_ms + offset, counts[hour_ms]))
     insert_rows(
         connection, "hourly_counts", ("run_id", "hour_ms", "hour_local_ms", "arrivals"), rows
