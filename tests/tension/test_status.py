@@ -23,11 +23,13 @@ def test_levels_follow_waiting_per_doctor() -> None:
     assert area_level(4, 1, RULE) == "amber"
     assert area_level(15, 2, RULE) == "amber"
     assert area_level(16, 2, RULE) == "red"
-    assert area_level(8, 0, RULE) == "red"  # no doctor counts as one
+    assert area_level(8, 0, RULE) == "red"
+    assert area_level(1, 0, RULE) == "red"  # patients wait and nobody will see them
+    assert area_level(0, 0, RULE) == "green"
     assert area_level(None, 2, RULE) == "unknown"
     assert area_level(3, None, RULE) == "unknown"
-    got = levels_array(np.array([3, 4, 16, np.nan]), np.array([1, 1, 2, 1]), RULE)
-    assert got.tolist() == [0, 1, 2, -1]
+    got = levels_array(np.array([3, 4, 16, np.nan, 1, 0]), np.array([1, 1, 2, 1, 0, 0]), RULE)
+    assert got.tolist() == [0, 1, 2, -1, 2, 0]
 
 
 def test_department_status_names_the_area_and_its_numbers() -> None:

@@ -64,7 +64,17 @@ def test_now(client) -> None:
             assert s["saturation"] == "green"
         if s["waiting"] and s["doctors_on_duty"] == 0:
             assert s["saturation"] == "red"
-    assert body["thresholds"]["red"]["longest_wait_min"] == 120.0
+    assert body["thresholds"]["red"]["waiting_per_doctor"] == 8.0
+    status = body["department_status"]
+    assert status["level"] == body["totals"]["saturation"]
+    assert status["areas"] == {s["specialty"]: s["saturation"] for s in specialties}
+    top = status["reason"]
+    assert top["waiting"] == next(
+        s["waiting"] for s in specialties if s["specialty"] == top["specialty"]
+    )
+    assert status["text"].startswith(
+        next(s["name"] for s in specialties if s["specialty"] == top["specialty"])
+    ) or status["text"].startswith("green")
     assert len(body["recent_arrivals"]) == 10
     times = [_aware(a["time"]) for a in body["recent_arrivals"]]
     assert times == sorted(times, reverse=True)

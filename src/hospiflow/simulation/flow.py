@@ -221,6 +221,7 @@ class FlowPatients(Patients):
         self.stay: list[float] = []
         self.discharge_minute: list[float] = []
         self.stage: list[int] = []  # 0: first assessment next, 1: reassessment next
+        self.timed: list[bool] = []  # patience expiry scheduled
         self.space_start: list[float] = []
         self.bed_request: list[float] = []
         self.departure: list[float] = []
@@ -239,6 +240,7 @@ class FlowPatients(Patients):
         self.stay.extend(draws.stay)
         self.discharge_minute.extend(draws.discharge_minute)
         self.stage.extend([0] * n)
+        self.timed.extend([False] * n)
         self.space_start.extend([NOT_YET] * n)
         self.bed_request.extend([NOT_YET] * n)
         self.departure.extend([NOT_YET] * n)
@@ -367,10 +369,11 @@ class FlowHospital:
         self.present += 1
         if self._emit is not None and self._reported[p] >= 0:
             self._emit(now, _ARRIVAL, p, s, NOBODY)
-        patience = patients.patience[p]
-        if patience != math.inf:
-            heappush(self.calendar, (now + patience, next(self.sequence), ABANDON, p))
+        # Patience is timed only for a patient who may wait: one who would leave during
+        # triage, else from the moment they join a queue (most never do: fewer events).
         triage = patients.triage[p]
+        if patients.patience[p] < triage:
+            self._time_patience(p)
         if triage > 0:
             heappush(self.calendar, (now + triage, next(self.sequence), TRIAGE_DONE, p))
         else:
@@ -389,6 +392,18 @@ class FlowHospital:
         else:
             self.space_waiting[a] += 1
             self.space_queue[a].push(p, patients.priority[p])
+            self._time_patience(p)
+
+    def _time_patience(self, p: int) -> None:
+        """Schedule the patient's leaving unseen at arrival + patience (once; never if infinite)."""
+        patients = self.patients
+        patience = patients.patience[p]
+        if patience != math.inf and not patients.timed[p]:
+            patients.timed[p] = True
+            heappush(
+                self.calendar,
+                (patients.arrival[p] + patience, next(self.sequence), ABANDON, p),
+            )
 
     def _to_doctor(self, p: int, now: float) -> None:
         patients = self.patients
@@ -398,6 +413,8 @@ class FlowHospital:
             self._treat(p, free.pop(), now)
         else:
             self.doctor_queue[s].push(p, patients.priority[p])
+            if not patients.stage[p]:
+                self._time_patience(p)
 
     def _treat(self, p: int, doctor: FlowDoctor, now: float) -> None:
         patients = self.patients

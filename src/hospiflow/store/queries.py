@@ -27,6 +27,7 @@ from hospiflow.store.timeconv import MS_PER_DAY, MS_PER_HOUR, from_ms
 GROUPINGS = (None, "specialty", "pathology")
 MAX_PAGE = 5_000
 _LWBS = int(Disposition.LEFT_WITHOUT_BEING_SEEN)
+_ADMITTED = int(Disposition.ADMITTED)
 
 v = schema.visits
 t = schema.treatments
@@ -399,6 +400,19 @@ def kpis(
         sa.func.coalesce(sa.func.sum(sa.case((v.c.wait_min > 60, 1), else_=0)), 0).label(
             "waited_over_60"
         ),
+        # the patient flow's figures (NULL bed requests and dispositions elsewhere)
+        sa.func.count(v.c.los_min).label("stays"),
+        sa.func.coalesce(sa.func.sum(sa.case((v.c.los_min <= 240, 1), else_=0)), 0).label(
+            "within_4h"
+        ),
+        sa.func.coalesce(sa.func.sum(sa.case((v.c.los_min > 720, 1), else_=0)), 0).label(
+            "over_12h"
+        ),
+        sa.func.coalesce(sa.func.sum(sa.case((v.c.disposition == _ADMITTED, 1), else_=0)), 0).label(
+            "admissions"
+        ),
+        sa.func.count(v.c.bed_request_ms).label("bed_requests"),
+        sa.func.sum(v.c.departure_ms - v.c.bed_request_ms).label("boarding_ms"),
     ).where(*visit_range)
     state_stats = sa.select(
         sa.func.sum(s.c.doctors_busy).label("busy"),
@@ -415,6 +429,12 @@ def kpis(
         vs.c.wait_mean_min,
         vs.c.los_mean_min,
         vs.c.waited_over_60,
+        vs.c.stays,
+        vs.c.within_4h,
+        vs.c.over_12h,
+        vs.c.admissions,
+        vs.c.bed_requests,
+        vs.c.boarding_ms,
         ss.c.busy,
         ss.c.on_duty,
         ss.c.samples,
@@ -435,7 +455,61 @@ def kpis(
         "waited_over_60_share": row["waited_over_60"] / treated if treated else None,
         "utilisation": row["busy"] / row["on_duty"] if row["on_duty"] else None,
         "waiting_mean": row["waiting"] / row["samples"] if row["samples"] else None,
+        "within_4h_share": row["within_4h"] / row["stays"] if row["stays"] else None,
+        "over_12h_share": row["over_12h"] / row["stays"] if row["stays"] else None,
+        "admissions": row["admissions"],
+        "admission_rate": row["admissions"] / arrivals_n if arrivals_n else None,
+        "boarding_hours": float(row["boarding_ms"]) / 3_600_000 if row["bed_requests"] else None,
+        "boarding_mean_min": float(row["boarding_ms"]) / 60_000 / row["bed_requests"]
+        if row["bed_requests"]
+        else None,
+        **_flow_kpis(connection, run_id, start_ms, end_ms),
     }
+
+
+def _flow_kpis(
+    connection: Connection, run_id: int, start_ms: int | None, end_ms: int | None
+) -> dict[str, Any]:
+    """Door-to-doctor by acuity, spaces in use and ward beds in use (means over the range)."""
+    by_acuity = connection.execute(
+        sa.select(v.c.acuity, sa.func.avg(v.c.wait_min))
+        .where(
+            v.c.run_id == run_id,
+            v.c.acuity.is_not(None),
+            *in_range(v.c.arrival_ms, start_ms, end_ms),
+        )
+        .group_by(v.c.acuity)
+        .order_by(v.c.acuity)
+    ).all()
+    r = schema.resource_snapshots
+    resources = connection.execute(
+        sa.select(
+            r.c.resource,
+            sa.func.sum(r.c.in_use),
+            sa.func.sum(r.c.capacity),
+            sa.func.count(sa.distinct(r.c.time_ms)),
+            sa.func.min(r.c.capacity),
+        )
+        .where(r.c.run_id == run_id, *in_range(r.c.time_ms, start_ms, end_ms))
+        .group_by(r.c.resource)
+    ).all()
+    out: dict[str, Any] = {
+        "door_to_doctor_mean_min_by_acuity": {
+            str(level): float(wait) for level, wait in by_acuity if wait is not None
+        }
+        or None,
+        "spaces_in_use_mean": None,
+        "spaces_occupancy": None,
+        "ward_beds_in_use_mean": None,
+        "ward_occupancy": None,
+    }
+    for resource, used, capacity, samples, smallest in resources:
+        key = "spaces" if resource == "space" else "ward_beds"
+        out[f"{key}_in_use_mean"] = float(used) / samples
+        if smallest:  # every area or ward limited
+            share = float(used) / float(capacity)
+            out["spaces_occupancy" if key == "spaces" else "ward_occupancy"] = share
+    return out
 
 
 def _page(

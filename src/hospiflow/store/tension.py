@@ -18,7 +18,15 @@ says why):
 * HET5 patients present at 15:00 local: from arrivals and departures
   (``store.census`` rules for open visits);
 * HET6 attendances aged 75 or more: only when the run records ages;
-* HET1 beds available: needs ward beds, which no source declares yet.
+* HET1 beds available: the day's mean of free ward beds (capacity - in use,
+  wards of limited capacity) over the simulator's resource samples
+  (``resource_snapshots``, runs with the patient flow); no imported source
+  declares ward beds yet.
+
+:func:`crowding_inputs` gathers, at one instant, what NEDOCS and EDWIN need:
+patients present and by acuity (visits), treatment spaces, boarders and ward
+beds (resource samples), the longest boarding (``bed_request_ms``) and the wait
+of the last patient seen; ``None`` where the data do not hold it.
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from hospiflow.records import Disposition
 from hospiflow.store import census, schema
 from hospiflow.store.timeconv import MS_PER_DAY, MS_PER_HOUR
 
-__all__ = ["DailyInputs", "availability", "compute", "daily", "fingerprint"]
+__all__ = ["DailyInputs", "availability", "compute", "crowding_inputs", "daily", "fingerprint"]
 
 ADMITTED = (int(Disposition.ADMITTED), int(Disposition.TRANSFERRED))
 COLUMNS = (
@@ -99,9 +107,20 @@ def availability(connection: Connection, run_id: int) -> dict[str, str | None]:
         if admitted
         else "no admission recorded: the data hold no visit admitted or transferred"
     )
+    wards = connection.execute(
+        sa.select(schema.resource_snapshots.c.id)
+        .where(
+            schema.resource_snapshots.c.run_id == run_id,
+            schema.resource_snapshots.c.resource == "ward",
+            schema.resource_snapshots.c.capacity > 0,
+        )
+        .limit(1)
+    ).first()
     return {
-        "beds_available": "no ward beds declared: neither the scenario nor the site "
-        "declares ward capacity and occupancy",
+        "beds_available": None
+        if wards
+        else "no ward beds declared: neither the scenario nor the site declares ward capacity "
+        "and occupancy",
         "attendances": None,
         "admitted_mean_stay_min": no_admission,
         "admission_rate": no_admission,
@@ -165,7 +184,119 @@ def compute(connection: Connection, run_id: int) -> tuple[np.ndarray, dict[str, 
         out["attendances_75_plus"][:] = 0.0
         out["attendances_75_plus"][index] = rows[:, 6]
     out["present_at_15"] = _present_at_15(connection, run_id, days, timezone)
+    if found["beds_available"] is None:
+        out["beds_available"] = _beds_available(connection, run_id, days)
     return days, out
+
+
+def _beds_available(connection: Connection, run_id: int, days: np.ndarray) -> np.ndarray:
+    """Mean free ward beds per local day over the resource samples (NaN: no sample)."""
+    r = schema.resource_snapshots
+    per_sample = (
+        sa.select(
+            r.c.time_ms,
+            (r.c.local_ms // MS_PER_DAY).label("day"),
+            sa.func.sum(r.c.capacity - r.c.in_use).label("free"),
+        )
+        .where(r.c.run_id == run_id, r.c.resource == "ward", r.c.capacity > 0)
+        .group_by(r.c.time_ms, r.c.local_ms)
+        .subquery()
+    )
+    rows = connection.execute(
+        sa.select(per_sample.c.day, sa.func.avg(per_sample.c.free)).group_by(per_sample.c.day)
+    ).all()
+    out = np.full(len(days), np.nan)
+    first = int(days[0]) // MS_PER_DAY
+    for day, free in rows:
+        i = int(day) - first
+        if 0 <= i < len(days):
+            out[i] = float(free)
+    return out
+
+
+def crowding_inputs(connection: Connection, run_id: int, at_ms: int) -> dict[str, Any]:
+    """What NEDOCS and EDWIN need at ``at_ms`` (``None``: not in the data)."""
+    v, r = schema.visits, schema.resource_snapshots
+    out: dict[str, Any] = dict.fromkeys(
+        (
+            "treatment_spaces",
+            "boarding",
+            "hospital_beds",
+            "ventilated",
+            "longest_boarding_hours",
+            "last_bedded_wait_hours",
+            "patients_by_acuity",
+        )
+    )
+    out["patients_present"] = census.present_at(connection, run_id, at_ms)
+    latest = connection.execute(
+        sa.select(sa.func.max(r.c.time_ms)).where(r.c.run_id == run_id, r.c.time_ms <= at_ms)
+    ).scalar()
+    if latest is not None:
+        rows = connection.execute(
+            sa.select(r.c.resource, r.c.capacity, r.c.queue).where(
+                r.c.run_id == run_id, r.c.time_ms == latest
+            )
+        ).all()
+        spaces = [c for kind, c, _q in rows if kind == "space"]
+        wards = [(c, q) for kind, c, q in rows if kind == "ward"]
+        if spaces and all(c > 0 for c in spaces):
+            out["treatment_spaces"] = sum(spaces)
+        if wards and all(c > 0 for c, _q in wards):
+            out["hospital_beds"] = sum(c for c, _q in wards)
+            out["boarding"] = sum(q for _c, q in wards)
+            out["ventilated"] = 0  # the twin models no ventilator: counted as none
+    longest = _stays_window(connection, run_id, at_ms)
+    present = v.c.arrival_ms <= at_ms
+    still = sa.or_(v.c.departure_ms > at_ms, v.c.departure_ms.is_(None))
+    boarding = connection.execute(
+        sa.select(sa.func.min(v.c.bed_request_ms)).where(
+            v.c.run_id == run_id,
+            v.c.arrival_ms >= at_ms - longest,
+            present,
+            still,
+            v.c.bed_request_ms <= at_ms,
+        )
+    ).scalar()
+    if out["boarding"] is not None:
+        out["longest_boarding_hours"] = (
+            0.0 if boarding is None else (at_ms - int(boarding)) / MS_PER_HOUR
+        )
+    acuity = connection.execute(
+        sa.select(v.c.acuity, sa.func.count())
+        .where(
+            v.c.run_id == run_id,
+            v.c.arrival_ms >= at_ms - longest,
+            present,
+            still,
+            v.c.acuity.is_not(None),
+        )
+        .group_by(v.c.acuity)
+    ).all()
+    if acuity:
+        out["patients_by_acuity"] = {int(a): int(n) for a, n in acuity if 1 <= a <= 5}
+    seen = v.c.arrival_ms + v.c.wait_min * 60_000
+    last = connection.execute(
+        sa.select(v.c.wait_min)
+        .where(
+            v.c.run_id == run_id,
+            v.c.arrival_ms >= at_ms - longest,
+            v.c.wait_min.is_not(None),
+            seen <= at_ms,
+        )
+        .order_by(seen.desc())
+        .limit(1)
+    ).scalar()
+    if last is not None:
+        out["last_bedded_wait_hours"] = float(last) / 60.0
+    return out
+
+
+def _stays_window(connection: Connection, run_id: int, at_ms: int) -> int:
+    """How far back a visit present at ``at_ms`` may have arrived (the longest stay)."""
+    del at_ms
+    longest, _last = census._bounds(connection, run_id)
+    return longest
 
 
 def _present_at_15(
@@ -225,5 +356,9 @@ def daily(connection: Connection, run_id: int, writer: Engine | None = None) -> 
         return DailyInputs(days, values, version, recomputed=False)
     days, values = compute(connection, run_id)
     if writer is not None:
-        store(writer, run_id, days, values, version)
+        try:
+            store(writer, run_id, days, values, version)
+        except sa.exc.OperationalError:
+            # a read-only or busy store: the answer stands, the cache waits for next time
+            pass
     return DailyInputs(days, values, version, recomputed=True)

@@ -5,6 +5,7 @@ hour, at one of four levels::
 
     load   = waiting / max(doctors_on_duty, 1)        patients waiting per doctor
     red    if load >= red_waiting_per_doctor           (default 8: act now)
+           or patients wait and no doctor is on duty   (nobody will see them)
     amber  if load >= amber_waiting_per_doctor         (default 4: watch)
     green  otherwise
     unknown when the state is not in the data (never shown as green)
@@ -79,7 +80,8 @@ class StatusRule:
         return (
             "per specialty, patients waiting per doctor on duty (no doctor counts as one): "
             f"red from {self.red_waiting_per_doctor:g}, amber from "
-            f"{self.amber_waiting_per_doctor:g}, green below; unknown when the data do not "
+            f"{self.amber_waiting_per_doctor:g}, green below; red too when patients wait "
+            "and no doctor is on duty; unknown when the data do not "
             "hold the queue. The department takes its worst specialty."
         )
 
@@ -101,7 +103,7 @@ def area_level(waiting: float | None, doctors: float | None, rule: StatusRule) -
     if waiting is None or doctors is None or not (math.isfinite(waiting)):
         return "unknown"
     load = waiting / max(doctors, 1.0)
-    if load >= rule.red_waiting_per_doctor:
+    if load >= rule.red_waiting_per_doctor or (waiting > 0 and doctors <= 0):
         return "red"
     if load >= rule.amber_waiting_per_doctor:
         return "amber"
@@ -115,7 +117,8 @@ def levels_array(waiting: np.ndarray, doctors: np.ndarray, rule: StatusRule) -> 
     known = np.isfinite(w) & np.isfinite(d)
     with np.errstate(invalid="ignore"):
         load = w / np.maximum(d, 1.0)
-        level = np.where(load >= rule.red_waiting_per_doctor, 2, 0)
+        red = (load >= rule.red_waiting_per_doctor) | ((w > 0) & (d <= 0))
+        level = np.where(red, 2, 0)
         level = np.where((level == 0) & (load >= rule.amber_waiting_per_doctor), 1, level)
     return np.where(known, level, -1)
 
@@ -137,7 +140,9 @@ def _reason(area: AreaState, level: str, rule: StatusRule) -> dict[str, Any]:
     if area.longest_wait_min is not None:
         text += f", longest {area.longest_wait_min:.0f} min"
     threshold = rule.red_waiting_per_doctor if level == "red" else rule.amber_waiting_per_doctor
-    if level in ("red", "amber"):
+    if level in ("red", "amber") and doctors <= 0 and waiting > 0:
+        text += " (no doctor on duty)"
+    elif level in ("red", "amber"):
         text += f" ({_fmt(load)} per doctor, {level} from {threshold:g})"
     usual = area.usual_waiting_per_doctor
     if usual is not None:
@@ -199,3 +204,37 @@ def census_level(present: float | None, amber: float | None, red: float | None) 
     if present >= red:
         return "red"
     return "amber" if present >= amber else "green"
+
+
+def census_status(
+    present: int | None,
+    amber: float | None,
+    red: float | None,
+    basis: str,
+    rule: str,
+    usual_present: float | None = None,
+) -> dict[str, Any]:
+    """The department status of a site without rosters, in the shape of
+    :func:`department_status` (one hospital-wide area, ``all``)."""
+    level = census_level(present, amber, red)
+    if level == "unknown" or present is None:
+        text = "unknown: " + rule
+        reason = None
+    else:
+        text = f"All specialties: {present} patients present"
+        if level != "green":
+            threshold = red if level == "red" else amber
+            text += f" ({level} from {threshold:g}, {basis.replace('_', ' ')})"
+        if usual_present is not None:
+            text += f"; usual for this hour {usual_present:.0f}"
+        reason = {
+            "specialty": "all",
+            "level": level,
+            "present": present,
+            "amber": amber,
+            "red": red,
+            "basis": basis,
+            "usual_present": usual_present,
+            "text": text,
+        }
+    return {"level": level, "reason": reason, "text": text, "areas": {}, "rule": rule}

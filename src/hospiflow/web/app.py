@@ -78,10 +78,8 @@ SETTINGS: tuple[tuple[str, Any, str], ...] = (
     ("SSE_HEARTBEAT_SECONDS", 15.0, "Comment line sent on an idle stream"),
     ("FEED_STALE_SECONDS", 300.0, "A live site's feed is stale after this silence (seconds)"),
     ("SSE_BATCH", 500, "Most events a stream reads per poll"),
-    ("AMBER_WAIT_MIN", 30.0, "Saturation amber: someone has waited this long (minutes)"),
-    ("RED_WAIT_MIN", 120.0, "Saturation red: someone has waited this long (minutes)"),
-    ("AMBER_WAITING_PER_DOCTOR", 1.0, "Saturation amber: patients waiting per doctor on duty"),
-    ("RED_WAITING_PER_DOCTOR", 2.0, "Saturation red: patients waiting per doctor on duty"),
+    ("AMBER_WAITING_PER_DOCTOR", 4.0, "Status amber: patients waiting per doctor on duty"),
+    ("RED_WAITING_PER_DOCTOR", 8.0, "Status red: patients waiting per doctor on duty"),
 )
 
 
@@ -428,7 +426,7 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
         "SSE_POLL_SECONDS",
         "LIVE_CACHE_SECONDS",
     )
-    floats += ("SSE_HEARTBEAT_SECONDS", "AMBER_WAIT_MIN", "RED_WAIT_MIN", "FEED_STALE_SECONDS")
+    floats += ("SSE_HEARTBEAT_SECONDS", "FEED_STALE_SECONDS")
     floats += ("AMBER_WAITING_PER_DOCTOR", "RED_WAITING_PER_DOCTOR")
     for name in floats:
         app.config[name] = float(app.config[name])
@@ -436,14 +434,8 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     app.config["DATABASE_URL"] = url
     token = _read_token(app.config)
     app.config["SATURATION_THRESHOLDS"] = {
-        "amber": {
-            "longest_wait_min": float(app.config["AMBER_WAIT_MIN"]),
-            "waiting_per_doctor": float(app.config["AMBER_WAITING_PER_DOCTOR"]),
-        },
-        "red": {
-            "longest_wait_min": float(app.config["RED_WAIT_MIN"]),
-            "waiting_per_doctor": float(app.config["RED_WAITING_PER_DOCTOR"]),
-        },
+        "amber": {"waiting_per_doctor": float(app.config["AMBER_WAITING_PER_DOCTOR"])},
+        "red": {"waiting_per_doctor": float(app.config["RED_WAITING_PER_DOCTOR"])},
     }
     pool = app.config["POOL_SIZE"]
     reader = create_engine_for(url, readonly=True, pool_size=pool, max_overflow=pool)
@@ -458,6 +450,9 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
         cache=ResponseCache(int(app.config["CACHE_MB"] * 2**20)),
         fresh=FreshCache(float(app.config["LIVE_CACHE_SECONDS"])),
     )
+    from hospiflow.web.front import Front
+
+    app.wsgi_app = Front(app, app.wsgi_app, app.extensions["hospiflow"].cache)  # type: ignore[method-assign]
     checks = Auth(reader, token)
     app.extensions["hospiflow.auth"] = checks
     app.teardown_appcontext(close_db)
@@ -487,6 +482,9 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     from hospiflow.web.push_api import bp as push_api
 
     app.register_blueprint(push_api, url_prefix=API_PREFIX)
+    app.register_blueprint(
+        importlib.import_module("hospiflow.web.tension_api").bp, url_prefix=API_PREFIX
+    )
     if importlib.util.find_spec("hospiflow.web.pages") is not None:  # the dashboard
         from hospiflow.web import pages
 

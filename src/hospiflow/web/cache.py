@@ -30,13 +30,14 @@ class Answer:
         return cls(body, gzipped, hashlib.blake2b(body, digest_size=16).hexdigest())
 
 
-def _size(value: Answer | bytes) -> int:
-    return len(value.body if isinstance(value, Answer) else value)
+def _size(value: Any) -> int:
+    return len(value if isinstance(value, bytes) else value.body)
 
 
 class ResponseCache:
     """Encoded answers that cannot change (complete runs'; a site's quality until its next
-    import), as ``Answer`` or plain bytes, least recently used out."""
+    import), as plain bytes or objects with a ``body`` (``Answer``, ``front.Kept``), least
+    recently used out."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
@@ -51,7 +52,7 @@ class ResponseCache:
                 self.items.move_to_end(key)
             return value
 
-    def put(self, key: tuple[int, str], value: Answer | bytes) -> None:
+    def put(self, key: tuple[int, str], value: Any) -> None:
         if _size(value) > self.max_bytes // 8:
             return
         with self.lock:

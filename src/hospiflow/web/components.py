@@ -102,8 +102,9 @@ RUN = obj(
         ),
         "as_of": {
             **OPT_ISO,
-            "description": "Time of the newest state sample (observed runs: the newest "
-            "arrival or departure)",
+            "description": "Data as of: where the run's data stand, the default end of "
+            "every view (a finished run: its end; observed runs: the newest arrival or "
+            "departure; a live or running run: its newest record; never a planned end)",
         },
         "parameters": {"type": "object", "description": "The scenario, as its TOML structure"},
         "forecast": obj(
@@ -148,6 +149,25 @@ SPECIALTY_NOW = {
         "description": "Mean arrivals in this local hour of the week over the previous 8 weeks "
         "(observed data, and complete simulations without a live feed: null otherwise)",
     },
+}
+NOW_STATUS = {
+    **obj(
+        {
+            "level": {"type": "string", "enum": ["green", "amber", "red", "unknown"]},
+            "text": {**STR, "description": "Which specialty, which rule and its numbers"},
+            "reason": {
+                "type": ["object", "null"],
+                "description": "The specialty that set the level: specialty, level, waiting, "
+                "doctors_on_duty, waiting_per_doctor, longest_wait_min, "
+                "usual_waiting_per_doctor (this hour of the week, previous 8 weeks), "
+                "threshold, text (observed data: present, amber, red, basis); null if unknown",
+            },
+            "areas": {"type": "object", "additionalProperties": STR},
+            "rule": STR,
+        }
+    ),
+    "description": "The department's status under the one saturation rule "
+    "(hospiflow.tension.status); never green when unknown",
 }
 LIMITS = obj(
     {},
@@ -203,6 +223,7 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "database": {"type": "string", "enum": ["sqlite", "postgresql"]},
             "writes_enabled": BOOL,
             "live_run_id": OPT_INT,
+            "live_error": {**OPT_STR, "description": "Why the live run died (null: none)"},
             "time": ISO,
         }
     ),
@@ -244,6 +265,7 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             ),
             "specialties": arr(obj({"specialty": STR, "name": STR, **SPECIALTY_NOW})),
             "totals": obj(SPECIALTY_NOW, FEED_TOTALS),
+            "department_status": NOW_STATUS,
             "recent_arrivals": arr(
                 obj({"id": INT, "time": ISO, "pathology": OPT_STR, "specialty": OPT_STR}),
                 description="Newest first",

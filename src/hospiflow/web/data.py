@@ -23,7 +23,8 @@ from hospiflow.errors import NotFoundError
 from hospiflow.records import EventKind
 from hospiflow.store import bucketed, queries, schema, trace
 from hospiflow.store.sites import OBSERVED_LACKS
-from hospiflow.store.timeconv import MS_PER_DAY, MS_PER_HOUR, MS_PER_MIN
+from hospiflow.store.timeconv import EPOCH_WEEKDAY, MS_PER_DAY, MS_PER_HOUR, MS_PER_MIN
+from hospiflow.tension.status import AreaState, StatusRule, area_level, department_status
 from hospiflow.web.schemas import BIGINT
 from hospiflow.web.timeutil import (
     BadRequest,
@@ -159,6 +160,19 @@ def data_end(connection: Connection, row: dict[str, Any]) -> int:
     return max(known) + 1 if known else int(row["start_utc_ms"])
 
 
+def data_as_of(connection: Connection, row: dict[str, Any]) -> int | None:
+    """When a run's data stand: the instant its views open on ("data as of").
+
+    A finished simulation or an import: its end (an import's end is its newest
+    arrival or departure); a live or running run: its newest record; None
+    before it has any. Never the planned end of a live run, which lies ahead.
+    """
+    if row["status"] == "complete" and row["kind"] != "live":
+        return int(row["end_utc_ms"])
+    end = data_end(connection, row)
+    return end - 1 if end > int(row["start_utc_ms"]) else None
+
+
 GROWING_KINDS = ("live", "import")  # runs whose row changes after they complete
 
 
@@ -225,8 +239,9 @@ def run_json(
         },
         **run_source(row, site),
     }
-    if detail:
+    if detail or as_of_ms is not None:
         out["as_of"] = utc_iso(as_of_ms, tz)
+    if detail:
         out["parameters"] = row.get("parameters") or {}
     return out
 
@@ -693,8 +708,15 @@ def waits_payload(
 
 def kpis_payload(connection: Connection, run: RunContext, rng: Range) -> dict[str, Any]:
     raw = queries.kpis(connection, run.id, rng.start_ms, rng.end_ms)
-    kpis = {
-        k: (int(v) if k in ("arrivals", "treated", "left_without_being_seen") else _round(v, 4))
+    counts = ("arrivals", "treated", "left_without_being_seen", "admissions")
+    kpis: dict[str, Any] = {
+        k: (
+            int(v)
+            if k in counts
+            else {level: _round(w, 2) for level, w in v.items()}
+            if isinstance(v, dict)
+            else _round(v, 4)
+        )
         for k, v in raw.items()
     }
     seen_somewhere = int(raw["arrivals"]) - int(raw["left_without_being_seen"]) > 0
@@ -712,30 +734,70 @@ def kpis_payload(connection: Connection, run: RunContext, rng: Range) -> dict[st
 # --------------------------------------------------------------------------- now
 
 
-def saturation(waiting: int, on_duty: int, longest: float | None, config: dict[str, Any]) -> str:
-    """green / amber / red; the rule is ``SATURATION_RULE``, thresholds from the settings."""
-    per_doctor = math.inf if on_duty == 0 else waiting / on_duty
-    wait = longest or 0.0
-    if waiting > 0 and (
-        on_duty == 0
-        or wait >= config["RED_WAIT_MIN"]
-        or per_doctor >= config["RED_WAITING_PER_DOCTOR"]
-    ):
-        return "red"
-    if waiting > 0 and (
-        wait >= config["AMBER_WAIT_MIN"] or per_doctor >= config["AMBER_WAITING_PER_DOCTOR"]
-    ):
-        return "amber"
-    return "green"
+def status_rule(config: dict[str, Any]) -> StatusRule:
+    """The shared saturation rule (:mod:`hospiflow.tension.status`) with this app's thresholds."""
+    return StatusRule(
+        amber_waiting_per_doctor=float(config["AMBER_WAITING_PER_DOCTOR"]),
+        red_waiting_per_doctor=float(config["RED_WAITING_PER_DOCTOR"]),
+    )
 
 
-SATURATION_RULE = (
-    "red: patients wait and (no doctor on duty, or the longest wait >= red.longest_wait_min, "
-    "or waiting per doctor on duty >= red.waiting_per_doctor); amber: patients wait and (the "
-    "longest wait >= amber.longest_wait_min or waiting per doctor >= "
-    "amber.waiting_per_doctor); green otherwise. Totals take the worst specialty."
-)
-_SEVERITY = {"green": 0, "amber": 1, "red": 2}
+USUAL_WEEKS = 8
+
+
+def usual_waiting_per_doctor(
+    connection: Connection, run: RunContext, as_of: int, n: int
+) -> list[float | None]:
+    """Per specialty, the mean patients waiting per doctor at this local hour of the week
+    over the previous ``USUAL_WEEKS`` weeks (state samples of this run and of the history
+    run it continues); ``None`` without any sample."""
+    from hospiflow.forecast.history import predecessor
+    from hospiflow.store.sqlfuncs import hour_of_week
+
+    s = schema.state_snapshots
+    how = int(((local_ms(as_of, run.tz) // MS_PER_HOUR) + 24 * EPOCH_WEEKDAY) % 168)
+    runs = [run.id]
+    before = predecessor(connection, run.row)
+    if before is not None:
+        runs.append(before)
+    rows = connection.execute(
+        sa.select(s.c.specialty_idx, s.c.waiting, s.c.doctors_on_duty).where(
+            s.c.run_id.in_(runs),
+            s.c.time_ms >= as_of - USUAL_WEEKS * 7 * MS_PER_DAY - MS_PER_HOUR,
+            s.c.time_ms < as_of - 6 * MS_PER_DAY,
+            hour_of_week(s.c.local_ms) == how,
+        )
+    ).all()
+    sums = [0.0] * n
+    counts = [0] * n
+    for i, waiting, doctors in rows:
+        if 0 <= i < n:
+            sums[i] += waiting / max(doctors, 1)
+            counts[i] += 1
+    return [_round(sums[i] / counts[i], 2) if counts[i] else None for i in range(n)]
+
+
+def department_status_of(
+    run: RunContext,
+    specialties: list[dict[str, Any]],
+    usual: list[float | None],
+    config: dict[str, Any],
+) -> dict[str, Any]:
+    """The Now status: the shared rule on every specialty's queue, the one that set the
+    department's level, in words with its numbers and the usual for this hour."""
+    rule = status_rule(config)
+    areas = [
+        AreaState(
+            code=s["specialty"],
+            name=s["name"],
+            waiting=s["waiting"],
+            doctors_on_duty=s["doctors_on_duty"],
+            longest_wait_min=s["longest_wait_min"],
+            usual_waiting_per_doctor=usual[i],
+        )
+        for i, s in enumerate(specialties)
+    ]
+    return department_status(areas, rule)
 
 
 def _waiting_patients(
@@ -827,7 +889,7 @@ def now_payload(connection: Connection, run: RunContext, config: dict[str, Any])
                 )
     specialties = []
     totals = {"waiting": 0, "in_treatment": 0, "doctors_on_duty": 0, "doctors_busy": 0}
-    worst = "green"
+    rule = status_rule(config)
     for i, specialty in enumerate(run.catalog.specialties):
         r = per.get(i)
         counts = {
@@ -838,9 +900,8 @@ def now_payload(connection: Connection, run: RunContext, config: dict[str, Any])
         }
         for k, v in counts.items():
             totals[k] += v
-        status = saturation(counts["waiting"], counts["doctors_on_duty"], longest[i], config)
-        if _SEVERITY[status] > _SEVERITY[worst]:
-            worst = status
+        level = area_level(counts["waiting"], counts["doctors_on_duty"], rule) if r else "unknown"
+        status = None if level == "unknown" else level
         specialties.append(
             {
                 "specialty": specialty["code"],
@@ -861,6 +922,10 @@ def now_payload(connection: Connection, run: RunContext, config: dict[str, Any])
         )
     known = [x for x in longest if x is not None]
     total_n = sum(wait_n)
+    usual: list[float | None] = (
+        usual_waiting_per_doctor(connection, run, as_of, n) if as_of is not None else [None] * n
+    )
+    department = department_status_of(run, specialties, usual, config)
     return {
         "ok": True,
         "run_id": run.id,
@@ -870,17 +935,12 @@ def now_payload(connection: Connection, run: RunContext, config: dict[str, Any])
         "as_of": utc_iso(as_of, run.tz),
         "not_in_data": [],
         "thresholds": {
-            "amber": {
-                "longest_wait_min": config["AMBER_WAIT_MIN"],
-                "waiting_per_doctor": config["AMBER_WAITING_PER_DOCTOR"],
-            },
-            "red": {
-                "longest_wait_min": config["RED_WAIT_MIN"],
-                "waiting_per_doctor": config["RED_WAITING_PER_DOCTOR"],
-            },
-            "rule": SATURATION_RULE,
+            "amber": {"waiting_per_doctor": rule.amber_waiting_per_doctor},
+            "red": {"waiting_per_doctor": rule.red_waiting_per_doctor},
+            "rule": rule.rule,
             "basis": "doctors",
         },
+        "department_status": department,
         "specialties": specialties,
         "totals": {
             **totals,
@@ -891,7 +951,7 @@ def now_payload(connection: Connection, run: RunContext, config: dict[str, Any])
             "utilisation": _round(totals["doctors_busy"] / totals["doctors_on_duty"], 4)
             if totals["doctors_on_duty"]
             else None,
-            "saturation": worst,
+            "saturation": None if department["level"] == "unknown" else department["level"],
             **_simulated_extras(totals, sum(arrived)),
         },
         "recent_arrivals": recent,

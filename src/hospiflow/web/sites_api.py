@@ -397,7 +397,7 @@ def import_files(site_id: int, form: dict[str, Any]) -> dict[str, Any]:
     re-import adds nothing; all of it in one transaction. Answers the import's
     summary: read, imported, updated, duplicates, quarantined by reason.
     """
-    from hospiflow.ingest.formats import reader
+    from hospiflow.ingest.formats import import_reader as reader
     from hospiflow.ingest.pipeline import import_items
 
     site_id = _site_id(site_id)

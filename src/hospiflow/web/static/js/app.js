@@ -12,9 +12,10 @@ import * as waits from "./views/waits.js";
 import * as scenarios from "./views/scenarios.js";
 import * as forecast from "./views/forecast.js";
 import * as quality from "./views/quality.js";
+import * as tension from "./views/tension.js";
 import { isObserved, sourceName } from "./views/common.js";
 
-const VIEWS = { now, arrivals, pathologies, doctors, waits, forecast, scenarios, quality };
+const VIEWS = { now, arrivals, pathologies, doctors, waits, forecast, scenarios, quality, tension };
 const config = JSON.parse(document.getElementById("hospiflow-config").textContent || "{}");
 
 const state = {

@@ -7,6 +7,7 @@
 import { get, streamUrl } from "../api.js";
 import { formatNumber, formatTime, t } from "../i18n.js";
 import { catalogOf, el, isObserved, noRun, unknownValue, viewHeader } from "./common.js";
+import { statusReason } from "./tension.js";
 
 const POLL_MS = 5000;
 const TICKER_SIZE = 15;
@@ -19,6 +20,7 @@ export async function render(container, state) {
   const mode = el("span", { class: "muted" });
   container.append(viewHeader("now.title", run, mode));
   const asOf = el("p", { class: "muted" });
+  const reason = el("div", { class: "now-status-reason" });
   const kpis = el("div", { class: "kpis" });
   const tableBody = el("tbody");
   const table = el("table", {}, [
@@ -41,7 +43,7 @@ export async function render(container, state) {
   const grid = el("div", { class: "grid" });
   const tickerList = el("ul", { class: "ticker", "aria-live": "polite" });
   grid.append(el("section", { class: "panel" }, [el("h3", { i18n: "now.ticker" }), tickerList]));
-  container.append(asOf, kpis, tablePanel, grid);
+  container.append(asOf, reason, kpis, tablePanel, grid);
 
   let latest = null;
   const ticker = [];
@@ -51,6 +53,7 @@ export async function render(container, state) {
     asOf.textContent = t("now.asof", { time: formatTime(now.as_of, run.timezone) });
     container.dataset.asOf = now.as_of;
     const totals = now.totals;
+    reason.replaceChildren(statusReason(now.department_status, catalog));
     kpis.replaceChildren(
       tile("now.waiting", totals.waiting, "waiting"),
       tile("now.in_treatment", totals.in_treatment, "in_treatment"),
@@ -76,8 +79,7 @@ export async function render(container, state) {
     const amber = now.thresholds.amber;
     const red = now.thresholds.red;
     thresholds.textContent = t("now.thresholds", {
-      amber_wait: amber.longest_wait_min, amber_ratio: amber.waiting_per_doctor,
-      red_wait: red.longest_wait_min, red_ratio: red.waiting_per_doctor,
+      amber_ratio: amber.waiting_per_doctor, red_ratio: red.waiting_per_doctor,
     });
     if (!ticker.length && now.recent_arrivals) {
       for (const arrival of now.recent_arrivals.slice(0, TICKER_SIZE)) ticker.push(arrival);
@@ -145,7 +147,7 @@ function statusBadge(level) {
   if (level === null || level === undefined) {
     return el("span", { class: "status unknown", "data-saturation": "unknown", title: t("saturation.unknown.help"), text: t("saturation.unknown") });
   }
-  const known = ["green", "amber", "red"].includes(level) ? level : "green";
+  const known = ["green", "amber", "red"].includes(level) ? level : "unknown";  // never green
   return el("span", { class: `status ${known}`, "data-saturation": known, text: t(`saturation.${known}`) });
 }
 
@@ -191,7 +193,7 @@ async function renderObserved(container, run) {
   const missing = now.not_in_data || [];
   const seenKnown = !missing.includes("first_seen");
   container.dataset.asOf = now.as_of || "";
-  const asOf = el("p", { class: "muted", text: now.as_of ? t("now.asof_observed", { time: formatTime(now.as_of, run.timezone) }) : t("now.no_visits") });
+  const asOf = el("p", { class: "muted", text: now.as_of ? t(now.feed ? "now.asof_live" : "now.asof_observed", { time: formatTime(now.as_of, run.timezone) }) : t("now.no_visits") });
   const usual = totals.usual_arrivals_this_hour;
   const kpis = el("div", { class: "kpis" }, [
     tile("now.present", formatNumber(totals.present), "present"),
@@ -240,12 +242,33 @@ async function renderObserved(container, run) {
     ]));
   }
   const grid = el("div", { class: "grid" }, [el("section", { class: "panel" }, [el("h3", { i18n: "now.ticker" }), tickerList])]);
-  container.append(asOf, kpis, tablePanel, grid);
-  return null;
+  container.append(asOf, statusReason(now.department_status, catalog), kpis, tablePanel, grid);
+  return now.feed ? feedBanner(container, run, now.feed) : null;
+}
+
+// A site fed live (MLLP, REST push): "last message N s ago", a warning once the feed is
+// stale (the server's FEED_STALE_SECONDS), kept current by the stream's state messages.
+function feedBanner(container, run, first) {
+  let feed = first;
+  const banner = el("p", { class: "feed-banner", role: "status" });
+  const paint = () => {
+    const ago = Math.max(0, (Date.now() - Date.parse(feed.last_message)) / 1000);
+    const stale = ago > feed.stale_after_seconds;
+    banner.classList.toggle("notice", stale);
+    banner.dataset.stale = String(stale);
+    banner.textContent = t(stale ? "now.feed.stale" : "now.feed.last", { seconds: formatNumber(Math.round(ago)) });
+  };
+  paint();
+  container.prepend(banner);
+  const timer = setInterval(paint, 1000);
+  const source = "EventSource" in window ? new EventSource(streamUrl(run.id, { kind: "arrival" })) : null;
+  if (source) source.addEventListener("state", (message) => { const next = JSON.parse(message.data).feed; if (next) { feed = next; paint(); } });
+  return () => { clearInterval(timer); if (source) source.close(); };
 }
 
 function gauge(value, level) {
   const share = Math.max(0, Math.min(1, value ?? 0));
-  const bar = el("span", { style: `width:${Math.round(share * 100)}%` });
+  const bar = el("span");
+  bar.style.width = `${Math.round(share * 100)}%`; // CSSOM: a strict CSP refuses style attributes
   return el("div", { class: `gauge ${level || ""}`, role: "meter", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(Math.round(share * 100)) }, bar);
 }
