@@ -390,7 +390,7 @@ def _month_of(local_ms: np.ndarray) -> np.ndarray:
     return months.astype("datetime64[ms]").astype(np.int64)
 
 
-def _rows(run_id: int, keys: list[np.ndarray], measures: list[np.ndarray]) -> list[tuple]:
+def _rows(run_id: int, keys: list[np.ndarray], measures: list[np.ndarray]) -> list[tuple[Any, ...]]:
     values = [k.tolist() for k in keys]
     for measure in measures:
         values.append(_nullable(measure) if measure.dtype.kind == "f" else measure.tolist())
