@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from pathlib import PurePath
 from typing import Any
 
-from apiflask import APIBlueprint
 from flask import Response, current_app, request, stream_with_context
 
 from hospiflow import __version__
@@ -29,17 +28,19 @@ from hospiflow.simulation.scenario import (
     scenario_from_dict,
     scenario_to_dict,
 )
-from hospiflow.store import api_queries, queries
 from hospiflow.store import forecasts as forecast_store
+from hospiflow.store import queries
 from hospiflow.store import runs as store_runs
 from hospiflow.store import sites as store_sites
 from hospiflow.store.engine import time_limit
 from hospiflow.store.timeconv import now_ms
 from hospiflow.web import data, front, observed
-from hospiflow.web.app import Answer, get_db, state
 from hospiflow.web.auth import Unauthorized, WritesDisabled, actor, auth, requires_admin
+from hospiflow.web.cache import Answer
 from hospiflow.web.components import ok
+from hospiflow.web.context import get_db, state
 from hospiflow.web.endpoints import (
+    Blueprint,
     json_object,
     limited,
     no_query,
@@ -62,7 +63,7 @@ from hospiflow.web.schemas import (
 )
 from hospiflow.web.timeutil import BadRequest, utc_iso
 
-bp = APIBlueprint("api", __name__, tag="hospiflow")
+bp = Blueprint("api", __name__, tag="hospiflow")
 
 E400 = "Malformed or unknown query parameter, or a range over the limits"
 E404 = "No such run (or report)"
@@ -260,7 +261,12 @@ def list_runs(args: dict[str, Any]) -> dict[str, Any]:
         if args.get("kind"):
             rows = [r for r in rows if r["kind"] == args["kind"]]
         owners = {s["run_id"]: s for s in store_sites.list_sites(connection) if s["run_id"]}
-        runs = [data.run_json(r, _progress(r), site=owners.get(r["id"])) for r in rows]
+        runs = [
+            data.run_json(
+                r, _progress(r), as_of_ms=data.data_as_of(connection, r), site=owners.get(r["id"])
+            )
+            for r in rows
+        ]
         if args.get("source"):
             runs = [r for r in runs if r["source"] == args["source"]]
         return {"ok": True, "runs": runs}
@@ -274,9 +280,7 @@ def get_run(run_id: int) -> dict[str, Any]:
     connection = get_db()
     with time_limit(connection, _config()["QUERY_SECONDS"]):
         row = data.read_run(connection, run_id)
-        as_of = api_queries.data_end_ms(connection, run_id)
-        if as_of is None and row["kind"] == "import":
-            as_of = int(row["end_utc_ms"])  # no state samples: the newest arrival or departure
+        as_of = data.data_as_of(connection, row)
         site = store_sites.site_of_run(connection, run_id)
         run = data.run_json(row, _progress(row), as_of_ms=as_of, detail=True, site=site)
         run["parameters"] = _public_parameters(run["parameters"])
@@ -480,7 +484,7 @@ def arrivals_seasonality(run_id: int, args: dict[str, Any]) -> Response:
 @bp.get("/runs/<int:run_id>/catalog")
 @bp.doc(responses={200: ok("Catalog", "The run's specialties and pathologies"), 404: E404})
 @no_query
-def run_catalog(run_id: int) -> Response:
+def run_catalog(run_id: int) -> dict[str, Any]:
     """The run's specialties (with doctors on the roster) and pathologies (ICD-10, fr/en)."""
     return data.run_catalog_payload(_context(run_id))
 
