@@ -377,7 +377,7 @@ class _Visits:
         offset = self._offsets.get(slot)
         if offset is None:
             moment = datetime.fromtimestamp(slot * _QUARTER_MS / 1000, self.zone)
-            offset = int(moment.utcoffset().total_seconds() * 1000)  # type: ignore[union-attr]
+            offset = int(moment.utcoffset().total_seconds() * 1000)  # type: ignore[union-attr]  # aware: never None
             self._offsets[slot] = offset
         return offset
 
@@ -576,8 +576,10 @@ def _run_import(
         _write_chunk(connection, run_id, chunk, summary, next_patient, written, pending)
     span: tuple[Any, ...] | None = None
     totals: dict[str, Any] | None = None
+    measures: dict[str, np.ndarray] | None = None
     if pending is not None:  # the run holds this import's rows only: count them here
         span, totals = pending.span(), pending.totals(visits.unknown)
+        measures = pending.measures()
         pending.flush(connection)
     if progress is not None:
         progress(summary.read)
@@ -589,10 +591,13 @@ def _run_import(
     summary.unmapped_codes = dict(visits.unmapped.most_common(50))
     summary.mapped_by = dict(visits.mapped_by)
     tz = site["timezone"]
-    if first is not None:
+    if first is not None and last is not None:
         summary.first_arrival = datetime.fromtimestamp(first / 1000, ZoneInfo(tz)).isoformat()
         summary.last_arrival = datetime.fromtimestamp(last / 1000, ZoneInfo(tz)).isoformat()
-    rollups.from_visits(connection, run_id)
+    if measures is not None:
+        rollups.from_rows(connection, run_id, measures)
+    else:
+        rollups.from_visits(connection, run_id)
     if counts or _has_counts(connection, run_id):
         _rollups_from_counts(connection, run_id)
     _update_run(connection, run_id, span)
@@ -744,6 +749,26 @@ class _Pending:
             },
         }
 
+    def measures(self) -> dict[str, np.ndarray]:
+        """The columns ``rollups.from_rows`` groups (None as -1 or NaN)."""
+        rows = self.rows.values()
+
+        def column(at: int, kind: type, missing: Any = None) -> np.ndarray:
+            values = [row[at] for row in rows]
+            if missing is not None:
+                values = [missing if v is None else v for v in values]
+            return np.array(values, dtype=kind)
+
+        return {
+            "arrival_ms": column(7, np.int64),
+            "arrival_local_ms": column(8, np.int64),
+            "specialty_idx": column(5, np.int64),
+            "pathology_idx": column(3, np.int64, -1),
+            "wait_min": column(10, np.float64, np.nan),
+            "los_min": column(11, np.float64, np.nan),
+            "disposition": column(12, np.int64, -1),
+        }
+
     def flush(self, connection: Connection) -> set[str]:
         """Write the kept rows; their keys (for later look-ups)."""
         rows = list(self.rows.values())
@@ -800,7 +825,7 @@ def _write_counts(connection: Connection, run_id: int, timezone: str, counts: di
     rows = []
     for hour_ms in hours:
         moment = datetime.fromtimestamp(hour_ms / 1000, zone)
-        offset = int(moment.utcoffset().total_seconds() * 1000)  # type: ignore[union-attr]
+        offset = int(moment.utcoffset().total_seconds() * 1000)  # type: ignore[union-attr]  # aware: never None
         rows.append((run_id, hour_ms, hour_ms + offset, counts[hour_ms]))
     insert_rows(
         connection, "hourly_counts", ("run_id", "hour_ms", "hour_local_ms", "arrivals"), rows
