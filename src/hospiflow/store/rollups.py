@@ -361,12 +361,26 @@ def from_rows(connection: Connection, run_id: int, columns: dict[str, np.ndarray
 
 
 def _groups(*keys: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """The distinct key tuples (one array per key) and each row's group number."""
+    """The distinct key tuples (one array per key) and each row's group number.
+
+    Each key is first made dense (``np.unique``), then the codes are combined
+    into one integer per row: one 1-D sort, much faster than ``unique(axis=0)``.
+    """
     if len(keys[0]) == 0:
-        return [k[:0] for k in keys], np.zeros(0, dtype=np.int64)
-    stacked = np.stack([np.asarray(k, dtype=np.int64) for k in keys], axis=1)
-    distinct, groups = np.unique(stacked, axis=0, return_inverse=True)
-    return [distinct[:, i] for i in range(len(keys))], groups.ravel()
+        return [np.asarray(k, dtype=np.int64)[:0] for k in keys], np.zeros(0, dtype=np.int64)
+    values, codes = [], []
+    combined = np.zeros(len(keys[0]), dtype=np.int64)
+    for key in keys:
+        distinct, code = np.unique(np.asarray(key, dtype=np.int64), return_inverse=True)
+        values.append(distinct)
+        codes.append(len(distinct))
+        combined = combined * len(distinct) + code.ravel()
+    groups_of, groups = np.unique(combined, return_inverse=True)
+    out = []
+    for distinct, size in zip(reversed(values), reversed(codes), strict=True):
+        out.append(distinct[groups_of % size])
+        groups_of = groups_of // size
+    return out[::-1], groups.ravel()
 
 
 def _measured(
