@@ -304,3 +304,89 @@ def test_wall_clock_times_across_a_spring_dst_gap_are_stored_as_real_instants(en
             .all()
         )
     assert len(hours) == 1  # both arrived in the hour 01:00-02:00 UTC
+
+
+@pytest.mark.parametrize("kept", [1_000_000, 4])  # all rows kept to the end; flushed early
+def test_a_first_import_counts_repeats_and_totals_as_the_store_would(
+    engine, site, monkeypatch, kept
+):
+    """A run's first import keeps its rows in memory: a key repeated in a later chunk is a
+    duplicate or a correction, as on a re-import, and the totals it counts itself are
+    what the store's own query gives (and the visits indexes are all there after)."""
+    from hospiflow.ingest import pipeline
+    from hospiflow.store.quality import run_totals
+
+    monkeypatch.setattr(pipeline, "CHUNK", 3)
+    monkeypatch.setattr(pipeline, "PENDING_MAX", kept)
+    records = [
+        visit(0),
+        visit(1, diagnosis="ZZZ", first_seen=None),
+        visit(2, diagnosis=None, acuity=None, birth_date=None),
+        visit(3, departure=None, first_seen=None),
+        visit(0),  # a later chunk: identical -> duplicate
+        visit(1, diagnosis="N40"),  # a later chunk: changed -> correction
+        visit(6, diagnosis="486", diagnosis_system=ICD9, disposition=None),
+    ]
+    summary = import_items(engine, site["id"], records, format="test")
+    assert (summary.imported, summary.duplicates, summary.updated) == (5, 1, 1)
+    rows = stored(engine, summary.run_id)
+    assert [r["patient_no"] for r in rows] == [1, 2, 3, 4, 5]
+    assert rows[1]["icd10"] == "N40" and rows[1]["wait_min"] == pytest.approx(10.0)
+    with engine.connect() as connection:
+        assert summary.site_totals == run_totals(connection, summary.run_id)
+        run = connection.execute(
+            sa.select(schema.runs).where(schema.runs.c.id == summary.run_id)
+        ).one()
+        names = {i["name"] for i in sa.inspect(connection).get_indexes("visits")}
+    assert summary.site_totals["visits"] == 5
+    assert summary.site_totals["completeness"]["diagnosis"] == 0.8
+    assert [u["code"] for u in summary.site_totals["unmapped_codes"]] == ["486"]
+    assert run.visits_count == 5 and run.start_utc_ms == rows[0]["arrival_ms"]
+    assert run.end_utc_ms == rows[-1]["departure_ms"]
+    assert {i.name for i in schema.visits.indexes} <= names
+    again = import_items(engine, site["id"], records[:4], format="test")
+    with engine.connect() as connection:
+        assert again.site_totals == run_totals(connection, summary.run_id)
+    assert (again.imported, again.duplicates, again.updated) == (0, 3, 1)
+
+
+def test_a_first_import_rollups_are_what_sql_derives_from_its_visits(engine, site):
+    """``rollups.from_rows`` (a first import, from the rows in hand) gives the very rows
+    ``rollups.from_visits`` derives with SQL: hours across the autumn DST change, days,
+    months, left-unseen counts, visits without wait, departure or pathology."""
+    from hospiflow.store import rollups
+
+    autumn = datetime(2024, 10, 27, 0, 30, tzinfo=UTC)  # 02:30 CEST, then 02:30 CET an hour on
+    records = [
+        visit(
+            k,
+            arrival=autumn + timedelta(minutes=37 * k),
+            first_seen=None if k % 4 == 0 else autumn + timedelta(minutes=37 * k + k % 9),
+            departure=None if k % 5 == 0 else autumn + timedelta(minutes=37 * k + 60 + k),
+            disposition=Disposition.LEFT_WITHOUT_BEING_SEEN if k % 6 == 0 else None,
+            diagnosis=("J18.9", "N40", "S52.5", None, "ZZZ")[k % 5],
+        )
+        for k in range(3000)  # two and a bit months, a month boundary
+    ]
+    summary = import_items(engine, site["id"], records, format="test", allow_future=True)
+    tables = (schema.hourly_specialty, schema.daily_pathology, schema.monthly_specialty)
+
+    def read(connection) -> list[list[tuple]]:
+        return [
+            sorted(
+                tuple(r)
+                for r in connection.execute(sa.select(t).where(t.c.run_id == summary.run_id)).all()
+            )
+            for t in tables
+        ]
+
+    with engine.begin() as connection:
+        from_rows = read(connection)
+        rollups.from_visits(connection, summary.run_id)
+        from_sql = read(connection)
+        connection.rollback()
+    assert [len(t) for t in from_rows] == [len(t) for t in from_sql]
+    assert [len(t) > n for t, n in zip(from_rows, (1000, 100, 5), strict=True)] == [True] * 3
+    for mine, theirs in zip(from_rows, from_sql, strict=True):
+        for a, b in zip(mine, theirs, strict=True):
+            assert a == pytest.approx(b), (a, b)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from hospiflow.simulation.engine import Engine
+from hospiflow.simulation.recorder import kpis as sim_kpis
 from hospiflow.simulation.scenario import load_scenario
-from hospiflow.store import schema
+from hospiflow.store import queries, schema
 from hospiflow.store.runs import delete_run
 from hospiflow.store.sink import StoreSink
 
@@ -41,6 +42,16 @@ def test_flow_run_stores_acuity_age_boarding_and_resources(engine):
     assert {row.name for row in resources} == names
     assert len(resources) == hours * len(names)
     assert all(row.in_use <= row.capacity for row in resources if row.capacity)
+    with engine.connect() as connection:
+        api = queries.kpis(connection, sink.run_id)
+    sim = {(m, s): value for m, s, value, _ in sim_kpis(result)}
+    assert api["admissions"] == sim[("admissions", "all")]
+    assert abs(api["within_4h_share"] - sim[("share_within_4h", "all")]) < 1e-9
+    assert abs(api["boarding_hours"] - sim[("boarding_hours", "all")]) < 0.01
+    by_acuity = api["door_to_doctor_mean_min_by_acuity"]
+    assert set(by_acuity) <= {"1", "2", "3", "4", "5"} and len(by_acuity) >= 3
+    assert abs(by_acuity["2"] - sim[("door_to_doctor_mean_acuity_2", "all")]) < 1e-6
+    assert 0 < api["spaces_in_use_mean"] and 0 < api["ward_occupancy"] <= 1
     with engine.begin() as connection:
         delete_run(connection, sink.run_id)
     with engine.connect() as connection:

@@ -13,7 +13,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from hospiflow.cli.db import database_options
-from hospiflow.ingest.formats import FORMATS, IngestError, ReadOptions, reader
+from hospiflow.ingest.formats import FORMATS, IngestError, ReadOptions, import_reader
 from hospiflow.ingest.pipeline import ImportSummary, import_items
 from hospiflow.store import migrate
 from hospiflow.store import sites as store_sites
@@ -304,7 +304,7 @@ def import_files(
         options = ReadOptions(
             timezone=site_row["timezone"], mapping=mapping, settings=options_settings
         )
-        items = reader(format_name)(list(paths), options)
+        items = import_reader(format_name)(list(paths), options)
         diagnoses = load_diagnosis_map(diagnosis_map) if diagnosis_map else None
         console = Console(stderr=True)
         with Progress(

@@ -78,6 +78,16 @@ def reader(name: str) -> Reader:
     return getattr(module, read)
 
 
+def import_reader(name: str) -> Callable[[Sequence[Path], ReadOptions], Iterator[Any]]:
+    """What ``pipeline.import_items`` should read format ``name`` with: the module's
+    ``read_batches`` (``VisitBatch``es of rows parsed a block at a time, the rest as
+    ``read`` gives it) where it has one, else ``read``."""
+    module, read, _write = _entry(name)
+    if read == "read" and hasattr(module, "read_batches"):
+        return module.read_batches
+    return getattr(module, read)
+
+
 def writer(name: str) -> Writer:
     """The writing function of format ``name`` (``IngestError`` if it has none)."""
     module, _read, write = _entry(name)

@@ -221,6 +221,7 @@ class FlowPatients(Patients):
         self.stay: list[float] = []
         self.discharge_minute: list[float] = []
         self.stage: list[int] = []  # 0: first assessment next, 1: reassessment next
+        self.timed: list[bool] = []  # patience expiry scheduled
         self.space_start: list[float] = []
         self.bed_request: list[float] = []
         self.departure: list[float] = []
@@ -239,6 +240,7 @@ class FlowPatients(Patients):
         self.stay.extend(draws.stay)
         self.discharge_minute.extend(draws.discharge_minute)
         self.stage.extend([0] * n)
+        self.timed.extend([False] * n)
         self.space_start.extend([NOT_YET] * n)
         self.bed_request.extend([NOT_YET] * n)
         self.departure.extend([NOT_YET] * n)
@@ -298,7 +300,7 @@ class FlowHospital:
         self.patients = FlowPatients()
         self.doctors = [FlowDoctor(i, s) for i, s in enumerate(doctor_specialties)]
         self.doctor_queue = [PriorityQueue() for _ in range(n_specialties)]
-        self.free: list[list[Doctor]] = [[] for _ in range(n_specialties)]
+        self.free: list[list[FlowDoctor]] = [[] for _ in range(n_specialties)]
         self.waiting = [0] * n_specialties  # arrived, not yet seen by a doctor
         self.in_treatment = [0] * n_specialties  # doctors busy
         self.on_duty = [0] * n_specialties
@@ -367,10 +369,11 @@ class FlowHospital:
         self.present += 1
         if self._emit is not None and self._reported[p] >= 0:
             self._emit(now, _ARRIVAL, p, s, NOBODY)
-        patience = patients.patience[p]
-        if patience != math.inf:
-            heappush(self.calendar, (now + patience, next(self.sequence), ABANDON, p))
+        # Patience is timed only for a patient who may wait: one who would leave during
+        # triage, else from the moment they join a queue (most never do: fewer events).
         triage = patients.triage[p]
+        if patients.patience[p] < triage:
+            self._time_patience(p)
         if triage > 0:
             heappush(self.calendar, (now + triage, next(self.sequence), TRIAGE_DONE, p))
         else:
@@ -389,6 +392,18 @@ class FlowHospital:
         else:
             self.space_waiting[a] += 1
             self.space_queue[a].push(p, patients.priority[p])
+            self._time_patience(p)
+
+    def _time_patience(self, p: int) -> None:
+        """Schedule the patient's leaving unseen at arrival + patience (once; never if infinite)."""
+        patients = self.patients
+        patience = patients.patience[p]
+        if patience != math.inf and not patients.timed[p]:
+            patients.timed[p] = True
+            heappush(
+                self.calendar,
+                (patients.arrival[p] + patience, next(self.sequence), ABANDON, p),
+            )
 
     def _to_doctor(self, p: int, now: float) -> None:
         patients = self.patients
@@ -398,13 +413,15 @@ class FlowHospital:
             self._treat(p, free.pop(), now)
         else:
             self.doctor_queue[s].push(p, patients.priority[p])
+            if not patients.stage[p]:
+                self._time_patience(p)
 
-    def _treat(self, p: int, doctor: Doctor, now: float) -> None:
+    def _treat(self, p: int, doctor: FlowDoctor, now: float) -> None:
         patients = self.patients
         s = doctor.specialty
         self.in_treatment[s] += 1
         doctor.patient = p
-        doctor.since = now  # type: ignore[attr-defined]
+        doctor.since = now
         if patients.stage[p] == 0:
             self.waiting[s] -= 1
             patients.start[p] = now
@@ -420,12 +437,12 @@ class FlowHospital:
         left = self.patients.left[p]
         return left != left  # NaN: has not left unseen
 
-    def finish(self, doctor: Doctor, now: float) -> None:
+    def finish(self, doctor: FlowDoctor, now: float) -> None:
         """A doctor contact ends: diagnostics, or the disposition; the doctor takes the next."""
         patients = self.patients
         p = doctor.patient
         s = doctor.specialty
-        self.busy_periods.append((s, doctor.since, now))  # type: ignore[attr-defined]
+        self.busy_periods.append((s, doctor.since, now))
         doctor.patient = NOBODY
         self.in_treatment[s] -= 1
         if patients.stage[p] == 0 and patients.diagnostics[p] > 0:
@@ -444,7 +461,7 @@ class FlowHospital:
         else:
             self._next(doctor, now)
 
-    def _next(self, doctor: Doctor, now: float) -> None:
+    def _next(self, doctor: FlowDoctor, now: float) -> None:
         q = self.doctor_queue[doctor.specialty].pop(self._still_waiting)
         if q == NOBODY:
             self.free[doctor.specialty].append(doctor)
@@ -536,7 +553,7 @@ class FlowHospital:
 
     # ------------------------------------------------------------------ shifts
 
-    def shift_start(self, doctor: Doctor, now: float) -> None:
+    def shift_start(self, doctor: FlowDoctor, now: float) -> None:
         """The doctor comes on duty (or stays, if still finishing the last shift's patient)."""
         if doctor.leaving:
             doctor.leaving = False
@@ -551,7 +568,7 @@ class FlowHospital:
             self._emit(now, _SHIFT_START, NOBODY, s, doctor.index)
         self._next(doctor, now)
 
-    def shift_end(self, doctor: Doctor, now: float) -> None:
+    def shift_end(self, doctor: FlowDoctor, now: float) -> None:
         """The shift is over: off duty now if free, else after the current patient."""
         if not doctor.on_duty or doctor.leaving:
             return
@@ -561,7 +578,7 @@ class FlowHospital:
         self.free[doctor.specialty].remove(doctor)
         self._go_off_duty(doctor, now)
 
-    def _go_off_duty(self, doctor: Doctor, now: float) -> None:
+    def _go_off_duty(self, doctor: FlowDoctor, now: float) -> None:
         s = doctor.specialty
         doctor.on_duty = False
         doctor.leaving = False
@@ -576,8 +593,8 @@ class FlowHospital:
             if doctor.on_duty:
                 self.duty_periods.append((doctor.index, doctor.duty_started, now))
             if doctor.patient != NOBODY:
-                self.busy_periods.append((doctor.specialty, doctor.since, now))  # type: ignore[attr-defined]
-                doctor.since = now  # type: ignore[attr-defined]
+                self.busy_periods.append((doctor.specialty, doctor.since, now))
+                doctor.since = now
 
     @property
     def patients_present(self) -> int:

@@ -43,13 +43,25 @@ export async function render(container, state) {
   const grid = el("div", { class: "grid" });
   const tickerList = el("ul", { class: "ticker", "aria-live": "polite" });
   grid.append(el("section", { class: "panel" }, [el("h3", { i18n: "now.ticker" }), tickerList]));
-  container.append(asOf, reason, kpis, tablePanel, grid);
+  // a live run whose figures stopped moving, or whose last update failed, says so
+  const stale = el("p", { class: "notice stale", role: "status", hidden: true });
+  container.append(asOf, stale, reason, kpis, tablePanel, grid);
+  const staleMs = 1000 * (state.config.stale_seconds || 120);
+  let lastFresh = Date.now();
+  const markStale = (text) => {
+    stale.hidden = false;
+    stale.textContent = text;
+    container.dataset.stale = "true";
+  };
 
   let latest = null;
   const ticker = [];
 
   function paint(now) {
     latest = now;
+    lastFresh = Date.now();
+    stale.hidden = true;
+    delete container.dataset.stale;
     asOf.textContent = t("now.asof", { time: formatTime(now.as_of, run.timezone) });
     container.dataset.asOf = now.as_of;
     const totals = now.totals;
@@ -113,7 +125,11 @@ export async function render(container, state) {
   const poll = () => {
     setMode("now.polling");
     timer = setInterval(async () => {
-      try { paint(await get(`/runs/${run.id}/now`)); } catch { /* keep the last state on screen */ }
+      try {
+        paint(await get(`/runs/${run.id}/now`));
+      } catch (error) { // the last state stays on screen, marked
+        markStale(t("now.poll_failed", { message: error.message, seconds: POLL_MS / 1000 }));
+      }
     }, POLL_MS);
   };
   if (run.status === "running" && "EventSource" in window) {
@@ -136,7 +152,14 @@ export async function render(container, state) {
   } else {
     mode.replaceChildren();
   }
+  const watchdog = run.status === "running" ? setInterval(() => {
+    const quiet = Date.now() - lastFresh;
+    if (quiet > staleMs && latest) {
+      markStale(t("now.stale", { minutes: formatNumber(quiet / 60000, 0), time: formatTime(latest.as_of, run.timezone) }));
+    }
+  }, Math.min(10000, staleMs / 2)) : null;
   return () => {
+    if (watchdog) clearInterval(watchdog);
     if (source) source.close();
     if (timer) clearInterval(timer);
     void latest;
@@ -193,7 +216,7 @@ async function renderObserved(container, run) {
   const missing = now.not_in_data || [];
   const seenKnown = !missing.includes("first_seen");
   container.dataset.asOf = now.as_of || "";
-  const asOf = el("p", { class: "muted", text: now.as_of ? t("now.asof_observed", { time: formatTime(now.as_of, run.timezone) }) : t("now.no_visits") });
+  const asOf = el("p", { class: "muted", text: now.as_of ? t(now.feed ? "now.asof_live" : "now.asof_observed", { time: formatTime(now.as_of, run.timezone) }) : t("now.no_visits") });
   const usual = totals.usual_arrivals_this_hour;
   const kpis = el("div", { class: "kpis" }, [
     tile("now.present", formatNumber(totals.present), "present"),
@@ -243,12 +266,32 @@ async function renderObserved(container, run) {
   }
   const grid = el("div", { class: "grid" }, [el("section", { class: "panel" }, [el("h3", { i18n: "now.ticker" }), tickerList])]);
   container.append(asOf, statusReason(now.department_status, catalog), kpis, tablePanel, grid);
-  return null;
+  return now.feed ? feedBanner(container, run, now.feed) : null;
+}
+
+// A site fed live (MLLP, REST push): "last message N s ago", a warning once the feed is
+// stale (the server's FEED_STALE_SECONDS), kept current by the stream's state messages.
+function feedBanner(container, run, first) {
+  let feed = first;
+  const banner = el("p", { class: "feed-banner", role: "status" });
+  const paint = () => {
+    const ago = Math.max(0, (Date.now() - Date.parse(feed.last_message)) / 1000);
+    const stale = ago > feed.stale_after_seconds;
+    banner.classList.toggle("notice", stale);
+    banner.dataset.stale = String(stale);
+    banner.textContent = t(stale ? "now.feed.stale" : "now.feed.last", { seconds: formatNumber(Math.round(ago)) });
+  };
+  paint();
+  container.prepend(banner);
+  const timer = setInterval(paint, 1000);
+  const source = "EventSource" in window ? new EventSource(streamUrl(run.id, { kind: "arrival" })) : null;
+  if (source) source.addEventListener("state", (message) => { const next = JSON.parse(message.data).feed; if (next) { feed = next; paint(); } });
+  return () => { clearInterval(timer); if (source) source.close(); };
 }
 
 function gauge(value, level) {
   const share = Math.max(0, Math.min(1, value ?? 0));
   const bar = el("span");
-  bar.style.width = `${Math.round(share * 100)}%`;  // CSSOM, allowed by a strict CSP
+  bar.style.width = `${Math.round(share * 100)}%`; // CSSOM: a strict CSP refuses style attributes
   return el("div", { class: `gauge ${level || ""}`, role: "meter", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(Math.round(share * 100)) }, bar);
 }

@@ -1,0 +1,166 @@
+"""The RPU reader's block path (NumPy, ``VisitBatch``) agrees with its row-by-row path,
+and an import through batches stores exactly what an import of records stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from hospiflow.ingest import rpu
+from hospiflow.ingest.batch import VisitBatch
+from hospiflow.ingest.formats import ReadOptions, import_reader
+from hospiflow.ingest.pipeline import import_items
+from hospiflow.store import schema, sites
+
+OPTIONS = ReadOptions(timezone="Europe/Paris")
+HEADER = (
+    "FINESS;CP;NAISSANCE;SEXE;ENTREE;MOTIF;GRAVITE;DP;MODE_SORTIE;ORIENTATION;SORTIE;"
+    "ID_PASSAGE;IPP;DATE_PEC"
+)
+
+
+def line(n: int, **values: str) -> str:
+    cells = {
+        "FINESS": "750000000",
+        "CP": "75012",
+        "NAISSANCE": "02/03/1980",
+        "SEXE": "F",
+        "ENTREE": "15/01/2024 10:05",
+        "MOTIF": "GASTRO04",
+        "GRAVITE": "2",
+        "DP": "J189",
+        "MODE_SORTIE": "8",
+        "ORIENTATION": "",
+        "SORTIE": "15/01/2024 12:40",
+        "ID_PASSAGE": f"P{n}",
+        "IPP": f"IPP{n % 5}",
+        "DATE_PEC": "15/01/2024 10:30",
+    }
+    cells.update(values)
+    return ";".join(cells[name] for name in HEADER.split(";"))
+
+
+# Every kind of row: the common form, and each spelling or problem the block path
+# must hand to the row-by-row path (which must then give the very same item).
+ROWS = [
+    line(0),
+    line(1, ENTREE="1/2/2024 8:05", SORTIE="01/02/2024 09:05", DATE_PEC=""),
+    line(2, ENTREE="01/02/2024 08:05:30", SORTIE="2024-02-01 09:05"),
+    line(3, ENTREE="27/10/2024 02:50", SORTIE="27/10/2024 02:10", DATE_PEC=""),  # fold=1
+    line(4, ENTREE="31/03/2024 02:30", SORTIE="31/03/2024 04:00", DATE_PEC="31/03/2024 03:10"),
+    line(5, GRAVITE="X"),
+    line(6, GRAVITE=" p ", MODE_SORTIE=" 8"),
+    line(7, DP="R0600", SEXE="f"),
+    line(8, DP="??"),
+    line(9, NAISSANCE="31/02/1980"),
+    line(10, NAISSANCE="", SEXE="X", CP=""),
+    line(11, ORIENTATION="psa"),
+    line(12, ORIENTATION="FUGUE", GRAVITE="D", MODE_SORTIE="9"),
+    line(13, ENTREE=""),
+    "750000000;75012;02/03/1980;F;15/01/2024 10:05",  # too few fields
+    "",
+    line(14) + ";;",  # trailing separators
+    line(15, MOTIF='"two\nlines"'),  # a quoted cell over two physical lines
+    line(16, SORTIE="15/01/2024 09:00"),  # departure before arrival
+    line(17, ENTREE="30/02/2024 10:00"),
+    line(18, ENTREE="15/01/2024 24:00"),
+    line(19, DATE_PEC="15/01/2024 09:00"),  # seen before arrival
+    line(20, SORTIE="", DATE_PEC="", GRAVITE="", MODE_SORTIE="", DP=""),
+    line(21, ID_PASSAGE=" ", IPP=""),
+    line(22, ENTREE="15/01/2024 10:05 "),
+    line(23, ENTREE="15/01/2099 10:05", SORTIE="15/01/2099 11:05", DATE_PEC=""),  # future
+    line(24, SORTIE="19/01/2024 12:40"),  # a stay over 72 h
+    line(25, DATE_PEC="15/01/2024 13:00"),  # seen after departure
+    line(26, ENTREE="27/10/2024 02:50", SORTIE="27/10/2024 04:00", DATE_PEC="27/10/2024 02:10"),
+    *[
+        line(
+            100 + k,
+            ENTREE=f"{1 + k % 28:02d}/0{1 + k % 9}/2023 {k % 24:02d}:{k % 60:02d}",
+            SORTIE="",
+            DATE_PEC="",
+        )
+        for k in range(40)
+    ],
+]
+
+
+def extract(path: Path, rows: list[str], header: str = HEADER) -> Path:
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("block", [rpu.BLOCK, 1, 4])
+def test_the_block_path_reads_every_row_as_the_row_path_does(tmp_path, monkeypatch, block):
+    monkeypatch.setattr(rpu, "BLOCK", block)
+    path = extract(tmp_path / "rpu.csv", ROWS)
+    by_rows = list(rpu.read_rows([path], OPTIONS))
+    assert list(rpu.read([path], OPTIONS)) == by_rows
+    got = list(rpu.read_batches([path], OPTIONS))
+    assert any(isinstance(item, VisitBatch) for item in got)
+    flat = [r for i in got for r in (i.records() if isinstance(i, VisitBatch) else [i])]
+    assert flat == by_rows
+    assert len(by_rows) == len(ROWS) - 1  # the blank line only is skipped
+
+
+def test_missing_optional_columns_read_alike(tmp_path):
+    """A layout with absent columns (no ids, no first-seen, no SORTIE): the padded case."""
+    path = extract(
+        tmp_path / "short.csv", ["15/01/2024 10:05;2;J189", "x;2;J18", ";;"], "ENTREE;GRAVITE;DP"
+    )
+    assert list(rpu.read([path], OPTIONS)) == list(rpu.read_rows([path], OPTIONS))
+
+
+@pytest.fixture
+def two_sites(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    monkeypatch.setenv("HOSPIFLOW_PSEUDONYM_KEY", "a-test-key-of-enough-length")
+    with engine.begin() as connection:
+        return [sites.create_site(connection, name, "Europe/Paris") for name in ("rows", "blocks")]
+
+
+def stored(engine: sa.Engine, run_id: int, site_id: int) -> tuple[list, list]:
+    v, q = schema.visits, schema.quarantine
+    with engine.connect() as connection:
+        visits = connection.execute(
+            sa.select(*[c for c in v.c if c.name not in ("id", "run_id")])
+            .where(v.c.run_id == run_id)
+            .order_by(v.c.id)
+        ).all()
+        quarantine = connection.execute(
+            sa.select(q.c.location, q.c.field, q.c.reason, q.c.message, q.c.raw, q.c.day_local_ms)
+            .where(q.c.site_id == site_id)
+            .order_by(q.c.id)
+        ).all()
+    return [tuple(r) for r in visits], [tuple(r) for r in quarantine]
+
+
+def test_an_import_through_batches_stores_what_records_store(engine, two_sites, tmp_path):
+    """Same visits (pseudonyms, local times, waits, ages, areas, codes, order), same
+    quarantine, same summary; and a second import of the file adds nothing."""
+    path = extract(tmp_path / "rpu.csv", ROWS)
+    results = []
+    for site, read in zip(two_sites, (rpu.read_rows, import_reader("rpu")), strict=True):
+        summary = import_items(engine, site["id"], read([path], OPTIONS), format="rpu")
+        results.append((summary, stored(engine, summary.run_id, site["id"])))
+    (by_rows, rows_stored), (by_blocks, blocks_stored) = results
+    assert blocks_stored == rows_stored
+    assert len(rows_stored[0]) > 40 and len(rows_stored[1]) > 10
+    for name in (
+        "read",
+        "imported",
+        "duplicates",
+        "quarantined",
+        "by_reason",
+        "unmapped_codes",
+        "mapped_by",
+        "first_arrival",
+        "last_arrival",
+        "site_totals",
+    ):
+        assert getattr(by_blocks, name) == getattr(by_rows, name), name
+    again = import_items(
+        engine, two_sites[1]["id"], import_reader("rpu")([path], OPTIONS), format="rpu"
+    )
+    assert (again.imported, again.updated) == (0, 0)
+    assert again.duplicates == by_blocks.imported
