@@ -110,6 +110,16 @@ class LiveService:
             raise RuntimeError("the live run did not start")
         return self.run_id
 
+    @property
+    def failure(self) -> str | None:
+        """Why the live run died (None while it runs, or once stopped on purpose)."""
+        if self.error is not None:
+            return f"live run {self.run_id} failed: {self.error}"
+        stopped = self.live.stopped.is_set()
+        if self.thread is not None and not self.thread.is_alive() and not stopped:
+            return f"live run {self.run_id} ended unexpectedly"
+        return None
+
     def stop(self, timeout: float = 60.0) -> None:
         """Stop pacing, finish the run (status ``complete``) and wait for the thread."""
         self.live.stop()
@@ -176,3 +186,48 @@ class LiveForecaster:
         self.refreshes += 1
         self.last_error = None
         return True
+
+
+class OrphanReaper:
+    """Marks orphaned runs ``failed`` every ``every`` seconds, in a thread of its own.
+
+    A run whose writer was killed stays ``running`` in the store; ``serve``
+    runs this so its streams end and such runs can be deleted (the lease:
+    ``store.runs.reap_orphans``).
+    """
+
+    def __init__(self, database_url: str, every: float = 15.0) -> None:
+        from hospiflow.store.engine import create_engine_for
+
+        self.engine = create_engine_for(database_url)
+        self.every = every
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="hospiflow-reaper", daemon=True)
+
+    def reap(self) -> list[int]:
+        from hospiflow.store.runs import reap_orphans
+
+        with self.engine.begin() as connection:
+            reaped = reap_orphans(connection)
+        for run_id in reaped:
+            log.warning("run %s was orphaned (its writer died): marked failed", run_id)
+        return reaped
+
+    def start(self) -> OrphanReaper:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopped.set()
+        if self.thread.is_alive():
+            self.thread.join(10)
+        self.engine.dispose()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self.reap()
+            except Exception as error:  # noqa: BLE001 - a busy store: try again later
+                log.debug("orphan check failed: %s", error)
+            if self.stopped.wait(self.every):
+                return

@@ -348,3 +348,45 @@ def test_a_first_import_counts_repeats_and_totals_as_the_store_would(
     with engine.connect() as connection:
         assert again.site_totals == run_totals(connection, summary.run_id)
     assert (again.imported, again.duplicates, again.updated) == (0, 3, 1)
+
+
+def test_a_first_import_rollups_are_what_sql_derives_from_its_visits(engine, site):
+    """``rollups.from_rows`` (a first import, from the rows in hand) gives the very rows
+    ``rollups.from_visits`` derives with SQL: hours across the autumn DST change, days,
+    months, left-unseen counts, visits without wait, departure or pathology."""
+    from hospiflow.store import rollups
+
+    autumn = datetime(2024, 10, 27, 0, 30, tzinfo=UTC)  # 02:30 CEST, then 02:30 CET an hour on
+    records = [
+        visit(
+            k,
+            arrival=autumn + timedelta(minutes=37 * k),
+            first_seen=None if k % 4 == 0 else autumn + timedelta(minutes=37 * k + k % 9),
+            departure=None if k % 5 == 0 else autumn + timedelta(minutes=37 * k + 60 + k),
+            disposition=Disposition.LEFT_WITHOUT_BEING_SEEN if k % 6 == 0 else None,
+            diagnosis=("J18.9", "N40", "S52.5", None, "ZZZ")[k % 5],
+        )
+        for k in range(3000)  # two and a bit months, a month boundary
+    ]
+    summary = import_items(engine, site["id"], records, format="test", allow_future=True)
+    tables = (schema.hourly_specialty, schema.daily_pathology, schema.monthly_specialty)
+
+    def read(connection) -> list[list[tuple]]:
+        return [
+            sorted(
+                tuple(r)
+                for r in connection.execute(sa.select(t).where(t.c.run_id == summary.run_id)).all()
+            )
+            for t in tables
+        ]
+
+    with engine.begin() as connection:
+        from_rows = read(connection)
+        rollups.from_visits(connection, summary.run_id)
+        from_sql = read(connection)
+        connection.rollback()
+    assert [len(t) for t in from_rows] == [len(t) for t in from_sql]
+    assert [len(t) > n for t, n in zip(from_rows, (1000, 100, 5), strict=True)] == [True] * 3
+    for mine, theirs in zip(from_rows, from_sql, strict=True):
+        for a, b in zip(mine, theirs, strict=True):
+            assert a == pytest.approx(b), (a, b)

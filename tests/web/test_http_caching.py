@@ -65,3 +65,51 @@ def test_small_answers_are_not_gzipped(sqlite_client: Any) -> None:
     response = sqlite_client.get(API + "/runs/1/kpis", headers={"Accept-Encoding": "gzip"})
     assert len(response.get_data()) < 2048
     assert "Content-Encoding" not in response.headers
+
+
+def _counting(app: Any) -> list[int]:
+    """Count the requests that reach Flask behind the front layer."""
+    calls = [0]
+    inner = app.wsgi_app.wsgi
+
+    def counted(environ: Any, start_response: Any) -> Any:
+        calls[0] += 1
+        return inner(environ, start_response)
+
+    app.wsgi_app.wsgi = counted
+    return calls
+
+
+def test_front_layer_sends_flasks_answer_again(make_app: Any, private_store: str, token: str):
+    """The same URL again is answered before Flask, with the same status, headers and bytes;
+    a 304 too; deleting the run forgets it; reads needing a token bypass it."""
+    app = make_app(private_store, API_TOKEN=token)
+    client = app.test_client()
+    calls = _counting(app)
+    first = client.get(LARGE, headers={"Accept-Encoding": "gzip"})
+    second = client.get(LARGE, headers={"Accept-Encoding": "gzip"})
+    assert calls[0] == 1
+    assert second.status_code == 200 and second.get_data() == first.get_data()
+    assert sorted(second.headers.items()) == sorted(first.headers.items())
+    revalidated = client.get(
+        LARGE, headers={"If-None-Match": first.headers["ETag"], "Accept-Encoding": "gzip"}
+    )
+    assert revalidated.status_code == 304 and revalidated.get_data() == b""
+    assert revalidated.headers["ETag"] == first.headers["ETag"]
+    assert calls[0] == 1
+    plain = client.get(LARGE)  # another encoding: another answer, from Flask
+    assert calls[0] == 2 and "Content-Encoding" not in plain.headers
+    app.config["READS_NEED_TOKEN"] = True
+    assert client.get(LARGE, headers={"Accept-Encoding": "gzip"}).status_code == 401
+    app.config["READS_NEED_TOKEN"] = False
+    auth = {"Authorization": f"Bearer {token}"}
+    assert client.delete(API + "/runs/1", headers=auth).status_code == 200
+    assert client.get(LARGE, headers={"Accept-Encoding": "gzip"}).status_code == 404
+
+
+def test_front_layer_keeps_no_error(sqlite_client: Any) -> None:
+    """Errors are never kept: a bad request asked twice reaches Flask twice."""
+    calls = _counting(sqlite_client.application)
+    for _ in range(2):
+        assert sqlite_client.get(API + "/runs/1/arrivals?bucket=year").status_code == 400
+    assert calls[0] == 2

@@ -10,7 +10,7 @@ import click
 from hospiflow.store import migrate
 from hospiflow.store import runs as store_runs
 from hospiflow.store.engine import check_sqlite_file, create_engine_for, resolve_database_url
-from hospiflow.store.timeconv import iso
+from hospiflow.store.timeconv import iso, now_ms
 
 
 def database_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -72,7 +72,10 @@ def status(db: str | None, database_url: str | None) -> None:
         return
     header = f"{'id':>5}  {'kind':10}  {'status':8}  {'start':25}  {'visits':>8}  {'events':>9}"
     click.echo(header)
+    now = now_ms()
     for r in rows:
+        if store_runs.orphan_reason(r, now) is not None:
+            r["status"] = "orphaned"  # marked failed by the next writer (serve, delete-run)
         click.echo(
             f"{r['id']:>5}  {r['kind']:10}  {r['status']:8}  "
             f"{iso(r['start_utc_ms'], r['timezone']) or '':25}  "
@@ -90,6 +93,7 @@ def delete_run(run_id: int, db: str | None, database_url: str | None) -> None:
     try:
         with engine.begin() as connection:
             migrate.ensure_current(connection)
+            store_runs.reap_orphans(connection)
             store_runs.delete_run(connection, run_id, "cli")
     finally:
         engine.dispose()

@@ -8,6 +8,10 @@ the hospital running live from where that history ends.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
 
 from hospiflow.cli.db import database_options
@@ -19,6 +23,15 @@ from hospiflow.store import runs as store_runs
 from hospiflow.store.engine import create_engine_for, resolve_database_url
 
 BACKTEST_DAYS = 91
+
+
+@contextmanager
+def _step(text: str) -> Iterator[None]:
+    """Say what a step does before it starts and how long it took: nothing runs silently."""
+    click.echo(f"{text}…", err=True)
+    started = time.monotonic()
+    yield
+    click.echo(f"  done in {time.monotonic() - started:.0f} s", err=True)
 
 
 def has_backtest(url: str, run_id: int) -> bool:
@@ -75,19 +88,21 @@ def demo(
 ) -> None:
     """Build a year of history, then serve the dashboard with the hospital live."""
     url = resolve_database_url(db, database_url)
-    migrate.init(url)
-    history = latest_history(url, days)
+    with _step("Preparing the store"):
+        migrate.init(url)
+        history = latest_history(url, days)
     if history is None:
-        click.echo(f"Building {days:g} days of history (reports in ./reports)…", err=True)
-        ctx.invoke(simulate, days=days, db=db, database_url=database_url)
+        with _step(f"Building {days:g} days of history (reports in ./reports)"):
+            ctx.invoke(simulate, days=days, db=db, database_url=database_url)
         history = latest_history(url, days)
     else:
         click.echo(f"Using history run {history} from the store.", err=True)
     if history is not None and not has_backtest(url, history) and days > 2 * BACKTEST_DAYS:
-        click.echo(f"Scoring the forecaster on the last {BACKTEST_DAYS} days…", err=True)
-        ctx.invoke(
-            backtest, run_id=history, db=db, database_url=database_url, test_days=BACKTEST_DAYS
-        )
+        with _step(f"Scoring the forecaster on the last {BACKTEST_DAYS} days (about a minute)"):
+            ctx.invoke(
+                backtest, run_id=history, db=db, database_url=database_url, test_days=BACKTEST_DAYS
+            )
+    click.echo("Starting the live run and the server…", err=True)
     ctx.invoke(
         serve,
         db=db,

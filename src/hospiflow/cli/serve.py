@@ -195,6 +195,9 @@ def serve(
     except BaseException:
         state(app).close()
         raise
+    from hospiflow.live import OrphanReaper
+
+    reaper = OrphanReaper(url).start()
     service = None
     if with_live or continue_from is not None:
         service = _service(url, scenario_source, continue_from, speed)
@@ -214,6 +217,7 @@ def serve(
             service.stop()
         if feed is not None:
             feed.stop()
+        reaper.stop()
         state(app).close()
     sys.exit(0)
 

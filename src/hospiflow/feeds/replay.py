@@ -5,8 +5,8 @@
 stored pseudonyms, which the receiving site pseudonymises again), turns
 them into events (arrival, first seen, admission, departure: the HL7
 writer's ``A04``/``A08``/``A01``/``A03``) and sends each when its time comes,
-``speed`` times faster than it happened, with times rewritten so the replay
-starts now. Over MLLP each event is an ADT message; over REST each tick
+``speed`` times faster than it happened, with times rewritten so the window's
+first arrival happens now. Over MLLP each event is an ADT message; over REST each tick
 pushes the visits whose events came due, as they are known so far (a visit
 pushed again with its departure is a correction, by visit id).
 """
@@ -100,7 +100,12 @@ def _shift(record: VisitRecord, moved: Callable[[datetime], datetime]) -> VisitR
 def schedule(
     records: list[VisitRecord], start: datetime, speed: float, now: datetime
 ) -> list[tuple[datetime, str, VisitRecord]]:
-    """(when to send, event, the visit with times moved to now) in time order."""
+    """(when to send, event, the visit with times moved to now) in time order.
+
+    The first arrival of the window happens now (the quiet hours before it are skipped).
+    """
+    if records:
+        start = max(start, min(r.arrival for r in records))
     moved = lambda t: now + (t - start) / speed  # noqa: E731
     events = []
     for record in records:

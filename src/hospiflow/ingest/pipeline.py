@@ -576,8 +576,10 @@ def _run_import(
         _write_chunk(connection, run_id, chunk, summary, next_patient, written, pending)
     span: tuple[Any, ...] | None = None
     totals: dict[str, Any] | None = None
+    measures: dict[str, np.ndarray] | None = None
     if pending is not None:  # the run holds this import's rows only: count them here
         span, totals = pending.span(), pending.totals(visits.unknown)
+        measures = pending.measures()
         pending.flush(connection)
     if progress is not None:
         progress(summary.read)
@@ -592,7 +594,10 @@ def _run_import(
     if first is not None:
         summary.first_arrival = datetime.fromtimestamp(first / 1000, ZoneInfo(tz)).isoformat()
         summary.last_arrival = datetime.fromtimestamp(last / 1000, ZoneInfo(tz)).isoformat()
-    rollups.from_visits(connection, run_id)
+    if measures is not None:
+        rollups.from_rows(connection, run_id, measures)
+    else:
+        rollups.from_visits(connection, run_id)
     if counts or _has_counts(connection, run_id):
         _rollups_from_counts(connection, run_id)
     _update_run(connection, run_id, span)
@@ -742,6 +747,26 @@ class _Pending:
             "completeness": {
                 name: (round(n / total, 4) if total else None) for name, n in counted.items()
             },
+        }
+
+    def measures(self) -> dict[str, np.ndarray]:
+        """The columns ``rollups.from_rows`` groups (None as -1 or NaN)."""
+        rows = self.rows.values()
+
+        def column(at: int, kind: type, missing: Any = None) -> np.ndarray:
+            values = [row[at] for row in rows]
+            if missing is not None:
+                values = [missing if v is None else v for v in values]
+            return np.array(values, dtype=kind)
+
+        return {
+            "arrival_ms": column(7, np.int64),
+            "arrival_local_ms": column(8, np.int64),
+            "specialty_idx": column(5, np.int64),
+            "pathology_idx": column(3, np.int64, -1),
+            "wait_min": column(10, np.float64, np.nan),
+            "los_min": column(11, np.float64, np.nan),
+            "disposition": column(12, np.int64, -1),
         }
 
     def flush(self, connection: Connection) -> set[str]:

@@ -47,6 +47,8 @@ def list_runs(connection: Connection, status: str | None = None) -> list[dict[st
         r.c.treatments_count,
         r.c.events_count,
         r.c.snapshots_count,
+        r.c.writer,
+        r.c.heartbeat_ms,
     ).order_by(r.c.id.desc())
     if status is not None:
         stmt = stmt.where(r.c.status == status)
@@ -71,3 +73,83 @@ def delete_run(connection: Connection, run_id: int, actor: str = "unknown") -> N
         connection.execute(table.delete().where(table.c.run_id == run_id))
     connection.execute(r.delete().where(r.c.id == run_id))
     audit(connection, actor, "delete", f"run:{run_id}", found.visits_count, {"kind": found.kind})
+
+
+# --------------------------------------------------------------------------- leases
+#
+# A run is written by one process. While it runs, that process's writer
+# thread stamps ``heartbeat_ms`` every HEARTBEAT_SECONDS (and with every
+# batch); ``writer`` names it (``host:pid``). A ``running`` run is an orphan
+# when its writer process is gone (same host, no such pid: known at once) or
+# silent for longer than LEASE_SECONDS (another host, or a hung process).
+# Orphans are marked ``failed``, so streams end and the run can be deleted.
+
+HEARTBEAT_SECONDS = 5.0
+LEASE_SECONDS = 60.0
+
+
+def this_writer() -> str:
+    """``host:pid`` of this process, the name a run's lease is held under."""
+    import os
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _process_gone(writer: str | None) -> bool:
+    """True when ``writer`` is a process of this host that no longer exists."""
+    import os
+    import socket
+
+    if not writer or ":" not in writer:
+        return False
+    host, _, pid = writer.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # exists, another user's
+        return False
+    return False
+
+
+def orphan_reason(
+    row: dict[str, Any], now: int, lease_seconds: float = LEASE_SECONDS
+) -> str | None:
+    """Why a ``running`` run is orphaned (None: its writer holds the lease)."""
+    if row.get("status") != "running":
+        return None
+    writer = row.get("writer")
+    if _process_gone(writer):
+        return f"its writer process ({writer}) is gone"
+    last = row.get("heartbeat_ms") or row.get("created_at_ms") or 0
+    if now - last > lease_seconds * 1000:
+        return f"no sign of life from its writer for {(now - last) / 1000:.0f} s"
+    return None
+
+
+def reap_orphans(connection: Connection, lease_seconds: float = LEASE_SECONDS) -> list[int]:
+    """Mark every orphaned ``running`` run ``failed`` (call in a write transaction)."""
+    from hospiflow.store.timeconv import now_ms
+
+    r = schema.runs
+    now = now_ms()
+    running = connection.execute(
+        sa.select(r.c.id, r.c.status, r.c.writer, r.c.heartbeat_ms, r.c.created_at_ms).where(
+            r.c.status == "running"
+        )
+    ).mappings()
+    reaped = []
+    for row in list(running):
+        reason = orphan_reason(dict(row), now, lease_seconds)
+        if reason is None:
+            continue
+        connection.execute(
+            r.update()
+            .where(r.c.id == row["id"], r.c.status == "running")
+            .values(status="failed", finished_at_ms=now, error=f"orphaned: {reason}")
+        )
+        reaped.append(int(row["id"]))
+    return reaped

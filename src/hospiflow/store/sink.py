@@ -18,9 +18,11 @@ readers never mistake half a run for a finished one.
 
 from __future__ import annotations
 
+import logging
 import math
 import queue
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,8 +39,11 @@ from hospiflow.simulation.events import Disposition, Event, EventKind, RunInfo, 
 from hospiflow.store import rollups, schema
 from hospiflow.store.engine import create_engine_for
 from hospiflow.store.migrate import current_revision, ensure_current, init
+from hospiflow.store.runs import HEARTBEAT_SECONDS, this_writer
 from hospiflow.store.timeconv import Clock, now_ms, to_ms
 from hospiflow.store.writer import insert_rows
+
+log = logging.getLogger("hospiflow.store")
 
 EVENT_COLUMNS = (
     "run_id",
@@ -544,6 +549,8 @@ class StoreSink:
                 kind=self.kind,
                 label=self.label,
                 status="running",
+                writer=this_writer(),
+                heartbeat_ms=now_ms(),
                 parameters=_jsonable(run.parameters),
                 seed=run.seed,
                 timezone=run.timezone,
@@ -684,6 +691,24 @@ class _Batch:
 
 
 _STOP = object()
+LOCK_RETRY_SECONDS = 300.0
+"""How long a batch keeps retrying while another process holds the database's write lock."""
+
+
+def _is_lock(error: sa.exc.OperationalError) -> bool:
+    """Whether the database refused only because another transaction holds a lock."""
+    text = str(error.orig).lower()
+    state = getattr(error.orig, "sqlstate", None)
+    return (
+        "database is locked" in text
+        or "database is busy" in text
+        or state
+        in (
+            "55P03",  # lock_not_available
+            "40P01",  # deadlock_detected
+            "40001",  # serialization_failure
+        )
+    )
 
 
 class _Writer:
@@ -704,6 +729,7 @@ class _Writer:
         self.committed_rows = 0
         self.errors: list[BaseException] = []
         self.refusal: str | None = None  # the first batch lost: the run cannot be complete
+        self.last_beat = time.monotonic()
         self.thread = threading.Thread(
             target=self._run,
             args=(weakref.ref(owner),),
@@ -760,11 +786,12 @@ class _Writer:
                 if owner() is None:  # dropped without close(): the run stays 'running'
                     self.connection.close()
                     return
+                self._heartbeat()
                 continue
             if item is _STOP:
                 return
             try:
-                self._write(item)
+                self._write_retrying(item)
             except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
                 refusal = self._refusal(error, item.where)
                 with self.changed:
@@ -778,8 +805,47 @@ class _Writer:
                     self.done += 1
                     self.changed.notify_all()
 
+    def _heartbeat(self) -> None:
+        """Renew the run's lease while no batch comes (a busy database: next time)."""
+        if time.monotonic() - self.last_beat < HEARTBEAT_SECONDS:
+            return
+        runs = schema.runs
+        try:
+            with self.connection.begin():
+                self.connection.execute(
+                    runs.update()
+                    .where(runs.c.id == self.run_id, runs.c.status == "running")
+                    .values(heartbeat_ms=now_ms())
+                )
+        except sa.exc.OperationalError:
+            return  # locked now; the lease outlasts several missed beats
+        self.last_beat = time.monotonic()
+
+    def _write_retrying(self, batch: _Batch) -> None:
+        """``_write``, retried with backoff while another process holds the write lock.
+
+        One lock held longer than ``busy_timeout`` (a long ``BEGIN EXCLUSIVE``,
+        a backup) used to kill a live run for good; the batch is rolled back
+        whole each time, so a retry writes it exactly once.
+        """
+        deadline = time.monotonic() + LOCK_RETRY_SECONDS
+        pause = 0.25
+        while True:
+            try:
+                self._write(batch)
+                return
+            except sa.exc.OperationalError as error:
+                if not _is_lock(error) or time.monotonic() + pause > deadline:
+                    raise
+                log.warning(
+                    "run %s: the database is locked; batch retried in %.2g s", self.run_id, pause
+                )
+                time.sleep(pause)
+                pause = min(pause * 2, 5.0)
+
     def _write(self, batch: _Batch) -> None:
         connection = self.connection
+        self.last_beat = time.monotonic()
         with connection.begin():  # rolled back whole on any error
             counts: dict[str, int] = {}
             for name, rows in batch.rows.items():
@@ -792,7 +858,12 @@ class _Writer:
                 connection.execute(
                     runs.update()
                     .where(runs.c.id == self.run_id)
-                    .values({runs.c[k]: runs.c[k] + v for k, v in counts.items()})
+                    .values(
+                        {
+                            **{runs.c[k]: runs.c[k] + v for k, v in counts.items()},
+                            runs.c.heartbeat_ms: now_ms(),
+                        }
+                    )
                 )
             if batch.finish is not None:
                 batch.finish(connection)

@@ -29,13 +29,13 @@ from hospiflow.simulation.scenario import (
     scenario_from_dict,
     scenario_to_dict,
 )
-from hospiflow.store import api_queries, queries
 from hospiflow.store import forecasts as forecast_store
+from hospiflow.store import queries
 from hospiflow.store import runs as store_runs
 from hospiflow.store import sites as store_sites
 from hospiflow.store.engine import time_limit
 from hospiflow.store.timeconv import now_ms
-from hospiflow.web import data, observed
+from hospiflow.web import data, front, observed
 from hospiflow.web.app import Answer, get_db, state
 from hospiflow.web.auth import Unauthorized, WritesDisabled, actor, auth, requires_admin
 from hospiflow.web.components import ok
@@ -107,7 +107,7 @@ def _known_answer() -> Response | None:
     wanted = _gzip_wanted()
     key = (run_id, f"{data.run_version(row)}|{request.full_path}" + ("|gzip" if wanted else ""))
     hit = state().cache.get(key)
-    return _answer(hit) if hit is not None else None
+    return _answer(hit, run_id) if hit is not None else None
 
 
 requires_token = requires_admin  # the write endpoints' guard (an administrator token)
@@ -155,12 +155,15 @@ def _encode(body: bytes, gzip_wanted: bool) -> tuple[bytes, bool]:
     return body, False
 
 
-def _answer(answer: Answer) -> Response:
+def _answer(answer: Answer, run_id: int | None = None) -> Response:
     """A complete run's answer: ETag, revalidate each time, 304 when the client has it.
 
     Not ``max-age``: a deleted run's id can be given to a new run, so a client
-    must ask (and gets 304, no body, while it is the same answer).
+    must ask (and gets 304, no body, while it is the same answer). With
+    ``run_id`` (a run whose answers never change) the front layer may keep it.
     """
+    if run_id is not None:
+        front.mark(run_id)
     if request.if_none_match.contains(answer.etag):
         response = Response(status=304)
         response.vary.add("Accept-Encoding")
@@ -180,18 +183,19 @@ def _cached(run: data.RunContext, build: Callable[[], dict[str, Any]]) -> Respon
     the version of the run (its last import) they were computed for.
     """
     immutable = run.row["status"] == "complete" and run.row["kind"] != "live"
+    fixed = run.id if run.row["kind"] not in data.GROWING_KINDS else None  # a URL, one answer
     cache = state().cache
     wanted = _gzip_wanted()
     key = (run.id, f"{data.run_version(run.row)}|{request.full_path}" + ("|gzip" if wanted else ""))
     if immutable:
         hit = cache.get(key)
         if hit is not None:
-            return _answer(hit)
+            return _answer(hit, fixed)
     body, gzipped = _encode(current_app.json.dumps(limited(build)).encode(), wanted)
     if immutable:
         answer = Answer.of(body, gzipped)
         cache.put(key, answer)
-        return _answer(answer)
+        return _answer(answer, fixed)
     return _json_response(body, gzipped)
 
 
@@ -209,17 +213,23 @@ def _progress(row: dict[str, Any]) -> float | None:
 @bp.doc(responses={200: ok("Health", "The API and its store answer"), 503: "Store unavailable"})
 @no_query
 def health() -> dict[str, Any]:
-    """Health check: the store answers a query."""
+    """Health check: the store answers a query; a live run this server runs is alive.
+
+    `live_run_id` names the live run only while it runs; one that died (its
+    writer refused, its thread ended) is named by `live_error` instead.
+    """
     with time_limit(get_db(), 2.0):
         get_db().exec_driver_sql("SELECT 1")
     st = state()
+    live_error = getattr(st.live, "failure", None)
     backend = "sqlite" if st.url.startswith("sqlite") else "postgresql"
     return {
         "ok": True,
         "version": __version__,
         "database": backend,
         "writes_enabled": auth().admin_exists(),
-        "live_run_id": getattr(st.live, "run_id", None),
+        "live_run_id": None if live_error else getattr(st.live, "run_id", None),
+        "live_error": live_error,
         "time": utc_iso(now_ms(), "UTC"),
     }
 
@@ -250,7 +260,12 @@ def list_runs(args: dict[str, Any]) -> dict[str, Any]:
         if args.get("kind"):
             rows = [r for r in rows if r["kind"] == args["kind"]]
         owners = {s["run_id"]: s for s in store_sites.list_sites(connection) if s["run_id"]}
-        runs = [data.run_json(r, _progress(r), site=owners.get(r["id"])) for r in rows]
+        runs = [
+            data.run_json(
+                r, _progress(r), as_of_ms=data.data_as_of(connection, r), site=owners.get(r["id"])
+            )
+            for r in rows
+        ]
         if args.get("source"):
             runs = [r for r in runs if r["source"] == args["source"]]
         return {"ok": True, "runs": runs}
@@ -264,9 +279,7 @@ def get_run(run_id: int) -> dict[str, Any]:
     connection = get_db()
     with time_limit(connection, _config()["QUERY_SECONDS"]):
         row = data.read_run(connection, run_id)
-        as_of = api_queries.data_end_ms(connection, run_id)
-        if as_of is None and row["kind"] == "import":
-            as_of = int(row["end_utc_ms"])  # no state samples: the newest arrival or departure
+        as_of = data.data_as_of(connection, row)
         site = store_sites.site_of_run(connection, run_id)
         run = data.run_json(row, _progress(row), as_of_ms=as_of, detail=True, site=site)
         run["parameters"] = _public_parameters(run["parameters"])
@@ -320,8 +333,9 @@ def delete_run(run_id: int) -> dict[str, Any]:
     connection = get_db()
     row = data.read_run(connection, run_id)
     live = st.live
+    orphan = store_runs.orphan_reason(queries.run(connection, run_id), now_ms())
     if (
-        row["status"] == "running"
+        (row["status"] == "running" and orphan is None)
         or st.jobs.is_running(run_id)
         or (live is not None and getattr(live, "run_id", None) == run_id)
     ):
@@ -425,6 +439,7 @@ def now(run_id: int) -> Response:
     else:
         response = _cached(run, lambda: build(get_db(), run, _config()))
     if run.row["status"] == "running" or live:
+        front.mark(run_id, _config()["LIVE_CACHE_SECONDS"])
         gzipped = response.headers.get("Content-Encoding") == "gzip"
         fresh.put(key, (b"z" if gzipped else b"-") + response.get_data())
     return response

@@ -130,13 +130,14 @@ class Answer:
         return cls(body, gzipped, hashlib.blake2b(body, digest_size=16).hexdigest())
 
 
-def _size(value: Answer | bytes) -> int:
-    return len(value.body if isinstance(value, Answer) else value)
+def _size(value: Any) -> int:
+    return len(value if isinstance(value, bytes) else value.body)
 
 
 class ResponseCache:
     """Encoded answers that cannot change (complete runs'; a site's quality until its next
-    import), as ``Answer`` or plain bytes, least recently used out."""
+    import), as plain bytes or objects with a ``body`` (``Answer``, ``front.Kept``), least
+    recently used out."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
@@ -151,7 +152,7 @@ class ResponseCache:
                 self.items.move_to_end(key)
             return value
 
-    def put(self, key: tuple[int, str], value: Answer | bytes) -> None:
+    def put(self, key: tuple[int, str], value: Any) -> None:
         if _size(value) > self.max_bytes // 8:
             return
         with self.lock:
@@ -598,6 +599,9 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
         cache=ResponseCache(int(app.config["CACHE_MB"] * 2**20)),
         fresh=FreshCache(float(app.config["LIVE_CACHE_SECONDS"])),
     )
+    from hospiflow.web.front import Front
+
+    app.wsgi_app = Front(app, app.wsgi_app, app.extensions["hospiflow"].cache)  # type: ignore[method-assign]
     checks = Auth(reader, token)
     app.extensions["hospiflow.auth"] = checks
     app.teardown_appcontext(_close_db)

@@ -102,8 +102,9 @@ RUN = obj(
         ),
         "as_of": {
             **OPT_ISO,
-            "description": "Time of the newest state sample (observed runs: the newest "
-            "arrival or departure)",
+            "description": "Data as of: where the run's data stand, the default end of "
+            "every view (a finished run: its end; observed runs: the newest arrival or "
+            "departure; a live or running run: its newest record; never a planned end)",
         },
         "parameters": {"type": "object", "description": "The scenario, as its TOML structure"},
         "forecast": obj(
@@ -222,6 +223,7 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "database": {"type": "string", "enum": ["sqlite", "postgresql"]},
             "writes_enabled": BOOL,
             "live_run_id": OPT_INT,
+            "live_error": {**OPT_STR, "description": "Why the live run died (null: none)"},
             "time": ISO,
         }
     ),

@@ -160,6 +160,19 @@ def data_end(connection: Connection, row: dict[str, Any]) -> int:
     return max(known) + 1 if known else int(row["start_utc_ms"])
 
 
+def data_as_of(connection: Connection, row: dict[str, Any]) -> int | None:
+    """When a run's data stand: the instant its views open on ("data as of").
+
+    A finished simulation or an import: its end (an import's end is its newest
+    arrival or departure); a live or running run: its newest record; None
+    before it has any. Never the planned end of a live run, which lies ahead.
+    """
+    if row["status"] == "complete" and row["kind"] != "live":
+        return int(row["end_utc_ms"])
+    end = data_end(connection, row)
+    return end - 1 if end > int(row["start_utc_ms"]) else None
+
+
 GROWING_KINDS = ("live", "import")  # runs whose row changes after they complete
 
 
@@ -226,8 +239,9 @@ def run_json(
         },
         **run_source(row, site),
     }
-    if detail:
+    if detail or as_of_ms is not None:
         out["as_of"] = utc_iso(as_of_ms, tz)
+    if detail:
         out["parameters"] = row.get("parameters") or {}
     return out
 

@@ -3,9 +3,8 @@
 The page embeds configuration only (API base, hospital defaults); every
 number it shows comes from ``/api/v1``. Plotly.js is served locally, so the
 dashboard works with no internet: the vendored "cartesian" bundle (all the
-traces the dashboard draws, a third of the full bundle's size) and, for
-anyone who wants the rest, the full bundle of the installed ``plotly``
-Python package at ``/vendor/plotly-full.min.js``.
+traces the dashboard draws, a third of the full bundle's size). The
+``plotly`` Python package is not needed at run time.
 """
 
 from __future__ import annotations
@@ -13,14 +12,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import plotly
-from flask import Blueprint, Response, current_app, render_template, send_file
+from flask import Blueprint, Response, abort, current_app, render_template, send_file
 
 from hospiflow.web.auth import auth
 
 HERE = Path(__file__).parent
-PLOTLY_FULL_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 PLOTLY_JS = HERE / "vendor" / "plotly-cartesian.min.js"
+# Plotly's own French (dates, decimal comma) and its stylesheet, which the page links so
+# Plotly injects no <style> element a strict Content-Security-Policy would refuse
+PLOTLY_ASSETS = {
+    "plotly-locale-fr.js": "text/javascript",
+    "plotly.css": "text/css",
+}
 
 pages = Blueprint(
     "pages",
@@ -50,7 +53,10 @@ def plotly_js() -> Response:
     return send_file(PLOTLY_JS, mimetype="text/javascript", max_age=86400)
 
 
-@pages.get("/vendor/plotly-full.min.js")
-def plotly_full_js() -> Response:
-    """The full Plotly.js bundle of the installed ``plotly`` package."""
-    return send_file(PLOTLY_FULL_JS, mimetype="text/javascript", max_age=86400)
+@pages.get("/vendor/<name>")
+def plotly_asset(name: str) -> Response:
+    """Plotly's French locale and stylesheet (from the npm package ``plotly.js``, MIT)."""
+    mimetype = PLOTLY_ASSETS.get(name)
+    if mimetype is None:
+        abort(404)
+    return send_file(HERE / "vendor" / name, mimetype=mimetype, max_age=86400)

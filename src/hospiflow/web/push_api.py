@@ -270,16 +270,18 @@ def _text(item: dict[str, Any], name: str, limit: int) -> str | None:
     value = item.get(name)
     if value is None or value == "":
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool) and name.endswith("_id"):
-        value = str(value)
-    if not isinstance(value, str):
-        raise _ItemError(f"{name} must be a string", where=name)
+    if type(value) is not str:
+        if isinstance(value, int | float) and not isinstance(value, bool) and name[-3:] == "_id":
+            value = str(value)
+        else:
+            raise _ItemError(f"{name} must be a string", where=name)
     if len(value) > limit:
         raise _ItemError(f"{name} is longer than {limit} characters", where=name)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate from a JSON \\ud8xx escape
-        raise _ItemError(f"{name} is not valid Unicode text", where=name) from None
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate from a JSON \\ud8xx escape
+            raise _ItemError(f"{name} is not valid Unicode text", where=name) from None
     return value
 
 

@@ -21,6 +21,8 @@ from typing import Any
 
 from hospiflow.store import api_queries, queries
 from hospiflow.store.feeds import run_version
+from hospiflow.store.runs import orphan_reason
+from hospiflow.store.timeconv import now_ms
 from hospiflow.web import observed
 from hospiflow.web.app import State, close_stream_connection
 from hospiflow.web.data import RunContext, event_item, is_observed
@@ -30,6 +32,13 @@ from hospiflow.web.data import now_payload as simulated_now
 def _message(event: str, data: Any, event_id: int | None = None) -> str:
     head = f"id: {event_id}\n" if event_id is not None else ""
     return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def _status(row: dict[str, Any]) -> str:
+    """The run's status, ``failed`` for an orphan (its writer died: nothing more will come)."""
+    if orphan_reason(row, now_ms()) is not None:
+        return "failed"
+    return str(row["status"])
 
 
 def event_stream(
@@ -63,7 +72,7 @@ def event_stream(
             with connection.begin():
                 rows = api_queries.events_after(connection, run.id, after_id, batch, kinds)
                 sample = data_end_ms(connection, run.id)
-                status = queries.run(connection, run.id)["status"] if not rows else None
+                status = _status(queries.run(connection, run.id)) if not rows else None
                 snapshot = (
                     now_payload(connection, run, config)
                     if sample is not None and sample != last_sample

@@ -19,46 +19,44 @@ const BASE_LAYOUT = {
   legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
 };
 
-const CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+// no mode bar: Plotly styles it with a <style> element per chart, which the strict
+// Content-Security-Policy refuses (zoom by dragging, double-click to reset; CSV download below)
+const CONFIG = { responsive: true, displaylogo: false, displayModeBar: false };
 const PLOTLY_URL = document.querySelector('meta[name="plotly"]')?.content || "/vendor/plotly.min.js";
 let plotlyLoading = null;
 
-// French month and day names, decimal comma and thin-space thousands for Plotly's axes and
-// hover labels (the vendored bundle carries English only).
-const FRENCH = {
-  moduleType: "locale",
-  name: "fr",
-  dictionary: {
-    Autoscale: "Échelle automatique", "Download plot as a png": "Télécharger le graphique en PNG",
-    "Reset axes": "Réinitialiser les axes", "Zoom in": "Zoomer", "Zoom out": "Dézoomer", Zoom: "Zoom",
-    Pan: "Déplacer", "Double-click to zoom back out": "Double-cliquez pour dézoomer",
-    "Toggle Spike Lines": "Afficher/masquer les lignes de repère", "Show closest data on hover": "Valeur la plus proche au survol",
-    "Compare data on hover": "Comparer les valeurs au survol", "Reset view": "Réinitialiser la vue",
-  },
-  format: {
-    days: ["dimanche", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi"],
-    shortDays: ["dim.", "lun.", "mar.", "mer.", "jeu.", "ven.", "sam."],
-    months: ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"],
-    shortMonths: ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc."],
-    date: "%d/%m/%Y",
-    decimal: ",",
-    thousands: "\u202f",
-  },
+const LOCALE_URL = document.querySelector('meta[name="plotly-locale-fr"]')?.content || "/vendor/plotly-locale-fr.js";
+
+// Plotly (through d3) writes a few SVG styles as `style` attributes (heatmap pixels, hover
+// rectangles), which the strict Content-Security-Policy refuses; the same declarations set
+// through the CSSOM are allowed, so SVG elements take them that way.
+const nativeSetAttribute = Element.prototype.setAttribute;
+Element.prototype.setAttribute = function setAttribute(name, value) {
+  if (this instanceof SVGElement && String(name).toLowerCase() === "style") {
+    this.style.cssText = String(value);
+    return undefined;
+  }
+  return nativeSetAttribute.call(this, name, value);
 };
 
+function script(src) {
+  return new Promise((resolve, reject) => {
+    const node = document.createElement("script");
+    node.src = src;
+    node.onload = resolve;
+    node.onerror = () => { node.remove(); reject(new Error("could not load the charting library")); };
+    document.head.append(node);
+  });
+}
+
+// Plotly, then its French locale (it registers itself): dates, decimal comma, toolbar.
+// A failed load is forgotten, so the next chart tries again.
 export function loadPlotly() {
-  if (window.Plotly) return Promise.resolve(window.Plotly);
   if (!plotlyLoading) {
-    plotlyLoading = new Promise((resolve, reject) => {
-      const script = document.createElement("script");
-      script.src = PLOTLY_URL;
-      script.onload = () => {
-        window.Plotly.register(FRENCH);
-        resolve(window.Plotly);
-      };
-      script.onerror = () => { plotlyLoading = null; reject(new Error("could not load the charting library")); };
-      document.head.append(script);
-    });
+    plotlyLoading = (window.Plotly ? Promise.resolve() : script(PLOTLY_URL))
+      .then(() => script(LOCALE_URL))
+      .then(() => window.Plotly)
+      .catch((error) => { plotlyLoading = null; throw error; });
   }
   return plotlyLoading;
 }

@@ -11,10 +11,10 @@ import { catalogOf, dateInput, el, fullRange, noRun, recentRange, select, viewHe
 const DEFAULT_DAYS = { hour: 7, day: 90, week: 366, month: 3660 };
 const CENSUS_DAYS = 28;
 // hour-of-week heatmaps: every other hour labelled, upright, so the axis title stays clear
-function hourOfWeekLayout() {
+function hourOfWeekLayout(tz) {
   return {
     xaxis: {
-      title: { text: t("axis.hour") }, tickmode: "array", tickvals: HOUR_TICKS,
+      title: { text: t("axis.hour", { tz }) }, tickmode: "array", tickvals: HOUR_TICKS,
       ticktext: HOUR_TICKS.map((h) => `${String(h).padStart(2, "0")}:00`), tickangle: 0, automargin: true,
     },
     yaxis: { title: { text: t("axis.weekday") }, autorange: "reversed", automargin: true },
@@ -81,7 +81,7 @@ export async function render(container, state) {
       if (!body.buckets.length) return showEmpty(series, t("common.empty.range"));
       await draw(series, traces, {
         barmode: "stack",
-        xaxis: { type: "date", rangeslider: { visible: true }, title: { text: t("axis.local_time") } },
+        xaxis: { type: "date", rangeslider: { visible: true }, title: { text: t("axis.local_time", { tz: run.timezone }) } },
         yaxis: { title: { text: t("arrivals.axis.arrivals", { bucket: t(`bucket.${options.bucket}`) }) }, rangemode: "tozero" },
       }, rows);
       series.chart.dataset.total = String(body.total);
@@ -104,7 +104,7 @@ export async function render(container, state) {
         y: days.map((d) => t(`weekday.${d}`)), colorscale: SEQUENTIAL,
         colorbar: { title: { text: t("arrivals.axis.mean"), side: "right" } },
         hovertemplate: "%{y} %{x}:00 — %{z:.1f}<extra></extra>",
-      }], hourOfWeekLayout(), rows);
+      }], hourOfWeekLayout(run.timezone), rows);
     } catch (error) {
       showError(heatmap, error);
     }
@@ -130,10 +130,15 @@ export async function render(container, state) {
       withData.forEach((s, i) => months.forEach((m) => rows.push({ pathology: s.key, icd10: s.icd10, month: m + 1, mean_arrivals: s.month_of_year_mean[m], relative: z[i][m] })));
       await draw(seasonality, [{
         type: "heatmap", z, x: monthNames, y: withData.map((s) => `${catalog.name(s.key)} (${s.icd10})`),
-        colorscale: "RdBu", reversescale: true, zmid: 1,
-        colorbar: { title: { text: t("arrivals.axis.relative"), side: "right" } },
+        // a ratio: never below 0, 1 (the pathology's usual month) in the middle, ×2 and above alike
+        colorscale: "RdBu", reversescale: true, zmin: 0, zmax: 2,
+        colorbar: { title: { text: t("arrivals.axis.relative"), side: "right" }, tickvals: [0, 0.5, 1, 1.5, 2], ticktext: ["×0", "×0.5", "×1", "×1.5", "×2+"] },
         hovertemplate: "%{y}, %{x}: ×%{z:.2f}<extra></extra>",
-      }], { height: 140 + 22 * withData.length, yaxis: { automargin: true, autorange: "reversed" }, hovermode: "closest", margin: { l: 220, r: 16, t: 8, b: 40 } }, rows);
+      }], {
+        height: 160 + 22 * withData.length, hovermode: "closest", margin: { l: 220, r: 16, t: 8, b: 56 },
+        xaxis: { title: { text: t("arrivals.axis.month") } },
+        yaxis: { automargin: true, autorange: "reversed", title: { text: t("axis.pathology") } },
+      }, rows);
     } catch (error) {
       showError(seasonality, error);
     }
@@ -158,7 +163,7 @@ export async function render(container, state) {
       }], {
         showlegend: false,
         height: 420,
-        xaxis: { type: "date", rangeslider: { visible: true }, title: { text: t("axis.local_time") } },
+        xaxis: { type: "date", rangeslider: { visible: true }, title: { text: t("axis.local_time", { tz: run.timezone }) } },
         yaxis: { title: { text: t("arrivals.axis.present") }, rangemode: "tozero" },
       }, rows);
     } catch (error) {
@@ -178,7 +183,7 @@ export async function render(container, state) {
         type: "heatmap", z, x: HOURS, y: days.map((d) => t(`weekday.${d}`)), colorscale: SEQUENTIAL,
         colorbar: { title: { text: t("arrivals.axis.present"), side: "right" } },
         hovertemplate: "%{y} %{x}:00 — %{z:.1f}<extra></extra>",
-      }], hourOfWeekLayout(), rows);
+      }], hourOfWeekLayout(run.timezone), rows);
     } catch (error) {
       showError(censusWeek, error);
     }

@@ -102,9 +102,11 @@ export function addDays(isoDate, days) {
   return date.toISOString().slice(0, 10);
 }
 
-// The last `days` days of the run's data, as local dates [start, end).
+// The last `days` days of the run's data, as local dates [start, end): they end on the day
+// of its latest record ("data as of"), never on a live run's planned end, which lies ahead.
 export function recentRange(run, days) {
-  const last = run.as_of || run.end || new Date().toISOString();
+  const asOf = Date.parse(run.as_of || run.start || new Date().toISOString());
+  const last = new Date(Math.max(asOf - 1, Date.parse(run.start || 0))).toISOString(); // an exclusive end
   const end = addDays(localDate(last, run.timezone), 1);
   const first = run.start ? localDate(run.start, run.timezone) : addDays(end, -days);
   const start = addDays(end, -days) < first ? first : addDays(end, -days);

@@ -55,7 +55,7 @@ export async function render(container, state) {
         { type: "scatter", mode: "lines", line: { shape: "hv", width: 2 }, name: t("doctors.on_duty"), x, y: s.doctors_on_duty, hovertemplate: "%{y:.2f}<extra>%{fullData.name}</extra>" },
         { type: "scatter", mode: "lines", fill: "tozeroy", line: { shape: "hv", width: 1 }, name: t("doctors.busy"), x, y: s.doctors_busy, hovertemplate: "%{y:.2f}<extra>%{fullData.name}</extra>" },
         { type: "scatter", mode: "lines", line: { dash: "dot" }, name: t("now.waiting"), x, y: s.waiting, hovertemplate: "%{y:.2f}<extra>%{fullData.name}</extra>" },
-      ], { xaxis: { type: "date", title: { text: t("axis.local_time") } }, yaxis: { rangemode: "tozero", title: { text: t("doctors.axis.count") } } }, rows);
+      ], { xaxis: { type: "date", title: { text: t("axis.local_time", { tz: run.timezone }) } }, yaxis: { rangemode: "tozero", title: { text: t("doctors.axis.count") } } }, rows);
     } catch (error) {
       showError(availability, error);
     }
@@ -79,7 +79,7 @@ export async function render(container, state) {
         type: "heatmap", z: body.series.map((s) => s.utilisation), x: labels, y: body.series.map((s) => nameOf(s.key)),
         zmin: 0, zmax: 1, colorscale: "Viridis", hovertemplate: "%{y}, %{x}: %{z:.0%}<extra></extra>",
         colorbar: { title: { text: t("now.utilisation"), side: "right" }, tickformat: ".0%" },
-      }], { yaxis: { automargin: true }, xaxis: { nticks: 14, title: { text: t("doctors.when") } }, hovermode: "closest", margin: { l: 150, r: 16, t: 8, b: 64 } }, rows);
+      }], { yaxis: { automargin: true, title: { text: t("common.specialty") } }, xaxis: { nticks: 14, title: { text: t("doctors.when") } }, hovermode: "closest", margin: { l: 150, r: 16, t: 8, b: 64 } }, rows);
       short.sort((a, b) => b.utilisation - a.utilisation);
       shortPanel.querySelector("table, p.empty")?.remove();
       if (!short.length) {

@@ -150,7 +150,7 @@ export async function render(container, state) {
         customdata: rows.map((r) => [r.q05, r.q95]),
         hovertemplate: `%{y:.1f} (${label("forecast.band90")}%{customdata[0]:.0f}–%{customdata[1]:.0f})<extra></extra>`,
       },
-    ], { xaxis: { ...HOURS_AXIS, title: { text: t("axis.local_time") } }, yaxis: { title: { text: t("forecast.per_hour") }, rangemode: "tozero" } }, rows);
+    ], { xaxis: { ...HOURS_AXIS, title: { text: t("axis.local_time", { tz: run.timezone }) } }, yaxis: { title: { text: t("forecast.per_hour") }, rangemode: "tozero" } }, rows);
   }
 
   async function paintDaily() {
@@ -165,7 +165,7 @@ export async function render(container, state) {
       error_y: { type: "data", symmetric: false, array: s.mean.map((m, i) => high[i] - m), arrayminus: s.mean.map((m, i) => m - low[i]), color: "#555" },
       customdata: rows.map((r) => [r.q05, r.q95]),
       hovertemplate: `%{y:.0f} (${label("forecast.band90")}%{customdata[0]:.0f}–%{customdata[1]:.0f})<extra></extra>`,
-    }], { xaxis: { type: "date", tickformat: "%-d %b", title: { text: t("axis.local_time") } }, yaxis: { title: { text: t("forecast.per_day") }, rangemode: "tozero" }, hovermode: "closest" }, rows);
+    }], { xaxis: { type: "date", tickformat: "%-d %b", title: { text: t("axis.local_time", { tz: run.timezone }) } }, yaxis: { title: { text: t("forecast.per_day") }, rangemode: "tozero" }, hovermode: "closest" }, rows);
   }
 
   async function paintRisk(body) {
@@ -188,7 +188,7 @@ export async function render(container, state) {
         + `<br>${label("forecast.drivers.doctors")}%{customdata[1]:.1f}<br>${label("forecast.drivers.utilisation")}%{customdata[2]:.0%}`
         + `<br>${label("forecast.drivers.waiting")}%{customdata[3]:.1f}<extra></extra>`,
     }], {
-      xaxis: { ...HOURS_AXIS, title: { text: t("axis.local_time") } },
+      xaxis: { ...HOURS_AXIS, title: { text: t("axis.local_time", { tz: run.timezone }) } },
       yaxis: { automargin: true, title: { text: t("common.specialty") } },
       hovermode: "closest", margin: { t: 36, r: 16, b: 56, l: 140 },
     }, rows);
@@ -234,7 +234,7 @@ export async function render(container, state) {
       },
     ], {
       height: 440,
-      xaxis: { ...HOURS_AXIS, title: { text: t("axis.local_time") }, anchor: "y" },
+      xaxis: { ...HOURS_AXIS, title: { text: t("axis.local_time", { tz: run.timezone }) }, anchor: "y" },
       yaxis: { domain: [0, 0.72], title: { text: t("forecast.axis.present") }, rangemode: "tozero" },
       yaxis2: { domain: [0.84, 1], anchor: "x", automargin: true, fixedrange: true },
       legend: { orientation: "h", x: 0, y: 0.76, yanchor: "bottom" },
@@ -270,7 +270,7 @@ export async function render(container, state) {
       type: "scatter", mode: "lines+markers", x, y: body.present, name: t("forecast.drivers.present"),
       line: { color: "#009E73", width: 2 }, hovertemplate: `%{x|%a %-d %b %H:%M}<br>${label("forecast.drivers.present")}%{y:.1f}<extra></extra>`,
     }], {
-      xaxis: { ...HOURS_AXIS, title: { text: t("axis.local_time") } },
+      xaxis: { ...HOURS_AXIS, title: { text: t("axis.local_time", { tz: run.timezone }) } },
       yaxis: { title: { text: t("forecast.axis.present") }, rangemode: "tozero" },
       hovermode: "closest", showlegend: false,
     }, rows);

@@ -193,7 +193,7 @@ async function renderObserved(container, run) {
   const missing = now.not_in_data || [];
   const seenKnown = !missing.includes("first_seen");
   container.dataset.asOf = now.as_of || "";
-  const asOf = el("p", { class: "muted", text: now.as_of ? t("now.asof_observed", { time: formatTime(now.as_of, run.timezone) }) : t("now.no_visits") });
+  const asOf = el("p", { class: "muted", text: now.as_of ? t(now.feed ? "now.asof_live" : "now.asof_observed", { time: formatTime(now.as_of, run.timezone) }) : t("now.no_visits") });
   const usual = totals.usual_arrivals_this_hour;
   const kpis = el("div", { class: "kpis" }, [
     tile("now.present", formatNumber(totals.present), "present"),
@@ -243,12 +243,32 @@ async function renderObserved(container, run) {
   }
   const grid = el("div", { class: "grid" }, [el("section", { class: "panel" }, [el("h3", { i18n: "now.ticker" }), tickerList])]);
   container.append(asOf, statusReason(now.department_status, catalog), kpis, tablePanel, grid);
-  return null;
+  return now.feed ? feedBanner(container, run, now.feed) : null;
+}
+
+// A site fed live (MLLP, REST push): "last message N s ago", a warning once the feed is
+// stale (the server's FEED_STALE_SECONDS), kept current by the stream's state messages.
+function feedBanner(container, run, first) {
+  let feed = first;
+  const banner = el("p", { class: "feed-banner", role: "status" });
+  const paint = () => {
+    const ago = Math.max(0, (Date.now() - Date.parse(feed.last_message)) / 1000);
+    const stale = ago > feed.stale_after_seconds;
+    banner.classList.toggle("notice", stale);
+    banner.dataset.stale = String(stale);
+    banner.textContent = t(stale ? "now.feed.stale" : "now.feed.last", { seconds: formatNumber(Math.round(ago)) });
+  };
+  paint();
+  container.prepend(banner);
+  const timer = setInterval(paint, 1000);
+  const source = "EventSource" in window ? new EventSource(streamUrl(run.id, { kind: "arrival" })) : null;
+  if (source) source.addEventListener("state", (message) => { const next = JSON.parse(message.data).feed; if (next) { feed = next; paint(); } });
+  return () => { clearInterval(timer); if (source) source.close(); };
 }
 
 function gauge(value, level) {
   const share = Math.max(0, Math.min(1, value ?? 0));
   const bar = el("span");
-  bar.style.width = `${Math.round(share * 100)}%`;  // CSSOM, allowed by a strict CSP
+  bar.style.width = `${Math.round(share * 100)}%`; // CSSOM: a strict CSP refuses style attributes
   return el("div", { class: `gauge ${level || ""}`, role: "meter", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(Math.round(share * 100)) }, bar);
 }

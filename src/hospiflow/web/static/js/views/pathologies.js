@@ -48,7 +48,7 @@ export async function render(container, state) {
       }], {
         height: 180 + 20 * rows.length, hovermode: "closest", margin: { l: 240, r: 16, t: 8, b: 56 },
         xaxis: { title: { text: t("pathologies.axis.patients") }, rangemode: "tozero" },
-        yaxis: { automargin: true, autorange: "reversed" },
+        yaxis: { automargin: true, autorange: "reversed", title: { text: t("axis.pathology") } },
       }, rows);
     }
     // visits whose diagnosis maps to no pathology (a site's data) count in no series

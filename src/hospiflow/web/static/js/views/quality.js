@@ -104,7 +104,7 @@ async function drawReasons(target, report, colours) {
       hovermode: "closest",
       margin: { t: 8, r: 16, b: 52, l: 16 },
       xaxis: { title: { text: t("quality.axis.rows") }, rangemode: "tozero", tickformat: "d", ...wholeTicks(Math.max(...rows.map((r) => r.rows))) },
-      yaxis: { automargin: true, autorange: "reversed" },
+      yaxis: { automargin: true, autorange: "reversed", title: { text: t("quality.axis.reason") } },
     }, rows);
   } catch (error) {
     showError(target, error);
@@ -176,7 +176,7 @@ async function drawCompleteness(target, report) {
       hovermode: "closest",
       margin: { t: 8, r: 16, b: 52, l: 16 },
       xaxis: { title: { text: t("quality.axis.share") }, range: [0, 104], tickvals: [0, 20, 40, 60, 80, 100], ticksuffix: " %" },
-      yaxis: { automargin: true, autorange: "reversed" },
+      yaxis: { automargin: true, autorange: "reversed", title: { text: t("quality.axis.field") } },
     }, rows);
   } catch (error) {
     showError(target, error);

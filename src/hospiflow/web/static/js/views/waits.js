@@ -61,7 +61,7 @@ export async function render(container, state) {
       const s = overTime.series[0];
       const visits = s ? s.visits.reduce((a, b) => a + b, 0) : 0;
       const x = overTime.buckets.map((b) => wallClock(b, run.timezone));
-      const timeAxis = { type: "date", title: { text: t("axis.local_time") } };
+      const timeAxis = { type: "date", title: { text: t("axis.local_time", { tz: run.timezone }) } };
       const rows = s ? overTime.buckets.map((bucket, i) => ({
         bucket, visits: s.visits[i], wait_p50_min: s.wait_p50_min[i], wait_p90_min: s.wait_p90_min[i], wait_mean_min: s.wait_mean_min[i],
         seen_within_target_share: s.seen_within_target_share[i], left_without_being_seen: s.left_without_being_seen[i],

@@ -1,0 +1,173 @@
+"""Every view, both languages, on a live run and on a complete run, in headless Chromium.
+
+A 30-day history (with its stored forecast) and a live run continuing it at an
+hour per second, served by a real server. Each view must open on the latest
+data (never on a live run's planned end), draw charts with data, give every
+chart axis a title, let no raw message key reach the page, and log no error.
+Screenshots of each go to ``test-artifacts/`` (ignored by git): look at them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from browser import Page, launch
+
+from conftest import Server, simulate_into
+from hospiflow.live import LiveService, live_run_scenario
+from hospiflow.web.app import create_app, state
+
+pytestmark = pytest.mark.browser
+
+VIEWS = (
+    "now",
+    "arrivals",
+    "pathologies",
+    "doctors",
+    "waits",
+    "forecast",
+    "tension",
+    "scenarios",
+    "quality",
+)
+CHARTED = ("arrivals", "pathologies", "doctors", "waits")
+
+# every axis of every drawn chart, with its title ("" when it has none)
+AXES_JS = """() => [...document.querySelectorAll('#view .chart:not([hidden])')]
+  .filter((c) => c._fullLayout && c.data && c.data.length)
+  .flatMap((c) => Object.keys(c._fullLayout).filter((k) => /^[xy]axis\\d*$/.test(k))
+    .filter((k) => c._fullLayout[k].visible !== false)
+    .map((k) => [c.closest('section').querySelector('h3').textContent, k,
+                 (c._fullLayout[k].title && c._fullLayout[k].title.text || '')
+                   .replace(/^Click to enter.*/, '')]))"""
+
+# message keys (or any snake_case identifier) found in the page's text, data codes aside
+RAW_KEYS_JS = """async () => {
+  const i18n = await import('/static/js/i18n.js');
+  const keys = new Set([...i18n.messageKeys('en'), ...i18n.messageKeys('fr')]);
+  const page = document.body.cloneNode(true);
+  for (const node of page.querySelectorAll('[data-raw], script, style')) node.remove();
+  const words = page.textContent.match(/[A-Za-z0-9_.]+/g) || [];
+  return [...new Set(words.filter((w) => keys.has(w) || /^[a-z]+(_[a-z0-9]+)+$/.test(w)))];
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    yield from launch()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """30 days of history with a stored forecast, a live run continuing it, a server."""
+    from hospiflow.forecast.service import ForecastService
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('views') / 'store.db'}"
+    simulate_into(url, days=30)
+    service = ForecastService(url)
+    try:
+        service.run(1)
+    finally:
+        service.close()
+    scenario, label = live_run_scenario(url, continue_from=1)
+    live = LiveService(url, scenario, speed=3600.0, label=label, forecast=False)
+    live_id = live.start()
+    app = create_app({"DATABASE_URL": url, "TESTING": True})
+    server = Server(app).__enter__()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # three simulated hours: every chart has data
+            run = _runs(server)[live_id]
+            if run.get("as_of") and _hours(run) >= 3:
+                break
+            time.sleep(0.5)
+        yield {"server": server, "live": live_id, "complete": 1}
+    finally:
+        live.stop()
+        server.__exit__()
+        state(app).close()
+
+
+def _runs(server: Server) -> dict[int, dict[str, Any]]:
+    body = requests.get(f"{server.url}/api/v1/runs", timeout=10).json()
+    return {r["id"]: r for r in body["runs"]}
+
+
+def _hours(run: dict[str, Any]) -> float:
+    from datetime import datetime
+
+    span = datetime.fromisoformat(run["as_of"]) - datetime.fromisoformat(run["start"])
+    return span.total_seconds() / 3600
+
+
+def test_runs_say_where_their_data_stand(demo: dict[str, Any]) -> None:
+    """/runs gives each run's "data as of": a live run's latest record, not its planned end."""
+    runs = _runs(demo["server"])
+    live, complete = runs[demo["live"]], runs[demo["complete"]]
+    assert live["status"] == "running" and live["as_of"] < live["end"]
+    assert live["start"] < live["as_of"]
+    assert complete["as_of"] == complete["end"]
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+@pytest.mark.parametrize("source", ["live", "complete"])
+def test_every_view_opens_on_the_latest_data(
+    browser: Any, demo: dict[str, Any], source: str, lang: str
+) -> None:
+    """Each view: non-empty charts, titled axes, no raw key, no error; screenshots kept."""
+    page = Page(browser, demo["server"].url, language="fr-FR" if lang == "fr" else "en-GB")
+    problems: list[Any] = []
+    try:
+        shown = page.open("now", run=demo[source])
+        for view in VIEWS:
+            if view != "now":
+                shown.evaluate("view => { location.hash = view; }", view)
+                page.wait_ready(view)
+            shown.wait_for_timeout(300)
+            page.shot(f"views-{source}-{view}-{lang}")
+            if shown.locator("#view .empty.error").count():
+                errors = shown.locator("#view .empty.error").all_inner_texts()
+                problems.append((view, "error", errors))
+            if view in CHARTED:
+                empty = shown.locator("#view .panel .empty:not([hidden])").all_inner_texts()
+                if empty or not shown.locator("#view .chart:not([hidden])").count():
+                    problems.append((view, "empty", empty))
+            untitled = [a for a in shown.evaluate(AXES_JS) if not a[2].strip()]
+            if untitled:
+                problems.append((view, "untitled axes", untitled))
+            raw = shown.evaluate(RAW_KEYS_JS)
+            if raw:
+                problems.append((view, "raw keys", raw))
+        assert problems == [], "\n".join(map(str, problems))
+        assert page.errors == []
+    finally:
+        page.close()
+
+
+def test_both_languages_hold_every_message_key(browser: Any, demo: dict[str, Any]) -> None:
+    """Every message key exists in English and in French, with text in both."""
+    page = Page(browser, demo["server"].url)
+    try:
+        shown = page.open("now", run=demo["complete"])
+        en, fr = shown.evaluate(
+            """async () => {
+                const i18n = await import('/static/js/i18n.js');
+                return [i18n.messagesOf('en'), i18n.messagesOf('fr')];
+            }"""
+        )
+        assert len(en) > 300
+        assert sorted(en) == sorted(fr)
+        assert [k for k in en if not en[k].strip() or not fr[k].strip()] == []
+    finally:
+        page.close()
+
+
+def test_artifacts_folder_is_ignored_by_git() -> None:
+    """Screenshots never end up in a commit."""
+    ignored = (Path(__file__).resolve().parents[2] / ".gitignore").read_text().split()
+    assert "/test-artifacts/" in ignored
