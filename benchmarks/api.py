@@ -55,7 +55,7 @@ import sqlalchemy as sa
 
 from hospiflow.runner import simulate_run
 from hospiflow.simulation.scenario import default_scenario
-from hospiflow.store import api_queries, queries, schema
+from hospiflow.store import bucketed, queries, schema, trace
 from hospiflow.store import runs as store_runs
 from hospiflow.store.engine import create_engine_for
 
@@ -113,7 +113,7 @@ def endpoints(live_id: int, end_ms: int) -> dict[str, tuple[str, Callable[[Any],
             f"/runs/{live_id}/now",
             lambda c: (
                 queries.current_state(c, live_id),
-                api_queries.recent_patient_events(c, live_id, 0, 2**62),
+                trace.recent_patient_events(c, live_id, 0, 2**62),
             ),
         ),
         "arrivals hour, 7 days": (
@@ -138,7 +138,7 @@ def endpoints(live_id: int, end_ms: int) -> dict[str, tuple[str, Callable[[Any],
         ),
         "waits by day, 30 d": (
             f"/runs/1/waits?bucket=day&start={iso_month}",
-            lambda c: api_queries.waits_by_bucket(c, 1, month, end_ms, "day"),
+            lambda c: bucketed.waits_by_bucket(c, 1, month, end_ms, "day"),
         ),
         "kpis, 30 d": (
             f"/runs/1/kpis?start={iso_month}",

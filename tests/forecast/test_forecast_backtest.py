@@ -93,6 +93,7 @@ def test_too_little_history_is_refused() -> None:
         backtest(synthetic_series(5), test_days=14, progress=False)
 
 
+@pytest.mark.slow
 def test_uihc_last_year_meets_the_targets(uihc_csv: Path) -> None:
     """On UIHC's last 365 days the best model reaches issue 6's MAE, pinball, coverage, MAPE."""
     series = load_series_csv(uihc_csv, "Date", "Arrivals", hour_column="Hour")

@@ -7,10 +7,13 @@ arrival times, pathologies, treatment lengths — exactly as they were.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 
 from hospiflow.simulation.engine import Engine, simulate
+from hospiflow.simulation.events import EventKind, EventRow, RunInfo, SnapshotRow, VisitRow
 from hospiflow.simulation.recorder import hourly_state
 from hospiflow.simulation.reports import REPORT_FILES, CsvReportSink
 from hospiflow.simulation.scenario import Shift, default_scenario
@@ -29,15 +32,55 @@ def test_fixed_treatment_lasts_exactly_the_pathology_mean(fixed_result):
     np.testing.assert_allclose(fixed_result.treatment_minutes, means, rtol=0, atol=1e-9)
 
 
-def test_fixed_treatments_total_exactly_the_sum_of_means(fixed_result):
-    """Total busy time of the reported patients equals Σ pathology means, per specialty too."""
-    result = fixed_result
-    means = result.catalog.mean_treatment_minutes()
-    expected = np.bincount(result.pathology, weights=means[result.pathology])
-    busy = np.bincount(result.pathology, weights=result.treatment_minutes)
-    np.testing.assert_allclose(busy, expected, rtol=1e-12)
-    counts = np.bincount(result.pathology, minlength=len(means))
-    assert float(busy.sum()) == pytest.approx(float(counts @ means), rel=1e-12)
+class _Trace:
+    """A sink that keeps the full trace: the engine's record written as it goes."""
+
+    wants_events = True
+
+    def __init__(self) -> None:
+        self.events: list[EventRow] = []
+
+    def open(self, run: RunInfo) -> None:
+        pass
+
+    def write_events(self, events: Sequence[EventRow]) -> None:
+        self.events.extend(events)
+
+    def write_snapshots(self, snapshots: Sequence[SnapshotRow]) -> None:
+        pass
+
+    def write_visits(self, visits: Sequence[VisitRow]) -> None:
+        pass
+
+    def close(self, result: object) -> None:
+        pass
+
+
+def test_fixed_treatments_in_the_trace_total_exactly_the_sum_of_means():
+    """Busy minutes per specialty between the trace's treatment starts and ends = Σ means.
+
+    The trace is a second record, apart from the result's arrays: each
+    reported patient's treatment end minus its start, summed per specialty,
+    must be the pathology means of that specialty's patients.
+    """
+    trace = _Trace()
+    result = Engine(default_scenario(days=14.0, treatment_distribution="fixed"), [trace]).run()
+    events = np.array(trace.events)
+    time, kind = events[:, 0], events[:, 1].astype(int)
+    patient, specialty = events[:, 2].astype(int), events[:, 4].astype(int)
+    reported = patient >= 0  # warm-up patients are negative, shift events -1
+    starts = reported & (kind == EventKind.TREATMENT_START)
+    ends = reported & (kind == EventKind.TREATMENT_END)
+    assert starts.sum() == ends.sum() == result.n_patients
+    started_at = dict(zip(patient[starts].tolist(), time[starts].tolist(), strict=True))
+    n = len(result.catalog.specialties)
+    busy = np.zeros(n)
+    for end, p, s in zip(time[ends], patient[ends], specialty[ends], strict=True):
+        busy[s] += end - started_at[int(p)]
+    means = result.catalog.mean_treatment_minutes()[result.pathology]
+    expected = np.bincount(result.specialty, weights=means, minlength=n)
+    assert (expected > 0).all()
+    np.testing.assert_allclose(busy, expected, rtol=1e-9)
 
 
 def test_fixed_treatments_without_queue_give_exact_departures(around_the_clock):

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from hospiflow.errors import NotFoundError, StoreError
 from hospiflow.simulation.engine import simulate
 from hospiflow.simulation.scenario import default_scenario
-from hospiflow.store import queries, schema
+from hospiflow.store import queries, schema, sqlfuncs
 from hospiflow.store.engine import create_engine_for
 from hospiflow.store.sink import StoreSink
 
@@ -232,7 +232,7 @@ def test_rollup_paths_equal_counting_the_visits(stored):
                     v.c.arrival_local_ms,
                     bucket,
                     by,
-                    [v.c.run_id == run_id, *queries._in_range(v.c.arrival_ms, low, high)],
+                    [v.c.run_id == run_id, *sqlfuncs.in_range(v.c.arrival_ms, low, high)],
                     None,
                 )
                 assert got == expected, (low, high, bucket, by)

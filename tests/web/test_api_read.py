@@ -229,3 +229,74 @@ def test_large_answers_are_gzipped_for_clients_that_accept_it(sqlite_client) -> 
         assert unpacked == plain.get_json()
     small = sqlite_client.get("/api/v1/health", headers={"Accept-Encoding": "gzip"})
     assert small.headers.get("Content-Encoding") is None
+
+
+# Answers that must not depend on the backend: the same seeded run is in both stores.
+SAME_ON_BOTH = (
+    "/runs/1",
+    "/runs/1/now",
+    "/runs/1/catalog",
+    "/runs/1/arrivals?bucket=day&by=specialty",
+    "/runs/1/arrivals?bucket=hour&by=pathology&start=2025-01-03&end=2025-01-04T06:30",
+    "/runs/1/arrivals?bucket=week",
+    "/runs/1/arrivals/hour-of-week",
+    "/runs/1/arrivals/seasonality",
+    "/runs/1/census/hour-of-week",
+    "/runs/1/doctors/availability?bucket=day&by=specialty",
+    "/runs/1/doctors/hour-of-week",
+    "/runs/1/waits?bucket=day&by=pathology",
+    "/runs/1/waits?bucket=none&by=specialty",
+    "/runs/1/kpis",
+    "/runs/1/treatments?limit=200&specialty=cardiology",
+    "/runs/1/events?limit=200&kind=arrival",
+)
+# What legitimately differs: when each store wrote its run.
+WRITTEN_AT = {"created_at", "finished_at", "updated_at"}
+
+
+def _differences(a: object, b: object, where: str = "") -> list[str]:
+    """Paths where two JSON answers differ (floats to 1e-9 relative: SQL sums differ in order)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if a.keys() != b.keys():
+            return [f"{where}: keys {sorted(a.keys() ^ b.keys())}"]
+        return [
+            d
+            for key in a
+            if key not in WRITTEN_AT
+            for d in _differences(a[key], b[key], f"{where}.{key}")
+        ]
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{where}: {len(a)} vs {len(b)} items"]
+        return [
+            d
+            for i, (x, y) in enumerate(zip(a, b, strict=True))
+            for d in _differences(x, y, f"{where}[{i}]")
+        ]
+    if isinstance(a, float) or isinstance(b, float):
+        if (
+            isinstance(a, int | float)
+            and isinstance(b, int | float)
+            and a == pytest.approx(b, rel=1e-9)
+        ):
+            return []
+    elif a == b:
+        return []
+    return [f"{where}: {a!r} vs {b!r}"]
+
+
+@pytest.mark.postgres
+def test_sqlite_and_postgresql_give_the_same_answers(
+    make_app, sqlite_store, postgres_store
+) -> None:
+    """Every read of the same seeded run answers the same on SQLite and on PostgreSQL."""
+    lite = make_app(sqlite_store).test_client()
+    pg = make_app(postgres_store).test_client()
+    for path in SAME_ON_BOTH:
+        a, b = _get(lite, path), _get(pg, path)
+        assert _differences(a, b) == [], path
+    for name in ("daily_pathology_stats", "treatments"):
+        a, b = lite.get(f"{API}/runs/1/reports/{name}"), pg.get(f"{API}/runs/1/reports/{name}")
+        assert a.status_code == b.status_code == 200, name
+        assert a.get_data().count(b"\n") > 100, name
+        assert a.get_data() == b.get_data(), name

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Any
 
 import click
 
@@ -123,7 +124,7 @@ class _Group(click.Group):
             with formatter.section("Commands"):
                 formatter.write_dl(sorted(rows))
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: click.Context) -> Any:
         from hospiflow.cli.failures import one_line
 
         try:

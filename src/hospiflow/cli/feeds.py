@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -13,6 +15,9 @@ from hospiflow.cli.db import database_options
 from hospiflow.cli.ingest import _engine
 from hospiflow.errors import HospiflowError
 from hospiflow.store import sites as store_sites
+
+if TYPE_CHECKING:
+    from hospiflow.feeds.mllp import Limits
 
 
 def _site_key(name: str) -> int | str:
@@ -24,7 +29,7 @@ def ingest_group() -> None:
     """Take a site's visits live: hospiflow ingest mllp --site NAME --port 2575."""
 
 
-def limit_options(function):  # type: ignore[no-untyped-def]
+def limit_options(function: Callable[..., Any]) -> Callable[..., Any]:
     """The listener's limits, shared by ``ingest mllp`` and ``serve --mllp-site``."""
     options = [
         click.option("--max-connections", default=32, show_default=True, type=int),
@@ -58,7 +63,7 @@ def limit_options(function):  # type: ignore[no-untyped-def]
     return function
 
 
-def limits_of(values: dict) -> object:
+def limits_of(values: dict[str, Any]) -> Limits:
     from hospiflow.feeds.mllp import Limits
 
     return Limits(
@@ -85,7 +90,7 @@ def mllp(site: str, host: str, port: int, db: str | None, database_url: str | No
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     engine = _engine(db, database_url)
-    run(engine, _site_key(site), host, port, limits_of(limits))  # type: ignore[arg-type]
+    run(engine, _site_key(site), host, port, limits_of(limits))
 
 
 @click.command(name="replay")

@@ -93,9 +93,10 @@ def backtest_command(
     if (series_path is None) == (run_id is None):
         raise ForecastError("give either --series FILE or --run ID", where="--series")
     if series_path is not None:
-        for name, value in (("--time-column", time_column), ("--count-column", count_column)):
-            if not value:
-                raise ForecastError("is required with --series", where=name)
+        if not time_column:
+            raise ForecastError("is required with --series", where="--time-column")
+        if not count_column:
+            raise ForecastError("is required with --series", where="--count-column")
         series = load_series_csv(series_path, time_column, count_column, hour_column, tz)
         result = backtest(
             series,
@@ -113,10 +114,11 @@ def backtest_command(
     from hospiflow.forecast.storebacktest import backtest_run
     from hospiflow.store.engine import resolve_database_url
 
+    assert run_id is not None  # exactly one of --series and --run, checked above
     url = resolve_database_url(db, database_url)
     scores = backtest_run(
         url,
-        run_id,  # type: ignore[arg-type]
+        run_id,
         country=country,
         subdivision=subdivision,
         test_days=test_days,

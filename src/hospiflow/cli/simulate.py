@@ -123,7 +123,9 @@ def simulate(
             replications=replications,
             workers=workers,
             progress=lambda minute: progress.update(task, completed=min(minute - begin, total)),
-            on_replication=lambda _i: progress.advance(replication_task),
+            on_replication=None
+            if replication_task is None
+            else lambda _i: progress.advance(replication_task),
         )
     if not quiet:
         _print_summary(outcome.result, console)

@@ -69,7 +69,9 @@ def header(text: str) -> tuple[str, str, str, str]:
     )
 
 
-def parse(data: bytes, number: int, settings: object, where: str = "mllp") -> Message | Bad:
+def parse(
+    data: bytes, number: int, settings: hl7v2._Settings, where: str = "mllp"
+) -> Message | Bad:
     """One frame's bytes -> a readable message or why it is not one (nothing raw in a Bad)."""
     location = f"{where}:message {number}"
     text = data.decode("utf-8", errors="replace")
@@ -100,7 +102,7 @@ def parse(data: bytes, number: int, settings: object, where: str = "mllp") -> Me
             "", event, location, "missing_field", "MSH-10", "MSH-10 (control id) is empty", ""
         )
     try:
-        fields = hl7v2._message(hl7v2._Fields(lines), number, settings)  # type: ignore[arg-type]
+        fields = hl7v2._message(hl7v2._Fields(lines), number, settings)
     except hl7v2._Bad as bad:
         reject = bad.reason == "unsupported_event"
         return Bad(

@@ -57,6 +57,7 @@ from hospiflow.forecast.saturation import (
     SaturationSettings,
     brier,
     hour_of_week_base_rate,
+    max_reliability_gap,
     reliability_table,
 )
 from hospiflow.store import census, schema, sites
@@ -339,12 +340,7 @@ def census_backtest(
         "cases": int(np.isfinite(y).sum()),
         "calibration_cases": int(np.isfinite(observed[~is_test]).sum()),
         "reliability": table,
-        "max_reliability_gap": float(
-            max(
-                (abs(r["predicted"] - r["observed"]) for r in table if r["cases"] >= 100),
-                default=0.0,
-            )
-        ),
+        "max_reliability_gap": max_reliability_gap(table),
         "model": f"census projection ({rolling.model} arrivals)",
         "definition": site.definition.as_dict(),
     }

@@ -39,7 +39,7 @@ from threadpoolctl import threadpool_limits
 
 from hospiflow.errors import ForecastError
 from hospiflow.forecast.features import HOURS_PER_WEEK, calendar_features, hour_of_week
-from hospiflow.forecast.series import to_hourly_grid
+from hospiflow.forecast.series import hours_of, to_hourly_grid
 
 __all__ = [
     "DEFAULT_QUANTILES",
@@ -226,7 +226,7 @@ class SeasonalNaive(Forecaster):
     name = "seasonal_naive"
 
     def _fit(self, grid: pd.Series) -> np.ndarray:
-        return _lagged(grid, grid.index, HOURS_PER_WEEK)
+        return _lagged(grid, hours_of(grid), HOURS_PER_WEEK)
 
     def _predict(self, index: pd.DatetimeIndex, grid: pd.Series) -> np.ndarray:
         # the most recent observed count at the same hour of the week, however far back
@@ -256,7 +256,7 @@ class HourOfWeekMean(Forecaster):
 
     def _fit(self, grid: pd.Series) -> np.ndarray:
         lags = np.column_stack(
-            [_lagged(grid, grid.index, HOURS_PER_WEEK * k) for k in range(1, self.weeks + 1)]
+            [_lagged(grid, hours_of(grid), HOURS_PER_WEEK * k) for k in range(1, self.weeks + 1)]
         )
         enough = np.isfinite(lags).sum(axis=1) == self.weeks
         fitted = np.full(len(grid), np.nan)
@@ -265,7 +265,7 @@ class HourOfWeekMean(Forecaster):
 
     def _predict(self, index: pd.DatetimeIndex, grid: pd.Series) -> np.ndarray:
         recent = grid.iloc[-self.weeks * HOURS_PER_WEEK :]
-        profile = recent.groupby(hour_of_week(recent.index)).mean()
+        profile = recent.groupby(hour_of_week(hours_of(recent))).mean()
         profile = profile.reindex(range(HOURS_PER_WEEK))
         values = profile.to_numpy()[hour_of_week(index)]
         fallback = recent.mean() if recent.notna().any() else grid.mean()
@@ -348,7 +348,7 @@ class PoissonGLM(Forecaster):
         if self.window_days is not None:
             train = grid[grid.index > grid.index[-1] - pd.Timedelta(days=self.window_days)]
         observed = train.dropna()
-        trend = calendar_features(observed.index[-1:], self.country, self.subdivision)["trend"]
+        trend = calendar_features(hours_of(observed)[-1:], self.country, self.subdivision)["trend"]
         self.trend_origin_ = float(trend.iloc[0])
         design = self._design(pd.DatetimeIndex(observed.index))
         self.coef_ = _poisson_irls(design, observed.to_numpy(), self._penalties())

@@ -71,9 +71,9 @@ def occupancy_backtest(
     n_spec = rolling.means.shape[2]
     rows_day, rows_offset = [], []
     for i in days:
-        for offset in range(int(rolling.hours_in_day[i])):
+        for hour in range(int(rolling.hours_in_day[i])):
             rows_day.append(i)
-            rows_offset.append(offset)
+            rows_offset.append(hour)
     day = np.asarray(rows_day)
     offset = np.asarray(rows_offset)
     window = offset[:, None] + np.arange(HORIZONS + 1)[None, :]  # start hour + 8 ahead

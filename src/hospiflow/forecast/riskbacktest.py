@@ -38,6 +38,7 @@ from hospiflow.forecast.saturation import (
     SaturationSettings,
     brier,
     hour_of_week_base_rate,
+    max_reliability_gap,
     observed_saturation,
     raw_risk,
     reliability_table,
@@ -284,10 +285,6 @@ def operational_backtest(
     bs_base = brier(base, y)
     bs_raw = brier(raw[is_test], y)
     table = reliability_table(p, y)
-    worst = max(
-        (abs(row["predicted"] - row["observed"]) for row in table if row["cases"] >= 100),
-        default=0.0,
-    )
     risk = {
         "brier": bs,
         "brier_raw": bs_raw,
@@ -297,7 +294,7 @@ def operational_backtest(
         "cases": int(np.isfinite(y).sum()),
         "calibration_cases": int(np.isfinite(observed[~is_test]).sum()),
         "reliability": table,
-        "max_reliability_gap": float(worst),
+        "max_reliability_gap": max_reliability_gap(table),
         "chain_truncation": result.truncated,
         "model": rolling.model,
     }

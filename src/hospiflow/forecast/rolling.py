@@ -122,8 +122,9 @@ class SharedGLM:
             train = frame[frame.index > frame.index[-1] - pd.Timedelta(days=glm.window_days)]
         train = train.dropna()
         from hospiflow.forecast.features import calendar_features
+        from hospiflow.forecast.series import hours_of
 
-        trend = calendar_features(train.index[-1:], glm.country, glm.subdivision)["trend"]
+        trend = calendar_features(hours_of(train)[-1:], glm.country, glm.subdivision)["trend"]
         glm.trend_origin_ = float(trend.iloc[0])
         design = glm._design(pd.DatetimeIndex(train.index))
         penalties = glm._penalties()

@@ -48,7 +48,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -61,8 +61,10 @@ __all__ = [
     "SaturationSettings",
     "brier",
     "hour_of_week_base_rate",
+    "max_reliability_gap",
     "observed_saturation",
     "raw_risk",
+    "ReliabilityBin",
     "reliability_table",
     "rostered_doctors",
     "service_table",
@@ -378,9 +380,19 @@ def hour_of_week_base_rate(
     return rates
 
 
+class ReliabilityBin(TypedDict):
+    """One bin of predicted probability; no mean (None) when the bin has no case."""
+
+    low: float
+    high: float
+    cases: int
+    predicted: float | None
+    observed: float | None
+
+
 def reliability_table(
     probability: np.ndarray, observed: np.ndarray, bins: int = 10
-) -> list[dict[str, float | int]]:
+) -> list[ReliabilityBin]:
     """Predicted vs observed frequency in equal-width bins of predicted probability."""
     p = np.asarray(probability, dtype=float).ravel()
     y = np.asarray(observed, dtype=float).ravel()
@@ -388,7 +400,7 @@ def reliability_table(
     p, y = p[ok], y[ok]
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
-    table = []
+    table: list[ReliabilityBin] = []
     for b in range(bins):
         mine = which == b
         n = int(mine.sum())
@@ -402,3 +414,17 @@ def reliability_table(
             }
         )
     return table
+
+
+def max_reliability_gap(table: Sequence[ReliabilityBin], min_cases: int = 100) -> float:
+    """The largest |predicted - observed| over bins of at least ``min_cases`` (0.0: none)."""
+    return max(
+        (
+            abs(row["predicted"] - row["observed"])
+            for row in table
+            if row["cases"] >= min_cases
+            and row["predicted"] is not None
+            and row["observed"] is not None
+        ),
+        default=0.0,
+    )

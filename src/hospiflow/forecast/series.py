@@ -233,6 +233,16 @@ def validate_series(series: pd.Series, where: str = "series") -> pd.Series:
     return values.sort_index()
 
 
+def hours_of(data: pd.Series | pd.DataFrame) -> pd.DatetimeIndex:
+    """The hours indexing ``data`` (a grid from ``to_hourly_grid``, or rows of one)."""
+    index = data.index
+    if not isinstance(index, pd.DatetimeIndex):
+        raise ForecastError(
+            f"index must be a DatetimeIndex of hours, got {type(index).__name__}", where="series"
+        )
+    return index
+
+
 def to_hourly_grid(series: pd.Series, fill_value: float = np.nan) -> pd.Series:
     """Reindex a series on every hour from its first to its last entry.
 

@@ -120,8 +120,8 @@ class ForecastService:
 
     def __init__(self, url_or_engine: str | Engine, options: ForecastOptions | None = None):
         self._owns = not isinstance(url_or_engine, Engine)
-        self.writer: Engine = (
-            create_engine_for(url_or_engine) if self._owns else url_or_engine  # type: ignore[arg-type]
+        self.writer = (
+            url_or_engine if isinstance(url_or_engine, Engine) else create_engine_for(url_or_engine)
         )
         self.options = options or ForecastOptions()
         self._fitted: dict[int, _Fitted] = {}

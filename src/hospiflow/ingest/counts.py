@@ -191,11 +191,13 @@ def _hour_start(row: list[str], columns: _Columns, zone: tzinfo) -> tuple[dateti
             local = moment.astimezone(zone)
             return local, (local.replace(tzinfo=None, fold=0), local.fold)
         return moment.replace(tzinfo=zone).astimezone(UTC).astimezone(zone), (moment, 0)
-    day = parse_day(row[columns.date])  # type: ignore[index]
+    # the header check found a time column, or both a date and an hour column
+    assert columns.date is not None and columns.hour is not None
+    day = parse_day(row[columns.date])
     if day is None:
         column = columns.name(columns.date)
         raise _Bad(column, "bad_time", f"{column} is not a date (YYYY-MM-DD or dd/mm/yyyy)")
-    hour = _hour_of_day(row[columns.hour])  # type: ignore[index]
+    hour = _hour_of_day(row[columns.hour])
     if hour is None:
         column = columns.name(columns.hour)
         raise _Bad(column, "bad_time", f"{column} is not an hour of day 0-23")

@@ -789,17 +789,17 @@ def _plan(header: list[str], mapping: Mapping, zone: tzinfo, where: str) -> _Pla
     shown: set[str] = set()
     for name, column in mapping.columns.items():
         key = str(column)
-        index = exact.get(key, folded.get(key.casefold()))
-        if index is None:
+        found = exact.get(key, folded.get(key.casefold()))
+        if found is None:
             if mapping.header:
                 listed = ", ".join(repr(h) for h in header[:40])
                 problem = f"column {key!r} ({name}) is not in the header (columns: {listed})"
             else:
                 problem = f"column {key} ({name}) is past the last column ({len(header)})"
             raise IngestError(problem, where=where, column=key)
-        steps.append((_SLOTS[FIELDS[name]], index, _parser(name, mapping, zone), name, key))
+        steps.append((_SLOTS[FIELDS[name]], found, _parser(name, mapping, zone), name, key))
         if name in NON_IDENTIFYING:
-            shown.add(header[index])
+            shown.add(header[found])
     identifying = frozenset(h for h in header if h not in shown)
     return _Plan(header, steps, identifying)
 
@@ -1008,7 +1008,12 @@ def _read_workbook(path: Path, mapping: Mapping, zone: tzinfo) -> Iterator[Item]
             if mapping.sheet not in book.sheetnames:
                 sheets = ", ".join(repr(s) for s in book.sheetnames)
                 raise IngestError(f"no sheet {mapping.sheet!r} (sheets: {sheets})", where=str(path))
-            sheet = book[mapping.sheet]
+            tables = {table.title: table for table in book.worksheets}
+            if mapping.sheet not in tables:
+                raise IngestError(
+                    f"sheet {mapping.sheet!r} is a chart, not a table of rows", where=str(path)
+                )
+            sheet = tables[mapping.sheet]
         else:
             sheet = book.worksheets[0]
         yield from _sheet_rows(path, sheet, mapping, zone)

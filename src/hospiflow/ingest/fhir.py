@@ -138,7 +138,7 @@ import multiprocessing
 import os
 import re
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -150,7 +150,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.encounter import Encounter
 from fhir.resources.R4B.patient import Patient
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from hospiflow.ingest.formats import IngestError, Item, ReadOptions, WriteOptions
 from hospiflow.ingest.pseudonym import age_at
@@ -187,7 +187,11 @@ FULL_URL_BASE = f"{HOSPIFLOW}/fhir"
 BUNDLE_TYPES = frozenset({"transaction", "batch", "collection", "searchset"})
 CANCELLED = frozenset({"cancelled", "entered-in-error"})
 KINDS = ("Encounter", "Patient", "Condition")
-MODELS = {"Encounter": Encounter, "Patient": Patient, "Condition": Condition}
+MODELS: dict[str, type[BaseModel]] = {
+    "Encounter": Encounter,
+    "Patient": Patient,
+    "Condition": Condition,
+}
 
 # Elements that identify a person (or are free text): never shown in a Rejection.
 # ``reference`` and ``fullUrl`` too: a resource id is often the hospital's own number
@@ -376,7 +380,7 @@ def _problem(error: Exception) -> tuple[str | None, str]:
     if not isinstance(error, ValidationError):
         return None, type(error).__name__
     problems = error.errors(include_url=False)
-    first = problems[0] if problems else {}
+    first: Mapping[str, Any] = problems[0] if problems else {}
     detail = str(first.get("msg", "invalid"))
     given = first.get("input")
     if isinstance(given, str) and given and given in detail:
@@ -557,7 +561,7 @@ def _diagnosis(
     """The visit's (code, system): ranked Encounter.diagnosis, Condition.encounter, reasonCode."""
     entries = resource.get("diagnosis")
     if entries:
-        order = range(len(entries))
+        order: Sequence[int] = range(len(entries))
         if len(entries) > 1:
             order = sorted(
                 order, key=lambda i: (entries[i].get("rank") or 10**9, _use(entries[i]), i)

@@ -711,9 +711,9 @@ def read(paths: Sequence[Path], options: ReadOptions) -> Iterator[Item]:
             else:
                 yield item
     for visit_id, visit in visits.items():
-        item = _visit_item(visit_id, visit, settings)
-        if item is not None:
-            yield item
+        record = _visit_item(visit_id, visit, settings)
+        if record is not None:
+            yield record
 
 
 # --- writing ----------------------------------------------------------------------

@@ -377,7 +377,7 @@ class _Visits:
         offset = self._offsets.get(slot)
         if offset is None:
             moment = datetime.fromtimestamp(slot * _QUARTER_MS / 1000, self.zone)
-            offset = int(moment.utcoffset().total_seconds() * 1000)  # type: ignore[union-attr]
+            offset = int(moment.utcoffset().total_seconds() * 1000)  # type: ignore[union-attr]  # aware: never None
             self._offsets[slot] = offset
         return offset
 
@@ -591,7 +591,7 @@ def _run_import(
     summary.unmapped_codes = dict(visits.unmapped.most_common(50))
     summary.mapped_by = dict(visits.mapped_by)
     tz = site["timezone"]
-    if first is not None:
+    if first is not None and last is not None:
         summary.first_arrival = datetime.fromtimestamp(first / 1000, ZoneInfo(tz)).isoformat()
         summary.last_arrival = datetime.fromtimestamp(last / 1000, ZoneInfo(tz)).isoformat()
     if measures is not None:
@@ -825,7 +825,7 @@ def _write_counts(connection: Connection, run_id: int, timezone: str, counts: di
     rows = []
     for hour_ms in hours:
         moment = datetime.fromtimestamp(hour_ms / 1000, zone)
-        offset = int(moment.utcoffset().total_seconds() * 1000)  # type: ignore[union-attr]
+        offset = int(moment.utcoffset().total_seconds() * 1000)  # type: ignore[union-attr]  # aware: never None
         rows.append((run_id, hour_ms, hour_ms + offset, counts[hour_ms]))
     insert_rows(
         connection, "hourly_counts", ("run_id", "hour_ms", "hour_local_ms", "arrivals"), rows

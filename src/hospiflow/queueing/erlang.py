@@ -214,37 +214,28 @@ def _result(
     offered_load = arrival_per_minute * mean_service_minutes
     utilisation = offered_load / servers
     overloaded = utilisation >= 1.0
-    common = {
-        "arrival_rate_per_hour": arrival_rate_per_hour,
-        "mean_service_minutes": mean_service_minutes,
-        "servers": servers,
-        "offered_load": offered_load,
-        "utilisation": utilisation,
-        "overloaded": overloaded,
-        "cv2_arrival": cv2_arrival,
-        "cv2_service": cv2_service,
-    }
     if overloaded:
-        inf = math.inf
-        return MMcResult(
-            **common,
-            p_wait=1.0,
-            mean_wait_minutes=inf,
-            mean_time_in_system_minutes=inf,
-            mean_queue_length=inf,
-            mean_in_system=inf,
-        )
-    p_wait = _erlang_c_from_b(servers, offered_load, blocking)
-    spare_per_minute = servers / mean_service_minutes - arrival_per_minute
-    mean_wait = p_wait / spare_per_minute * (cv2_arrival + cv2_service) / 2.0
-    time_in_system = mean_wait + mean_service_minutes
+        p_wait = 1.0
+        mean_wait = time_in_system = math.inf
+    else:
+        p_wait = _erlang_c_from_b(servers, offered_load, blocking)
+        spare_per_minute = servers / mean_service_minutes - arrival_per_minute
+        mean_wait = p_wait / spare_per_minute * (cv2_arrival + cv2_service) / 2.0
+        time_in_system = mean_wait + mean_service_minutes
     return MMcResult(
-        **common,
+        arrival_rate_per_hour=arrival_rate_per_hour,
+        mean_service_minutes=mean_service_minutes,
+        servers=servers,
+        offered_load=offered_load,
+        utilisation=utilisation,
+        overloaded=overloaded,
         p_wait=p_wait,
         mean_wait_minutes=mean_wait,
         mean_time_in_system_minutes=time_in_system,
         mean_queue_length=arrival_per_minute * mean_wait,  # Little: Lq = λ·Wq
         mean_in_system=arrival_per_minute * time_in_system,  # Little: L = λ·W
+        cv2_arrival=cv2_arrival,
+        cv2_service=cv2_service,
     )
 
 

@@ -96,12 +96,13 @@ def hourly_arrival_rates(scenario: Scenario, calendar: Calendar) -> np.ndarray:
     hourly = hourly / hourly.mean()
     weekday = weekday / weekday.mean()
     monthly = monthly / monthly.mean()
-    return (
+    rates: np.ndarray = (
         scenario.arrival_rate_per_hour
         * hourly[calendar.local_hour]
         * weekday[calendar.weekday]
         * monthly[calendar.month - 1]
     )
+    return rates
 
 
 @dataclass(frozen=True)

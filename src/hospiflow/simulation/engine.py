@@ -26,6 +26,7 @@ from hospiflow.catalog.models import Catalog
 from hospiflow.simulation.arrivals import CHUNK_SLOTS, ArrivalSource, Streams
 from hospiflow.simulation.calendar import (
     Calendar,
+    DutyPlan,
     build_calendar,
     duty_plans,
     hourly_arrival_rates,
@@ -33,10 +34,11 @@ from hospiflow.simulation.calendar import (
 from hospiflow.simulation.events import (
     Disposition,
     DoctorInfo,
-    Event,
+    EventRow,
     RunInfo,
     Sink,
-    Snapshot,
+    SnapshotRow,
+    VisitRow,
 )
 from hospiflow.simulation.flow import (
     WARD_DISCHARGE,
@@ -51,12 +53,15 @@ from hospiflow.simulation.model import (
     SHIFT_START,
     SNAPSHOT,
     TREATMENT_END,
+    Doctor,
     Hospital,
     Patients,
 )
 from hospiflow.simulation.scenario import Scenario, scenario_to_dict
 
 FLUSH_EVERY = 50_000
+ResourceRow = tuple[float, str, int, int, int, int]
+"""An area's or ward's state: (time, "space" | "ward", index, capacity, in use, queue)."""
 INF = math.inf
 
 
@@ -101,22 +106,26 @@ class SimulationResult:
     @property
     def flow_los(self) -> np.ndarray:
         """Minutes from arrival to leaving the department (flow runs; NaN: still there)."""
-        return self.departure - self.arrival
+        los: np.ndarray = self.departure - self.arrival
+        return los
 
     @property
     def departure(self) -> np.ndarray:
         """When each patient left the department (NaN: still there at the end)."""
         if self.flow is not None:
             return self.flow.departure
-        return np.where(np.isnan(self.left), self.end, self.left)
+        departure: np.ndarray = np.where(np.isnan(self.left), self.end, self.left)
+        return departure
 
     @property
     def wait(self) -> np.ndarray:
-        return self.start - self.arrival
+        wait: np.ndarray = self.start - self.arrival
+        return wait
 
     @property
     def treatment_minutes(self) -> np.ndarray:
-        return self.end - self.start
+        minutes: np.ndarray = self.end - self.start
+        return minutes
 
 
 @dataclass
@@ -201,8 +210,8 @@ class Engine:
             )
             for k, plan in _numbered(self.plans)
         )
-        self.events: list[Event] = []
-        self.snapshots: list[Snapshot] = []
+        self.events: list[EventRow] = []
+        self.snapshots: list[SnapshotRow] = []
         self.heap: list[tuple[float, int, int, Any]] = []
         self.flow = scenario.flow if scenario.flow_active else None
         self.hospital: Hospital | FlowHospital
@@ -232,11 +241,11 @@ class Engine:
             )
             self.hospital.ward_of_specialty = self.flow_tables.ward_of_specialty
             self.hospital.fill_wards(streams.flow, cal.begin_minute)
-        self.resource_snapshots: list[tuple] = []
+        self.resource_snapshots: list[ResourceRow] = []
         # Shift changes and snapshots go on the heap a chunk at a time, with
         # negative sequence numbers: at equal times they come before treatment
         # ends (the shift boundary is known first).
-        shifts = [
+        shifts: list[tuple[float, int, Doctor | None]] = [
             (time, kind, doctor)
             for plan, doctor in zip(self.plans, self.hospital.doctors, strict=True)
             for a, b in plan.periods
@@ -302,8 +311,12 @@ class Engine:
         """Hand the buffered records to the sinks (live mode calls it every tick)."""
         departed = self.hospital.departed
         patients = self.hospital.patients
-        visit = _visit if self.flow is None else _flow_visit
-        visits = [visit(patients, p) for p in departed if patients.number[p] >= 0]
+        reported = [p for p in departed if patients.number[p] >= 0]
+        visits: list[VisitRow] = (
+            [_flow_visit(patients, p) for p in reported]
+            if isinstance(patients, FlowPatients)
+            else [_visit(patients, p) for p in reported]
+        )
         departed.clear()
         for sink in self.sinks:
             if self.snapshots:
@@ -397,7 +410,7 @@ class Engine:
             batch.route.tolist(),
         )
         if draws is not None:
-            self.hospital.patients.add_flow(draws)  # type: ignore[attr-defined]
+            self._flow_hospital.patients.add_flow(draws)
         return rows
 
     # ------------------------------------------------------------------ running
@@ -475,7 +488,7 @@ class Engine:
         by the entry's kind saves the nested dispatch of ``_control``.
         """
         self.open()
-        hospital: FlowHospital = self.hospital  # type: ignore[assignment]
+        hospital = self._flow_hospital
         heap = self.heap
         heappop = heapq.heappop
         handlers = hospital.handlers(lambda _subject, now: self._snapshot(now))
@@ -515,6 +528,13 @@ class Engine:
             now = max(now, until)
         self.now = now
 
+    @property
+    def _flow_hospital(self) -> FlowHospital:
+        """The hospital of a flow run (built when the scenario's ``[flow]`` is enabled)."""
+        if not isinstance(self.hospital, FlowHospital):
+            raise TypeError("the patient flow's records asked of a run without [flow]")
+        return self.hospital
+
     def _control(self, kind: int, subject: Any, now: float) -> None:
         hospital = self.hospital
         if kind == ABANDON:
@@ -526,7 +546,7 @@ class Engine:
         elif kind == SNAPSHOT:
             self._snapshot(now)
         else:  # DIAGNOSTICS_DONE, WARD_DISCHARGE, TRIAGE_DONE
-            hospital.control(kind, subject, now)  # type: ignore[union-attr]
+            self._flow_hospital.control(kind, subject, now)
 
     def _snapshot(self, t: float) -> None:
         h = self.hospital
@@ -535,7 +555,7 @@ class Engine:
             (t, s, h.waiting[s], busy[s], h.on_duty[s], busy[s]) for s in range(len(busy))
         )
         if self.flow is not None:
-            self.resource_snapshots.extend(_resources(h, self.flow, t))  # type: ignore[arg-type]
+            self.resource_snapshots.extend(_resources(self._flow_hospital, self.flow, t))
 
     def run(self) -> SimulationResult:
         """Run to the end (horizon plus drain), close the sinks, return the result."""
@@ -624,7 +644,7 @@ class Engine:
 
     def _flow_result(self, skip: int) -> FlowResult:
         """The flow's columns and intervals so far (open intervals end now)."""
-        h: FlowHospital = self.hospital  # type: ignore[assignment]
+        h = self._flow_hospital
         flow = self.flow
         assert flow is not None
         p = h.patients
@@ -674,7 +694,7 @@ class Engine:
         )
 
 
-def _visit(patients: Patients, p: int) -> tuple:
+def _visit(patients: Patients, p: int) -> VisitRow:
     """Patient row ``p`` as a tuple in ``Visit`` field order."""
     number = patients.number[p]
     if patients.doctor[p] >= 0:
@@ -703,7 +723,7 @@ def _visit(patients: Patients, p: int) -> tuple:
     )
 
 
-def _flow_visit(patients: FlowPatients, p: int) -> tuple:
+def _flow_visit(patients: FlowPatients, p: int) -> VisitRow:
     """A flow patient's row ``p`` as a tuple in ``Visit`` field order (acuity, age, bed request)."""
     seen = patients.doctor[p] >= 0
     return (
@@ -722,9 +742,9 @@ def _flow_visit(patients: FlowPatients, p: int) -> tuple:
     )
 
 
-def _resources(h: FlowHospital, flow: Any, t: float) -> list[tuple]:
+def _resources(h: FlowHospital, flow: Any, t: float) -> list[ResourceRow]:
     """Instant state of every area and ward: (time, kind, index, capacity, in use, queue)."""
-    rows: list[tuple] = [
+    rows: list[ResourceRow] = [
         (t, "space", a, area.spaces, used, h.space_waiting[a])
         for a, (area, used) in enumerate(zip(flow.areas, h.spaces_in_use(), strict=True))
     ]
@@ -739,7 +759,7 @@ def _control_order(item: tuple[float, int, Any]) -> tuple[float, int]:
     return item[0], item[1]
 
 
-def _numbered(plans: list) -> list[tuple[int, Any]]:
+def _numbered(plans: list[DutyPlan]) -> list[tuple[int, DutyPlan]]:
     """Number doctors 1, 2, ... within each specialty, in roster order."""
     counters: dict[str, int] = {}
     numbered = []

@@ -28,10 +28,13 @@ __all__ = [
     "DoctorInfo",
     "Event",
     "EventKind",
+    "EventRow",
     "RunInfo",
     "Sink",
     "Snapshot",
+    "SnapshotRow",
     "Visit",
+    "VisitRow",
 ]
 
 
@@ -82,6 +85,17 @@ class Visit(NamedTuple):
     bed_request_min: float = float("nan")
 
 
+# What the engine sends: plain tuples in the field order of the NamedTuples
+# above (a NamedTuple is one of these too, so a sink may be handed either).
+EventRow = tuple[float, int, int, int, int, int]
+SnapshotRow = tuple[float, int, int, int, int, int]
+# a visit: its first nine fields, or all twelve in a flow run
+VisitRow = (
+    tuple[int, int, int, int, float, float, float, float, int]
+    | tuple[int, int, int, int, float, float, float, float, int, int, int, float]
+)
+
+
 @dataclass(frozen=True)
 class DoctorInfo:
     """A doctor of the run: identity, specialty index and shift label."""
@@ -124,10 +138,10 @@ class Sink(Protocol):
 
     def open(self, run: RunInfo) -> None: ...
 
-    def write_events(self, events: Sequence[Event]) -> None: ...
+    def write_events(self, events: Sequence[EventRow]) -> None: ...
 
-    def write_snapshots(self, snapshots: Sequence[Snapshot]) -> None: ...
+    def write_snapshots(self, snapshots: Sequence[SnapshotRow]) -> None: ...
 
-    def write_visits(self, visits: Sequence[Visit]) -> None: ...
+    def write_visits(self, visits: Sequence[VisitRow]) -> None: ...
 
     def close(self, result: Any | None) -> None: ...

@@ -304,7 +304,7 @@ class FlowHospital:
         self.patients = FlowPatients()
         self.doctors = [FlowDoctor(i, s) for i, s in enumerate(doctor_specialties)]
         self.doctor_queue = [PriorityQueue() for _ in range(n_specialties)]
-        self.free: list[list[Doctor]] = [[] for _ in range(n_specialties)]
+        self.free: list[list[FlowDoctor]] = [[] for _ in range(n_specialties)]
         self.waiting = [0] * n_specialties  # arrived, not yet seen by a doctor
         self.in_treatment = [0] * n_specialties  # doctors busy
         self.on_duty = [0] * n_specialties
@@ -420,12 +420,12 @@ class FlowHospital:
             if not patients.stage[p]:
                 self._time_patience(p)
 
-    def _treat(self, p: int, doctor: Doctor, now: float) -> None:
+    def _treat(self, p: int, doctor: FlowDoctor, now: float) -> None:
         patients = self.patients
         s = doctor.specialty
         self.in_treatment[s] += 1
         doctor.patient = p
-        doctor.since = now  # type: ignore[attr-defined]
+        doctor.since = now
         if patients.stage[p] == 0:
             self.waiting[s] -= 1
             patients.start[p] = now
@@ -437,12 +437,12 @@ class FlowHospital:
             minutes = patients.reassessment[p]
         heappush(self.calendar, (now + minutes, next(self.sequence), TREATMENT_END, doctor))
 
-    def finish(self, doctor: Doctor, now: float) -> None:
+    def finish(self, doctor: FlowDoctor, now: float) -> None:
         """A doctor contact ends: diagnostics, or the disposition; the doctor takes the next."""
         patients = self.patients
         p = doctor.patient
         s = doctor.specialty
-        self.busy_periods.append((s, doctor.since, now))  # type: ignore[attr-defined]
+        self.busy_periods.append((s, doctor.since, now))
         doctor.patient = NOBODY
         self.in_treatment[s] -= 1
         if patients.stage[p] == 0 and patients.diagnostics[p] > 0:
@@ -466,7 +466,7 @@ class FlowHospital:
             return
         self.in_treatment[s] += 1
         doctor.patient = q
-        doctor.since = now  # type: ignore[attr-defined]
+        doctor.since = now
         if patients.stage[q] == 0:
             self.waiting[s] -= 1
             patients.start[q] = now
@@ -478,7 +478,7 @@ class FlowHospital:
             minutes = patients.reassessment[q]
         heappush(self.calendar, (now + minutes, next(self.sequence), TREATMENT_END, doctor))
 
-    def _next(self, doctor: Doctor, now: float) -> None:
+    def _next(self, doctor: FlowDoctor, now: float) -> None:
         q = self.doctor_queue[doctor.specialty].pop(self.patients.left)
         if q == NOBODY:
             self.free[doctor.specialty].append(doctor)
@@ -583,7 +583,7 @@ class FlowHospital:
 
     # ------------------------------------------------------------------ shifts
 
-    def shift_start(self, doctor: Doctor, now: float) -> None:
+    def shift_start(self, doctor: FlowDoctor, now: float) -> None:
         """The doctor comes on duty (or stays, if still finishing the last shift's patient)."""
         if doctor.leaving:
             doctor.leaving = False
@@ -598,7 +598,7 @@ class FlowHospital:
             self._emit(now, _SHIFT_START, NOBODY, s, doctor.index)
         self._next(doctor, now)
 
-    def shift_end(self, doctor: Doctor, now: float) -> None:
+    def shift_end(self, doctor: FlowDoctor, now: float) -> None:
         """The shift is over: off duty now if free, else after the current patient."""
         if not doctor.on_duty or doctor.leaving:
             return
@@ -608,7 +608,7 @@ class FlowHospital:
         self.free[doctor.specialty].remove(doctor)
         self._go_off_duty(doctor, now)
 
-    def _go_off_duty(self, doctor: Doctor, now: float) -> None:
+    def _go_off_duty(self, doctor: FlowDoctor, now: float) -> None:
         s = doctor.specialty
         doctor.on_duty = False
         doctor.leaving = False
@@ -623,8 +623,8 @@ class FlowHospital:
             if doctor.on_duty:
                 self.duty_periods.append((doctor.index, doctor.duty_started, now))
             if doctor.patient != NOBODY:
-                self.busy_periods.append((doctor.specialty, doctor.since, now))  # type: ignore[attr-defined]
-                doctor.since = now  # type: ignore[attr-defined]
+                self.busy_periods.append((doctor.specialty, doctor.since, now))
+                doctor.since = now
 
     @property
     def patients_present(self) -> int:

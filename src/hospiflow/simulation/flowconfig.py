@@ -148,7 +148,9 @@ def _mix(where: str, values: Any, length: int) -> None:
         raise _fail(where, "must have at least one positive value", values)
 
 
-def validate_flow(flow: FlowConfig, specialties: tuple[str, ...], pathologies: tuple[str, ...]):
+def validate_flow(
+    flow: FlowConfig, specialties: tuple[str, ...], pathologies: tuple[str, ...]
+) -> None:
     """Refuse impossible flow values, naming the TOML key (``flow.<key>``)."""
     if not isinstance(flow.enabled, bool):
         raise _fail("flow.enabled", "must be true or false", flow.enabled)
@@ -339,7 +341,7 @@ _TUPLES = {
 }
 
 
-def _tuple(where: str, value: Any) -> tuple:
+def _tuple(where: str, value: Any) -> tuple[Any, ...]:
     if not isinstance(value, list):
         raise _fail(where, "must be a list", value)
     return tuple(value)
@@ -408,7 +410,7 @@ def _num(value: float) -> str:
     return str(int(value)) if value.is_integer() else repr(value)
 
 
-def _list(values: tuple) -> str:
+def _list(values: tuple[float, ...]) -> str:
     return "[" + ", ".join(_num(v) for v in values) + "]"
 
 

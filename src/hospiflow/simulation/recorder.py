@@ -31,7 +31,8 @@ def integral_at(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.
     cb = np.concatenate(([0.0], np.cumsum(b)))
     na = np.searchsorted(a, points, side="left")
     nb = np.searchsorted(b, points, side="left")
-    return (na * points - ca[na]) - (nb * points - cb[nb])
+    integral: np.ndarray = (na * points - ca[na]) - (nb * points - cb[nb])
+    return integral
 
 
 def slot_means(starts: np.ndarray, ends: np.ndarray, boundaries: np.ndarray) -> np.ndarray:

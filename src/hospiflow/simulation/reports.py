@@ -68,7 +68,8 @@ def iso_local(utc_seconds: np.ndarray, offset_minutes: np.ndarray) -> list[str]:
         return []
     local = (utc_seconds + offsets * 60).astype("datetime64[s]")
     text = np.datetime_as_string(local, unit="s")
-    return np.char.add(text, _OFFSET_TEXT[offsets + 1440]).tolist()
+    labels: list[str] = np.char.add(text, _OFFSET_TEXT[offsets + 1440]).tolist()
+    return labels
 
 
 def _offset_text(minutes: int) -> str:
@@ -115,12 +116,18 @@ def _write(path: Path, header: Sequence[str], columns: Sequence[Iterable[Any]]) 
 
 def _day_labels(result: SimulationResult, days: np.ndarray) -> list[str]:
     start = np.datetime64(result.run.parameters["time"]["start_date"], "D")
-    return np.datetime_as_string(start + days.astype("timedelta64[D]"), unit="D").tolist()
+    labels: list[str] = np.datetime_as_string(
+        start + days.astype("timedelta64[D]"), unit="D"
+    ).tolist()
+    return labels
 
 
 def _month_labels(result: SimulationResult, months: np.ndarray) -> list[str]:
     start = np.datetime64(result.run.parameters["time"]["start_date"][:7], "M")
-    return np.datetime_as_string(start + months.astype("timedelta64[M]"), unit="M").tolist()
+    labels: list[str] = np.datetime_as_string(
+        start + months.astype("timedelta64[M]"), unit="M"
+    ).tolist()
+    return labels
 
 
 HEADERS: dict[str, tuple[str, ...]] = {

@@ -8,6 +8,8 @@ Public entry points::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from hospiflow.store.engine import (
     connect,
     create_engine_for,
@@ -15,6 +17,9 @@ from hospiflow.store.engine import (
     sqlite_pragmas,
     time_limit,
 )
+
+if TYPE_CHECKING:
+    from hospiflow.store.sink import StoreSink
 
 __all__ = [
     "StoreSink",
@@ -26,7 +31,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):  # the sink imports the simulator's records: load it lazily
+def __getattr__(name: str) -> object:  # the sink imports the simulator's records: load it lazily
     if name == "StoreSink":
         from hospiflow.store.sink import StoreSink
 

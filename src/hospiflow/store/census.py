@@ -42,6 +42,7 @@ from sqlalchemy.engine import Connection
 
 from hospiflow.errors import NotFoundError
 from hospiflow.store import schema
+from hospiflow.store.engine import dbapi_connection
 from hospiflow.store.timeconv import EPOCH_WEEKDAY, MS_PER_HOUR, MS_PER_MIN
 
 __all__ = [
@@ -112,14 +113,14 @@ def _stays(
     return data[:, 0], data[:, 1], spec
 
 
-def _fetch_tuples(connection: Connection, stmt: sa.Select) -> list[tuple]:
+def _fetch_tuples(connection: Connection, stmt: sa.Select[Any]) -> list[tuple[Any, ...]]:
     """All rows as plain tuples from the driver's cursor: a million SQLAlchemy rows cost
     seconds to build and to hand to NumPy, plain tuples a fraction of that."""
     compiled = stmt.compile(dialect=connection.dialect)
     params: Any = compiled.construct_params()
     if compiled.positional:
         params = tuple(params[name] for name in compiled.positiontup or ())
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor = dbapi_connection(connection).cursor()
     try:
         cursor.execute(str(compiled), params)
         return list(cursor.fetchall())
@@ -148,9 +149,11 @@ def patient_time(arrivals: np.ndarray, departures: np.ndarray, at: np.ndarray) -
         ordered = np.sort(np.asarray(points, dtype=np.int64))
         prefix = np.concatenate([[0], np.cumsum(ordered)])
         k = np.searchsorted(ordered, at, side="left")  # points strictly before t
-        return at * k - prefix[k]
+        ramps: np.ndarray = at * k - prefix[k]
+        return ramps
 
-    return ramp_sum(arrivals) - ramp_sum(departures)
+    patient_ms: np.ndarray = ramp_sum(arrivals) - ramp_sum(departures)
+    return patient_ms
 
 
 def mean_census(arrivals: np.ndarray, departures: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -160,7 +163,8 @@ def mean_census(arrivals: np.ndarray, departures: np.ndarray, edges: np.ndarray)
         return np.zeros(0)
     origin = edges[0]  # shift to keep every product well inside int64
     f = patient_time(arrivals - origin, departures - origin, edges - origin)
-    return np.diff(f) / np.diff(edges).astype(float)
+    mean: np.ndarray = np.diff(f) / np.diff(edges).astype(float)
+    return mean
 
 
 def _hour_edges(start_ms: int, end_ms: int) -> np.ndarray:

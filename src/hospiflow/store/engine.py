@@ -20,6 +20,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
 
 from hospiflow.errors import StoreError
 
@@ -184,11 +185,29 @@ def connect(url: str | sa.URL, *, readonly: bool = True) -> Iterator[Connection]
         engine.dispose()
 
 
+def dbapi_connection(connection: Connection) -> DBAPIConnection:
+    """The DB-API connection under ``connection``, for bulk reads SQLAlchemy would slow."""
+    raw = connection.connection.dbapi_connection
+    if raw is None:
+        raise StoreError("the connection is closed", where="store")
+    return raw
+
+
+def sqlite_driver(connection: Connection) -> sqlite3.Connection:
+    """The ``sqlite3`` connection under a SQLite ``connection``, for what SQLAlchemy lacks."""
+    raw = connection.connection.driver_connection
+    if not isinstance(raw, sqlite3.Connection):
+        raise StoreError(
+            f"expected an open SQLite connection, got {type(raw).__name__}", where="store"
+        )
+    return raw
+
+
 def sqlite_pragmas(connection: Connection) -> dict[str, Any]:
     """The pragmas in force on this SQLite connection, as SQLite reports them."""
     # Straight to the driver: going through SQLAlchemy would open a transaction
     # (BEGIN IMMEDIATE on a writer) just to read settings.
-    raw = connection.connection.driver_connection
+    raw = sqlite_driver(connection)
     names = ("journal_mode", "query_only", *SQLITE_PRAGMAS)
     return {name: raw.execute(f"PRAGMA {name}").fetchone()[0] for name in names}
 
@@ -202,7 +221,7 @@ def time_limit(connection: Connection, seconds: float = DEFAULT_QUERY_SECONDS) -
     ``statement_timeout``.
     """
     if is_sqlite(connection):
-        raw = connection.connection.driver_connection
+        raw = sqlite_driver(connection)
         deadline = time.monotonic() + seconds
         raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 2_000)
         try:

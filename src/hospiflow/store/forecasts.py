@@ -106,7 +106,9 @@ def write_backtest(
     )
 
 
-def latest_header(connection: Connection, run_id: int, kind: str = "forecast") -> dict | None:
+def latest_header(
+    connection: Connection, run_id: int, kind: str = "forecast"
+) -> dict[str, Any] | None:
     """The newest ``forecast_runs`` row of a run and kind, or None."""
     row = connection.execute(
         sa.select(fr)

@@ -48,7 +48,8 @@ def head_revision() -> str:
     revisions: set[str] = set()
     parents: set[str] = set()
     for script in (SCRIPT_LOCATION / "versions").glob("*.py"):
-        found = dict(m.groups() for m in _REVISION_LINE.finditer(script.read_text("utf-8")))
+        text = script.read_text("utf-8")
+        found = {m.group(1): m.group(2) for m in _REVISION_LINE.finditer(text)}
         if "revision" in found:
             revisions.add(found["revision"])
             parents.add(found.get("down_revision", ""))

@@ -38,7 +38,7 @@ def visits_arrived(
         .where(v.c.run_id == run_id, v.c.arrival_ms >= start_ms, v.c.arrival_ms <= end_ms)
         .order_by(v.c.arrival_ms, v.c.id)
     )
-    return [tuple(row) for row in connection.execute(stmt)]  # type: ignore[misc]
+    return [tuple(row) for row in connection.execute(stmt)]
 
 
 def has_first_seen(connection: Connection, run_id: int) -> bool:

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from hospiflow.errors import NotFoundError, StoreError
 from hospiflow.records import Disposition, EventKind
 from hospiflow.store import schema
-from hospiflow.store.sqlfuncs import BUCKETS, bucket_start, hour_of_week
+from hospiflow.store.sqlfuncs import BUCKETS, bucket_start, dict_rows, hour_of_week, in_range
 from hospiflow.store.timeconv import MS_PER_DAY, MS_PER_HOUR, from_ms
 
 GROUPINGS = (None, "specialty", "pathology")
@@ -43,19 +43,6 @@ class Page:
     next: tuple[int, int] | None
 
 
-def _dicts(result: sa.CursorResult) -> list[dict[str, Any]]:
-    return [dict(row) for row in result.mappings()]
-
-
-def _in_range(column: Any, start_ms: int | None, end_ms: int | None) -> list[Any]:
-    conditions = []
-    if start_ms is not None:
-        conditions.append(column >= start_ms)
-    if end_ms is not None:
-        conditions.append(column < end_ms)
-    return conditions
-
-
 def _check(name: str, value: Any, allowed: tuple[Any, ...]) -> None:
     if value not in allowed:
         raise StoreError(
@@ -63,7 +50,7 @@ def _check(name: str, value: Any, allowed: tuple[Any, ...]) -> None:
         )
 
 
-def _group_column(table: sa.Table, by: str | None) -> sa.ColumnElement | None:
+def _group_column(table: sa.Table, by: str | None) -> sa.ColumnElement[int] | None:
     _check("by", by, GROUPINGS)
     return None if by is None else table.c[f"{by}_idx"]
 
@@ -81,7 +68,7 @@ def current_state(
 ) -> list[dict[str, Any]]:
     """Per specialty: waiting, in treatment, doctors on duty and busy at the latest sample ≤ at."""
     latest = sa.select(sa.func.max(s.c.time_ms)).where(
-        s.c.run_id == run_id, *_in_range(s.c.time_ms, None, None if at_ms is None else at_ms + 1)
+        s.c.run_id == run_id, *in_range(s.c.time_ms, None, None if at_ms is None else at_ms + 1)
     )
     stmt = (
         sa.select(
@@ -101,7 +88,7 @@ def current_state(
         .where(s.c.run_id == run_id, s.c.time_ms == latest.scalar_subquery())
         .order_by(s.c.specialty_idx)
     )
-    return _dicts(connection.execute(stmt))
+    return dict_rows(connection.execute(stmt))
 
 
 def _rollups_ready(connection: Connection, run_id: int) -> tuple[bool, int, str]:
@@ -160,7 +147,7 @@ def arrivals(
             time_column,
             bucket,
             by,
-            [d.c.run_id == run_id, *_in_range(d.c.day_local_ms, start_local, end_local)],
+            [d.c.run_id == run_id, *in_range(d.c.day_local_ms, start_local, end_local)],
             d.c.arrivals,
         )
     if ready and hourly_ok and by != "pathology":
@@ -171,7 +158,7 @@ def arrivals(
             h.c.hour_local_ms,
             bucket,
             by,
-            [h.c.run_id == run_id, *_in_range(h.c.hour_ms, start_ms, end_ms)],
+            [h.c.run_id == run_id, *in_range(h.c.hour_ms, start_ms, end_ms)],
             h.c.arrivals,
         )
     return _bucketed(
@@ -180,7 +167,7 @@ def arrivals(
         v.c.arrival_local_ms,
         bucket,
         by,
-        [v.c.run_id == run_id, *_in_range(v.c.arrival_ms, start_ms, end_ms)],
+        [v.c.run_id == run_id, *in_range(v.c.arrival_ms, start_ms, end_ms)],
         None,
     )
 
@@ -231,7 +218,7 @@ def _bucketed(
             stmt = stmt.having(measure > 0)
         groups = [c.element for c in columns]
     stmt = stmt.group_by(*groups).order_by(*groups)
-    rows = _dicts(connection.execute(stmt))
+    rows = dict_rows(connection.execute(stmt))
     for row in rows:  # SUM over rollups comes back as Decimal on PostgreSQL
         row["arrivals"] = int(row["arrivals"])
     return rows
@@ -259,7 +246,7 @@ def daily_arrivals(
         d.c.month_local_ms if bucket == "month" else d.c.day_local_ms,
         bucket,
         by,
-        [d.c.run_id == run_id, *_in_range(d.c.day_local_ms, first_day_local_ms, end_day_local_ms)],
+        [d.c.run_id == run_id, *in_range(d.c.day_local_ms, first_day_local_ms, end_day_local_ms)],
         d.c.arrivals,
     )
 
@@ -285,11 +272,11 @@ def hour_of_week_profile(
             sa.func.count().label("arrivals"),
             sa.func.count(sa.distinct(v.c.arrival_local_ms // 3_600_000)).label("hours"),
         )
-        .where(v.c.run_id == run_id, *_in_range(v.c.arrival_ms, start_ms, end_ms))
+        .where(v.c.run_id == run_id, *in_range(v.c.arrival_ms, start_ms, end_ms))
         .group_by(*[c.element for c in columns])
         .order_by(*[c.element for c in columns])
     )
-    return _dicts(connection.execute(stmt))
+    return dict_rows(connection.execute(stmt))
 
 
 def doctor_availability(
@@ -310,7 +297,7 @@ def doctor_availability(
             sa.func.sum(s.c.doctors_busy).label("busy"),
             sa.func.sum(s.c.waiting).label("waiting"),
         )
-        .where(s.c.run_id == run_id, *_in_range(s.c.time_ms, start_ms, end_ms))
+        .where(s.c.run_id == run_id, *in_range(s.c.time_ms, start_ms, end_ms))
         .group_by(*keys)
         .subquery()
     )
@@ -327,7 +314,7 @@ def doctor_availability(
         .group_by(*[getattr(c, "element", c) for c in columns])
         .order_by(*[getattr(c, "element", c) for c in columns])
     )
-    return _dicts(connection.execute(stmt))
+    return dict_rows(connection.execute(stmt))
 
 
 def waits(
@@ -353,7 +340,7 @@ def waits(
 
     key = _group_column(v, by)
     stmt = sa.select(key if key is not None else sa.literal(0), v.c.wait_min, v.c.los_min).where(
-        v.c.run_id == run_id, *_in_range(v.c.arrival_ms, start_ms, end_ms)
+        v.c.run_id == run_id, *in_range(v.c.arrival_ms, start_ms, end_ms)
     )
     data = _float_rows(connection, stmt, 3)
     keys, groups = np.unique(data[:, 0], return_inverse=True)  # NaN sorts last
@@ -373,7 +360,7 @@ def waits(
     return [dict(zip(order, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
-def _float_rows(connection: Connection, stmt: sa.Select, width: int) -> np.ndarray:
+def _float_rows(connection: Connection, stmt: sa.Select[Any], width: int) -> np.ndarray:
     """The rows of ``stmt`` as a float64 matrix, NULL as NaN.
 
     Straight from the driver's cursor: NumPy reads its plain tuples ~20x
@@ -401,7 +388,7 @@ def kpis(
     length of stay, share of treated patients who waited over 60 minutes,
     doctor utilisation (busy / on duty, sampled) and mean queue length.
     """
-    visit_range = [v.c.run_id == run_id, *_in_range(v.c.arrival_ms, start_ms, end_ms)]
+    visit_range = [v.c.run_id == run_id, *in_range(v.c.arrival_ms, start_ms, end_ms)]
     visit_stats = sa.select(
         sa.func.count().label("arrivals"),
         sa.func.count(v.c.wait_min).label("treated"),
@@ -432,7 +419,7 @@ def kpis(
         sa.func.sum(s.c.doctors_on_duty).label("on_duty"),
         sa.func.count(sa.distinct(s.c.time_ms)).label("samples"),
         sa.func.sum(s.c.waiting).label("waiting"),
-    ).where(s.c.run_id == run_id, *_in_range(s.c.time_ms, start_ms, end_ms))
+    ).where(s.c.run_id == run_id, *in_range(s.c.time_ms, start_ms, end_ms))
     vs = visit_stats.subquery()
     ss = state_stats.subquery()
     stmt = sa.select(
@@ -489,7 +476,7 @@ def _flow_kpis(
         .where(
             v.c.run_id == run_id,
             v.c.acuity.is_not(None),
-            *_in_range(v.c.arrival_ms, start_ms, end_ms),
+            *in_range(v.c.arrival_ms, start_ms, end_ms),
         )
         .group_by(v.c.acuity)
         .order_by(v.c.acuity)
@@ -503,7 +490,7 @@ def _flow_kpis(
             sa.func.count(sa.distinct(r.c.time_ms)),
             sa.func.min(r.c.capacity),
         )
-        .where(r.c.run_id == run_id, *_in_range(r.c.time_ms, start_ms, end_ms))
+        .where(r.c.run_id == run_id, *in_range(r.c.time_ms, start_ms, end_ms))
         .group_by(r.c.resource)
     ).all()
     out: dict[str, Any] = {
@@ -527,7 +514,7 @@ def _flow_kpis(
 
 def _page(
     table: sa.Table,
-    time_column: sa.Column,
+    time_column: sa.Column[int],
     columns: list[Any],
     run_id: int,
     start_ms: int | None,
@@ -535,10 +522,10 @@ def _page(
     after: tuple[int, int] | None,
     limit: int,
     extra: list[Any],
-) -> sa.Select:
+) -> sa.Select[Any]:
     if not 1 <= limit <= MAX_PAGE:
         raise StoreError(f"limit must be between 1 and {MAX_PAGE}, got {limit}", where="limit")
-    conditions = [table.c.run_id == run_id, *_in_range(time_column, start_ms, end_ms), *extra]
+    conditions = [table.c.run_id == run_id, *in_range(time_column, start_ms, end_ms), *extra]
     if after is not None:
         conditions.append(sa.tuple_(time_column, table.c.id) > sa.tuple_(*after))
     return (
@@ -568,7 +555,7 @@ def treatments_page(
     """Treatments by start time, keyset-paginated on ``(start_ms, id)`` (never OFFSET)."""
     extra = [] if specialty_idx is None else [t.c.specialty_idx == specialty_idx]
     stmt = _page(t, t.c.start_ms, list(t.c), run_id, start_ms, end_ms, after, limit, extra)
-    return _to_page(_dicts(connection.execute(stmt)), "start_ms", limit)
+    return _to_page(dict_rows(connection.execute(stmt)), "start_ms", limit)
 
 
 _KIND_LABEL = sa.case(
@@ -587,11 +574,11 @@ def events_page(
     specialty_idx: int | None = None,
 ) -> Page:
     """The trace by time, keyset-paginated on ``(time_ms, id)``, optionally some kinds only."""
-    extra = [e.c.kind.in_(kinds)] if kinds else []
+    extra: list[sa.ColumnElement[bool]] = [e.c.kind.in_(kinds)] if kinds else []
     if specialty_idx is not None:
         extra.append(e.c.specialty_idx == specialty_idx)
     stmt = _page(e, e.c.time_ms, [*e.c, _KIND_LABEL], run_id, start_ms, end_ms, after, limit, extra)
-    return _to_page(_dicts(connection.execute(stmt)), "time_ms", limit)
+    return _to_page(dict_rows(connection.execute(stmt)), "time_ms", limit)
 
 
 ALL_QUERIES = (

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import sqlalchemy as sa
@@ -116,11 +116,12 @@ class _Catalog:
         self.doctor = [code for (code,) in codes(schema.doctors, "code")]
 
 
-def _labels(local_ms: list[int], unit: str) -> list[str]:
+def _labels(local_ms: list[int], unit: Literal["D", "M"]) -> list[str]:
     moments = (
         np.asarray(local_ms, dtype=np.int64).astype("datetime64[ms]").astype(f"datetime64[{unit}]")
     )
-    return np.datetime_as_string(moments, unit=unit).tolist()
+    labels: list[str] = np.datetime_as_string(moments, unit=unit).tolist()
+    return labels
 
 
 def _pick(codes: list[str], indices: list[int]) -> list[str]:
@@ -195,7 +196,7 @@ t = schema.treatments
 m = schema.monthly_specialty
 k = schema.performance_metrics
 Build = Callable[[list[list[Any]], _Catalog, Any], list[list[Any]]]
-_REPORTS: dict[str, tuple[Build, sa.Select]] = {
+_REPORTS: dict[str, tuple[Build, sa.Select[Any]]] = {
     "hourly_detail.csv": (
         _hourly,
         sa.select(

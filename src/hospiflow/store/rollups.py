@@ -25,7 +25,7 @@ written later, inside the run's final transaction.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import sqlalchemy as sa
@@ -59,11 +59,12 @@ def _sum(groups: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     return np.bincount(groups[keep], weights=np.nan_to_num(values[keep]), minlength=size)
 
 
-def _day_ms(start_date: str, offsets: np.ndarray, unit: str) -> np.ndarray:
+def _day_ms(start_date: str, offsets: np.ndarray, unit: Literal["D", "M"]) -> np.ndarray:
     """Local epoch ms of ``start_date``'s day (``unit`` D) or month (M) plus ``offsets``."""
     first = np.datetime64(start_date[:7] if unit == "M" else start_date, unit)
     moments = (first + offsets.astype(f"timedelta64[{unit}]")).astype("datetime64[ms]")
-    return moments.astype(np.int64)
+    ms: np.ndarray = moments.astype(np.int64)
+    return ms
 
 
 Tables = list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]
@@ -228,7 +229,7 @@ METRIC_COLUMNS = tuple(c.name for c in schema.performance_metrics.columns)
 # -- from visits (any source) -------------------------------------------------------------
 
 
-def _measures(v: sa.Table) -> list[sa.ColumnElement]:
+def _measures(v: sa.Table) -> list[sa.ColumnElement[Any]]:
     return [
         sa.func.count(),
         sa.func.count(v.c.wait_min),
@@ -286,7 +287,7 @@ def from_visits(connection: Connection, run_id: int) -> None:
     _insert_from(connection, schema.monthly_specialty, monthly, 7)
 
 
-def _insert_from(connection: Connection, table: sa.Table, select: sa.Select, n: int) -> None:
+def _insert_from(connection: Connection, table: sa.Table, select: sa.Select[Any], n: int) -> None:
     columns = [c.name for c in table.columns][:n]
     connection.execute(table.insert().from_select(columns, select))
 
@@ -389,7 +390,7 @@ def _month_of(local_ms: np.ndarray) -> np.ndarray:
     return months.astype("datetime64[ms]").astype(np.int64)
 
 
-def _rows(run_id: int, keys: list[np.ndarray], measures: list[np.ndarray]) -> list[tuple]:
+def _rows(run_id: int, keys: list[np.ndarray], measures: list[np.ndarray]) -> list[tuple[Any, ...]]:
     values = [k.tolist() for k in keys]
     for measure in measures:
         values.append(_nullable(measure) if measure.dtype.kind == "f" else measure.tolist())

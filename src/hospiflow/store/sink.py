@@ -35,7 +35,14 @@ from sqlalchemy.engine import Connection, Engine
 
 from hospiflow.catalog.models import Catalog
 from hospiflow.errors import SinkError
-from hospiflow.simulation.events import Disposition, Event, EventKind, RunInfo, Snapshot, Visit
+from hospiflow.simulation.events import (
+    Disposition,
+    EventKind,
+    EventRow,
+    RunInfo,
+    SnapshotRow,
+    VisitRow,
+)
 from hospiflow.store import rollups, schema
 from hospiflow.store.engine import create_engine_for
 from hospiflow.store.migrate import current_revision, ensure_current, init
@@ -170,8 +177,8 @@ class StoreSink:
         if kind not in schema.RUN_KINDS:
             raise SinkError(f"kind must be one of {schema.RUN_KINDS}, got {kind!r}", where="kind")
         self._owns_engine = not isinstance(url_or_engine, Engine)
-        self.engine: Engine = (
-            create_engine_for(url_or_engine) if self._owns_engine else url_or_engine  # type: ignore[arg-type]
+        self.engine = (
+            url_or_engine if isinstance(url_or_engine, Engine) else create_engine_for(url_or_engine)
         )
         self.catalog = catalog
         self.batch_size = batch_size
@@ -211,7 +218,7 @@ class StoreSink:
             connection.close()
             raise
 
-    def write_events(self, events: Sequence[Event]) -> None:
+    def write_events(self, events: Sequence[EventRow]) -> None:
         """Validate and buffer a batch of the full trace."""
         if not events:
             return
@@ -243,7 +250,7 @@ class StoreSink:
         self._buffer("events", list(rows))
         self._hand_over_full("write_events")
 
-    def write_snapshots(self, snapshots: Sequence[Snapshot]) -> None:
+    def write_snapshots(self, snapshots: Sequence[SnapshotRow]) -> None:
         """Validate and buffer a batch of per-specialty state samples."""
         if not snapshots:
             return
@@ -318,11 +325,11 @@ class StoreSink:
         )
         self._hand_over_full("write_resources")
 
-    def write_visits(self, visits: Sequence[Visit]) -> None:
+    def write_visits(self, visits: Sequence[VisitRow]) -> None:
         """Validate and buffer finished visits, and the treatments among them."""
         if not visits:
             return
-        self._check_open("write_visits")
+        run_id = self._check_open("write_visits")
         self._report()
         (patient, pathology, specialty, doctor, arrival, start, end, departure, disposition) = (
             _columns(visits, 9)
@@ -365,12 +372,11 @@ class StoreSink:
         clock = self.clock
         arrival_ms = clock.utc_ms(a)
         wait = s - a
-        run_id = self.run_id
         icd10 = self._icd10
         visit_rows = zip(
             repeat(run_id),
             patient,
-            [pseudonym(run_id, p) for p in patient],  # type: ignore[arg-type]
+            [pseudonym(run_id, p) for p in patient],
             pathology,
             [icd10[p] for p in pathology],
             specialty,
@@ -484,10 +490,11 @@ class StoreSink:
             self.progress(committed)
 
     def _complete(self, result: Any) -> None:
-        assert self._writer is not None
+        run_id = self.run_id
+        assert self._writer is not None and run_id is not None
         self._hand_over("close")  # committed while the rollups are computed
         try:
-            write_rollups = rollups.prepare(self.run_id, result)  # type: ignore[arg-type]
+            write_rollups = rollups.prepare(run_id, result)
         except BaseException as error:
             self._fail(f"the rollups could not be computed: {error}")
             raise
@@ -644,9 +651,11 @@ class StoreSink:
                 where="RunInfo.pathologies",
             ) from None
 
-    def _check_open(self, where: str) -> None:
-        if self._writer is None or self._closed:
+    def _check_open(self, where: str) -> int:
+        """The open run's id; a ``SinkError`` before ``open`` or after ``close``."""
+        if self._writer is None or self._closed or self.run_id is None:
             raise SinkError("the sink is not open", where=f"StoreSink.{where}")
+        return self.run_id
 
     @staticmethod
     def _check_times(times: np.ndarray, previous: float, where: str) -> None:

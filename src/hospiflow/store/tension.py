@@ -313,7 +313,9 @@ def _present_at_15(
     return present.astype(float)
 
 
-def _stored(connection: Connection, run_id: int) -> tuple[str | None, np.ndarray, dict]:
+def _stored(
+    connection: Connection, run_id: int
+) -> tuple[str | None, np.ndarray, dict[str, np.ndarray]]:
     t = schema.tension_daily
     rows = connection.execute(
         sa.select(t.c.day_local_ms, t.c.version, *[t.c[c] for c in COLUMNS])

@@ -105,7 +105,8 @@ class Clock:
         import numpy as np
 
         where = np.searchsorted(self._changes, utc_ms, side="right") - 1
-        return utc_ms + self._offsets[np.clip(where, 0, len(self._offsets) - 1)]
+        local: np.ndarray = utc_ms + self._offsets[np.clip(where, 0, len(self._offsets) - 1)]
+        return local
 
     def local_ms_one(self, utc_ms: int) -> int:
         """``local_ms`` of a single instant."""

@@ -21,9 +21,15 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
+
+from hospiflow.errors import StoreError
+from hospiflow.store.engine import sqlite_driver
+
+if TYPE_CHECKING:
+    import psycopg
 
 ROWS_PER_STATEMENT = 2_000
 """Rows per multi-row ``INSERT`` on SQLite (fewer if the bound-variable limit needs)."""
@@ -41,14 +47,14 @@ def insert_rows(
     """Insert ``rows`` (tuples in ``columns`` order) within the connection's transaction."""
     if not rows:
         return
-    raw = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":
-        with raw.cursor() as cursor:
+        with _psycopg_driver(connection).cursor() as pg_cursor:
             statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-            with cursor.copy(statement) as copy:
+            with pg_cursor.copy(statement) as copy:
                 for row in rows:
                     copy.write_row(row)
         return
+    raw = sqlite_driver(connection)
     limit = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     per = max(1, min(ROWS_PER_STATEMENT, limit // len(columns)))
     full = len(rows) // per * per
@@ -66,3 +72,15 @@ def insert_rows(
             )
     finally:
         cursor.close()
+
+
+def _psycopg_driver(connection: Connection) -> psycopg.Connection[Any]:
+    """The psycopg connection under a PostgreSQL ``connection`` (for ``COPY``)."""
+    import psycopg  # only PostgreSQL stores need it
+
+    raw = connection.connection.driver_connection
+    if not isinstance(raw, psycopg.Connection):
+        raise StoreError(
+            f"expected an open psycopg connection, got {type(raw).__name__}", where="store"
+        )
+    return raw

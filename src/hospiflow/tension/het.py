@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 
@@ -157,9 +158,27 @@ def indicator_values(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     }
 
 
+class IndicatorLevels(TypedDict):
+    """One indicator over the days: its values, levels (-1: unknown), reference and why not."""
+
+    value: np.ndarray
+    level: np.ndarray
+    mean: np.ndarray
+    sd: np.ndarray
+    reason: str | None
+
+
+# ``assess``'s answer: every indicator, the global level and tension, per day
+# (the call form: "global" is a Python keyword)
+Assessment = TypedDict(
+    "Assessment",
+    {"indicators": dict[str, IndicatorLevels], "global": np.ndarray, "tension": np.ndarray},
+)
+
+
 def assess(
     values: dict[str, np.ndarray], unavailable: dict[str, str | None], settings: HetSettings
-) -> dict[str, object]:
+) -> Assessment:
     """Levels of every indicator and the global level, per day.
 
     Returns ``{"indicators": {key: {"value", "level", "mean", "sd", "reason"}},
@@ -168,7 +187,7 @@ def assess(
     """
     daily = indicator_values(values)
     n = len(values["attendances"])
-    out: dict[str, dict[str, object]] = {}
+    out: dict[str, IndicatorLevels] = {}
     all_levels = np.full((len(INDICATORS), n), -1, dtype=int)
     for i, ind in enumerate(INDICATORS):
         reason = unavailable.get(ind.key)

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from pathlib import PurePath
 from typing import Any
 
-from apiflask import APIBlueprint
 from flask import Response, current_app, request, stream_with_context
 
 from hospiflow import __version__
@@ -36,10 +35,12 @@ from hospiflow.store import sites as store_sites
 from hospiflow.store.engine import time_limit
 from hospiflow.store.timeconv import now_ms
 from hospiflow.web import data, front, observed
-from hospiflow.web.app import Answer, get_db, state
 from hospiflow.web.auth import Unauthorized, WritesDisabled, actor, auth, requires_admin
+from hospiflow.web.cache import Answer
 from hospiflow.web.components import ok
+from hospiflow.web.context import get_db, state
 from hospiflow.web.endpoints import (
+    Blueprint,
     json_object,
     limited,
     no_query,
@@ -62,7 +63,7 @@ from hospiflow.web.schemas import (
 )
 from hospiflow.web.timeutil import BadRequest, utc_iso
 
-bp = APIBlueprint("api", __name__, tag="hospiflow")
+bp = Blueprint("api", __name__, tag="hospiflow")
 
 E400 = "Malformed or unknown query parameter, or a range over the limits"
 E404 = "No such run (or report)"
@@ -483,7 +484,7 @@ def arrivals_seasonality(run_id: int, args: dict[str, Any]) -> Response:
 @bp.get("/runs/<int:run_id>/catalog")
 @bp.doc(responses={200: ok("Catalog", "The run's specialties and pathologies"), 404: E404})
 @no_query
-def run_catalog(run_id: int) -> Response:
+def run_catalog(run_id: int) -> dict[str, Any]:
     """The run's specialties (with doctors on the roster) and pathologies (ICD-10, fr/en)."""
     return data.run_catalog_payload(_context(run_id))
 

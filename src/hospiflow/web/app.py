@@ -21,10 +21,6 @@ import json
 import logging
 import os
 import re
-import threading
-import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -32,17 +28,19 @@ from typing import Any
 import sqlalchemy as sa
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
-from flask import Flask, Response, current_app, g, request, send_from_directory
+from flask import Flask, Response, request, send_from_directory
 from flask.json.provider import DefaultJSONProvider
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.pool import NullPool
 from werkzeug.exceptions import HTTPException
 
 from hospiflow import __version__
 from hospiflow.errors import HospiflowError
 from hospiflow.store.engine import create_engine_for, resolve_database_url
 from hospiflow.web.auth import Auth, check_read
+from hospiflow.web.cache import FreshCache, ResponseCache
 from hospiflow.web.components import COMPONENTS, ERROR
+from hospiflow.web.context import State, close_db, get_db, state
+
+__all__ = ["API_PREFIX", "SETTINGS", "create_app", "get_db", "state"]
 
 log = logging.getLogger("hospiflow.web")
 
@@ -97,7 +95,7 @@ class JSONProvider(DefaultJSONProvider):
     ensure_ascii = False
 
     @staticmethod
-    def default(o: Any) -> Any:  # type: ignore[override]
+    def default(o: Any) -> Any:
         if isinstance(o, datetime):
             if o.tzinfo is None or o.utcoffset() is None:
                 raise TypeError(f"naive datetime {o.isoformat()} has no time zone")
@@ -114,154 +112,6 @@ class JSONProvider(DefaultJSONProvider):
             return super().loads(s, **kwargs)
         except RecursionError:
             raise ValueError("the JSON is nested too deeply") from None
-
-
-@dataclass(frozen=True)
-class Answer:
-    """An encoded answer of a complete run: its bytes, whether gzipped, its ETag."""
-
-    body: bytes
-    gzipped: bool
-    etag: str
-
-    @classmethod
-    def of(cls, body: bytes, gzipped: bool) -> Answer:
-        """The answer with its strong ETag, a digest of exactly these bytes."""
-        return cls(body, gzipped, hashlib.blake2b(body, digest_size=16).hexdigest())
-
-
-def _size(value: Any) -> int:
-    return len(value if isinstance(value, bytes) else value.body)
-
-
-class ResponseCache:
-    """Encoded answers that cannot change (complete runs'; a site's quality until its next
-    import), as plain bytes or objects with a ``body`` (``Answer``, ``front.Kept``), least
-    recently used out."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.size = 0
-        self.items: OrderedDict[tuple[int, str], Any] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key: tuple[int, str]) -> Any:
-        with self.lock:
-            value = self.items.get(key)
-            if value is not None:
-                self.items.move_to_end(key)
-            return value
-
-    def put(self, key: tuple[int, str], value: Any) -> None:
-        if _size(value) > self.max_bytes // 8:
-            return
-        with self.lock:
-            old = self.items.pop(key, None)
-            self.size += _size(value) - (_size(old) if old is not None else 0)
-            self.items[key] = value
-            while self.size > self.max_bytes:
-                _key, dropped = self.items.popitem(last=False)
-                self.size -= _size(dropped)
-
-    def drop_run(self, run_id: int) -> None:
-        with self.lock:
-            for key in [k for k in self.items if k[0] == run_id]:
-                self.size -= _size(self.items.pop(key))
-
-
-class FreshCache:
-    """Answers about running runs, reused for a fraction of a second.
-
-    Twenty dashboards asking for a live run's `now` at once then cost one
-    computation per period instead of twenty; the state shown is at most
-    ``seconds`` old (new arrivals reach clients through the stream anyway).
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.items: dict[tuple[int, str], tuple[float, bytes]] = {}
-        self.lock = threading.Lock()
-
-    def get(self, key: tuple[int, str]) -> bytes | None:
-        if self.seconds <= 0:
-            return None
-        with self.lock:
-            item = self.items.get(key)
-        if item is None or time.monotonic() - item[0] > self.seconds:
-            return None
-        return item[1]
-
-    def put(self, key: tuple[int, str], body: bytes) -> None:
-        if self.seconds <= 0:
-            return
-        now = time.monotonic()
-        with self.lock:
-            if len(self.items) > 1000:  # forget stale answers of runs nobody asks for
-                self.items = {k: v for k, v in self.items.items() if now - v[0] <= self.seconds}
-            self.items[key] = (now, body)
-
-
-@dataclass
-class State:
-    """What one app owns: its engines, background jobs and caches."""
-
-    url: str
-    reader: Engine
-    jobs: Any
-    token: str | None
-    cache: ResponseCache = field(default_factory=lambda: ResponseCache(64 * 2**20))
-    fresh: FreshCache = field(default_factory=lambda: FreshCache(0.5))
-    writer: Engine | None = None
-    live: Any = None
-    catalogs: dict[int, Any] = field(default_factory=dict)
-    runs: dict[int, dict[str, Any]] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def write_engine(self) -> Engine:
-        with self.lock:
-            if self.writer is None:
-                self.writer = create_engine_for(self.url)
-            return self.writer
-
-    def stream_connection(self) -> Connection:
-        """A dedicated read-only connection (one per stream, closed by the caller)."""
-        engine = create_engine_for(self.url, readonly=True, poolclass=NullPool)
-        connection = engine.connect()
-        connection.info["engine"] = engine
-        return connection
-
-    def close(self) -> None:
-        """Stop the jobs and dispose the engines (tests and server shutdown)."""
-        self.jobs.close()
-        self.reader.dispose()
-        if self.writer is not None:
-            self.writer.dispose()
-
-
-def close_stream_connection(connection: Connection) -> None:
-    """Close a connection from ``State.stream_connection`` and its engine."""
-    engine = connection.info.get("engine")
-    connection.close()
-    if engine is not None:
-        engine.dispose()
-
-
-def state(app: Flask | None = None) -> State:
-    """The running app's ``State``."""
-    return (app or current_app).extensions["hospiflow"]
-
-
-def get_db() -> Connection:
-    """This request's read-only connection (opened on first use, closed at teardown)."""
-    if "db" not in g:
-        g.db = state().reader.connect()
-    return g.db
-
-
-def _close_db(_error: BaseException | None = None) -> None:
-    connection = g.pop("db", None)
-    if connection is not None:
-        connection.close()
 
 
 def _read_token(config: dict[str, Any]) -> str | None:
@@ -532,7 +382,8 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
         spec_path=f"{API_PREFIX}/openapi.json",
         docs_path="/api/docs",
         docs_oauth2_redirect_path=None,
-        static_folder=None,
+        # Flask takes None (no /static route); APIFlask's hint says str only
+        static_folder=None,  # type: ignore[arg-type]
     )
     app.json = JSONProvider(app)
     for name, default, _help in SETTINGS:
@@ -568,7 +419,7 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     for name in ("MAX_CONTENT_LENGTH", "MAX_IMPORT_BYTES", "MAX_SIMULATION_PATIENTS"):
         app.config[name] = int(float(app.config[name]))
     app.config["READS_NEED_TOKEN"] = _flag(app.config["READS_NEED_TOKEN"])
-    floats = (
+    floats: tuple[str, ...] = (
         "MAX_RANGE_DAYS",
         "QUERY_SECONDS",
         "MAX_SIMULATION_DAYS",
@@ -604,7 +455,7 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     app.wsgi_app = Front(app, app.wsgi_app, app.extensions["hospiflow"].cache)  # type: ignore[method-assign]
     checks = Auth(reader, token)
     app.extensions["hospiflow.auth"] = checks
-    app.teardown_appcontext(_close_db)
+    app.teardown_appcontext(close_db)
     open_paths = frozenset({f"{API_PREFIX}/health", f"{API_PREFIX}/openapi.json"})
     app.before_request(lambda: check_read(API_PREFIX, open_paths))
     _register_errors(app)
@@ -612,7 +463,9 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     _register_security(app)
     _register_docs_assets(app)
 
-    @app.spec_processor
+    # APIFlask hands the spec over as a dict (SPEC_PROCESSOR_PASS_OBJECT off);
+    # its hint also allows a str, which it never passes.
+    @app.spec_processor  # type: ignore[arg-type]
     def _components(spec: dict[str, Any]) -> dict[str, Any]:
         spec.setdefault("components", {}).setdefault("schemas", {}).update(COMPONENTS)
         return spec

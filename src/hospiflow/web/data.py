@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from hospiflow.catalog.loader import load_catalog
 from hospiflow.errors import NotFoundError
 from hospiflow.records import EventKind
-from hospiflow.store import api_queries, queries, schema
+from hospiflow.store import bucketed, queries, schema, trace
 from hospiflow.store.sites import OBSERVED_LACKS
 from hospiflow.store.timeconv import EPOCH_WEEKDAY, MS_PER_DAY, MS_PER_HOUR, MS_PER_MIN
 from hospiflow.tension.status import AreaState, StatusRule, area_level, department_status
@@ -149,7 +149,7 @@ def data_end(connection: Connection, row: dict[str, Any]) -> int:
     """Exclusive end of a run's data: its end when complete, else just after its newest record."""
     if row["status"] == "complete" and row["kind"] != "live":
         return int(row["end_utc_ms"])
-    newest = [api_queries.data_end_ms(connection, row["id"])]
+    newest = [trace.data_end_ms(connection, row["id"])]
     e = schema.events
     newest.append(
         connection.execute(
@@ -252,7 +252,7 @@ def estimate_progress(connection: Connection, row: dict[str, Any]) -> float | No
         return 1.0
     if row["status"] == "failed" or row["kind"] == "live":
         return None
-    newest = api_queries.data_end_ms(connection, row["id"])
+    newest = trace.data_end_ms(connection, row["id"])
     span = int(row["end_utc_ms"]) - int(row["start_utc_ms"])
     if newest is None or span <= 0:
         return 0.0
@@ -568,13 +568,18 @@ def availability_payload(
 def doctors_hour_of_week_payload(
     connection: Connection, run: RunContext, rng: Range
 ) -> dict[str, Any]:
-    rows = api_queries.utilisation_hour_of_week(connection, run.id, rng.start_ms, rng.end_ms)
+    rows = bucketed.utilisation_hour_of_week(connection, run.id, rng.start_ms, rng.end_ms)
     n = len(run.catalog.specialties)
-    sums = {(int(r["specialty_idx"]), int(r["hour_of_week"])): r for r in rows}
+    sums: dict[tuple[int | None, int], dict[str, Any]] = {
+        (int(r["specialty_idx"]), int(r["hour_of_week"])): r for r in rows
+    }
     series = []
     total = [[0.0, 0.0, 0.0, 0.0, False] for _ in range(168)]  # on duty, busy, waiting means
     for idx, key, name in _series_keys(run, "specialty"):
-        util, on, busy, waiting = [], [], [], []
+        util: list[float | None] = []
+        on: list[float | None] = []
+        busy: list[float | None] = []
+        waiting: list[float | None] = []
         for h in range(168):
             r = sums.get((idx, h))
             if r is None or not r["samples"]:
@@ -644,7 +649,7 @@ def waits_payload(
     by: str,
     target_minutes: float,
 ) -> dict[str, Any]:
-    rows = api_queries.waits_by_bucket(
+    rows = bucketed.waits_by_bucket(
         connection,
         run.id,
         rng.start_ms,
@@ -714,7 +719,7 @@ def kpis_payload(connection: Connection, run: RunContext, rng: Range) -> dict[st
         )
         for k, v in raw.items()
     }
-    seen_somewhere = kpis["arrivals"] - kpis["left_without_being_seen"] > 0
+    seen_somewhere = int(raw["arrivals"]) - int(raw["left_without_being_seen"]) > 0
     if run.row["kind"] == "import" and kpis["treated"] == 0 and seen_somewhere:
         kpis["treated"] = None  # observed data without first-seen times: unknown, not zero
     return {
@@ -797,7 +802,7 @@ def department_status_of(
 
 def _waiting_patients(
     connection: Connection, run: RunContext, as_of: int, expected: list[int]
-) -> tuple[dict[int, tuple[int, int | None, int]], list[tuple], dict[int, int]]:
+) -> tuple[dict[int, tuple[int, int | None, int | None]], list[tuple], dict[int, int]]:
     """Patients waiting at ``as_of`` (patient → arrival time, pathology, specialty).
 
     Reads arrivals, treatment starts and abandonments over a window that
@@ -809,8 +814,8 @@ def _waiting_patients(
     window = NOW_WINDOW_MS
     while True:
         since = max(run.start_ms, as_of - window)
-        rows = api_queries.recent_patient_events(connection, run.id, since, as_of)
-        arrived: dict[int, tuple[int, int | None, int]] = {}
+        rows = trace.recent_patient_events(connection, run.id, since, as_of)
+        arrived: dict[int, tuple[int, int | None, int | None]] = {}
         for time_ms, kind, patient, pathology, specialty, _id in rows:
             if patient is None:
                 continue
@@ -885,7 +890,7 @@ def now_payload(connection: Connection, run: RunContext, config: dict[str, Any])
     specialties = []
     totals = {"waiting": 0, "in_treatment": 0, "doctors_on_duty": 0, "doctors_busy": 0}
     rule = status_rule(config)
-    for i, s in enumerate(run.catalog.specialties):
+    for i, specialty in enumerate(run.catalog.specialties):
         r = per.get(i)
         counts = {
             "waiting": int(r["waiting"]) if r else 0,
@@ -899,8 +904,8 @@ def now_payload(connection: Connection, run: RunContext, config: dict[str, Any])
         status = None if level == "unknown" else level
         specialties.append(
             {
-                "specialty": s["code"],
-                "name": s["name_en"],
+                "specialty": specialty["code"],
+                "name": specialty["name_en"],
                 **counts,
                 "doctors_free": max(0, counts["doctors_on_duty"] - counts["doctors_busy"]),
                 "longest_wait_min": _round(longest[i], 1),
@@ -917,7 +922,9 @@ def now_payload(connection: Connection, run: RunContext, config: dict[str, Any])
         )
     known = [x for x in longest if x is not None]
     total_n = sum(wait_n)
-    usual = usual_waiting_per_doctor(connection, run, as_of, n) if as_of is not None else [None] * n
+    usual: list[float | None] = (
+        usual_waiting_per_doctor(connection, run, as_of, n) if as_of is not None else [None] * n
+    )
     department = department_status_of(run, specialties, usual, config)
     return {
         "ok": True,

@@ -23,14 +23,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from apiflask import APIBlueprint, Schema, fields, validators
+from apiflask import Schema, fields, validators
 from marshmallow import RAISE
 
 from hospiflow.errors import NotFoundError
 from hospiflow.forecast.history import predecessor
 from hospiflow.store import forecasts as store
 from hospiflow.web import data
-from hospiflow.web.app import get_db
 from hospiflow.web.components import (
     BOOL,
     INT,
@@ -43,10 +42,11 @@ from hospiflow.web.components import (
     arr,
     obj,
 )
-from hospiflow.web.endpoints import limited, no_query, refuse_repeated_parameters
+from hospiflow.web.context import get_db
+from hospiflow.web.endpoints import Blueprint, limited, no_query, refuse_repeated_parameters
 from hospiflow.web.timeutil import utc_iso
 
-bp = APIBlueprint("forecast", __name__, tag="forecast")
+bp = Blueprint("forecast", __name__, tag="forecast")
 
 E400 = "Malformed or unknown query parameter"
 E404 = "No such run, or no forecast (code `no_forecast`) or backtest (`no_backtest`) for it yet"

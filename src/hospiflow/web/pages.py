@@ -42,6 +42,8 @@ def index() -> str:
         "saturation": current_app.config.get("SATURATION_THRESHOLDS", {}),
         # asked each time: an admin token created while the server runs counts at once
         "writes_enabled": auth().writes_possible(),
+        # a live Now view with no update for this long is marked stale
+        "stale_seconds": current_app.config.get("STALE_SECONDS", 120),
     }
     # "</" cannot appear inside the JSON script element
     return render_template("index.html", config_json=json.dumps(config).replace("</", "<\\/"))

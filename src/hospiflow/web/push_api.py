@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from apiflask import APIBlueprint, Schema, fields, validators
+from apiflask import Schema, fields, validators
 from flask import current_app, request
 
 from hospiflow.errors import HospiflowError, NotFoundError
@@ -36,13 +36,19 @@ from hospiflow.ingest.formats import ReadOptions
 from hospiflow.records import DISPOSITION_LABELS, ICD9, ICD10, Rejection, VisitRecord
 from hospiflow.store import sites as store_sites
 from hospiflow.web.api import E401, E403
-from hospiflow.web.app import state
 from hospiflow.web.auth import actor, requires_admin
 from hospiflow.web.components import COMPONENTS, INT, OPT_STR, STR, arr, obj, ok
-from hospiflow.web.endpoints import BadJson, no_query, refuse_repeated_parameters
+from hospiflow.web.context import state
+from hospiflow.web.endpoints import (
+    BadJson,
+    Blueprint,
+    Responses,
+    no_query,
+    refuse_repeated_parameters,
+)
 from hospiflow.web.schemas import BIGINT
 
-bp = APIBlueprint("push", __name__, tag="sites")
+bp = Blueprint("push", __name__, tag="sites")
 bp.before_request(refuse_repeated_parameters)
 
 log = logging.getLogger("hospiflow.feeds")
@@ -112,7 +118,7 @@ class PushVisits(Schema):
     )
 
 
-RESPONSES = {
+RESPONSES: Responses = {
     200: ok("PushResult", "What became of each item (the batch is committed)"),
     400: "Not JSON, not a batch, or over the batch size",
     401: E401,
@@ -134,8 +140,9 @@ def _feed(site_id: int, fmt: str) -> tuple[SiteFeed, threading.Lock]:
         if feed is None or feed.format != fmt:
             feed = SiteFeed(engine, site_id, format=fmt)
             feeds[site_id] = feed
+            # the site's push lock rides on its feed (SiteFeed declares none)
             feed.lock = threading.Lock()  # type: ignore[attr-defined]
-        return feed, feed.lock  # type: ignore[attr-defined]
+        return feed, feed.lock
 
 
 def _site(site_id: int) -> dict[str, Any]:
@@ -314,7 +321,7 @@ def _refresh_later(feed: SiteFeed) -> None:
     now = time.monotonic()
     if now - getattr(feed, "refreshed_at", 0.0) < ROLLUP_SECONDS:
         return
-    feed.refreshed_at = now  # type: ignore[attr-defined]
+    feed.refreshed_at = now  # type: ignore[attr-defined]  # set here only, read via getattr
     try:
         feed.refresh_rollups()
     except Exception:  # noqa: BLE001 - the flag stays set: the next push tries again

@@ -37,9 +37,11 @@ def _channel_class(config: dict[str, Any]) -> type[HTTPChannel]:
     class Parser(HTTPRequestParser):
         def parse_header(self, header_plus: bytes) -> None:
             super().parse_header(header_plus)
-            limit = body_limit(
-                self.command, self.path, self.headers.get("AUTHORIZATION", ""), config
-            )
+            # types-waitress lags waitress: parse_header decodes ``command`` to str
+            # and sets ``path`` (waitress/parser.py)
+            command: str = self.command  # type: ignore[assignment]
+            path: str = self.path  # type: ignore[attr-defined]
+            limit = body_limit(command, path, self.headers.get("AUTHORIZATION", ""), config)
             if limit < self.adj.max_request_body_size:
                 key = (id(self.adj), limit)
                 if key not in adjusted:
@@ -58,7 +60,7 @@ def make_server(app: Any, **options: Any) -> Any:
     largest = max(int(config["MAX_CONTENT_LENGTH"]), int(config["MAX_IMPORT_BYTES"]))
     server = create_server(app, max_request_body_size=largest + 1, **options)
     channel = _channel_class(config)
-    servers = [server] if isinstance(server, BaseWSGIServer) else list(server.map.values())
+    servers = [server] if isinstance(server, BaseWSGIServer) else list((server.map or {}).values())
     for each in servers:
         if isinstance(each, BaseWSGIServer):
             each.channel_class = channel

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from apiflask import APIBlueprint, Schema, fields, validators
+from apiflask import Schema, fields, validators
 from flask import Response, current_app
 from werkzeug.utils import secure_filename
 
@@ -29,10 +29,11 @@ from hospiflow.store import observed as store_observed
 from hospiflow.store import sites as store_sites
 from hospiflow.web import data
 from hospiflow.web.api import E401, E403
-from hospiflow.web.app import get_db, state
 from hospiflow.web.auth import actor, requires_admin
 from hospiflow.web.components import ok
+from hospiflow.web.context import get_db, state
 from hospiflow.web.endpoints import (
+    Blueprint,
     json_object,
     limited,
     no_query,
@@ -42,7 +43,7 @@ from hospiflow.web.endpoints import (
 from hospiflow.web.schemas import BIGINT
 from hospiflow.web.timeutil import BadRequest, utc_iso, wall
 
-bp = APIBlueprint("sites", __name__, tag="sites")
+bp = Blueprint("sites", __name__, tag="sites")
 
 E400 = "Malformed or unknown parameter"
 E404 = "No such site (or run)"
@@ -233,7 +234,7 @@ def get_site(site_id: int) -> dict[str, Any]:
 @bp.get("/sites/<int:site_id>/quality")
 @bp.doc(responses={200: ok("SiteQuality", "What the site's data hold and lack"), 404: E404})
 @no_query
-def site_quality(site_id: int) -> dict[str, Any]:
+def site_quality(site_id: int) -> Response:
     """Data quality: imports, quarantined rows by reason and day, unmapped codes, completeness.
 
     Counts only (no row content): viewers may read it.

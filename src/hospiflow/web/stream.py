@@ -19,12 +19,12 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from hospiflow.store import api_queries, queries
+from hospiflow.store import queries, trace
 from hospiflow.store.feeds import run_version
 from hospiflow.store.runs import orphan_reason
 from hospiflow.store.timeconv import now_ms
 from hospiflow.web import observed
-from hospiflow.web.app import State, close_stream_connection
+from hospiflow.web.context import State, close_stream_connection
 from hospiflow.web.data import RunContext, event_item, is_observed
 from hospiflow.web.data import now_payload as simulated_now
 
@@ -56,21 +56,21 @@ def event_stream(
     # a site's observed run has no state samples: a feed's commit moves its version
     site_run = is_observed(run.row)
     now_payload = observed.now_payload if site_run else simulated_now
-    data_end_ms = run_version if site_run else api_queries.data_end_ms
+    data_end_ms = run_version if site_run else trace.data_end_ms
     try:
         with connection.begin():
             fed = site_run and observed.is_live(connection, run.id)  # a feed: never ends
         with connection.begin():
             if after_id is None:
-                after_id = api_queries.last_event_id(connection, run.id)
+                after_id = trace.last_event_id(connection, run.id)
             last_sample = data_end_ms(connection, run.id)
-            snapshot = now_payload(connection, run, config)
+            snapshot: dict[str, Any] | None = now_payload(connection, run, config)
         yield "retry: 1000\n\n"
         yield _message("state", snapshot)
         quiet_since = time.monotonic()
         while True:
             with connection.begin():
-                rows = api_queries.events_after(connection, run.id, after_id, batch, kinds)
+                rows = trace.events_after(connection, run.id, after_id, batch, kinds)
                 sample = data_end_ms(connection, run.id)
                 status = _status(queries.run(connection, run.id)) if not rows else None
                 snapshot = (

@@ -16,18 +16,18 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from apiflask import APIBlueprint, Schema, fields, validators
+from apiflask import Schema, fields, validators
 
 from hospiflow.store import sites as store_sites
 from hospiflow.store import tension as store
 from hospiflow.tension import scores
 from hospiflow.tension.het import INDICATORS, HetSettings, assess
 from hospiflow.web import data, observed
-from hospiflow.web.app import get_db, state
 from hospiflow.web.components import BOOL, INT, OPT_NUM, OPT_STR, STR, TRUE, arr, obj
-from hospiflow.web.endpoints import limited, no_query, query, refuse_repeated_parameters
+from hospiflow.web.context import get_db, state
+from hospiflow.web.endpoints import Blueprint, limited, no_query, query, refuse_repeated_parameters
 
-bp = APIBlueprint("tension", __name__, tag="tension")
+bp = Blueprint("tension", __name__, tag="tension")
 bp.before_request(refuse_repeated_parameters)
 
 E400 = "Malformed or unknown query parameter"
@@ -132,9 +132,9 @@ def daily(run_id: int, args: dict[str, Any]) -> dict[str, Any]:
         inputs = store.daily(connection, run_id, writer=state().write_engine())
         unavailable = store.availability(connection, run_id)
         result = assess(inputs.values, unavailable, settings)
-        indicators = []
+        indicators: list[dict[str, Any]] = []
         for ind in INDICATORS:
-            got = result["indicators"][ind.key]  # type: ignore[index]
+            got = result["indicators"][ind.key]
             indicators.append(
                 {
                     "code": ind.code,
@@ -172,8 +172,8 @@ def daily(run_id: int, args: dict[str, Any]) -> dict[str, Any]:
             ),
             "days": [_date(int(d)) for d in inputs.days_local_ms],
             "indicators": indicators,
-            "global": [int(x) for x in levels],  # type: ignore[union-attr]
-            "tension": [bool(x) for x in result["tension"]],  # type: ignore[union-attr]
+            "global": [int(x) for x in levels],
+            "tension": [bool(x) for x in result["tension"]],
             "known_indicators": known,
             "version": inputs.version,
         }
@@ -200,9 +200,9 @@ def _scores(run: data.RunContext, now: dict[str, Any], at_ms: int | None) -> tup
         missing = scores.missing(known, needed)
         value = band = None
         if not missing and name == "nedocs":
-            value, band = scores.nedocs(*(known[k] for k in needed))  # type: ignore[arg-type]
+            value, band = scores.nedocs(*(known[k] for k in needed))
         elif not missing:
-            value, band = scores.edwin(*(known[k] for k in needed))  # type: ignore[arg-type]
+            value, band = scores.edwin(*(known[k] for k in needed))
         reason = f"not available: the data do not hold {', '.join(missing)}" if missing else None
         out.append(
             {

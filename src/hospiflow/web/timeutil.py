@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from typing import overload
 from zoneinfo import ZoneInfo
 
 from hospiflow.errors import HospiflowError
@@ -67,6 +68,12 @@ def exists(local: int, tz: str) -> bool:
     return aware.astimezone(UTC).astimezone(zone(tz)).replace(tzinfo=None) == wall(local)
 
 
+@overload
+def utc_iso(utc_ms: int, tz: str) -> str: ...
+@overload
+def utc_iso(utc_ms: None, tz: str) -> None: ...
+@overload
+def utc_iso(utc_ms: int | None, tz: str) -> str | None: ...
 def utc_iso(utc_ms: int | None, tz: str) -> str | None:
     """ISO 8601 with offset (the run's zone) of a UTC instant, or None."""
     if utc_ms is None:

@@ -23,6 +23,8 @@ transaction.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -176,7 +178,7 @@ def upgrade() -> None:
     )
 
 
-def _sums() -> list[sa.Column]:
+def _sums() -> list[sa.Column[Any]]:
     return [
         sa.Column("arrivals", sa.Integer(), nullable=False),
         sa.Column("treated", sa.Integer(), nullable=False),

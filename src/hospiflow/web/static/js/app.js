@@ -13,7 +13,7 @@ import * as scenarios from "./views/scenarios.js";
 import * as forecast from "./views/forecast.js";
 import * as quality from "./views/quality.js";
 import * as tension from "./views/tension.js";
-import { isObserved, sourceName } from "./views/common.js";
+import { failure, isObserved, sourceName } from "./views/common.js";
 
 const VIEWS = { now, arrivals, pathologies, doctors, waits, forecast, scenarios, quality, tension };
 const config = JSON.parse(document.getElementById("hospiflow-config").textContent || "{}");
@@ -86,7 +86,11 @@ async function show(viewName) {
   try {
     state.cleanup = (await VIEWS[name].render(container, state)) || null;
   } catch (error) {
-    if (error.status !== 401) throw error; // the sign-in panel is up: nothing else to say
+    // the sign-in panel is up for a 401: nothing else to say; anything else is shown
+    if (error.status !== 401) {
+      if (state.cleanup) { state.cleanup(); state.cleanup = null; }
+      container.replaceChildren(failure(error, () => show(name)));
+    }
   } finally {
     container.dataset.ready = "true";
     container.dataset.renderMs = String(Math.round(performance.now() - started));
@@ -137,6 +141,19 @@ async function start(viewName, preferred) {
   return true;
 }
 
+// start(), and if the run list cannot be had, a message with a retry instead of a blank page.
+async function startOrSay(viewName, preferred) {
+  const container = document.getElementById("view");
+  try {
+    return await start(viewName, preferred);
+  } catch (error) {
+    container.replaceChildren(failure(error, () => startOrSay(viewName, preferred)));
+    container.dataset.view = viewName;
+    container.dataset.ready = "true";
+    return false;
+  }
+}
+
 function wireSignIn() {
   window.addEventListener(UNAUTHORIZED, () => {
     const had = Boolean(token());
@@ -151,14 +168,14 @@ function wireSignIn() {
     if (!value) return;
     setToken(value);
     input.value = "";
-    await start(state.view || location.hash.slice(1) || "now", state.run && state.run.id);
+    await startOrSay(state.view || location.hash.slice(1) || "now", state.run && state.run.id);
   });
   document.getElementById("sign-out").addEventListener("click", async (event) => {
     event.preventDefault();
     setToken("");
     paintSignOut();
     if (state.cleanup) { state.cleanup(); state.cleanup = null; }
-    await start(state.view || "now", state.run && state.run.id);
+    await startOrSay(state.view || "now", state.run && state.run.id);
   });
 }
 
@@ -171,8 +188,7 @@ async function main() {
     setLanguage(langPicker.value);
     translatePage();
     if (signIn.shown) return;
-    await loadRuns(state.run && state.run.id);
-    await show(state.view);
+    await startOrSay(state.view || "now", state.run && state.run.id);
   });
   document.getElementById("run-picker").addEventListener("change", async (event) => {
     const id = Number(event.target.value);
@@ -183,9 +199,11 @@ async function main() {
   wireSignIn();
   state.reloadRuns = loadRuns;
   paintSignOut();
-  await start(location.hash.slice(1) || "now");
+  await startOrSay(location.hash.slice(1) || "now");
   // fetch the charting library while the manager reads the first view
   (window.requestIdleCallback || setTimeout)(() => loadPlotly().catch(() => {}));
 }
 
-main();
+main().catch((error) => {
+  document.getElementById("view").replaceChildren(failure(error, () => location.reload()));
+});

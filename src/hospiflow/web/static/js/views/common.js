@@ -25,7 +25,8 @@ export function viewHeader(titleKey, run, extra = null) {
     const kind = isObserved(run) ? "observed" : "simulated";
     header.append(el("p", { class: "muted source-line" }, [
       el("span", { class: `source-tag ${kind}`, "data-source": kind, i18n: `run.tag.${kind}` }),
-      ` ${sourceName(run)} · ${run.timezone} · ${t(`status.${run.status}`)}`,
+      ` ${sourceName(run)} · ${run.timezone} · ${t(`status.${run.status}`)} · `,
+      el("span", { class: "clock", "data-clock": kind, i18n: `clock.${kind === "observed" ? "observed" : "simulated"}` }),
     ]));
   }
   if (extra) header.append(extra);
@@ -120,7 +121,10 @@ export function fullRange(run) {
 // Names of specialties and pathologies in the page's language, from the run's catalog.
 const catalogs = new Map();
 export async function catalogOf(runId) {
-  if (!catalogs.has(runId)) catalogs.set(runId, get(`/runs/${runId}/catalog`));
+  if (!catalogs.has(runId)) {
+    // a failed load is forgotten, so the next view (or a retry) asks again
+    catalogs.set(runId, get(`/runs/${runId}/catalog`).catch((error) => { catalogs.delete(runId); throw error; }));
+  }
   const catalog = await catalogs.get(runId);
   const lang = language();
   const names = new Map();
@@ -128,6 +132,15 @@ export async function catalogOf(runId) {
   for (const p of catalog.pathologies) names.set(p.code, lang === "fr" ? p.name_fr : p.name_en);
   names.set("unknown", t("specialty.unknown")); // a site's visits whose diagnosis maps nowhere
   return { ...catalog, name: (code) => names.get(code) ?? code };
+}
+
+// A failure said plainly, with a button that tries again.
+export function failure(error, retry) {
+  const box = el("div", { class: "panel failure", role: "alert", "data-failure": "" }, [
+    el("p", { class: "error", text: t("common.failed", { message: (error && error.message) || String(error) }) }),
+  ]);
+  if (retry) box.append(el("button", { type: "button", class: "primary retry", i18n: "common.retry", onclick: retry }));
+  return box;
 }
 
 export function noRun(container) {

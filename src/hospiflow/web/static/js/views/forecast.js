@@ -78,6 +78,7 @@ export async function render(container, state) {
     }
     note.textContent = t("forecast.generated", {
       origin: formatTime(forecast.origin, run.timezone),
+      clock: t(isObserved(run) ? "clock.observed" : "clock.simulated"),
       generated: formatTime(forecast.generated_at, run.timezone),
     });
     paintControls();

@@ -43,13 +43,25 @@ export async function render(container, state) {
   const grid = el("div", { class: "grid" });
   const tickerList = el("ul", { class: "ticker", "aria-live": "polite" });
   grid.append(el("section", { class: "panel" }, [el("h3", { i18n: "now.ticker" }), tickerList]));
-  container.append(asOf, reason, kpis, tablePanel, grid);
+  // a live run whose figures stopped moving, or whose last update failed, says so
+  const stale = el("p", { class: "notice stale", role: "status", hidden: true });
+  container.append(asOf, stale, reason, kpis, tablePanel, grid);
+  const staleMs = 1000 * (state.config.stale_seconds || 120);
+  let lastFresh = Date.now();
+  const markStale = (text) => {
+    stale.hidden = false;
+    stale.textContent = text;
+    container.dataset.stale = "true";
+  };
 
   let latest = null;
   const ticker = [];
 
   function paint(now) {
     latest = now;
+    lastFresh = Date.now();
+    stale.hidden = true;
+    delete container.dataset.stale;
     asOf.textContent = t("now.asof", { time: formatTime(now.as_of, run.timezone) });
     container.dataset.asOf = now.as_of;
     const totals = now.totals;
@@ -113,7 +125,11 @@ export async function render(container, state) {
   const poll = () => {
     setMode("now.polling");
     timer = setInterval(async () => {
-      try { paint(await get(`/runs/${run.id}/now`)); } catch { /* keep the last state on screen */ }
+      try {
+        paint(await get(`/runs/${run.id}/now`));
+      } catch (error) { // the last state stays on screen, marked
+        markStale(t("now.poll_failed", { message: error.message, seconds: POLL_MS / 1000 }));
+      }
     }, POLL_MS);
   };
   if (run.status === "running" && "EventSource" in window) {
@@ -136,7 +152,14 @@ export async function render(container, state) {
   } else {
     mode.replaceChildren();
   }
+  const watchdog = run.status === "running" ? setInterval(() => {
+    const quiet = Date.now() - lastFresh;
+    if (quiet > staleMs && latest) {
+      markStale(t("now.stale", { minutes: formatNumber(quiet / 60000, 0), time: formatTime(latest.as_of, run.timezone) }));
+    }
+  }, Math.min(10000, staleMs / 2)) : null;
   return () => {
+    if (watchdog) clearInterval(watchdog);
     if (source) source.close();
     if (timer) clearInterval(timer);
     void latest;

@@ -12,6 +12,13 @@ const COMPARED = [
   ["los_mean_min", 1], ["waited_over_60_share", 3], ["utilisation", 3], ["waiting_mean", 2],
 ];
 
+// Shares (0..1) read as percentages; the rest as numbers.
+function metricText(key, value, digits) {
+  const share = key.endsWith("_share") || key === "utilisation";
+  if (!share || value === null || value === undefined) return formatNumber(value, digits);
+  return `${formatNumber(100 * value, 1)} %`;
+}
+
 export async function render(container, state) {
   container.append(viewHeader("scenarios.title", null));
   const runsPanel = el("section", { class: "panel" }, [el("h3", { i18n: "scenarios.runs" })]);
@@ -50,7 +57,7 @@ export async function render(container, state) {
   const message = el("p", { class: "muted", role: "status" });
   const launch = el("button", { type: "submit", class: "primary", i18n: "scenarios.launch" });
   const form = el("form", { class: "whatif", onsubmit: (event) => { event.preventDefault(); submit(); } }, [
-    select("scenarios.base", [["default", "default"], ["stationary", "stationary"]], whatIf.base, (v) => { whatIf.base = v; }, { translate: false }),
+    select("scenarios.base", [["default", "scenario.default"], ["stationary", "scenario.stationary"]], whatIf.base, (v) => { whatIf.base = v; }),
     numberInput("scenarios.rate", whatIf.rate, (v) => { whatIf.rate = v; }, { min: 0, step: 0.5 }),
     numberInput("scenarios.days", whatIf.days, (v) => { whatIf.days = v; }, { min: 1, step: 1 }),
     select("scenarios.routing", ["pooled", "shortest-queue", "random"].map((r) => [r, `scenarios.routing.${r}`]), whatIf.routing, (v) => { whatIf.routing = v; }),
@@ -58,7 +65,12 @@ export async function render(container, state) {
     el("label", {}, [el("span", { i18n: "scenarios.token" }), token]),
     launch,
   ]);
-  formPanel.append(form, progress, message);
+  // What-ifs write to the store: they need an administrator token. Say so before anyone
+  // fills the form, and switch it off when the server has no such token at all.
+  const writes = state.config.writes_enabled !== false;
+  const help = el("p", { class: writes ? "muted" : "notice", "data-writes": writes ? "on" : "off", i18n: writes ? "scenarios.token.help" : "scenarios.writes_off" });
+  if (!writes) for (const control of form.querySelectorAll("input, select, button")) control.disabled = true;
+  formPanel.append(help, form, progress, message);
 
   async function submit() {
     launch.disabled = true;
@@ -121,11 +133,12 @@ export async function render(container, state) {
   const compareControls = el("div", { class: "controls" });
   const compareTable = el("div");
   comparePanel.append(compareControls, compareTable);
-  const chart = panel(comparePanel, "waits.by_specialty");
+  const chart = panel(comparePanel, "scenarios.compare.chart");
 
   function paintCompare() {
     const complete = state.runs.filter((r) => r.status === "complete");
-    compare.left = compare.left ?? complete[1]?.id ?? complete[0]?.id ?? null;
+    // two different runs by default: the newest and the one before it
+    compare.left = compare.left ?? complete[1]?.id ?? null;
     compare.right = compare.right ?? complete[0]?.id ?? null;
     const options = complete.map((r) => [r.id, sourceName(r)]);
     compareControls.replaceChildren(
@@ -138,8 +151,12 @@ export async function render(container, state) {
   async function loadCompare() {
     const ids = [compare.left, compare.right].filter((id) => id !== null);
     if (ids.length < 2) {
-      compareTable.replaceChildren();
-      return showEmpty(chart, t("common.empty.run"));
+      compareTable.replaceChildren(el("p", { class: "empty", "data-compare": "need-two", i18n: "scenarios.compare.need_two" }));
+      return showEmpty(chart, t("scenarios.compare.need_two"));
+    }
+    if (ids[0] === ids[1]) {
+      compareTable.replaceChildren(el("p", { class: "empty", "data-compare": "same", i18n: "scenarios.compare.same" }));
+      return showEmpty(chart, t("scenarios.compare.same"));
     }
     try {
       const runs = ids.map((id) => state.runs.find((r) => r.id === id));
@@ -148,11 +165,11 @@ export async function render(container, state) {
         ...runs.map((run) => get(`/runs/${run.id}/waits`, { by: "specialty", ...fullRange(run) })),
       ]);
       compareTable.replaceChildren(el("table", { id: "compare-table" }, [
-        el("thead", {}, el("tr", {}, [el("th", { i18n: "scenarios.metric" }), el("th", { class: "num", text: `#${runs[0].id}` }), el("th", { class: "num", text: `#${runs[1].id}` })])),
+        el("thead", {}, el("tr", {}, [el("th", { i18n: "scenarios.metric" }), el("th", { class: "num", text: `A · ${sourceName(runs[0])}` }), el("th", { class: "num", text: `B · ${sourceName(runs[1])}` })])),
         el("tbody", {}, COMPARED.map(([key, digits]) => el("tr", { "data-metric": key }, [
           el("td", { text: t(`metric.${key}`) }),
-          el("td", { class: "num", text: formatNumber(kpisA.kpis[key], digits) }),
-          el("td", { class: "num", text: formatNumber(kpisB.kpis[key], digits) }),
+          el("td", { class: "num", text: metricText(key, kpisA.kpis[key], digits) }),
+          el("td", { class: "num", text: metricText(key, kpisB.kpis[key], digits) }),
         ]))),
       ]));
       const catalog = await catalogOf(runs[0].id);
@@ -162,8 +179,8 @@ export async function render(container, state) {
         [`run_${runs[0].id}_wait_mean_min`]: waitsA.series.find((s) => s.key === key)?.wait_mean_min[0] ?? null,
         [`run_${runs[1].id}_wait_mean_min`]: waitsB.series.find((s) => s.key === key)?.wait_mean_min[0] ?? null,
       }));
-      await draw(chart, runs.map((run) => ({
-        type: "bar", name: sourceName(run), x: keys.map((k) => catalog.name(k)),
+      await draw(chart, runs.map((run, i) => ({
+        type: "bar", name: `${"AB"[i]} · ${sourceName(run)}`, x: keys.map((k) => catalog.name(k)),
         y: rows.map((r) => r[`run_${run.id}_wait_mean_min`]), hovertemplate: "%{y:.1f} min<extra>%{fullData.name}</extra>",
       })), { barmode: "group", xaxis: { title: { text: t("common.specialty") }, automargin: true }, yaxis: { title: { text: t("waits.axis.mean_wait") } }, hovermode: "closest" }, rows);
     } catch (error) {
