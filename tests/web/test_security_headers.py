@@ -14,7 +14,17 @@ import pytest
 from browser import Page, launch
 
 API = "/api/v1"
-VIEWS = ("now", "arrivals", "pathologies", "doctors", "waits", "forecast", "scenarios", "quality")
+VIEWS = (
+    "now",
+    "arrivals",
+    "pathologies",
+    "doctors",
+    "waits",
+    "forecast",
+    "tension",
+    "scenarios",
+    "quality",
+)
 LISTEN = """
 window.__csp = [];
 document.addEventListener('securitypolicyviolation',
