@@ -143,6 +143,11 @@ def test_every_view_opens_on_the_latest_data(
             raw = shown.evaluate(RAW_KEYS_JS)
             if raw:
                 problems.append((view, "raw keys", raw))
+        picker = shown.inner_text("#run-picker")
+        if lang == "fr":  # hospiflow's own run labels are translated too
+            assert "suite de l'exécution n° 1" in picker and "continues" not in picker
+        else:
+            assert "continues run #1" in picker
         assert problems == [], "\n".join(map(str, problems))
         assert page.errors == []
     finally:

@@ -98,7 +98,7 @@ def demo(
     else:
         click.echo(f"Using history run {history} from the store.", err=True)
     if history is not None and not has_backtest(url, history) and days > 2 * BACKTEST_DAYS:
-        with _step(f"Scoring the forecaster on the last {BACKTEST_DAYS} days (about a minute)"):
+        with _step(f"Scoring the forecaster on the last {BACKTEST_DAYS} days"):
             ctx.invoke(
                 backtest, run_id=history, db=db, database_url=database_url, test_days=BACKTEST_DAYS
             )

@@ -613,15 +613,37 @@ _MESSAGE_COLUMNS = ("site_id", "control_id", "received_at_ms", "event", "status"
 _SQL: dict[tuple[str, str], str] = {}
 
 
-def _sql(connection: Connection, sql: str, params: Sequence[Any] = ()) -> Any:
-    """Run ``sql`` (``?`` placeholders) through the driver: the per-message path is a few
-    small statements, and building them with SQLAlchemy Core cost more than running them."""
+def _sql(connection: Connection, sql: str, params: Sequence[Any] = ()) -> _Rows:
+    """Run ``sql`` (``?`` placeholders) on the transaction's DBAPI connection: the
+    per-message path is a few small statements, and SQLAlchemy's per-statement work
+    (even ``exec_driver_sql``) cost more than running them."""
     style = connection.dialect.paramstyle
     text = _SQL.get((style, sql))
     if text is None:
         text = sql if style == "qmark" else sql.replace("%", "%%").replace("?", "%s")
         _SQL[(style, sql)] = text
-    return connection.exec_driver_sql(text, tuple(params))
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(text, tuple(params))
+        rows = cursor.fetchall() if cursor.description is not None else []
+    finally:
+        cursor.close()
+    return _Rows(rows)
+
+
+class _Rows(list[Any]):
+    """What ``_sql`` fetched, with the few ``Result`` methods the callers use."""
+
+    def first(self) -> Any:
+        return self[0] if self else None
+
+    def one(self) -> Any:
+        if len(self) != 1:
+            raise ValueError(f"expected one row, got {len(self)}")
+        return self[0]
+
+    def scalar_one(self) -> Any:
+        return self.one()[0]
 
 
 _SELECT_VISIT = (

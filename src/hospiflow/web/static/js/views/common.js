@@ -49,10 +49,19 @@ export function sourceName(run, { status = false } = {}) {
     const site = (run.site && run.site.name) || run.label || `#${run.id}`;
     return t("run.observed", { site });
   }
-  const label = run.label ? ` · ${run.label}` : "";
+  const label = run.label ? ` · ${runLabel(run.label)}` : "";
   const kind = run.kind === "live" ? ` (${t("kind.live")})` : "";
   const state = status && run.status !== "complete" ? ` — ${t(`status.${run.status}`)}` : "";
   return `${t("run.simulation", { id: run.id })}${kind}${label}${state}`;
+}
+
+// The labels hospiflow itself gives runs, in the page's language; a person's own label as typed.
+export function runLabel(label) {
+  const continues = /^live \(continues run (\d+)\)$/.exec(label);
+  if (continues) return t("run.label.continues", { id: continues[1] });
+  const live = /^live \((default|stationary)\)$/.exec(label);
+  if (live) return t("run.label.live", { scenario: t(`scenario.${live[1]}`) });
+  return label;
 }
 
 // A panel saying plainly that this data source does not hold something.

@@ -4,7 +4,7 @@
 import { get, send, setToken, token as storedToken } from "../api.js";
 import { draw, panel, showEmpty, showError } from "../charts.js";
 import { formatNumber, formatTime, t } from "../i18n.js";
-import { catalogOf, el, fullRange, isObserved, numberInput, select, sourceName, viewHeader } from "./common.js";
+import { catalogOf, el, fullRange, isObserved, numberInput, runLabel, select, sourceName, viewHeader } from "./common.js";
 
 const POLL_MS = 700;
 const COMPARED = [
@@ -41,7 +41,7 @@ export async function render(container, state) {
       el("tbody", {}, state.runs.map((run) => el("tr", { "data-run": run.id }, [
         el("td", { text: `#${run.id}` }),
         el("td", { text: isObserved(run) ? t("run.tag.observed") : t(`kind.${run.kind}`) }),
-        el("td", { text: isObserved(run) ? sourceName(run) : run.label || "" }),
+        el("td", { text: isObserved(run) ? sourceName(run) : runLabel(run.label || "") }),
         el("td", { text: run.status === "running" && run.progress !== null ? `${t("status.running")} ${Math.round(100 * run.progress)} %` : t(`status.${run.status}`) }),
         el("td", { text: formatTime(run.start, run.timezone) }),
         el("td", { class: "num", text: formatNumber(run.counts?.visits ?? null) }),

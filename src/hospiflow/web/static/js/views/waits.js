@@ -15,6 +15,11 @@ function wholeTicks(values) {
   return top < 5 ? { range: [0, Math.max(1, top) * 1.05], dtick: 1, tickformat: "d" } : { tickformat: "d" };
 }
 
+function belowZero(values) {
+  const top = Math.max(1, ...values.filter((v) => v !== null && v !== undefined));
+  return [-0.04 * top, 1.06 * top];
+}
+
 export async function render(container, state) {
   const run = state.run;
   if (!run) return noRun(container);
@@ -75,9 +80,13 @@ export async function render(container, state) {
         const waitRows = rows.map(({ los_p50_min, los_p90_min, los_mean_min, ...keep }) => keep);
         await draw(series, [
           { type: "scatter", mode: "lines", name: t("waits.p90"), x, y: s.wait_p90_min, hovertemplate: "%{y:.0f} min<extra>%{fullData.name}</extra>" },
-          { type: "scatter", mode: "lines", name: t("waits.p50"), x, y: s.wait_p50_min, hovertemplate: "%{y:.0f} min<extra>%{fullData.name}</extra>" },
+          { type: "scatter", mode: "lines", line: { width: 3 }, name: t("waits.p50"), x, y: s.wait_p50_min, hovertemplate: "%{y:.0f} min<extra>%{fullData.name}</extra>" },
           { type: "scatter", mode: "lines", line: { dash: "dot" }, name: t("waits.mean"), x, y: s.wait_mean_min, hovertemplate: "%{y:.0f} min<extra>%{fullData.name}</extra>" },
-        ], { xaxis: { ...timeAxis, rangeslider: { visible: true } }, yaxis: { title: { text: t("waits.axis.wait") }, rangemode: "tozero" } }, waitRows);
+        ], {
+          xaxis: { ...timeAxis, rangeslider: { visible: true } },
+          // a little room under 0: a median of 0 min (most patients seen at once) stays visible
+          yaxis: { title: { text: t("waits.axis.wait") }, zeroline: false, range: belowZero(s.wait_p90_min.concat(s.wait_mean_min)) },
+        }, waitRows);
         await draw(target, [
           { type: "scatter", mode: "lines", name: t("waits.target"), x, y: s.seen_within_target_share, hovertemplate: "%{y:.1%}<extra>%{fullData.name}</extra>" },
           { type: "bar", name: t("waits.lwbs"), x, y: s.left_without_being_seen, yaxis: "y2", hovertemplate: "%{y}<extra>%{fullData.name}</extra>" },
