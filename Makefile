@@ -44,6 +44,7 @@ test: setup
 	bash scripts/ensure-services.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 bench: setup
@@ -53,6 +54,7 @@ bench: setup
 	$(BIN)/python benchmarks/dashboard.py
 	$(BIN)/python benchmarks/forecast.py
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/startup.py
 
 lock: setup
 	$(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 --universal -o $(LOCK)

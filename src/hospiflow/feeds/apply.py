@@ -631,7 +631,7 @@ def _sql(connection: Connection, sql: str, params: Sequence[Any] = ()) -> _Rows:
     return _Rows(rows)
 
 
-class _Rows(list):  # type: ignore[type-arg]
+class _Rows(list[Any]):
     """What ``_sql`` fetched, with the few ``Result`` methods the callers use."""
 
     def first(self) -> Any:

@@ -869,6 +869,7 @@ def read(paths: Sequence[Path], options: ReadOptions) -> Iterator[Item]:
 
 def read_rows(paths: Sequence[Path], options: ReadOptions) -> Iterator[Item]:
     """``read`` row by row, without the block path (what the block path must agree with)."""
+    # without blocks ``_files`` yields no VisitBatch, only visits and rejections
     return _files(paths, options, by_block=False)  # type: ignore[return-value]
 
 

@@ -218,9 +218,9 @@ def _tally(rows: list[store.VisitRow], as_of: int, n: int, seen_known: bool) -> 
         for t in targets:
             if arrival > hour_ago:
                 t.arrivals_last_hour += 1
-            if seen is not None and hour_ago < seen <= as_of:
+            if wait is not None and seen is not None and hour_ago < seen <= as_of:
                 t.started += 1
-                t.wait_sum += float(wait)  # type: ignore[arg-type]
+                t.wait_sum += float(wait)
             if not here:
                 continue
             t.present += 1
