@@ -158,9 +158,9 @@ def time_pairs(
     a_s, b_s = [], []
     a_out = b_out = None
     for i in range(repeat):
-        seconds, a_out = time_runs(lambda _: run_a(i), 1)
+        seconds, a_out = time_runs(lambda _, i=i: run_a(i), 1)
         a_s += seconds
-        seconds, b_out = time_runs(lambda _: run_b(i), 1)
+        seconds, b_out = time_runs(lambda _, i=i: run_b(i), 1)
         b_s += seconds
     return a_s, a_out, b_s, b_out
 
