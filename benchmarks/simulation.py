@@ -147,6 +147,24 @@ def time_runs(run: Callable[[int], object], repeat: int) -> tuple[list[float], o
     return seconds, output
 
 
+def time_pairs(
+    run_a: Callable[[int], object], run_b: Callable[[int], object], repeat: int
+) -> tuple[list[float], object, list[float], object]:
+    """Like ``time_runs`` for two models, alternating them run by run.
+
+    On a shared machine the load drifts; alternating puts both models under
+    the same load, so their ratio means more than two back-to-back series.
+    """
+    a_s, b_s = [], []
+    a_out = b_out = None
+    for i in range(repeat):
+        seconds, a_out = time_runs(lambda _, i=i: run_a(i), 1)
+        a_s += seconds
+        seconds, b_out = time_runs(lambda _, i=i: run_b(i), 1)
+        b_s += seconds
+    return a_s, a_out, b_s, b_out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="runs per case (≥ 5)")
@@ -155,10 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     repeat = max(5, args.repeat)
 
     stationary = stationary_scenario()
-    hospiflow_s, hospiflow_result = time_runs(
-        lambda i: Engine(stationary.replace(seed=100 + i)).run(), repeat
+    hospiflow_s, hospiflow_result, simpy_s, simpy_waits = time_pairs(
+        lambda i: Engine(stationary.replace(seed=100 + i)).run(),
+        lambda i: simpy_year(stationary, 100 + i),
+        repeat,
     )
-    simpy_s, simpy_waits = time_runs(lambda i: simpy_year(stationary, 100 + i), repeat)
 
     default = default_scenario()
     with tempfile.TemporaryDirectory() as tmp:
@@ -181,8 +200,11 @@ def main(argv: list[str] | None = None) -> int:
         emergency_s, emergency_result = time_runs(emergency_year, repeat)
 
     flat_flow = stationary_flow(load_scenario("emergency"))
-    flow_s, flow_result = time_runs(lambda i: Engine(flat_flow.replace(seed=100 + i)).run(), repeat)
-    simpy_flow_s, simpy_flow = time_runs(lambda i: simpy_flow_year(flat_flow, 100 + i), repeat)
+    flow_s, flow_result, simpy_flow_s, simpy_flow = time_pairs(
+        lambda i: Engine(flat_flow.replace(seed=100 + i)).run(),
+        lambda i: simpy_flow_year(flat_flow, 100 + i),
+        repeat,
+    )
 
     a, b, c = (statistics.median(s) for s in (hospiflow_s, simpy_s, default_s))
     d, e, f = (statistics.median(s) for s in (emergency_s, flow_s, simpy_flow_s))

@@ -83,3 +83,22 @@ def test_red_is_rare_on_the_default_hospital() -> None:
     assert (levels >= 0).all()
     assert 0.0 < red <= 0.05
     assert red < amber_or_worse <= 0.25
+
+
+def test_the_forecast_saturation_is_the_status_rule() -> None:
+    """The forecast's "saturated" hour is the status rule at the forecast's threshold: at 4
+    the Now badge's amber-or-worse, at 8 its red (one definition)."""
+    from hospiflow.forecast.saturation import SaturationSettings, observed_saturation
+
+    settings = SaturationSettings(waiting_per_doctor=RULE.amber_waiting_per_doctor)
+    rng = np.random.default_rng(2)
+    waiting = rng.poisson(3.0, size=(500, 8)).astype(float)
+    doctors = rng.integers(0, 3, size=(500, 8)).astype(float)
+    waiting[0, 0] = np.nan
+    got = observed_saturation(waiting, doctors, settings)
+    level = levels_array(waiting, doctors, RULE)
+    assert np.isnan(got[0, 0]) and level[0, 0] == -1
+    known = level >= 0
+    assert np.array_equal(got[known] == 1.0, level[known] >= 1)
+    red = observed_saturation(waiting, doctors, SaturationSettings(waiting_per_doctor=8.0))
+    assert np.array_equal(red[known] == 1.0, level[known] == 2)

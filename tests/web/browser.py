@@ -54,9 +54,12 @@ def launch() -> Iterator[Any]:
 class Page:
     """A browser page that records console errors and uncaught exceptions."""
 
-    def __init__(self, browser: Any, base: str, language: str = "en-GB") -> None:
+    def __init__(
+        self, browser: Any, base: str, language: str = "en-GB", bypass_csp: bool = False
+    ) -> None:
+        # bypass_csp: only to inject a test tool (axe-core) the page's own policy would refuse
         self.context = browser.new_context(
-            viewport={"width": 1400, "height": 1000}, locale=language
+            viewport={"width": 1400, "height": 1000}, locale=language, bypass_csp=bypass_csp
         )
         self.page = self.context.new_page()
         self.base = base

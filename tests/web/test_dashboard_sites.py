@@ -593,7 +593,7 @@ def forecast_pages(browser: Any, make_app, serve, forecast_sites_store: str):
     [
         (
             "en",
-            ("Hospital local time", "Patients present (expected)"),
+            ("Hospital local time (Europe/Paris)", "Patients present (expected)"),
             "Saturated when patients present (mean over the hour) reach 30 (the site's "
             "declared spaces).",
             "Not in this data: doctors and rosters are not in this hospital's records",
@@ -606,7 +606,7 @@ def forecast_pages(browser: Any, make_app, serve, forecast_sites_store: str):
         ),
         (
             "fr",
-            ("Heure locale de l'hôpital", "Patients présents (attendus)"),
+            ("Heure locale de l'hôpital (Europe/Paris)", "Patients présents (attendus)"),
             "Saturé quand les patients présents (moyenne sur l'heure) atteignent 30 (box "
             "déclarés du site).",
             "Absent de ces données : les médecins et les plannings ne figurent pas",

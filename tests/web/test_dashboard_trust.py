@@ -84,6 +84,8 @@ def test_compare_opens_on_two_different_runs(
         heads = shown.locator("#compare-table th").all_inner_texts()
         assert heads[1].startswith("A · ") and heads[2].startswith("B · ")
         assert heads[1][4:] != heads[2][4:]
+        last_chart = "[...document.querySelectorAll('.chart')].pop()"
+        shown.wait_for_function(f"() => ({last_chart}).data?.length === 2", timeout=30_000)
         names = shown.evaluate(
             "() => [...document.querySelectorAll('.chart')].pop().data.map((t) => t.name)"
         )

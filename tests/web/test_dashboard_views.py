@@ -154,6 +154,37 @@ def test_every_view_opens_on_the_latest_data(
         page.close()
 
 
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"  # axe-core 4.11.0 (npm), MPL-2.0
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_every_view_passes_the_accessibility_check(
+    browser: Any, demo: dict[str, Any], lang: str
+) -> None:
+    """axe-core (WCAG 2 A and AA rules: contrast, names, roles, keyboard) finds nothing."""
+    page = Page(
+        browser, demo["server"].url, language="fr-FR" if lang == "fr" else "en-GB", bypass_csp=True
+    )
+    found: list[Any] = []
+    try:
+        shown = page.open("now", run=demo["live"])
+        for view in VIEWS:
+            if view != "now":
+                shown.evaluate("view => { location.hash = view; }", view)
+                page.wait_ready(view)
+            shown.wait_for_timeout(300)
+            if not shown.evaluate("() => Boolean(window.axe)"):
+                shown.add_script_tag(path=str(AXE))
+            found += shown.evaluate(
+                """async (view) => (await axe.run(document, { runOnly: ['wcag2a', 'wcag2aa'] }))
+                  .violations.map((v) => [view, v.id, v.impact, v.nodes.map((n) => n.target)])""",
+                view,
+            )
+        assert found == []
+    finally:
+        page.close()
+
+
 def test_both_languages_hold_every_message_key(browser: Any, demo: dict[str, Any]) -> None:
     """Every message key exists in English and in French, with text in both."""
     page = Page(browser, demo["server"].url)

@@ -113,3 +113,37 @@ def test_front_layer_keeps_no_error(sqlite_client: Any) -> None:
     for _ in range(2):
         assert sqlite_client.get(API + "/runs/1/arrivals?bucket=year").status_code == 400
     assert calls[0] == 2
+
+
+def test_front_layer_keeps_an_observed_runs_answer_briefly(
+    make_app: Any, tmp_path: Any, monkeypatch
+):
+    """A site's observed run can grow by another process's import: its answers are kept
+    for LIVE_CACHE_SECONDS only, then asked of Flask (and the store) again."""
+    import time
+
+    from test_api_sites import history
+
+    from hospiflow.ingest.pipeline import import_items
+    from hospiflow.store import migrate, sites
+    from hospiflow.store.engine import create_engine_for
+
+    monkeypatch.setenv("HOSPIFLOW_PSEUDONYM_KEY", "a-test-key-of-enough-length")
+    url = f"sqlite:///{tmp_path / 'observed.db'}"
+    migrate.init(url)
+    engine = create_engine_for(url)
+    with engine.begin() as connection:
+        site = sites.create_site(connection, "CH", "Europe/Paris")
+    run_id = import_items(engine, site["id"], list(history()), format="csv", files=["a.csv"]).run_id
+    engine.dispose()
+    app = make_app(url, LIVE_CACHE_SECONDS=0.3)
+    client = app.test_client()
+    calls = _counting(app)
+    path = f"{API}/runs/{run_id}/arrivals?bucket=day"
+    first = client.get(path)
+    assert first.status_code == 200
+    assert client.get(path).get_data() == first.get_data()
+    assert calls[0] == 1
+    time.sleep(0.35)
+    assert client.get(path).get_data() == first.get_data()
+    assert calls[0] == 2

@@ -58,7 +58,8 @@ def group() -> None:
     type=float,
     default=1.0,
     show_default=True,
-    help="Saturation threshold: patients waiting per doctor on duty (hourly average).",
+    help="Saturation threshold: patients waiting per doctor on duty (hourly average; "
+    "the Now status's rule, whose amber is 4 and red 8).",
 )
 @click.option("--no-risk", is_flag=True, help="Backtest the arrivals only.")
 @click.option(
@@ -150,7 +151,8 @@ def backtest_command(
     type=float,
     default=1.0,
     show_default=True,
-    help="Saturation threshold: patients waiting per doctor on duty (hourly average).",
+    help="Saturation threshold: patients waiting per doctor on duty (hourly average; "
+    "the Now status's rule, whose amber is 4 and red 8).",
 )
 @click.option(
     "--target-probability",

@@ -423,6 +423,9 @@ class Engine:
 
     def advance_to(self, until: float) -> None:
         """Process every event strictly before ``until`` (run minutes)."""
+        if self.flow is not None:
+            self._advance_flow(until)
+            return
         self.open()
         hospital = self.hospital
         heap = self.heap
@@ -462,6 +465,54 @@ class Engine:
                     finish(subject, now)
                 else:
                     self._control(kind, subject, now)
+            if pos < n or self._chunk_end >= until:
+                break
+            if not self._load_chunk():
+                self._finished = True
+                break
+            if self.progress is not None:
+                self.progress(self._chunk_end)
+            if len(self.events) >= FLUSH_EVERY:
+                self.flush()
+        if self._finished:
+            now = max(now, self._chunk_end)
+        elif until != INF:
+            now = max(now, until)
+        self.now = now
+
+    def _advance_flow(self, until: float) -> None:
+        """``advance_to`` for the patient flow: every heap entry dispatched in one call.
+
+        The flow puts four times more entries on the heap (triage ends, patience,
+        diagnostics, ward discharges) than the plain model; a handler table indexed
+        by the entry's kind saves the nested dispatch of ``_control``.
+        """
+        self.open()
+        hospital = self._flow_hospital
+        heap = self.heap
+        heappop = heapq.heappop
+        handlers = hospital.handlers(lambda _subject, now: self._snapshot(now))
+        arrive = hospital.arrive
+        arrival = hospital.patients.arrival
+        now = self.now
+        while True:
+            pos = self._arrival_pos
+            n = self._pending_arrivals.stop
+            while pos < n:
+                ta = arrival[pos]
+                if ta >= until:
+                    break
+                while heap and heap[0][0] <= ta:
+                    now, _, kind, subject = heappop(heap)
+                    handlers[kind](subject, now)
+                now = ta
+                arrive(pos, ta)
+                pos += 1
+            self._arrival_pos = pos
+            boundary = self._chunk_end if self._chunk_end < until else until
+            while heap and heap[0][0] < boundary:
+                now, _, kind, subject = heappop(heap)
+                handlers[kind](subject, now)
             if pos < n or self._chunk_end >= until:
                 break
             if not self._load_chunk():

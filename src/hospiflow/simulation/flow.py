@@ -39,6 +39,9 @@ from hospiflow.simulation.model import (
     ABANDON,
     NOBODY,
     NOT_YET,
+    SHIFT_END,
+    SHIFT_START,
+    SNAPSHOT,
     TREATMENT_END,
     Doctor,
     Emit,
@@ -270,15 +273,16 @@ class PriorityQueue:
         self.levels[priority].append(p)
         self.size += 1
 
-    def pop(self, still_waiting: Any) -> int:
-        """The next patient for whom ``still_waiting(p)`` holds, or NOBODY."""
+    def pop(self, left: list[float]) -> int:
+        """The next patient who has not left unseen (``left[p]`` still NaN), or NOBODY."""
         if not self.size:
             return NOBODY
         for queue in self.levels:
             while queue:
                 p = queue.popleft()
                 self.size -= 1
-                if still_waiting(p):
+                t = left[p]
+                if t != t:
                     return p
         return NOBODY
 
@@ -433,10 +437,6 @@ class FlowHospital:
             minutes = patients.reassessment[p]
         heappush(self.calendar, (now + minutes, next(self.sequence), TREATMENT_END, doctor))
 
-    def _still_waiting(self, p: int) -> bool:
-        left = self.patients.left[p]
-        return left != left  # NaN: has not left unseen
-
     def finish(self, doctor: FlowDoctor, now: float) -> None:
         """A doctor contact ends: diagnostics, or the disposition; the doctor takes the next."""
         patients = self.patients
@@ -458,15 +458,45 @@ class FlowHospital:
             self._dispose(p, now)
         if doctor.leaving:
             self._go_off_duty(doctor, now)
+            return
+        # ``_next`` and ``_treat`` written out: the hot path of every flow run
+        q = self.doctor_queue[s].pop(patients.left)
+        if q == NOBODY:
+            self.free[s].append(doctor)
+            return
+        self.in_treatment[s] += 1
+        doctor.patient = q
+        doctor.since = now
+        if patients.stage[q] == 0:
+            self.waiting[s] -= 1
+            patients.start[q] = now
+            patients.doctor[q] = doctor.index
+            minutes = patients.service[q]
+            if self._emit is not None and self._reported[q] >= 0:
+                self._emit(now, _START, q, s, doctor.index)
         else:
-            self._next(doctor, now)
+            minutes = patients.reassessment[q]
+        heappush(self.calendar, (now + minutes, next(self.sequence), TREATMENT_END, doctor))
 
     def _next(self, doctor: FlowDoctor, now: float) -> None:
-        q = self.doctor_queue[doctor.specialty].pop(self._still_waiting)
+        q = self.doctor_queue[doctor.specialty].pop(self.patients.left)
         if q == NOBODY:
             self.free[doctor.specialty].append(doctor)
         else:
             self._treat(q, doctor, now)
+
+    def handlers(self, snapshot: Any) -> list[Any]:
+        """The handler of each kind of heap entry, indexed by kind (the engine's dispatch)."""
+        table: list[Any] = [None] * 8
+        table[TREATMENT_END] = self.finish
+        table[ABANDON] = self.abandon
+        table[SHIFT_START] = self.shift_start
+        table[SHIFT_END] = self.shift_end
+        table[SNAPSHOT] = snapshot
+        table[DIAGNOSTICS_DONE] = self._to_doctor
+        table[WARD_DISCHARGE] = self._ward_discharge
+        table[TRIAGE_DONE] = self._seek_space
+        return table
 
     def control(self, kind: int, subject: Any, now: float) -> None:
         """The flow's own timed events."""
@@ -521,7 +551,7 @@ class FlowHospital:
 
     def _free_space(self, a: int, now: float) -> None:
         if self.space_waiting[a]:
-            q = self.space_queue[a].pop(self._still_waiting)
+            q = self.space_queue[a].pop(self.patients.left)
             if q != NOBODY:
                 self.space_waiting[a] -= 1
                 self.patients.space_start[q] = now

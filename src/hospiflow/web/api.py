@@ -156,15 +156,16 @@ def _encode(body: bytes, gzip_wanted: bool) -> tuple[bytes, bool]:
     return body, False
 
 
-def _answer(answer: Answer, run_id: int | None = None) -> Response:
+def _answer(answer: Answer, run_id: int | None = None, ttl: float | None = None) -> Response:
     """A complete run's answer: ETag, revalidate each time, 304 when the client has it.
 
     Not ``max-age``: a deleted run's id can be given to a new run, so a client
     must ask (and gets 304, no body, while it is the same answer). With
-    ``run_id`` (a run whose answers never change) the front layer may keep it.
+    ``run_id`` the front layer may keep it: for good, or ``ttl`` seconds (a
+    site's observed run, which another process's import can change).
     """
     if run_id is not None:
-        front.mark(run_id)
+        front.mark(run_id, ttl)
     if request.if_none_match.contains(answer.etag):
         response = Response(status=304)
         response.vary.add("Accept-Encoding")
@@ -184,19 +185,20 @@ def _cached(run: data.RunContext, build: Callable[[], dict[str, Any]]) -> Respon
     the version of the run (its last import) they were computed for.
     """
     immutable = run.row["status"] == "complete" and run.row["kind"] != "live"
-    fixed = run.id if run.row["kind"] not in data.GROWING_KINDS else None  # a URL, one answer
+    growing = run.row["kind"] in data.GROWING_KINDS
+    ttl = _config()["LIVE_CACHE_SECONDS"] if growing else None  # a URL, one answer
     cache = state().cache
     wanted = _gzip_wanted()
     key = (run.id, f"{data.run_version(run.row)}|{request.full_path}" + ("|gzip" if wanted else ""))
     if immutable:
         hit = cache.get(key)
         if hit is not None:
-            return _answer(hit, fixed)
+            return _answer(hit, run.id, ttl)
     body, gzipped = _encode(current_app.json.dumps(limited(build)).encode(), wanted)
     if immutable:
         answer = Answer.of(body, gzipped)
         cache.put(key, answer)
-        return _answer(answer, fixed)
+        return _answer(answer, run.id, ttl)
     return _json_response(body, gzipped)
 
 

@@ -74,8 +74,10 @@ async function show(viewName) {
     state.cleanup = null;
   }
   state.view = name;
-  for (const tab of document.querySelectorAll("[data-view]")) {
-    tab.setAttribute("aria-selected", tab.dataset.view === name ? "true" : "false");
+  // navigation links (not ARIA tabs): the current view is marked aria-current
+  for (const tab of document.querySelectorAll("nav [data-view]")) {
+    if (tab.dataset.view === name) tab.setAttribute("aria-current", "page");
+    else tab.removeAttribute("aria-current");
   }
   const container = document.getElementById("view");
   container.replaceChildren();

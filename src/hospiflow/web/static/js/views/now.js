@@ -41,7 +41,7 @@ export async function render(container, state) {
   const thresholds = el("p", { class: "muted" });
   const tablePanel = el("section", { class: "panel" }, [table, thresholds]);
   const grid = el("div", { class: "grid" });
-  const tickerList = el("ul", { class: "ticker", "aria-live": "polite" });
+  const tickerList = el("ul", { class: "ticker", "aria-live": "polite", tabindex: "0", "aria-label": t("now.ticker") });
   grid.append(el("section", { class: "panel" }, [el("h3", { i18n: "now.ticker" }), tickerList]));
   // a live run whose figures stopped moving, or whose last update failed, says so
   const stale = el("p", { class: "notice stale", role: "status", hidden: true });
@@ -254,7 +254,7 @@ async function renderObserved(container, run) {
   ]);
   const tablePanel = el("section", { class: "panel" }, [el("h3", { i18n: "now.by_specialty" }), table, rule, missingNote]);
   if (!rows.length) table.replaceWith(el("p", { class: "empty", i18n: "now.nobody" }));
-  const tickerList = el("ul", { class: "ticker" });
+  const tickerList = el("ul", { class: "ticker", tabindex: "0", "aria-label": t("now.ticker") });
   const recent = (now.recent_arrivals || []).slice(0, TICKER_SIZE);
   if (!recent.length) tickerList.append(el("li", { class: "muted", i18n: "now.ticker.empty" }));
   for (const a of recent) {
@@ -293,5 +293,5 @@ function gauge(value, level) {
   const share = Math.max(0, Math.min(1, value ?? 0));
   const bar = el("span");
   bar.style.width = `${Math.round(share * 100)}%`; // CSSOM: a strict CSP refuses style attributes
-  return el("div", { class: `gauge ${level || ""}`, role: "meter", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(Math.round(share * 100)) }, bar);
+  return el("div", { class: `gauge ${level || ""}`, role: "meter", "aria-label": t("now.utilisation"), "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(Math.round(share * 100)) }, bar);
 }
