@@ -442,6 +442,22 @@ COMPONENTS: dict[str, dict[str, Any]] = {
                     "waited_over_60_share": OPT_NUM,
                     "utilisation": OPT_NUM,
                     "waiting_mean": OPT_NUM,
+                    # The emergency-department flow (null where the run has no flow data)
+                    "within_4h_share": OPT_NUM,
+                    "over_12h_share": OPT_NUM,
+                    "admissions": INT,
+                    "admission_rate": OPT_NUM,
+                    "boarding_hours": OPT_NUM,
+                    "boarding_mean_min": OPT_NUM,
+                    "door_to_doctor_mean_min_by_acuity": {
+                        "type": ["object", "null"],
+                        "additionalProperties": NUM,
+                        "description": "Mean door-to-doctor wait (min) by acuity level",
+                    },
+                    "spaces_in_use_mean": OPT_NUM,
+                    "spaces_occupancy": OPT_NUM,
+                    "ward_beds_in_use_mean": OPT_NUM,
+                    "ward_occupancy": OPT_NUM,
                 }
             ),
         }
