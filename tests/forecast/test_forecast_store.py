@@ -211,7 +211,8 @@ def test_saturation_definition() -> None:
     got = observed_saturation(
         np.array([0.5, 2.0, 1.9, 0.9, np.nan]), np.array([0.0, 2.0, 2.0, 0.0, 1.0]), settings
     )
-    assert got[:4].tolist() == [0.0, 1.0, 0.0, 0.0] and np.isnan(got[4])
+    # the shared status rule: anyone waiting with no doctor on duty is saturated (rows 0 and 3)
+    assert got[:4].tolist() == [1.0, 1.0, 0.0, 1.0] and np.isnan(got[4])
     with pytest.raises(ForecastError):
         SaturationSettings(target_probability=1.5)
 
