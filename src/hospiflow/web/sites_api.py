@@ -470,7 +470,8 @@ def _chunks(handle: IO[str]) -> Iterator[str]:
         200: {
             "description": "Every visit of the run in that format, as a download",
             "content": {
-                media: {"schema": {"type": "string"}}
+                # JSON media (the FHIR Bundle) parse as an object; the others are text
+                media: {"schema": {"type": "object" if media.endswith("json") else "string"}}
                 for media in sorted({m for m, _ext in EXPORT_MEDIA.values()})
             },
         },
