@@ -36,6 +36,10 @@ VIEWS = (
     "quality",
 )
 CHARTED = ("arrivals", "pathologies", "doctors", "waits")
+RULE_START = {
+    "en": "Saturated when the patients waiting",
+    "fr": "Saturé quand les patients en attente",
+}
 
 # every axis of every drawn chart, with its title ("" when it has none)
 AXES_JS = """() => [...document.querySelectorAll('#view .chart:not([hidden])')]
@@ -143,6 +147,11 @@ def test_every_view_opens_on_the_latest_data(
             raw = shown.evaluate(RAW_KEYS_JS)
             if raw:
                 problems.append((view, "raw keys", raw))
+            if view == "forecast" and source == "complete":  # the risk rule, in its language
+                rule = shown.inner_text("#view p.rule")
+                expected = RULE_START[lang]
+                if not rule.startswith(expected) or (lang == "fr" and "saturated" in rule):
+                    problems.append((view, "rule", rule))
         picker = shown.inner_text("#run-picker")
         if lang == "fr":  # hospiflow's own run labels are translated too
             assert "suite de l'exécution n° 1" in picker and "continues" not in picker

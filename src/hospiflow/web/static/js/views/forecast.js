@@ -193,7 +193,10 @@ export async function render(container, state) {
       yaxis: { automargin: true, title: { text: t("common.specialty") } },
       hovermode: "closest", margin: { t: 36, r: 16, b: 56, l: 140 },
     }, rows);
-    ruleCaption(`${label("forecast.rule")}${body.rule}`);
+    const perDoctor = (body.settings || {}).waiting_per_doctor;
+    ruleCaption(Number.isFinite(perDoctor)
+      ? t("forecast.definition.queue", { threshold: formatNumber(perDoctor, Number.isInteger(perDoctor) ? 0 : 1) })
+      : `${label("forecast.rule")}${body.rule}`);
   }
 
   function ruleCaption(text) {
