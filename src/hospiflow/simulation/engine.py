@@ -465,15 +465,30 @@ class Engine:
                     finish(subject, now)
                 else:
                     self._control(kind, subject, now)
-            if pos < n or self._chunk_end >= until:
+            if pos < n or not self._next_chunk(until):
                 break
-            if not self._load_chunk():
-                self._finished = True
-                break
-            if self.progress is not None:
-                self.progress(self._chunk_end)
-            if len(self.events) >= FLUSH_EVERY:
-                self.flush()
+        self._settle(now, until)
+
+    def _next_chunk(self, until: float) -> bool:
+        """Load the next chunk of arrivals when ``until`` lies beyond this one.
+
+        Called once per chunk by both event loops: reports progress and flushes
+        full event buffers. False when the loop must stop (``until`` reached or
+        no arrivals left).
+        """
+        if self._chunk_end >= until:
+            return False
+        if not self._load_chunk():
+            self._finished = True
+            return False
+        if self.progress is not None:
+            self.progress(self._chunk_end)
+        if len(self.events) >= FLUSH_EVERY:
+            self.flush()
+        return True
+
+    def _settle(self, now: float, until: float) -> None:
+        """Set the clock after a loop: the chunk's end when finished, else ``until``."""
         if self._finished:
             now = max(now, self._chunk_end)
         elif until != INF:
@@ -513,20 +528,9 @@ class Engine:
             while heap and heap[0][0] < boundary:
                 now, _, kind, subject = heappop(heap)
                 handlers[kind](subject, now)
-            if pos < n or self._chunk_end >= until:
+            if pos < n or not self._next_chunk(until):
                 break
-            if not self._load_chunk():
-                self._finished = True
-                break
-            if self.progress is not None:
-                self.progress(self._chunk_end)
-            if len(self.events) >= FLUSH_EVERY:
-                self.flush()
-        if self._finished:
-            now = max(now, self._chunk_end)
-        elif until != INF:
-            now = max(now, until)
-        self.now = now
+        self._settle(now, until)
 
     @property
     def _flow_hospital(self) -> FlowHospital:
