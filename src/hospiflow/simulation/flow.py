@@ -459,24 +459,7 @@ class FlowHospital:
         if doctor.leaving:
             self._go_off_duty(doctor, now)
             return
-        # ``_next`` and ``_treat`` written out: the hot path of every flow run
-        q = self.doctor_queue[s].pop(patients.left)
-        if q == NOBODY:
-            self.free[s].append(doctor)
-            return
-        self.in_treatment[s] += 1
-        doctor.patient = q
-        doctor.since = now
-        if patients.stage[q] == 0:
-            self.waiting[s] -= 1
-            patients.start[q] = now
-            patients.doctor[q] = doctor.index
-            minutes = patients.service[q]
-            if self._emit is not None and self._reported[q] >= 0:
-                self._emit(now, _START, q, s, doctor.index)
-        else:
-            minutes = patients.reassessment[q]
-        heappush(self.calendar, (now + minutes, next(self.sequence), TREATMENT_END, doctor))
+        self._next(doctor, now)
 
     def _next(self, doctor: FlowDoctor, now: float) -> None:
         q = self.doctor_queue[doctor.specialty].pop(self.patients.left)
