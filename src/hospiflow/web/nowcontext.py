@@ -189,6 +189,8 @@ def _observed_figures(
     seen_known = store_observed.has_first_seen(connection, run.id)
     then = observed._tally(rows, ago, n, seen_known)[n].item(seen_known, None)
     ends = usual.week_windows(as_of, run.tz, run.start_ms)
+    # the same usual as the ``now`` answer's (its table shows it per specialty)
+    _per, usual_arrivals, _weeks = observed.usual_arrivals(connection, run, as_of, n)
     figures = {
         "present": {
             "hour_ago": then["present"],
@@ -198,7 +200,7 @@ def _observed_figures(
         "longest_present_min": {"hour_ago": then["longest_present_min"], "usual": None},
         "arrivals_last_hour": {
             "hour_ago": then["arrivals_last_hour"],
-            "usual": _round(usual.usual_arrivals(connection, [run.id], ends), 2),
+            "usual": usual_arrivals,
         },
     }
     return figures, len(ends)
