@@ -1,8 +1,9 @@
 """Alerts in the store: one row per *episode* of a run at red or in tension.
 
 An episode starts when a check finds a condition (``hospiflow.alerts.conditions``)
-active and no open alert of that kind for that run, and ends at the first check
-that finds it clear. While it lasts the row's ``open_key`` (``"run:kind"``) is set,
+active and no open alert of that kind for that run, and ends once checks have
+found it clear for an hour of the data's clock (``QUIET_MS``; ``ended_ms`` is when
+it cleared). While it lasts the row's ``open_key`` (``"run:kind"``) is set,
 and the column is unique: whichever process checks, however often, and across
 restarts (the state lives here, not in memory), an episode raises one alert. A
 check finding the condition again after it cleared starts a new episode.
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 WEBHOOK_STATES = ("off", "pending", "sent", "failed")
+QUIET_MS = 3_600_000  # an episode ends after an hour clear (data clock)
 
 
 def _key(run_id: int, kind: str) -> str:
@@ -41,26 +43,37 @@ def _key(run_id: int, kind: str) -> str:
 
 
 def observe(
-    connection: Connection, run_id: int, condition: Condition, now_ms: int, webhook: bool
+    connection: Connection,
+    run_id: int,
+    condition: Condition,
+    now_ms: int,
+    webhook: bool,
+    quiet_ms: int = QUIET_MS,
 ) -> int | None:
     """Record one check of ``condition`` on ``run_id``: the new alert's id when an
     episode starts, else None (still open, still clear, or just ended).
 
-    ``connection`` must be a writer inside a transaction; a concurrent checker
-    that raised the same episode first makes this one a no-op (the unique key).
+    An episode ends once the condition has stayed clear for ``quiet_ms`` of the
+    data's clock (an hour by default): a queue hovering around the threshold is
+    one episode, not an alert at every crossing. ``connection`` must be a writer
+    inside a transaction; a concurrent checker that raised the same episode first
+    makes this one a no-op (the unique key).
     """
     a = schema.alerts
     key = _key(run_id, condition.kind)
-    open_id = connection.execute(sa.select(a.c.id).where(a.c.open_key == key)).scalar()
-    if not condition.active:
-        if open_id is not None:
+    found = connection.execute(sa.select(a.c.id, a.c.ended_ms).where(a.c.open_key == key)).first()
+    if found is not None:
+        open_id, cleared = int(found[0]), found[1]
+        if condition.active and cleared is not None:  # back before the quiet time: same episode
+            connection.execute(sa.update(a).where(a.c.id == open_id).values(ended_ms=None))
+        elif not condition.active and cleared is None:  # clear: the quiet time starts
             connection.execute(
-                sa.update(a)
-                .where(a.c.id == open_id)
-                .values(open_key=None, ended_ms=condition.data_ms)
+                sa.update(a).where(a.c.id == open_id).values(ended_ms=condition.data_ms)
             )
+        elif not condition.active and condition.data_ms - int(cleared) >= quiet_ms:
+            connection.execute(sa.update(a).where(a.c.id == open_id).values(open_key=None))
         return None
-    if open_id is not None:
+    if not condition.active:
         return None
     try:
         with connection.begin_nested():
