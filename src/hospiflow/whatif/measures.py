@@ -31,13 +31,13 @@ class Measure:
 
 
 MEASURES: tuple[Measure, ...] = (
-    Measure("door_to_doctor_mean_min", "door-to-doctor wait, mean", "min", True),
-    Measure("length_of_stay_mean_min", "length of stay, mean", "min", True),
-    Measure("share_within_4h", "share leaving within 4 h", "share", False),
-    Measure("boarding_hours_per_day", "boarding, hours per day", "h/day", True, flow_only=True),
-    Measure("red_hours", "hours at red (status rule)", "hours", True),
-    Measure("red_days", "days with a red hour", "days", True),
-    Measure("lwbs_share", "left without being seen", "share", True),
+    Measure("door_to_doctor_mean_min", "door-to-doctor wait", "min", True),
+    Measure("length_of_stay_mean_min", "length of stay", "min", True),
+    Measure("share_within_4h", "within 4 h", "share", False),
+    Measure("boarding_hours_per_day", "boarding", "h/day", True, flow_only=True),
+    Measure("red_hours", "hours at red", "hours", True),
+    Measure("red_days", "days with red", "days", True),
+    Measure("lwbs_share", "left unseen", "share", True),
 )
 
 
