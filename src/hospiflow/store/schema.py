@@ -72,6 +72,8 @@ runs = sa.Table(
     sa.Column("snapshots_count", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("writer", sa.Text),  # host:pid writing a running run (its lease, 0008)
     sa.Column("heartbeat_ms", sa.BigInteger),  # the writer's last sign of life
+    sa.Column("clock_min", sa.Float),  # a live run: every record before it is committed (0009)
+    sa.Column("continues_run", sa.Integer),  # a live run: the history run it continues
     sa.CheckConstraint(f"kind IN {RUN_KINDS!r}", name="kind"),
     sa.CheckConstraint(f"status IN {RUN_STATUSES!r}", name="status"),
     sqlite_autoincrement=True,  # never reuse a deleted run's id: URLs name runs
