@@ -1,7 +1,7 @@
 """alerts: red status and tension episodes, acknowledged, pushed to a webhook
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-01 04:30:00
 
 Additive only: ``alerts`` (one row per episode of a run at red or in tension; see
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
