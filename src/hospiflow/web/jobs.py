@@ -1,7 +1,7 @@
 """What-if simulations started through the API, each in a background thread.
 
-A single what-if (``POST /runs``) writes the store through the same
-``StoreSink`` the CLI's ``simulate`` uses; its run id is known as soon as the
+A single what-if (``POST /runs``) is ``runner.simulate_run``, the call the
+CLI's ``simulate`` makes, writing the store; its run id is known as soon as the
 sink has created the run (status ``running``), which is what ``POST /runs``
 answers. Progress (0..1) is kept in memory for ``GET /runs/{id}``; the run's
 status in the store is the truth once the thread ends.
@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from hospiflow.errors import HospiflowError, StoreError
-from hospiflow.simulation.engine import Engine
+from hospiflow.runner import progress_fraction, simulate_run
 from hospiflow.simulation.scenario import Scenario
 
 log = logging.getLogger("hospiflow.web.jobs")
@@ -106,33 +106,27 @@ class Jobs:
 
     def start(self, scenario: Scenario, label: str, max_jobs: int, timeout: float = 60.0) -> int:
         """Start simulating ``scenario`` into the store; return its run id once created."""
-        from hospiflow.store import StoreSink
-
         opened = threading.Event()
         failure: list[BaseException] = []
-        holder: dict[str, Any] = {}
+        holder: dict[str, int] = {}
         jobs = self
 
-        class _Sink(StoreSink):
-            def open(self, run: Any) -> None:
-                super().open(run)  # a failure is recorded by work() before it wakes start()
-                holder["run_id"] = self.run_id
-                opened.set()
-
-        begin = -60.0 * Engine.warmup_hours(scenario)
-        total = 60.0 * Engine.horizon_hours(scenario) - begin
+        def created(run_id: int) -> None:
+            holder["run_id"] = run_id  # a failure is recorded by work() before it wakes start()
+            opened.set()
 
         def report(minute: float) -> None:
             run_id = holder.get("run_id")
             if run_id is not None:
-                jobs.progress[run_id] = max(0.0, min(0.999, (minute - begin) / total))
+                jobs.progress[run_id] = min(0.999, progress_fraction(scenario, minute))
             if jobs.closing.is_set():
                 raise _Stopped()
 
         def work() -> None:
             try:
-                sink = _Sink(self.url, scenario.load_catalog(), label=label)
-                Engine(scenario, [sink], report).run()
+                simulate_run(
+                    scenario, database_url=self.url, progress=report, label=label, on_run=created
+                )
             except _Stopped:
                 log.info("simulation of run %s stopped at shutdown", holder.get("run_id"))
             except BaseException as error:  # noqa: BLE001 - reported through the run's status
