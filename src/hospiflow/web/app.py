@@ -487,18 +487,15 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(
         importlib.import_module("hospiflow.web.tension_api").bp, url_prefix=API_PREFIX
     )
-<<<<<<< HEAD
-    from hospiflow.web.whatif_api import bp as whatif_api
-
-    app.register_blueprint(whatif_api, url_prefix=API_PREFIX)
-=======
     app.register_blueprint(
         importlib.import_module("hospiflow.web.alerts_api").bp, url_prefix=API_PREFIX
     )
     app.register_blueprint(
         importlib.import_module("hospiflow.web.summary_api").bp, url_prefix=API_PREFIX
     )
->>>>>>> main
+    app.register_blueprint(
+        importlib.import_module("hospiflow.web.whatif_api").bp, url_prefix=API_PREFIX
+    )
     if importlib.util.find_spec("hospiflow.web.pages") is not None:  # the dashboard
         from hospiflow.web import pages
 
