@@ -41,6 +41,9 @@ EXPECTED_PATHS = {
     "/api/v1/sites/{site_id}/visits": {"post"},
     "/api/v1/sites/{site_id}/fhir": {"post"},
     "/api/v1/audit": {"get"},
+    "/api/v1/alerts": {"get"},
+    "/api/v1/alerts/{alert_id}/acknowledge": {"post"},
+    "/api/v1/runs/{run_id}/summary": {"get"},
 }
 
 

@@ -204,6 +204,9 @@ def serve(
     from hospiflow.live import OrphanReaper
 
     reaper = OrphanReaper(url).start()
+    from hospiflow.web.alerting import AlertWatcher
+
+    alerts = AlertWatcher(app).start()
     service = None
     if with_live or continue_from is not None:
         service = _service(url, scenario_source, continue_from, speed)
@@ -224,6 +227,7 @@ def serve(
         if feed is not None:
             feed.stop()
         reaper.stop()
+        alerts.stop()
         state(app).close()
     sys.exit(0)
 
