@@ -494,6 +494,9 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(
         importlib.import_module("hospiflow.web.summary_api").bp, url_prefix=API_PREFIX
     )
+    app.register_blueprint(
+        importlib.import_module("hospiflow.web.whatif_api").bp, url_prefix=API_PREFIX
+    )
     if importlib.util.find_spec("hospiflow.web.pages") is not None:  # the dashboard
         from hospiflow.web import pages
 
