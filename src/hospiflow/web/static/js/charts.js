@@ -105,6 +105,9 @@ export async function draw(state, traces, layout = {}, rows = []) {
   state.empty.hidden = true;
   state.chart.hidden = false;
   const merged = lonePoint(traces, { ...BASE_LAYOUT, ...layout });
+  if (merged.xaxis?.type === "date" && merged.xaxis.automargin === undefined) {
+    merged.xaxis = { ...merged.xaxis, automargin: true }; // a date's second tick line pushes the title down
+  }
   const Plotly = await loadPlotly();
   await Plotly.react(state.chart, traces, merged, { ...CONFIG, locale: language() === "fr" ? "fr" : "en" });
   state.chart.dataset.points = String(rows.length);
