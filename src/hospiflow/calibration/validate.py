@@ -39,7 +39,7 @@ from hospiflow.calibration.history import (
 )
 from hospiflow.records import Disposition
 from hospiflow.simulation.engine import SimulationResult
-from hospiflow.simulation.replications import measure_replications
+from hospiflow.simulation.replications import run_in_pool, run_measured
 from hospiflow.simulation.scenario import Scenario
 from hospiflow.store import sites as store_sites
 from hospiflow.store.census import local_hour_edges, mean_census
@@ -243,10 +243,10 @@ def validate_site(
             days=float(LEAD_IN_DAYS + 7 * holdout_weeks),
             warmup_days=7.0,
         )
-        simulated = measure_replications(
-            scenario,
-            range(replications),
-            partial(measure_simulation, origin_ms, start_ms, end_ms, timezone),
+        measure_one = partial(measure_simulation, origin_ms, start_ms, end_ms, timezone)
+        simulated = run_in_pool(
+            run_measured,
+            [(scenario, i, measure_one) for i in range(replications)],
             workers,
             on_replication,
         )

@@ -29,6 +29,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Simulate the hospital: write the five CSV reports and the run into the store.",
     ),
     "scenario": ("simulate", "scenario", "Show or check scenario files."),
+    "whatif": (
+        "whatif",
+        "whatif",
+        "Compare a scenario with a change of it: paired replications, 95 % intervals.",
+    ),
     "queueing": (
         "queueing",
         "group",

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -35,14 +35,16 @@ def replication_seed(seed: int | None, index: int) -> np.random.SeedSequence | i
 
 def run_metrics(scenario: Scenario, index: int) -> list[MetricRow]:
     """Run replication ``index`` of ``scenario`` and return its KPIs (no reports written)."""
-    return run_measured(scenario, index, kpis)
+    seed = replication_seed(scenario.seed, index)
+    engine = Engine(scenario, seed=seed if index else None)
+    return kpis(engine.run())
 
 
 def run_measured(scenario: Scenario, index: int, measure: Callable[[SimulationResult], T]) -> T:
-    """Run replication ``index`` of ``scenario`` and return ``measure`` of its result."""
+    """Run replication ``index`` of ``scenario`` and return ``measure`` of its result
+    (``measure`` a module-level function or partial: it is sent to worker processes)."""
     seed = replication_seed(scenario.seed, index)
-    engine = Engine(scenario, seed=seed if index else None)
-    return measure(engine.run())
+    return measure(Engine(scenario, seed=seed if index else None).run())
 
 
 def run_replications(
@@ -52,32 +54,54 @@ def run_replications(
     on_done: Callable[[int], None] | None = None,
 ) -> list[list[MetricRow]]:
     """KPIs of the replications ``indices``, in index order, computed in parallel."""
-    return measure_replications(scenario, indices, kpis, workers, on_done)
+    tasks = [(scenario, i) for i in indices]
+    report = None if on_done is None else (lambda k: on_done(indices[k]))
+    return run_in_pool(run_metrics, tasks, workers, report)
 
 
-def measure_replications(
-    scenario: Scenario,
-    indices: range,
-    measure: Callable[[SimulationResult], T],
+def new_pool(workers: int | None = None) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes (default: one per core), spawned: a fork of a
+    threaded server (the API's jobs) could copy a held lock."""
+    workers = workers or os.cpu_count() or 1
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def run_in_pool(
+    function: Callable[..., T],
+    tasks: Sequence[tuple[Any, ...]],
     workers: int | None = None,
     on_done: Callable[[int], None] | None = None,
+    pool: Executor | None = None,
 ) -> list[T]:
-    """``measure`` (a module-level function: it is sent to worker processes) of each
-    replication in ``indices``, in index order, computed in parallel."""
-    workers = workers or max(1, min(len(indices), os.cpu_count() or 1))
+    """``function(*task)`` for every task, in task order; ``on_done(k)`` as task ``k`` ends.
+
+    Runs in ``pool`` when given (kept by the caller: a server reuses one so every
+    what-if does not pay the workers' start-up), else in a pool of its own, or
+    in this process with one worker or one task.
+    """
     results: dict[int, T] = {}
-    if workers == 1 or len(indices) <= 1:
-        for i in indices:
-            results[i] = run_measured(scenario, i, measure)
+    workers = workers or max(1, min(len(tasks), os.cpu_count() or 1))
+    if pool is None and (workers == 1 or len(tasks) <= 1):
+        for k, task in enumerate(tasks):
+            results[k] = function(*task)
             if on_done:
-                on_done(i)
-    else:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {pool.submit(run_measured, scenario, i, measure): i for i in indices}
+                on_done(k)
+        return [results[k] for k in range(len(tasks))]
+    own = pool is None
+    executor = new_pool(workers) if pool is None else pool
+    try:
+        futures = {executor.submit(function, *task): k for k, task in enumerate(tasks)}
+        try:
             for future in as_completed(futures):
-                i = futures[future]
-                results[i] = future.result()
+                k = futures[future]
+                results[k] = future.result()
                 if on_done:
-                    on_done(i)
-    return [results[i] for i in indices]
+                    on_done(k)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    finally:
+        if own:
+            executor.shutdown(wait=True, cancel_futures=True)
+    return [results[k] for k in range(len(tasks))]

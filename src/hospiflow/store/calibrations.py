@@ -1,4 +1,4 @@
-"""A site's calibrations (table ``calibrations``, migration 0009): save one, read the latest."""
+"""A site's calibrations (table ``calibrations``, migration 0011): save one, read the latest."""
 
 from __future__ import annotations
 

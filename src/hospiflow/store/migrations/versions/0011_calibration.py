@@ -1,7 +1,7 @@
 """a site's calibrations: the fitted scenario and its validation against held-out weeks
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-01 04:30:00
 
 Additive only: the ``calibrations`` table (``hospiflow calibrate``, issue 12).
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0009"
-down_revision = "0008"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
