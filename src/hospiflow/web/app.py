@@ -302,6 +302,7 @@ PATIENT_ENDPOINTS = frozenset(
         "api.treatments",
         "api.events",
         "api.now",
+        "api.now_longest",
         "api.stream",
         "sites.quarantine",
         "sites.export",
