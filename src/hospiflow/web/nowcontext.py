@@ -24,10 +24,11 @@ from sqlalchemy.engine import Connection
 
 from hospiflow.forecast.history import predecessor
 from hospiflow.store import forecasts, present, queries, usual
+from hospiflow.store import now as store_now
 from hospiflow.store import observed as store_observed
 from hospiflow.store.timeconv import MS_PER_HOUR, MS_PER_MIN
 from hospiflow.web import observed
-from hospiflow.web.data import RunContext, _round, _waiting_patients, is_observed, read_run
+from hospiflow.web.data import RunContext, _round, is_observed, read_run
 from hospiflow.web.timeutil import utc_iso
 
 HOURS = 8
@@ -176,7 +177,7 @@ def _longest_wait_at(connection: Connection, run: RunContext, at_ms: int) -> flo
     for r in queries.current_state(connection, run.id, at_ms):
         if 0 <= int(r["specialty_idx"]) < n:
             expected[int(r["specialty_idx"])] = int(r["waiting"])
-    waiting, _rows, _ = _waiting_patients(connection, run, at_ms, expected)
+    waiting, _rows = store_now.waiting_patients(connection, run.id, run.start_ms, at_ms, expected)
     return max(((at_ms - a) / MS_PER_MIN for a, _p, _s in waiting.values()), default=None)
 
 
