@@ -281,7 +281,7 @@ class SiteFeed:
             )
             for r in rejections
         ]
-        insert_rows(connection, "quarantine", QUARANTINE_COLUMNS, rows)
+        _sql_many(connection, _INSERT_QUARANTINE, rows)  # not COPY: a pipeline refuses it
 
     def _touch(
         self, connection: Connection, run_id: int, times: list[int], added: int, messages: int
@@ -427,12 +427,18 @@ class SiteFeed:
                             answer[:500],
                         )
                     )
-            _sql_many(connection, _INSERT_MESSAGE, records)
-            if rejections:
-                if self._session_batch is None:
-                    self._session_batch = self._batch(connection, {"source": "feed"})
-                self._quarantine(connection, self._session_batch, rejections)
-            self._touch(connection, run_id, work.times, work.added, len(items))
+            if rejections and self._session_batch is None:
+                self._session_batch = self._batch(connection, {"source": "feed"})
+            with _pipeline(connection) as raw:  # what is written and not read: one round trip
+                _sql_many(connection, _INSERT_MESSAGE, records)
+                if rejections:
+                    assert self._session_batch is not None
+                    self._quarantine(connection, self._session_batch, rejections)
+                self._touch(connection, run_id, work.times, work.added, len(items))
+                if raw is not None:
+                    # queued with them: the pipeline's closing sync is the one round trip
+                    # (psycopg then sees the transaction closed: SQLAlchemy's commit is a no-op)
+                    _sql(connection, "COMMIT")
         return outcomes
 
     def _apply_one(
@@ -633,6 +639,10 @@ _INSERT_MESSAGE = (
     f"INSERT INTO feed_messages ({', '.join(_MESSAGE_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_MESSAGE_COLUMNS))})"
 )
+_INSERT_QUARANTINE = (
+    f"INSERT INTO quarantine ({', '.join(QUARANTINE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(QUARANTINE_COLUMNS))})"
+)
 _SQL: dict[tuple[str, str], str] = {}
 
 
@@ -644,6 +654,25 @@ def _driver_sql(connection: Connection, sql: str) -> str:
         text = sql if style == "qmark" else sql.replace("%", "%%").replace("?", "%s")
         _SQL[(style, sql)] = text
     return text
+
+
+def _reads(sql: str) -> bool:
+    """Whether ``sql`` answers rows (asked of the text: in a pipeline, a cursor's
+    description is unknown until its results are fetched)."""
+    return sql.startswith("SELECT") or " RETURNING " in sql
+
+
+@contextmanager
+def _pipeline(connection: Connection) -> Iterator[Any]:
+    """On PostgreSQL, psycopg's pipeline mode (statements sent together, results read at
+    the end; yields the driver connection); elsewhere nothing (yields None). Only for
+    statements run through ``_sql``/``_sql_many``: SQLAlchemy reads results at once."""
+    if connection.dialect.name != "postgresql":
+        yield None
+        return
+    raw = connection.connection.driver_connection
+    with raw.pipeline():  # type: ignore[union-attr]
+        yield raw
 
 
 def _sql_many(connection: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -666,7 +695,7 @@ def _sql(connection: Connection, sql: str, params: Sequence[Any] = ()) -> _Rows:
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(text, tuple(params))
-        rows = cursor.fetchall() if cursor.description is not None else []
+        rows = cursor.fetchall() if _reads(sql) else []
     finally:
         cursor.close()
     return _Rows(rows)
