@@ -106,10 +106,16 @@ def _sigterm_as_interrupt() -> None:
 
 
 def _service(url: str, scenario_source: str, continue_from: int | None, speed: float) -> Any:
-    from hospiflow.live import LiveService, live_run_scenario
+    from hospiflow.live import LiveService, plan_live
 
-    scenario, label = live_run_scenario(url, scenario_source, continue_from)
-    return LiveService(url, scenario, speed=speed, label=label)
+    plan = plan_live(url, scenario_source, continue_from)
+    if plan.resume is not None:
+        click.echo(
+            f"live run {plan.resume} (continuing run {continue_from}) was interrupted: "
+            "it carries on from its last stored minute",
+            err=True,
+        )
+    return LiveService.from_plan(url, plan, speed=speed)
 
 
 @click.command()
@@ -198,6 +204,9 @@ def serve(
     from hospiflow.live import OrphanReaper
 
     reaper = OrphanReaper(url).start()
+    from hospiflow.web.alerting import AlertWatcher
+
+    alerts = AlertWatcher(app).start()
     service = None
     if with_live or continue_from is not None:
         service = _service(url, scenario_source, continue_from, speed)
@@ -218,6 +227,7 @@ def serve(
         if feed is not None:
             feed.stop()
         reaper.stop()
+        alerts.stop()
         state(app).close()
     sys.exit(0)
 
