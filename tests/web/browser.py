@@ -79,6 +79,14 @@ class Page:
     def wait_ready(self, view: str) -> None:
         self.page.wait_for_selector(f'#view[data-view="{view}"][data-ready="true"]', timeout=30_000)
 
+    def settle(self) -> None:
+        """Wait until the browser has painted what the view drew (two animation frames
+        after it marked itself ready): a condition, not a fixed delay."""
+        self.page.wait_for_function(
+            "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame("
+            "() => done(true))))"
+        )
+
     def shot(self, name: str) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         self.page.evaluate("() => window.scrollTo(0, 0)")  # the sticky header stays on top

@@ -12,6 +12,8 @@ EXPECTED_PATHS = {
     "/api/v1/runs": {"get", "post"},
     "/api/v1/runs/{run_id}": {"get", "delete"},
     "/api/v1/runs/{run_id}/now": {"get"},
+    "/api/v1/runs/{run_id}/now/context": {"get"},
+    "/api/v1/runs/{run_id}/now/longest": {"get"},
     "/api/v1/runs/{run_id}/tension": {"get"},
     "/api/v1/runs/{run_id}/tension/now": {"get"},
     "/api/v1/runs/{run_id}/arrivals": {"get"},

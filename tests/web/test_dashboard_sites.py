@@ -275,7 +275,7 @@ def test_every_view_works_on_observed_data(pages: dict[str, Page], view: str, la
     (in French) no English label left."""
     page = pages[lang]
     shown = page.open(view, run=2)
-    shown.wait_for_timeout(300)
+    page.settle()
     page.shot(f"sites-{view}-{lang}")
     assert page.errors == []
     assert shown.get_attribute("#view", "data-source") == "observed"
@@ -354,8 +354,8 @@ def test_waits_and_census_charts_hold_the_api_numbers(pages: dict[str, Page], se
     """Waits are drawn where first-seen times exist; the census chart plots /census."""
     shown = pages["en"].open("arrivals", run=2)
     census = shown.locator('[data-panel="census"]')
-    start = census.locator('input[type="date"]').nth(0).input_value()
-    end = census.locator('input[type="date"]').nth(1).input_value()
+    start = census.locator("input[data-date]").nth(0).input_value()
+    end = census.locator("input[data-date]").nth(1).input_value()
     body = _api(server, "/runs/2/census", bucket="hour", start=start, end=end)
     plotted = shown.evaluate(
         "() => document.querySelector('[data-panel=\"census\"] .chart').data[0].y"
@@ -636,7 +636,7 @@ def test_forecast_view_shows_a_sites_census_risk(
     server, pages = forecast_pages
     page = pages[lang]
     shown = page.open("forecast", run=1)
-    shown.wait_for_timeout(300)
+    page.settle()
     page.shot(f"sites-forecast-risk-{lang}")
     assert page.errors == []
     body = _api(server, "/runs/1/forecast/risk")

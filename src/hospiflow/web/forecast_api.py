@@ -259,14 +259,9 @@ def _base(run: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
 
 
 def _specialties(run_id: int, codes: list[str]) -> list[dict[str, str]]:
-    from hospiflow.store import schema
+    from hospiflow.store import queries
 
-    sp = schema.specialties
-    names = dict(
-        get_db()
-        .execute(sp.select().with_only_columns(sp.c.code, sp.c.name).where(sp.c.run_id == run_id))
-        .all()
-    )
+    names = {r["code"]: r["name"] for r in queries.run_catalog(get_db(), run_id)["specialties"]}
     return [{"key": code, "name": names.get(code, code)} for code in codes]
 
 
