@@ -14,6 +14,8 @@ EXPECTED_PATHS = {
     "/api/v1/runs/{run_id}/now": {"get"},
     "/api/v1/runs/{run_id}/now/context": {"get"},
     "/api/v1/runs/{run_id}/now/longest": {"get"},
+    "/api/v1/whatifs": {"post"},
+    "/api/v1/whatifs/{whatif_id}": {"get"},
     "/api/v1/runs/{run_id}/tension": {"get"},
     "/api/v1/runs/{run_id}/tension/now": {"get"},
     "/api/v1/runs/{run_id}/arrivals": {"get"},
