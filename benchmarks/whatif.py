@@ -17,13 +17,18 @@ more treatment spaces, ten more ward beds. Measured in one run, printed as a tab
    again (pool reused).
 
 The machine's load average is printed before and after: on a shared machine
-the times move with it, the ratio to the reference floor less so.
+the wall times move with it. The CPU seconds do not: the reference run's own CPU
+time, and the CPU time the pool's workers spent in all (``getrusage`` of the
+ended children: imports, the 40 runs, the pickling), divided by the cores, is
+the time the same work takes on this machine when nothing else runs on it
+("idle estimate").
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -50,6 +55,11 @@ CHANGES = {
 def _load() -> str:
     one, five, _ = os.getloadavg()
     return f"{one:.1f} (1 min), {five:.1f} (5 min)"
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _api(replications: int, weeks: float) -> tuple[float, float]:
@@ -98,14 +108,14 @@ def main() -> None:
 
     one = period(base, settings)
     run_arm(one, 1, StatusRule())  # imports and caches warmed
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     run_arm(one, 2, StatusRule())
-    unit = time.perf_counter() - started
+    unit, unit_cpu = time.perf_counter() - started, time.process_time() - cpu
     floor = runs * unit / cores
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _children_cpu()
     cold = run_whatif(base, changes, settings)
-    cold_s = time.perf_counter() - started
+    cold_s, cold_cpu = time.perf_counter() - started, _children_cpu() - cpu
 
     pool = new_pool()
     try:
@@ -114,7 +124,9 @@ def main() -> None:
         warm = run_whatif(base, changes, settings, pool=pool)
         warm_s = time.perf_counter() - started
     finally:
+        cpu = _children_cpu()
         pool.shutdown()
+        warm_cpu = _children_cpu() - cpu  # the warm-up task included (a few runs' imports)
     assert cold.baseline == warm.baseline and cold.change == warm.change  # same seeds
 
     api_first, api_again = _api(args.replications, args.weeks)
@@ -140,6 +152,21 @@ def main() -> None:
         ratio = "" if total is None else f"{total / floor:8.2f}"
         verdict = "" if total is None else ("ok" if total <= GOAL_SECONDS else "over")
         print(f"{name:<34} {seconds:8.2f} {per_run:>7} {ratio:>8} {verdict:>10}")
+    print()
+    print("CPU seconds (independent of the load):")
+    print(
+        f"  one run: {unit_cpu:.2f} s CPU ({unit:.2f} s wall); {runs} runs: "
+        f"{runs * unit_cpu:.1f} s CPU, {runs * unit_cpu / cores:.1f} s on {cores} idle cores"
+    )
+    for name, used in (
+        ("cold pool (start-up included)", cold_cpu),
+        ("warm pool (its start-up included)", warm_cpu),
+    ):
+        verdict = "ok" if used / cores <= GOAL_SECONDS else "over"
+        print(
+            f"  {name}: workers used {used:.1f} s CPU -> idle estimate "
+            f"{used / cores:.1f} s on {cores} cores ({verdict} against {GOAL_SECONDS:g} s)"
+        )
     wait = next(ci for m, ci in warm.rows if m.key == "door_to_doctor_mean_min")
     print()
     print(
