@@ -648,6 +648,7 @@ COMPONENTS: dict[str, dict[str, Any]] = {
                             "criteria": arr(
                                 obj(
                                     {
+                                        "key": STR,
                                         "name": STR,
                                         "value": NUM,
                                         "target": STR,

@@ -296,6 +296,7 @@ def fidelity_json(row: dict[str, Any] | None, timezone: str) -> dict[str, Any] |
         "passed": bool(row["passed"]),
         "criteria": [
             {
+                "key": c.get("key", ""),
                 "name": c["name"],
                 "value": float(c["value"]),
                 "target": c["target"],
