@@ -54,7 +54,7 @@ from sqlalchemy.engine import Engine
 
 from hospiflow.errors import ForecastError, HospiflowError
 from hospiflow.forecast import census_risk
-from hospiflow.forecast.history import RunHistory, load_history, load_state
+from hospiflow.forecast.history import HistoryCache, RunHistory, load_history, load_state
 from hospiflow.forecast.models import DEFAULT_QUANTILES, count_quantiles, fit_dispersion
 from hospiflow.forecast.rolling import SharedGLM, wall_clock
 from hospiflow.forecast.saturation import (
@@ -125,6 +125,7 @@ class ForecastService:
         )
         self.options = options or ForecastOptions()
         self._fitted: dict[int, _Fitted] = {}
+        self._histories = HistoryCache()  # live refreshes read only what changed
 
     def close(self) -> None:
         if self._owns:
@@ -141,7 +142,7 @@ class ForecastService:
         with self.writer.connect() as connection:
             if run_id is None:
                 run_id = latest_run_id(connection)
-            history = load_history(connection, run_id)
+            history = load_history(connection, run_id, cache=self._histories)
             origin_ms = -(-history.end_ms // MS_PER_HOUR) * MS_PER_HOUR
             if census_risk.is_observed(history):
                 # a site's own data: no doctors, no state samples; the census instead
