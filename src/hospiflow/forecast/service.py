@@ -37,8 +37,11 @@ one), the payload names the definition (``saturation_definition``), says
 written.
 
 **Live mode** calls :meth:`ForecastService.run` every simulated hour with
-``refit=False`` unless a simulated day has passed: the models are refitted at most
-once per simulated day, and each hour only predicts (well under a second).
+``refit=False`` unless a simulated day (and ``LiveForecaster.REFIT_SECONDS`` of real
+time) has passed: the models are refitted at most once per simulated day, and each
+hour only predicts. The service keeps what cannot change between those calls: the
+history of the run a live run continues and its quick calibration
+(:class:`~hospiflow.forecast.history.HistoryCache`).
 """
 
 from __future__ import annotations
@@ -126,6 +129,7 @@ class ForecastService:
         self.options = options or ForecastOptions()
         self._fitted: dict[int, _Fitted] = {}
         self._histories = HistoryCache()  # live refreshes read only what changed
+        self._quick: dict[tuple[int, int], tuple[Calibrator | None, dict[str, Any]]] = {}
 
     def close(self) -> None:
         if self._owns:
@@ -239,8 +243,18 @@ class ForecastService:
             return None, {"source": "none", "reason": "no roster (no scenario)"}
         for run in reversed(history.runs):
             with self.writer.connect() as connection:
+                past = (
+                    history
+                    if run == history.run_id
+                    else load_history(
+                        connection, run, with_predecessor=False, cache=self._histories
+                    )
+                )
+                # the history a live run continues does not change: calibrated once
+                key = (run, past.end_ms)
+                if run != history.run_id and key in self._quick:
+                    return self._quick[key]
                 state = load_state(connection, run)
-                past = history if run == history.run_id else load_history(connection, run)
             if state.empty or state["waiting"].isna().all():
                 continue
             try:
@@ -258,11 +272,13 @@ class ForecastService:
                 )
             except HospiflowError as error:
                 return None, {"source": "none", "reason": str(error)}
-            return result.calibrator, {
-                "source": "quick",
-                "run_id": run,
-                "days": QUICK_CALIBRATION_DAYS + 7,
-            }
+            found: tuple[Calibrator | None, dict[str, Any]] = (
+                result.calibrator,
+                {"source": "quick", "run_id": run, "days": QUICK_CALIBRATION_DAYS + 7},
+            )
+            if run != history.run_id:
+                self._quick[key] = found
+            return found
         return None, {"source": "none", "reason": "no hourly state to calibrate on"}
 
     def _census_calibration(
