@@ -354,8 +354,8 @@ def test_waits_and_census_charts_hold_the_api_numbers(pages: dict[str, Page], se
     """Waits are drawn where first-seen times exist; the census chart plots /census."""
     shown = pages["en"].open("arrivals", run=2)
     census = shown.locator('[data-panel="census"]')
-    start = census.locator('input[type="date"]').nth(0).input_value()
-    end = census.locator('input[type="date"]').nth(1).input_value()
+    start = census.locator("input[data-date]").nth(0).input_value()
+    end = census.locator("input[data-date]").nth(1).input_value()
     body = _api(server, "/runs/2/census", bucket="hour", start=start, end=end)
     plotted = shown.evaluate(
         "() => document.querySelector('[data-panel=\"census\"] .chart').data[0].y"

@@ -74,7 +74,7 @@ class Listener:
         port: int = 2575,
         limits: Limits | None = None,
     ) -> None:
-        self.feed = SiteFeed(engine, site, actor="mllp", format="mllp")
+        self.feed = SiteFeed(engine, site, actor="mllp", format="mllp", keep_connection=True)
         self.host, self.port = host, port
         self.limits = limits or Limits()
         self.connections = 0
@@ -120,6 +120,7 @@ class Listener:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        self.feed.close()
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -162,8 +163,9 @@ class Listener:
     ) -> None:
         limits = self.limits
         while True:
-            try:
-                skipped = await asyncio.wait_for(self._start(reader), limits.idle_seconds)
+            try:  # asyncio.timeout, not wait_for: no task per frame
+                async with asyncio.timeout(limits.idle_seconds):
+                    skipped = await self._start(reader)
             except TimeoutError:
                 log.info("closed %s: idle for %g s", peer, limits.idle_seconds)
                 return
@@ -172,7 +174,8 @@ class Listener:
             if skipped:
                 log.warning("skipped %d byte(s) outside MLLP frames from %s", skipped, peer)
             try:
-                frame = await asyncio.wait_for(reader.readuntil(END), limits.message_seconds)
+                async with asyncio.timeout(limits.message_seconds):
+                    frame = await reader.readuntil(END)
             except TimeoutError:
                 log.warning(
                     "dropped %s: no complete message within %g s (slow sender)",
@@ -211,7 +214,7 @@ class Listener:
                     outcome.reason,
                     outcome.field or "",
                 )
-            await self._send(writer, data, outcome)
+            await self._send(writer, item, outcome)
 
     async def _start(self, reader: asyncio.StreamReader) -> int | None:
         """Wait for a start byte; how many bytes came before it (None: the peer closed)."""
@@ -229,7 +232,7 @@ class Listener:
     async def _send(
         self,
         writer: asyncio.StreamWriter,
-        data: bytes,
+        data: bytes | Message | Bad,
         outcome: Outcome | None,
         code: str | None = None,
         reason: str | None = None,

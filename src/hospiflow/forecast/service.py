@@ -12,7 +12,8 @@ simulated hour) writes, replacing the run's previous forecast:
   drivers (forecast arrivals, rostered doctors, expected utilisation)
   (:mod:`hospiflow.forecast.saturation`), the staffing advice
   (:mod:`hospiflow.forecast.staffing`) and the patients present over the next 8
-  hours (:mod:`hospiflow.forecast.occupancy`).
+  hours with a band (:mod:`hospiflow.forecast.occupancy`: the quantiles of the
+  chain's own distribution; a site's: the census projection's, taken normal).
 
 **Model (a fixed, documented choice).** Arrivals use the Poisson GLM of the ladder
 for the total and every specialty. It is the best or tied-best rung in every
@@ -59,6 +60,7 @@ from hospiflow.errors import ForecastError, HospiflowError
 from hospiflow.forecast import census_risk
 from hospiflow.forecast.history import HistoryCache, RunHistory, load_history, load_state
 from hospiflow.forecast.models import DEFAULT_QUANTILES, count_quantiles, fit_dispersion
+from hospiflow.forecast.occupancy import normal_band, occupancy_band
 from hospiflow.forecast.rolling import SharedGLM, wall_clock
 from hospiflow.forecast.saturation import (
     Calibrator,
@@ -408,9 +410,11 @@ class ForecastService:
                     },
                 )
             )
+        band = normal_band(projection.end, projection.end_var, list(self.options.quantiles))
         for k in range(OCCUPANCY_HOURS):
             target = int(targets[k] + MS_PER_HOUR)
-            rows.append((target, None, "occupancy", CENSUS_MODEL, float(projection.end[k]), {}))
+            end = float(projection.end[k])
+            rows.append((target, None, "occupancy", CENSUS_MODEL, end, _round(band[k])))
         return rows
 
     def _daily(
@@ -521,9 +525,20 @@ class ForecastService:
                     )
                 )
         present_end = result.present_end.T  # (168, S): expected present at each hour's end
+        ahead = slice(0, OCCUPANCY_HOURS)
+        band = occupancy_band(
+            present,
+            arrivals[ahead].T,
+            roster[ahead].T,
+            service[ahead].T,
+            list(opts.quantiles),
+        )
         for k in range(OCCUPANCY_HOURS):
             target = int(targets[k] + MS_PER_HOUR)
-            rows.append((target, None, "occupancy", RISK_MODEL, float(present_end[k].sum()), {}))
+            hospital = float(band.mean[k])
+            rows.append(
+                (target, None, "occupancy", RISK_MODEL, hospital, _round(band.quantiles[k]))
+            )
             for s in range(n_spec):
                 rows.append((target, s, "occupancy", RISK_MODEL, float(present_end[k, s]), {}))
         return rows

@@ -302,6 +302,7 @@ PATIENT_ENDPOINTS = frozenset(
         "api.treatments",
         "api.events",
         "api.now",
+        "api.now_longest",
         "api.stream",
         "sites.quarantine",
         "sites.export",
@@ -492,6 +493,9 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     )
     app.register_blueprint(
         importlib.import_module("hospiflow.web.summary_api").bp, url_prefix=API_PREFIX
+    )
+    app.register_blueprint(
+        importlib.import_module("hospiflow.web.whatif_api").bp, url_prefix=API_PREFIX
     )
     if importlib.util.find_spec("hospiflow.web.pages") is not None:  # the dashboard
         from hospiflow.web import pages

@@ -30,7 +30,7 @@ from hospiflow.whatif.changes import ChangeSet, apply, describe
 from hospiflow.whatif.measures import MEASURES, Measure, run_arm
 from hospiflow.whatif.paired import PairedInterval, paired_interval
 
-__all__ = ["WhatIfResult", "WhatIfSettings", "period", "run_whatif"]
+__all__ = ["Prepared", "WhatIfResult", "WhatIfSettings", "period", "prepare", "run_whatif"]
 
 MIN_REPLICATIONS = 2
 MAX_REPLICATIONS = 200
@@ -143,6 +143,42 @@ def seeds(base: Scenario, n: int) -> list[np.random.SeedSequence | int]:
     return out
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Both arms, checked, ready to run."""
+
+    baseline: Scenario
+    changed: Scenario
+    lines: list[str]
+    settings: WhatIfSettings
+
+
+def prepare(
+    base: Scenario,
+    changes: ChangeSet,
+    settings: WhatIfSettings | None = None,
+    max_patients: float | None = None,
+) -> Prepared:
+    """Apply and check everything a what-if needs before any run starts (the API answers
+    422 from here, before it starts a job). ``max_patients`` bounds the expected patients
+    of all the runs together (the API's work budget)."""
+    settings = settings or WhatIfSettings()
+    baseline = period(base, settings)
+    changed = period(apply(base, changes), settings)
+    n = settings.replications
+    if max_patients is not None:
+        expected = n * (expected_patients(baseline) + expected_patients(changed))
+        if expected > max_patients:
+            raise ScenarioError(
+                f"{n} replications of both arms expect {expected:,.0f} patients in all; the "
+                f"budget is {max_patients:,.0f}: fewer replications or weeks",
+                where="replications",
+                expected_patients=round(expected),
+                max_patients=max_patients,
+            )
+    return Prepared(baseline, changed, describe(base, changes), settings)
+
+
 def run_whatif(
     base: Scenario,
     changes: ChangeSet,
@@ -155,26 +191,14 @@ def run_whatif(
     """Simulate both arms ``settings.replications`` times and compare them.
 
     ``progress(done, total)`` is called in this thread as each run ends (total =
-    2 x replications). ``max_patients`` bounds the expected patients of all the
-    runs together (the API's work budget). ``pool``: a process pool to reuse.
+    2 x replications). ``pool``: a process pool to reuse (else one of its own).
     """
-    settings = settings or WhatIfSettings()
-    rule = rule or StatusRule()
     started = time.perf_counter()
-    baseline = period(base, settings)
-    changed = period(apply(base, changes), settings)
-    lines = describe(base, changes)
+    prepared = prepare(base, changes, settings, max_patients)
+    settings = prepared.settings
+    baseline, changed = prepared.baseline, prepared.changed
+    rule = rule or StatusRule()
     n = settings.replications
-    if max_patients is not None:
-        expected = n * (expected_patients(baseline) + expected_patients(changed))
-        if expected > max_patients:
-            raise ScenarioError(
-                f"{n} replications of both arms expect {expected:,.0f} patients in all; the "
-                f"budget is {max_patients:,.0f}: fewer replications or weeks",
-                where="replications",
-                expected_patients=round(expected),
-                max_patients=max_patients,
-            )
     run_seeds = seeds(base, n)
     tasks = [(scenario, seed, rule) for seed in run_seeds for scenario in (baseline, changed)]
     done = [0]
@@ -202,7 +226,7 @@ def run_whatif(
         rows.append((m, ci))
     return WhatIfResult(
         base=base.name,
-        changes=lines,
+        changes=prepared.lines,
         settings=settings,
         rows=rows,
         baseline=arms[0],
