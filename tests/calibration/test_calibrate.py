@@ -176,9 +176,10 @@ def test_validation_scores_the_twin_and_stores_its_verdict(site_db):
     criteria = {c["name"]: c for c in row.criteria}
     assert len(criteria) == 7
     assert row.passed == all(c["passed"] for c in criteria.values())
-    # what the twin reproduces on this site; the census by hour of week and the LOS p90
-    # are known gaps (night census under-estimated: docs/architecture.md, calibration)
-    assert criteria["length of stay p90 (error)"]["value"] < 0.15
+    # what the twin reproduces on this site; the census band is a known gap (this
+    # hospital's exit-block episodes last weeks: docs/architecture.md, calibration)
+    assert criteria["census by hour of week (MAPE)"]["value"] < 0.15
+    assert criteria["length of stay p90 (error)"]["value"] < 0.12  # 9.8 % measured
     for name in (
         "length of stay p50 (error)",
         "share within 4 h (points)",

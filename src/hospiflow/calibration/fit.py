@@ -198,6 +198,15 @@ def calibrate(
     )
 
     say("boarding")
+    triage_profile = _hour_profile(seen["wait"], seen["local_ms"], week=True)
+    first_seen_local = seen["local_ms"] + seen["wait"] * 60_000
+    treatment_profile = _hour_profile(care, first_seen_local)
+    report.append(
+        ReportRow("wait", "door to doctor by hour of arrival", str(triage_profile), "× mean")
+    )
+    report.append(
+        ReportRow("care time", "by hour of the first doctor", str(treatment_profile), "× mean")
+    )
     boarding_mean, boarding_cv, boarding_profile = _boarding(
         seen, post, admitted, has_request, care, report, missing
     )
@@ -283,6 +292,8 @@ def calibrate(
         boarding_minutes=boarding_mean,
         boarding_cv=boarding_cv,
         boarding_profile=boarding_profile,
+        triage_profile=triage_profile,
+        treatment_profile=treatment_profile,
         areas=(Area("boxes", int(declared) if declared else spaces),),
         wards=(),
         pathologies=overrides,
@@ -447,6 +458,26 @@ def _family(fits: dict[str, DistributionFit]) -> tuple[str, float]:
     cvs = np.array([next(f.cv for f in fit.fits if f.family == best) for fit in fits.values()])
     cv = float((weights * cvs).sum() / weights.sum()) if best != "exponential" else 1.0
     return best, cv
+
+
+def _hour_profile(values: pd.Series, local_ms: pd.Series, week: bool = False) -> tuple[float, ...]:
+    """Mean of ``values`` by local hour of the day (or of the week: the local epoch began
+    on a Thursday, hour 72 of a week from Monday) / overall mean; 1 for hours with < 10."""
+    ok = values.notna() & local_ms.notna()
+    length = 168 if week else 24
+    epoch_shift = 72 if week else 0
+    values = values[ok]
+    hours = ((local_ms[ok] // 3_600_000 + epoch_shift) % length).astype(int)
+    overall = float(values.mean()) if len(values) else 0.0
+    if overall <= 0:
+        return (1.0,) * 24
+    grouped = values.groupby(hours.to_numpy()).agg(["mean", "count"])
+    means = dict(zip(grouped.index.tolist(), grouped["mean"].tolist(), strict=True))
+    counts = dict(zip(grouped.index.tolist(), grouped["count"].tolist(), strict=True))
+    return tuple(
+        round(max(float(means[h]) / overall, 0.05), 4) if counts.get(h, 0) >= 10 else 1.0
+        for h in range(length)
+    )
 
 
 def _boarding(

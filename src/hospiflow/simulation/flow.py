@@ -155,6 +155,7 @@ def draw_flow(
     stay_exponential: np.ndarray,
     distribution: str,
     cv: float,
+    local_hour: np.ndarray | None = None,
 ) -> FlowDraws:
     """Draw a chunk's triage, age, fate, diagnostics, patience and ward stays (vectorised)."""
     n = len(pathology)
@@ -195,6 +196,8 @@ def draw_flow(
     priority = np.array([priority_of_level(flow.triage_scale, lv) for lv in range(LEVELS + 1)])
     t2 = math.log1p(0.5**2)  # triage times: lognormal, coefficient of variation 0.5
     triage = flow.triage_minutes * rng.lognormal(-t2 / 2, math.sqrt(t2), n)
+    if local_hour is not None:  # the arrival's local hour: waits by time of day
+        triage = triage * np.asarray(flow.triage_profile, dtype=float)[local_hour]
     boarding = np.zeros(n)
     if flow.boarding_minutes > 0:  # drawn only then: other scenarios keep their streams
         b2 = math.log1p(flow.boarding_cv**2)
@@ -334,8 +337,9 @@ class FlowHospital:
         self.transfer_overflow = [w.overflow == "transfer" for w in flow.wards]
         self.by_profile = [w.discharge_by_profile for w in flow.wards]
         self.ward_stays: list[tuple[int, float, float]] = []  # (ward, start, end)
-        profile = flow.boarding_profile
-        self.boarding_factor = [24 * v / sum(profile) for v in profile]  # mean 1
+        self.boarding_factor = list(flow.boarding_profile)
+        self.treatment_factor = list(flow.treatment_profile)
+        self.timed_treatment = any(v != 1.0 for v in flow.treatment_profile)
         self.present = 0
         self.ward_of_specialty: np.ndarray = np.zeros(0, dtype=np.int64)
 
@@ -442,6 +446,8 @@ class FlowHospital:
             patients.start[p] = now
             patients.doctor[p] = doctor.index
             minutes = patients.service[p]
+            if self.timed_treatment:
+                minutes *= self.treatment_factor[self._local_hour(now)]
             if self._emit is not None and self._reported[p] >= 0:
                 self._emit(now, _START, p, s, doctor.index)
         else:
@@ -514,9 +520,8 @@ class FlowHospital:
         w = int(self.ward_of_specialty[patients.specialty[p]])
         if w < 0:
             if patients.boarding[p] > 0:
-                heappush(
-                    self.calendar, (now + patients.boarding[p], next(self.sequence), BOARDED, p)
-                )
+                minutes = patients.boarding[p] * self.boarding_factor[self._local_hour(now)]
+                heappush(self.calendar, (now + minutes, next(self.sequence), BOARDED, p))
             else:
                 self._depart(p, now, _ADMITTED)
         elif self.beds_free[w]:
@@ -527,6 +532,11 @@ class FlowHospital:
             self._depart(p, now, _TRANSFERRED)
         else:
             self.bed_queue[w].append(p)
+
+    def _local_hour(self, now: float) -> int:
+        clock = self.clock
+        slot = min(max(int(now // 60.0) + clock.warmup_hours, 0), clock.n_slots - 1)
+        return int(clock.local_hour[slot])
 
     def _boarded(self, p: int, now: float) -> None:
         """A boarder with no modelled ward leaves for the bed found for them."""

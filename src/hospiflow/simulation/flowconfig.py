@@ -107,6 +107,11 @@ class FlowConfig:
     # factor on boarding_minutes by the local hour the bed is asked for (00..23): a bed
     # asked for at night waits for the morning's ward discharges
     boarding_profile: tuple[float, ...] = (1.0,) * 24
+    # factors by local hour 00..23 on the triage delay (hour of arrival; or 168 values, by
+    # hour of the week from Monday 00:00) and on the first doctor contact (hour it
+    # starts): a calibrated site's waits and care by time of day
+    triage_profile: tuple[float, ...] = (1.0,) * 24
+    treatment_profile: tuple[float, ...] = (1.0,) * 24
     areas: tuple[Area, ...] = (Area("boxes", 0),)
     wards: tuple[Ward, ...] = ()
     pathologies: dict[str, PathologyFlow] = field(default_factory=dict)
@@ -215,6 +220,8 @@ def validate_flow(
             raise _fail(f"flow.admission_age_factor[{i}]", "must be a finite number ≥ 0", v)
     _mix("flow.ward_discharge_profile", flow.ward_discharge_profile, 24)
     _mix("flow.boarding_profile", flow.boarding_profile, 24)
+    _mix("flow.triage_profile", flow.triage_profile, 168 if len(flow.triage_profile) == 168 else 24)
+    _mix("flow.treatment_profile", flow.treatment_profile, 24)
     _validate_areas(flow)
     _validate_wards(flow, specialties)
     known = set(specialties) | set(pathologies)
@@ -334,6 +341,8 @@ _FLOW_KEYS = {
     "boarding_minutes",
     "boarding_cv",
     "boarding_profile",
+    "triage_profile",
+    "treatment_profile",
     "areas",
     "wards",
     "pathologies",
@@ -358,6 +367,8 @@ _TUPLES = {
     "admission_age_factor",
     "ward_discharge_profile",
     "boarding_profile",
+    "triage_profile",
+    "treatment_profile",
 }
 
 
@@ -478,6 +489,11 @@ def flow_to_toml(flow: FlowConfig) -> list[str]:
         f"boarding_cv = {_num(flow.boarding_cv)}",
         "# factor on boarding_minutes by the local hour the bed is asked for, 00..23",
         f"boarding_profile = {_list(flow.boarding_profile)}",
+        "# factors by local hour 00..23 on triage_minutes (hour of arrival; or 168 values by",
+        "# hour of the week from Monday 00:00) and on the first doctor contact (hour it",
+        "# starts); 1 everywhere: no time-of-day effect",
+        f"triage_profile = {_list(flow.triage_profile)}",
+        f"treatment_profile = {_list(flow.treatment_profile)}",
         "",
         "# Treatment spaces: a patient holds one from first care to leaving the department",
         "# (boarding included); spaces = 0 means unlimited. acuities: levels the area takes.",
