@@ -275,7 +275,7 @@ def test_every_view_works_on_observed_data(pages: dict[str, Page], view: str, la
     (in French) no English label left."""
     page = pages[lang]
     shown = page.open(view, run=2)
-    page.settle()
+    page.wait_drawn()
     page.shot(f"sites-{view}-{lang}")
     assert page.errors == []
     assert shown.get_attribute("#view", "data-source") == "observed"
@@ -636,7 +636,7 @@ def test_forecast_view_shows_a_sites_census_risk(
     server, pages = forecast_pages
     page = pages[lang]
     shown = page.open("forecast", run=1)
-    page.settle()
+    page.wait_drawn()
     page.shot(f"sites-forecast-risk-{lang}")
     assert page.errors == []
     body = _api(server, "/runs/1/forecast/risk")
