@@ -160,10 +160,28 @@ def criteria(observed: Measures, simulated: list[Measures]) -> list[Criterion]:
     return [
         Criterion(
             "arrivals_mape",
-            "arrivals by hour of week (MAPE)", arrivals_mape, "≤ 10 %", "%", arrivals_mape <= 0.10
+            "arrivals by hour of week (MAPE)",
+            arrivals_mape,
+            "≤ 10 %",
+            "%",
+            arrivals_mape <= 0.10,
         ),
-        Criterion("census_mape", "census by hour of week (MAPE)", census_mape, "≤ 10 %", "%", census_mape <= 0.10),
-        Criterion("census_band", "census inside the 90 % band", inside, "≥ 80 % of hours", "%", inside >= 0.80),
+        Criterion(
+            "census_mape",
+            "census by hour of week (MAPE)",
+            census_mape,
+            "≤ 10 %",
+            "%",
+            census_mape <= 0.10,
+        ),
+        Criterion(
+            "census_band",
+            "census inside the 90 % band",
+            inside,
+            "≥ 80 % of hours",
+            "%",
+            inside >= 0.80,
+        ),
         Criterion(
             "los_p50",
             "length of stay p50 (error)",
