@@ -8,10 +8,11 @@ run where a history run ends (same hospital, next day, a fresh random
 stream); after a crash, ``plan_live`` carries the interrupted run on instead
 (replayed to its stored clock, then paced from there).
 
-``LiveForecaster`` refreshes the run's forecasts (``forecast.service``) in a
-thread of its own every simulated hour: models refitted at most once per
-simulated day, predictions each hour; a refresh that fails is logged and
-retried the next hour, never stopping the live run.
+``LiveForecaster`` refreshes the run's forecasts (``forecast.service``) every
+simulated hour, by default in a child process at a lower priority
+(``forecast.worker``): models refitted at most once per simulated day,
+predictions each hour; a refresh that fails is logged and retried the next
+hour, never stopping the live run.
 """
 
 from __future__ import annotations
@@ -120,8 +121,9 @@ class LiveService:
             resume_run=resume,
         )
         self.live = LiveRun(scenario, [self.sink], speed)
+        mode = forecast_mode() if forecast else "off"
         self.forecaster: LiveForecaster | None = (
-            LiveForecaster(database_url, self) if forecast else None
+            LiveForecaster(database_url, self, mode) if mode != "off" else None
         )
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
@@ -199,20 +201,49 @@ class LiveService:
             self.thread.join(timeout)
 
 
+FORECAST_MODES = ("process", "thread", "off")
+
+
+def forecast_mode() -> str:
+    """Where live forecasts are computed: ``$HOSPIFLOW_LIVE_FORECAST`` (default ``process``)."""
+    import os
+
+    mode = os.environ.get("HOSPIFLOW_LIVE_FORECAST", "process").strip().lower()
+    if mode not in FORECAST_MODES:
+        raise ScenarioError(
+            f"must be one of {', '.join(FORECAST_MODES)}, got {mode!r}",
+            where="HOSPIFLOW_LIVE_FORECAST",
+        )
+    return mode
+
+
 class LiveForecaster:
-    """Refreshes a live run's forecasts every simulated hour, in its own thread."""
+    """Refreshes a live run's forecasts every simulated hour, in its own thread.
+
+    The work (``ForecastService.run``) runs by default in a child process at a
+    lower CPU priority (``ForecastProcess``): in a thread of the server it held
+    the GIL through pandas and SciPy for seconds at a time and starved the API's
+    readers (``benchmarks/api.py``, a live run at 600x). Models are refitted at
+    most once per simulated day and once per ``REFIT_SECONDS`` of real time (at
+    600x a simulated day is 2.4 real minutes; one more day barely moves a model
+    fitted on years).
+    """
 
     POLL_SECONDS = 0.5
+    REFIT_SECONDS = 600.0
 
-    def __init__(self, database_url: str, service: LiveService) -> None:
+    def __init__(self, database_url: str, service: LiveService, mode: str = "process") -> None:
         self.database_url = database_url
         self.service = service
+        self.mode = mode
         self.stopped = threading.Event()
         self.thread: threading.Thread | None = None
         self.refreshes = 0
         self.last_error: str | None = None
         self._last_hour: int | None = None
         self._last_day: int | None = None
+        self._last_fit: float | None = None
+        self._worker: Any = None
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self._loop, name="hospiflow-forecast", daemon=True)
@@ -220,13 +251,22 @@ class LiveForecaster:
 
     def stop(self, timeout: float = 30.0) -> None:
         self.stopped.set()
+        worker = self._worker
+        if worker is not None and hasattr(worker, "interrupt"):
+            worker.interrupt()  # a refit under way is dropped, not waited for
         if self.thread is not None and self.thread is not threading.current_thread():
             self.thread.join(timeout)
 
     def _loop(self) -> None:
-        from hospiflow.forecast.service import ForecastService
+        if self.mode == "process":
+            from hospiflow.forecast.worker import ForecastProcess
 
-        forecasts = ForecastService(self.database_url)
+            forecasts: Any = ForecastProcess(self.database_url)
+        else:
+            from hospiflow.forecast.service import ForecastService
+
+            forecasts = ForecastService(self.database_url)
+        self._worker = forecasts
         try:
             while not self.stopped.wait(self.POLL_SECONDS):
                 self.tick(forecasts)
@@ -235,6 +275,8 @@ class LiveForecaster:
 
     def tick(self, forecasts: Any) -> bool:
         """Refresh when a new simulated hour has begun; True when it did."""
+        import time
+
         run_id = self.service.run_id
         if run_id is None:
             return False
@@ -243,18 +285,25 @@ class LiveForecaster:
         if hour == self._last_hour or minute < 60:
             return False
         day = int(minute // 1440)
+        now = time.monotonic()
+        refit = self._last_fit is None or (
+            day != self._last_day and now - self._last_fit >= self.REFIT_SECONDS
+        )
         from hospiflow.errors import ForecastError
 
         try:
-            forecasts.run(run_id, refit=day != self._last_day)
+            forecasts.run(run_id, refit=refit)
         except Exception as error:  # noqa: BLE001 - a forecast must never stop the run
             self.last_error = str(error)
             # too little history yet is expected in a fresh live run: not worth a warning
             level = logging.DEBUG if isinstance(error, ForecastError) else logging.WARNING
-            log.log(level, "live forecast of run %s not refreshed: %s", run_id, error)
+            if not self.stopped.is_set():
+                log.log(level, "live forecast of run %s not refreshed: %s", run_id, error)
             self._last_hour = hour  # try again next hour, not every poll
             return False
-        self._last_hour, self._last_day = hour, day
+        if refit:
+            self._last_day, self._last_fit = day, now
+        self._last_hour = hour
         self.refreshes += 1
         self.last_error = None
         return True

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from conftest import TOKEN, simulate_into
 from hospiflow.alerts.conditions import Condition, status_condition
 from hospiflow.alerts.webhook import Webhook
 from hospiflow.store import alerts as store
@@ -36,14 +35,17 @@ def _wait(predicate: Callable[[], bool], seconds: float = 30.0) -> None:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def busy_url(
-    request: pytest.FixtureRequest, tmp_path: Any, postgres_databases: Callable[[str], str]
+    request: pytest.FixtureRequest,
+    tmp_path: Any,
+    postgres_databases: Callable[[str], str],
+    simulate: Callable[..., int],
 ) -> str:
     """A store with an overloaded week (red hours), per backend."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'busy.db'}"
     else:
         url = postgres_databases("hospiflow_alerts")
-    simulate_into(url, days=7, arrival_rate_per_hour=16.0)
+    simulate(url, days=7, arrival_rate_per_hour=16.0)
     return url
 
 
@@ -174,7 +176,7 @@ def test_webhook_gives_up_and_says_why(hook: Any) -> None:
 
 
 def test_watcher_raises_on_a_live_run_and_the_webhook_delivers(
-    busy_url: str, make_app: Callable[..., Any], hook: Any
+    busy_url: str, make_app: Callable[..., Any], hook: Any, token: str
 ) -> None:
     """A running live run over an overloaded hospital is red: one alert, delivered after
     the webhook server's two refusals, visible in /alerts, acknowledged with a token."""
@@ -184,7 +186,7 @@ def test_watcher_raises_on_a_live_run_and_the_webhook_delivers(
     scenario, label = live_run_scenario(busy_url, continue_from=1)
     live = LiveService(busy_url, scenario, speed=3600.0, label=label, forecast=False)
     live_id = live.start()
-    app = make_app(busy_url, API_TOKEN=TOKEN, ALERT_WEBHOOK=url)
+    app = make_app(busy_url, API_TOKEN=token, ALERT_WEBHOOK=url)
     watcher = AlertWatcher(app, every=3600)
     watcher.webhook.first_delay = 0.05  # type: ignore[union-attr]
     client = app.test_client()
@@ -216,7 +218,7 @@ def test_watcher_raises_on_a_live_run_and_the_webhook_delivers(
         answer = client.post(
             f"/api/v1/alerts/{item['id']}/acknowledge",
             json={"note": "called the on-call doctor"},
-            headers={"Authorization": f"Bearer {TOKEN}"},
+            headers={"Authorization": f"Bearer {token}"},
         )
         assert answer.status_code == 200, answer.json
         assert answer.json["alert"]["acknowledged"]["by"]
@@ -228,9 +230,11 @@ def test_watcher_raises_on_a_live_run_and_the_webhook_delivers(
         live.stop()
 
 
-def test_unknown_alert_is_404_and_bad_body_400(make_app: Callable[..., Any], busy_url: str) -> None:
-    client = make_app(busy_url, API_TOKEN=TOKEN).test_client()
-    auth = {"Authorization": f"Bearer {TOKEN}"}
+def test_unknown_alert_is_404_and_bad_body_400(
+    make_app: Callable[..., Any], busy_url: str, token: str
+) -> None:
+    client = make_app(busy_url, API_TOKEN=token).test_client()
+    auth = {"Authorization": f"Bearer {token}"}
     assert client.post("/api/v1/alerts/99/acknowledge", json={}, headers=auth).status_code == 404
     bad = client.post("/api/v1/alerts/99/acknowledge", json={"who": 1}, headers=auth)
     assert bad.status_code == 400

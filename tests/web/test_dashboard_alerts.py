@@ -13,6 +13,7 @@ import random
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -163,5 +164,31 @@ def test_daily_summary_on_an_imported_site_says_what_is_missing(
         assert missing == ["absent de ces données"] * 2  # waits (no first-seen), staffing
         shown.screenshot(path=str(ARTIFACTS / "summary-site-fr.png"), full_page=True)
         assert page.errors == []
+    finally:
+        page.context.close()
+
+
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"  # axe-core (npm), MPL-2.0
+AXE_RUN = """async () => (await axe.run(document, { runOnly: ['wcag2a', 'wcag2aa'] }))
+  .violations.map((v) => [v.id, v.impact, v.nodes.map((n) => n.target)])"""
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_banner_and_summary_pass_the_accessibility_check(
+    browser: Any, red: dict[str, Any], lang: str
+) -> None:
+    """axe-core (WCAG 2 A and AA) on a view with the banner and on the summary page."""
+    page = Page(
+        browser, red["server"].url, language="fr-FR" if lang == "fr" else "en-GB", bypass_csp=True
+    )
+    try:
+        shown = page.open("now", red["live"])
+        shown.wait_for_selector("#alerts .alerts-acknowledged", state="attached")
+        shown.add_script_tag(path=str(AXE))
+        assert [v for v in shown.evaluate(AXE_RUN) if "#alerts" in str(v)] == []
+        shown.goto(f"{red['server'].url}/summary?run=1&lang={lang}")
+        shown.wait_for_selector('body[data-ready="true"]')
+        shown.add_script_tag(path=str(AXE))
+        assert shown.evaluate(AXE_RUN) == []
     finally:
         page.context.close()

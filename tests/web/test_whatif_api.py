@@ -119,3 +119,23 @@ def test_bad_requests_name_the_field(make_app, private_store, token, body, statu
         assert error["details"]["where"] == where
         assert where in error["message"]
     assert client.get(f"{API}/whatifs/1").status_code == 404  # no job was started
+
+
+def test_whatif_on_a_whole_scenario(make_app, private_store, token) -> None:
+    """A scenario given whole (as a calibrated file would be) is the base of the what-if."""
+    from hospiflow.simulation.scenario import load_scenario, scenario_to_dict
+
+    mine = scenario_to_dict(load_scenario("emergency").replace(name="my-hospital", seed=5))
+    client = make_app(private_store, API_TOKEN=token).test_client()
+    body = {
+        "scenario": mine,
+        "changes": {"ward_beds": {"medicine": 20}},
+        "replications": 2,
+        "weeks": 1,
+    }
+    started = client.post(f"{API}/whatifs", json=body, headers=_auth(token))
+    assert started.status_code == 202, started.get_data(as_text=True)
+    job, _ = _wait(client, started.get_json()["whatif_id"])
+    assert job["status"] == "complete", job["error"]
+    assert job["result"]["base"] == "my-hospital"
+    assert job["result"]["changes"] == ["medicine: 282 -> 302 beds"]

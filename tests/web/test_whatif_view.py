@@ -5,12 +5,14 @@ table of baseline, change and 95 % interval, in English and French."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from browser import Page, launch
 
 pytestmark = pytest.mark.browser
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"  # axe-core 4.11.0 (npm), MPL-2.0
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +25,8 @@ def test_scenarios_view_shows_the_difference_chart(
     browser: Any, make_app, serve, private_store, token, lang
 ) -> None:
     server = serve(make_app(private_store, API_TOKEN=token))
-    page = Page(browser, server.url, language="fr-FR" if lang == "fr" else "en-GB")
+    # bypass_csp: only to inject axe-core at the end, as test_dashboard_views does
+    page = Page(browser, server.url, language="fr-FR" if lang == "fr" else "en-GB", bypass_csp=True)
     try:
         shown = page.open("scenarios")
         shown.wait_for_selector("#whatif-specialty option", state="attached", timeout=30_000)
@@ -76,6 +79,12 @@ def test_scenarios_view_shows_the_difference_chart(
                 "+4 treatment spaces (largest area)",
             ]
         page.shot(f"whatif-scenarios-{lang}")
+        shown.add_script_tag(path=str(AXE))
+        violations = shown.evaluate(
+            """async () => (await axe.run('[data-whatif]', { runOnly: ['wcag2a', 'wcag2aa'] }))
+              .violations.map((v) => [v.id, v.impact, v.nodes.map((n) => n.target)])"""
+        )
+        assert violations == []
         assert page.errors == []
     finally:
         page.close()

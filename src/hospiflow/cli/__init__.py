@@ -70,6 +70,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "import_group",
         "Import visit records into a site: hospiflow import --site NAME --format FMT FILE...",
     ),
+    "calibrate": (
+        "calibrate",
+        "calibrate",
+        "Fit the twin to a site's visits (--out FILE.toml), or prove it (--validate).",
+    ),
     "export": (
         "ingest",
         "export",

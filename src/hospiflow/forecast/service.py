@@ -38,8 +38,11 @@ one), the payload names the definition (``saturation_definition``), says
 written.
 
 **Live mode** calls :meth:`ForecastService.run` every simulated hour with
-``refit=False`` unless a simulated day has passed: the models are refitted at most
-once per simulated day, and each hour only predicts (well under a second).
+``refit=False`` unless a simulated day (and ``LiveForecaster.REFIT_SECONDS`` of real
+time) has passed: the models are refitted at most once per simulated day, and each
+hour only predicts. The service keeps what cannot change between those calls: the
+history of the run a live run continues and its quick calibration
+(:class:`~hospiflow.forecast.history.HistoryCache`).
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ from sqlalchemy.engine import Engine
 
 from hospiflow.errors import ForecastError, HospiflowError
 from hospiflow.forecast import census_risk
-from hospiflow.forecast.history import RunHistory, load_history, load_state
+from hospiflow.forecast.history import HistoryCache, RunHistory, load_history, load_state
 from hospiflow.forecast.models import DEFAULT_QUANTILES, count_quantiles, fit_dispersion
 from hospiflow.forecast.occupancy import normal_band, occupancy_band
 from hospiflow.forecast.rolling import SharedGLM, wall_clock
@@ -127,6 +130,8 @@ class ForecastService:
         )
         self.options = options or ForecastOptions()
         self._fitted: dict[int, _Fitted] = {}
+        self._histories = HistoryCache()  # live refreshes read only what changed
+        self._quick: dict[tuple[int, int], tuple[Calibrator | None, dict[str, Any]]] = {}
 
     def close(self) -> None:
         if self._owns:
@@ -143,7 +148,7 @@ class ForecastService:
         with self.writer.connect() as connection:
             if run_id is None:
                 run_id = latest_run_id(connection)
-            history = load_history(connection, run_id)
+            history = load_history(connection, run_id, cache=self._histories)
             origin_ms = -(-history.end_ms // MS_PER_HOUR) * MS_PER_HOUR
             if census_risk.is_observed(history):
                 # a site's own data: no doctors, no state samples; the census instead
@@ -240,8 +245,18 @@ class ForecastService:
             return None, {"source": "none", "reason": "no roster (no scenario)"}
         for run in reversed(history.runs):
             with self.writer.connect() as connection:
+                past = (
+                    history
+                    if run == history.run_id
+                    else load_history(
+                        connection, run, with_predecessor=False, cache=self._histories
+                    )
+                )
+                # the history a live run continues does not change: calibrated once
+                key = (run, past.end_ms)
+                if run != history.run_id and key in self._quick:
+                    return self._quick[key]
                 state = load_state(connection, run)
-                past = history if run == history.run_id else load_history(connection, run)
             if state.empty or state["waiting"].isna().all():
                 continue
             try:
@@ -259,11 +274,13 @@ class ForecastService:
                 )
             except HospiflowError as error:
                 return None, {"source": "none", "reason": str(error)}
-            return result.calibrator, {
-                "source": "quick",
-                "run_id": run,
-                "days": QUICK_CALIBRATION_DAYS + 7,
-            }
+            found: tuple[Calibrator | None, dict[str, Any]] = (
+                result.calibrator,
+                {"source": "quick", "run_id": run, "days": QUICK_CALIBRATION_DAYS + 7},
+            )
+            if run != history.run_id:
+                self._quick[key] = found
+            return found
         return None, {"source": "none", "reason": "no hourly state to calibrate on"}
 
     def _census_calibration(

@@ -51,6 +51,7 @@ from hospiflow.simulation.model import (
 DIAGNOSTICS_DONE = 5
 WARD_DISCHARGE = 6
 TRIAGE_DONE = 7
+BOARDED = 8
 _ARRIVAL = int(EventKind.ARRIVAL)
 _START = int(EventKind.TREATMENT_START)
 _END = int(EventKind.TREATMENT_END)
@@ -140,6 +141,7 @@ class FlowDraws:
     patience: list[float]  # inf: never leaves
     stay: list[float]  # ward stay minutes, should the patient be admitted
     discharge_minute: list[float]  # minute of the local day a ward stay may end at
+    boarding: list[float]  # minutes boarding when admitted to no ward (0: leaves at once)
 
 
 def draw_flow(
@@ -153,6 +155,7 @@ def draw_flow(
     stay_exponential: np.ndarray,
     distribution: str,
     cv: float,
+    local_hour: np.ndarray | None = None,
 ) -> FlowDraws:
     """Draw a chunk's triage, age, fate, diagnostics, patience and ward stays (vectorised)."""
     n = len(pathology)
@@ -193,6 +196,12 @@ def draw_flow(
     priority = np.array([priority_of_level(flow.triage_scale, lv) for lv in range(LEVELS + 1)])
     t2 = math.log1p(0.5**2)  # triage times: lognormal, coefficient of variation 0.5
     triage = flow.triage_minutes * rng.lognormal(-t2 / 2, math.sqrt(t2), n)
+    if local_hour is not None:  # the arrival's local hour: waits by time of day
+        triage = triage * np.asarray(flow.triage_profile, dtype=float)[local_hour]
+    boarding = np.zeros(n)
+    if flow.boarding_minutes > 0:  # drawn only then: other scenarios keep their streams
+        b2 = math.log1p(flow.boarding_cv**2)
+        boarding = flow.boarding_minutes * rng.lognormal(-b2 / 2, math.sqrt(b2), n)
     return FlowDraws(
         triage=triage.tolist(),
         level=level.tolist(),
@@ -205,6 +214,7 @@ def draw_flow(
         patience=patience.tolist(),
         stay=stay.tolist(),
         discharge_minute=discharge_minute.tolist(),
+        boarding=boarding.tolist(),
     )
 
 
@@ -223,6 +233,7 @@ class FlowPatients(Patients):
         self.reassessment: list[float] = []
         self.stay: list[float] = []
         self.discharge_minute: list[float] = []
+        self.boarding: list[float] = []
         self.stage: list[int] = []  # 0: first assessment next, 1: reassessment next
         self.timed: list[bool] = []  # patience expiry scheduled
         self.space_start: list[float] = []
@@ -242,6 +253,7 @@ class FlowPatients(Patients):
         self.reassessment.extend(draws.reassessment)
         self.stay.extend(draws.stay)
         self.discharge_minute.extend(draws.discharge_minute)
+        self.boarding.extend(draws.boarding)
         self.stage.extend([0] * n)
         self.timed.extend([False] * n)
         self.space_start.extend([NOT_YET] * n)
@@ -325,6 +337,9 @@ class FlowHospital:
         self.transfer_overflow = [w.overflow == "transfer" for w in flow.wards]
         self.by_profile = [w.discharge_by_profile for w in flow.wards]
         self.ward_stays: list[tuple[int, float, float]] = []  # (ward, start, end)
+        self.boarding_factor = list(flow.boarding_profile)
+        self.treatment_factor = list(flow.treatment_profile)
+        self.timed_treatment = any(v != 1.0 for v in flow.treatment_profile)
         self.present = 0
         self.ward_of_specialty: np.ndarray = np.zeros(0, dtype=np.int64)
 
@@ -431,6 +446,8 @@ class FlowHospital:
             patients.start[p] = now
             patients.doctor[p] = doctor.index
             minutes = patients.service[p]
+            if self.timed_treatment:
+                minutes *= self.treatment_factor[self._local_hour(now)]
             if self._emit is not None and self._reported[p] >= 0:
                 self._emit(now, _START, p, s, doctor.index)
         else:
@@ -470,7 +487,7 @@ class FlowHospital:
 
     def handlers(self, snapshot: Any) -> list[Any]:
         """The handler of each kind of heap entry, indexed by kind (the engine's dispatch)."""
-        table: list[Any] = [None] * 8
+        table: list[Any] = [None] * 9
         table[TREATMENT_END] = self.finish
         table[ABANDON] = self.abandon
         table[SHIFT_START] = self.shift_start
@@ -479,6 +496,7 @@ class FlowHospital:
         table[DIAGNOSTICS_DONE] = self._to_doctor
         table[WARD_DISCHARGE] = self._ward_discharge
         table[TRIAGE_DONE] = self._seek_space
+        table[BOARDED] = self._boarded
         return table
 
     def control(self, kind: int, subject: Any, now: float) -> None:
@@ -487,6 +505,8 @@ class FlowHospital:
             self._to_doctor(subject, now)
         elif kind == TRIAGE_DONE:
             self._seek_space(subject, now)
+        elif kind == BOARDED:
+            self._boarded(subject, now)
         else:
             self._ward_discharge(subject, now)
 
@@ -499,7 +519,11 @@ class FlowHospital:
         patients.bed_request[p] = now
         w = int(self.ward_of_specialty[patients.specialty[p]])
         if w < 0:
-            self._depart(p, now, _ADMITTED)
+            if patients.boarding[p] > 0:
+                minutes = patients.boarding[p] * self.boarding_factor[self._local_hour(now)]
+                heappush(self.calendar, (now + minutes, next(self.sequence), BOARDED, p))
+            else:
+                self._depart(p, now, _ADMITTED)
         elif self.beds_free[w]:
             self.beds_free[w] -= 1
             self._schedule_discharge(w, now, now + patients.stay[p], patients.discharge_minute[p])
@@ -508,6 +532,15 @@ class FlowHospital:
             self._depart(p, now, _TRANSFERRED)
         else:
             self.bed_queue[w].append(p)
+
+    def _local_hour(self, now: float) -> int:
+        clock = self.clock
+        slot = min(max(int(now // 60.0) + clock.warmup_hours, 0), clock.n_slots - 1)
+        return int(clock.local_hour[slot])
+
+    def _boarded(self, p: int, now: float) -> None:
+        """A boarder with no modelled ward leaves for the bed found for them."""
+        self._depart(p, now, _ADMITTED)
 
     def _ward_discharge(self, subject: tuple[int, float], now: float) -> None:
         w, start = subject

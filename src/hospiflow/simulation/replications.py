@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from hospiflow.simulation.engine import Engine
+from hospiflow.simulation.engine import Engine, SimulationResult
 from hospiflow.simulation.recorder import kpis
 from hospiflow.simulation.reports import MetricRow
 from hospiflow.simulation.scenario import Scenario
@@ -38,6 +38,13 @@ def run_metrics(scenario: Scenario, index: int) -> list[MetricRow]:
     seed = replication_seed(scenario.seed, index)
     engine = Engine(scenario, seed=seed if index else None)
     return kpis(engine.run())
+
+
+def run_measured(scenario: Scenario, index: int, measure: Callable[[SimulationResult], T]) -> T:
+    """Run replication ``index`` of ``scenario`` and return ``measure`` of its result
+    (``measure`` a module-level function or partial: it is sent to worker processes)."""
+    seed = replication_seed(scenario.seed, index)
+    return measure(Engine(scenario, seed=seed if index else None).run())
 
 
 def run_replications(

@@ -563,3 +563,27 @@ sa.Index("ix_alerts_run_id", alerts.c.run_id, alerts.c.id)
 
 ROLLUP_TABLES = (hourly_specialty, daily_pathology, monthly_specialty, performance_metrics)
 EVENT_TABLES = (events, state_snapshots, treatments, visits)
+
+# -- calibration: a site's fitted scenario and the proof that it reproduces the site -----
+
+# One row per ``hospiflow calibrate``: the scenario (and catalog) fitted on the site's
+# visits up to ``until_local``, and for a validation (``kind = "validation"``) the
+# criteria measured on the held-out weeks (value, target, pass) and whether all hold.
+calibrations = sa.Table(
+    "calibrations",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    sa.Column("site_id", RowId, sa.ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # "fit" | "validation"
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("until_local", sa.String(10), nullable=False),  # first day not used to fit
+    sa.Column("holdout_weeks", sa.Integer),
+    sa.Column("replications", sa.Integer),
+    sa.Column("scenario_toml", sa.Text, nullable=False),
+    sa.Column("catalog_toml", sa.Text, nullable=False),
+    sa.Column("criteria", Json),  # validation: [{name, value, target, unit, passed}]
+    sa.Column("passed", sa.Boolean),  # validation: every criterion holds
+    sa.Column("details", Json),  # not estimated (with the default used), fit summary
+    sqlite_autoincrement=True,
+)
+sa.Index("ix_calibrations_site", calibrations.c.site_id, calibrations.c.id)

@@ -332,6 +332,7 @@ export async function render(container, state) {
       shown: Math.min(short.length, STAFF_ROWS), total: short.length, target: formatNumber(100 * body.settings.target_probability),
     }) });
     staffing.chart.append(caption, table);
+    staffing.chart.dataset.points = String(rows.length); // drawn, as charts.draw marks a chart
   }
 
   async function paintScores() {
