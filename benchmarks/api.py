@@ -21,7 +21,10 @@ run writing every tick in the same process, at 60x as in ``make demo``).
    where the bare app's p95 is under 10 ms.
 2. **A live run at 600x.** The server restarted with its live run at 600x;
    every client cycles through all endpoints for ``--mixed-seconds``; p95 per
-   endpoint and the total beside the bare app under the same mix.
+   endpoint and the total beside the bare app under the same mix. Twice: the
+   live forecasts refreshed in a thread of the server (as before), then in a
+   child process at a lower priority (the default, ``forecast/worker.py``).
+   ``--live-only`` runs only this part.
 
 The clients are threads of this process (``http.client``, keep-alive, the
 body read but not decoded): they share the 2 cores with the server, for the
@@ -251,13 +254,15 @@ def _wait_health(base: str, what: str) -> dict[str, Any]:
 
 @contextmanager
 def real_server(
-    url: str, speed: float, threads: int
+    url: str, speed: float, threads: int, forecast: str = "process"
 ) -> Iterator[tuple[subprocess.Popen, str, int]]:
     """``hospiflow serve --live --continue-from 1`` on a free port; (process, API base, live id).
+    ``forecast``: where the live forecasts are computed (``HOSPIFLOW_LIVE_FORECAST``).
     The live run is deleted afterwards, leaving the cached store as it was."""
     port = free_port()
     binary = Path(sys.executable).parent / "hospiflow"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOSPIFLOW_")}
+    env["HOSPIFLOW_LIVE_FORECAST"] = forecast
     server = subprocess.Popen(
         [str(binary), "serve", "--database-url", url, "--port", str(port), "--live"]
         + ["--continue-from", "1", "--speed", str(speed), "--threads", str(threads)],
@@ -402,6 +407,9 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=60.0)
     parser.add_argument("--live-speed", type=float, default=600.0)
     parser.add_argument("--threads", type=int, default=32)
+    parser.add_argument(
+        "--live-only", action="store_true", help="only the mixed load beside a live run"
+    )
     parser.add_argument("--bare", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -417,7 +425,14 @@ def main() -> None:
         ).scalar_one()
     engine.dispose()
     load_avg = os.getloadavg()[0]
+    if not args.live_only:
+        per_endpoint(url, end_ms, args, load_avg)
+    for forecast in ("thread", "process"):
+        live_mix(url, end_ms, args, forecast)
 
+
+def per_endpoint(url: str, end_ms: int, args: argparse.Namespace, load_avg: float) -> None:
+    """Each endpoint in turn: the real server, then the bare app serving its bytes."""
     with real_server(url, args.speed, args.threads) as (server, base, live_id):
         targets = endpoints(live_id, end_ms)
         paths = {name: path for name, (path, _query) in targets.items()}
@@ -465,7 +480,12 @@ def main() -> None:
         " Latencies in ms."
     )
 
-    with real_server(url, args.live_speed, args.threads) as (server, base, live_id):
+
+def live_mix(url: str, end_ms: int, args: argparse.Namespace, forecast: str) -> None:
+    """Every client cycles through all endpoints while a live run at ``--live-speed`` runs,
+    its forecasts refreshed in a thread of the server or in a child process (``forecast``);
+    then the bare app under the same mix."""
+    with real_server(url, args.live_speed, args.threads, forecast) as (server, base, live_id):
         targets = endpoints(live_id, end_ms)
         paths = {name: path for name, (path, _query) in targets.items()}
         for path in paths.values():
@@ -476,8 +496,9 @@ def main() -> None:
         with bare_server(recorded, args.threads) as (reference, bare_base):
             bare_mixed = load(bare_base, paths, args.clients, args.mixed_seconds, reference.pid)
     print(
-        f"\nMixed load with the live run at {args.live_speed:g}x ({live['counts']['events']} events"
-        f" written meanwhile), {args.mixed_seconds:g} s:"
+        f"\nMixed load with the live run at {args.live_speed:g}x, forecasts in a {forecast}"
+        f" ({live['counts']['events']} events written meanwhile), {args.mixed_seconds:g} s,"
+        f" load average {os.getloadavg()[0]:.1f}:"
     )
     print(f"{'endpoint':32} {'requests':>8} {'p95 ms':>7} {'bare p95':>8} {'errors':>6}")
     for name in targets:
@@ -487,7 +508,8 @@ def main() -> None:
         )
     print(
         f"total: {mixed.rate():.0f} req/s vs bare {bare_mixed.rate():.0f} req/s "
-        f"(ratio {mixed.rate() / bare_mixed.rate():.2f}); {sum(mixed.errors.values())} errors"
+        f"(ratio {mixed.rate() / bare_mixed.rate():.2f}); {sum(mixed.errors.values())} errors",
+        flush=True,
     )
 
 

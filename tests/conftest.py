@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -108,3 +109,23 @@ def engine(url: str) -> Iterator[sa.Engine]:
     engine = create_engine_for(url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def make_app() -> Iterator[Callable[..., Any]]:
+    """Factory: ``make_app(url, **config)``; every app's engines and jobs are closed after.
+
+    The web package is imported here, not at the top, so tests that never build an app do
+    not pay for it."""
+    from hospiflow.web.app import create_app, state
+
+    apps = []
+
+    def build(url: str, **config: Any) -> Any:
+        app = create_app({"DATABASE_URL": url, "TESTING": True, **config})
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        state(app).close()

@@ -47,14 +47,20 @@ def simulate_run(
     progress: Callable[[float], None] | None = None,
     label: str = "",
     on_replication: Callable[[int], None] | None = None,
+    on_run: Callable[[int], None] | None = None,
 ) -> RunOutcome:
-    """Simulate ``scenario`` to the end; write the reports and/or the store."""
+    """Simulate ``scenario`` to the end; write the reports and/or the store.
+
+    ``progress`` gets the engine's clock (run minutes, warm-up negative) after
+    each chunk; ``on_run`` gets the store's run id as soon as the run exists
+    (status ``running``), before any simulation: what the API's jobs answer.
+    """
     sinks: list[Any] = []
     store_sink = None
     if database_url is not None:
         from hospiflow.store import StoreSink
 
-        store_sink = StoreSink(database_url, scenario.load_catalog(), label=label)
+        store_sink = StoreSink(database_url, scenario.load_catalog(), label=label, on_open=on_run)
         sinks.append(store_sink)
     csv_sink = None
     if out_dir is not None:
@@ -71,6 +77,13 @@ def simulate_run(
         report_paths=csv_sink.paths if csv_sink is not None else [],
         run_id=getattr(store_sink, "run_id", None),
     )
+
+
+def progress_fraction(scenario: Scenario, minute: float) -> float:
+    """How far a batch run is (0..1) when the engine's clock reads ``minute``."""
+    begin = -60.0 * Engine.warmup_hours(scenario)
+    total = 60.0 * Engine.horizon_hours(scenario) - begin
+    return max(0.0, min(1.0, (minute - begin) / total))
 
 
 def live_scenario(scenario: Scenario, start_date: date | None = None) -> Scenario:
@@ -114,21 +127,33 @@ class LiveRun:
     def simulated_minute(self) -> float:
         return self.engine.now
 
-    def run(self, max_real_seconds: float | None = None) -> SimulationResult:
-        """Advance in ticks until ``stop()`` (or ``max_real_seconds``); returns the result."""
+    def run(
+        self, max_real_seconds: float | None = None, resume_at: float | None = None
+    ) -> SimulationResult:
+        """Advance in ticks until ``stop()`` (or ``max_real_seconds``); returns the result.
+
+        ``resume_at`` (a resumed run's stored clock): the engine first replays
+        the run up to that minute with its sinks muted (same seed, so the same
+        patients and the same state; what it emits is already stored), then
+        paces on from there.
+        """
         engine = self.engine
         try:
-            engine.advance_to(0.0)  # the warm-up happens at once, unreported
-            engine.flush()
+            if resume_at is None:
+                engine.advance_to(0.0)  # the warm-up happens at once, unreported
+                self._tick()
+            else:
+                self._replay(resume_at)
+            begin = engine.now
             started = self.clock()
             horizon = engine.calendar.horizon_minute
             while not self.stopped.is_set():
                 elapsed = self.clock() - started
                 if max_real_seconds is not None and elapsed >= max_real_seconds:
                     break
-                target = min(elapsed * self.speed / 60.0, horizon)
+                target = min(begin + elapsed * self.speed / 60.0, horizon)
                 engine.advance_to(target)
-                engine.flush()
+                self._tick()
                 if target >= horizon:
                     break
                 self.stopped.wait(self.tick_seconds)
@@ -136,6 +161,26 @@ class LiveRun:
             engine.abort()
             raise
         return engine.finish()
+
+    def _tick(self) -> None:
+        """Hand the tick's records over; sinks that can commit them with the clock do."""
+        engine = self.engine
+        engine.flush()
+        for sink in engine.sinks:
+            checkpoint = getattr(sink, "checkpoint", None)
+            if checkpoint is not None:
+                checkpoint(engine.now)
+
+    def _replay(self, minute: float) -> None:
+        """Advance to ``minute`` emitting nothing (the engine is deterministic given its seed)."""
+        engine = self.engine
+        engine.open()
+        sinks, engine.sinks = engine.sinks, []
+        try:
+            engine.advance_to(minute)
+            engine.flush()  # to no sink: drops the replayed records
+        finally:
+            engine.sinks = sinks
 
     def stop(self) -> None:
         self.stopped.set()

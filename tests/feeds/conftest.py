@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from hospiflow.store import sites, tokens
-from hospiflow.web.app import create_app, state
 
 KEY = "a-feed-test-key-of-enough-length"
 
@@ -27,17 +25,3 @@ def site(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         "admin": {"Authorization": f"Bearer {admin}"},
         "viewer": {"Authorization": f"Bearer {viewer}"},
     }
-
-
-@pytest.fixture
-def make_app() -> Iterator[Callable[..., Any]]:
-    apps = []
-
-    def build(url: str, **config: Any) -> Any:
-        app = create_app({"DATABASE_URL": url, "TESTING": True, **config})
-        apps.append(app)
-        return app
-
-    yield build
-    for app in apps:
-        state(app).close()

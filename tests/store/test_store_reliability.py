@@ -142,3 +142,35 @@ def test_one_writer_and_twenty_readers_never_lock(tmp_path, seconds):
         thread.join(timeout=seconds + 120)
     assert not errors, errors[:3]
     assert writes[0] >= 1 and min(reads) >= 1
+
+
+def test_an_interrupted_live_run_is_claimed_once_and_never_from_a_live_writer(tmp_path):
+    from hospiflow.errors import StoreError
+    from hospiflow.simulation.engine import Engine
+
+    url = f"sqlite:///{tmp_path / 'lease.db'}"
+    scenario = default_scenario(days=1.0, seed=4)
+    sink = StoreSink(url, scenario.load_catalog(), kind="live", continues_run=7)
+    engine = Engine(scenario, [sink])
+    engine.open()
+    sink.checkpoint(0.0)  # nothing buffered: the clock stays unset
+    engine.abort()  # failed, but not by a crash
+    writer = create_engine_for(url)
+    r = schema.runs
+    with writer.begin() as connection:
+        assert runs.interrupted_continuation(connection, 7) is None
+        connection.execute(r.update().values(status="running", error=None))
+        # its writer (this process) is alive: not interrupted, not claimable
+        assert runs.interrupted_continuation(connection, 7) is None
+        with pytest.raises(StoreError, match="not interrupted"):
+            runs.claim_interrupted(connection, sink.run_id, "other:1")
+        connection.execute(r.update().values(writer="gone-host:1", heartbeat_ms=1))
+        assert runs.interrupted_continuation(connection, 8) is None  # another history
+        assert runs.interrupted_continuation(connection, 7)["id"] == sink.run_id
+        assert runs.claim_interrupted(connection, sink.run_id, "new:2") is None
+        with pytest.raises(StoreError, match="not interrupted"):  # the new writer's now
+            runs.claim_interrupted(connection, sink.run_id, "new:3")
+        assert runs.reap_orphans(connection) == []  # "new:2" is silent, but fresh
+        row = connection.execute(sa.select(r.c.status, r.c.writer)).one()
+    assert tuple(row) == ("running", "new:2")
+    writer.dispose()

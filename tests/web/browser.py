@@ -51,6 +51,13 @@ def launch() -> Iterator[Any]:
         chromium.close()
 
 
+SETTLED = """() => [...document.querySelectorAll('#view .panel')].every((panel) => {
+    const chart = panel.querySelector('.chart');
+    const empty = panel.querySelector('.empty');
+    return !chart || chart.hidden || chart.dataset.points !== undefined || (empty && !empty.hidden);
+})"""
+
+
 class Page:
     """A browser page that records console errors and uncaught exceptions."""
 
@@ -78,6 +85,20 @@ class Page:
 
     def wait_ready(self, view: str) -> None:
         self.page.wait_for_selector(f'#view[data-view="{view}"][data-ready="true"]', timeout=30_000)
+
+    def settle(self) -> None:
+        """Wait until the browser has painted what the view drew (two animation frames
+        after it marked itself ready): a condition, not a fixed delay."""
+        self.page.wait_for_function(
+            "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame("
+            "() => done(true))))"
+        )
+
+    def wait_drawn(self) -> None:
+        """Until every chart panel of the view has settled: drawn (``data-points``), hidden,
+        or its empty or error message shown. Panels load on their own after the view is ready."""
+        self.page.wait_for_function(SETTLED, timeout=30_000)
+        self.settle()
 
     def shot(self, name: str) -> None:
         ARTIFACTS.mkdir(exist_ok=True)

@@ -22,7 +22,6 @@ import sqlalchemy as sa
 from hospiflow.runner import simulate_run
 from hospiflow.simulation.scenario import default_scenario
 from hospiflow.store import migrate
-from hospiflow.web.app import create_app, state
 
 TOKEN = "s3cret-token"
 DAYS = 7
@@ -81,21 +80,6 @@ def private_store(sqlite_store: str, tmp_path: Path) -> str:
     target = tmp_path / "private.db"
     shutil.copyfile(source, target)
     return f"sqlite:///{target}"
-
-
-@pytest.fixture
-def make_app() -> Iterator[Callable[..., Any]]:
-    """Factory: ``make_app(url, **config)``; every app's engines and jobs are closed after."""
-    apps = []
-
-    def build(url: str, **config: Any) -> Any:
-        app = create_app({"DATABASE_URL": url, "TESTING": True, **config})
-        apps.append(app)
-        return app
-
-    yield build
-    for app in apps:
-        state(app).close()
 
 
 @pytest.fixture

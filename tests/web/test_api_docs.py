@@ -12,6 +12,10 @@ EXPECTED_PATHS = {
     "/api/v1/runs": {"get", "post"},
     "/api/v1/runs/{run_id}": {"get", "delete"},
     "/api/v1/runs/{run_id}/now": {"get"},
+    "/api/v1/runs/{run_id}/now/context": {"get"},
+    "/api/v1/runs/{run_id}/now/longest": {"get"},
+    "/api/v1/whatifs": {"post"},
+    "/api/v1/whatifs/{whatif_id}": {"get"},
     "/api/v1/runs/{run_id}/tension": {"get"},
     "/api/v1/runs/{run_id}/tension/now": {"get"},
     "/api/v1/runs/{run_id}/arrivals": {"get"},
@@ -36,11 +40,15 @@ EXPECTED_PATHS = {
     "/api/v1/sites": {"get", "post"},
     "/api/v1/sites/{site_id}": {"get"},
     "/api/v1/sites/{site_id}/quality": {"get"},
+    "/api/v1/sites/{site_id}/fidelity": {"get"},
     "/api/v1/sites/{site_id}/quarantine": {"get"},
     "/api/v1/sites/{site_id}/imports": {"post"},
     "/api/v1/sites/{site_id}/visits": {"post"},
     "/api/v1/sites/{site_id}/fhir": {"post"},
     "/api/v1/audit": {"get"},
+    "/api/v1/alerts": {"get"},
+    "/api/v1/alerts/{alert_id}/acknowledge": {"post"},
+    "/api/v1/runs/{run_id}/summary": {"get"},
 }
 
 

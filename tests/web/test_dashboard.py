@@ -88,8 +88,8 @@ def test_arrivals_chart_holds_the_api_series(page: Page, server: Any) -> None:
     """The arrivals chart plots the same counts the API returns for its controls."""
     shown = page.open("arrivals")
     run = _api(server, "/runs/1")["run"]
-    start = shown.locator('input[type="date"]').nth(0).input_value()
-    end = shown.locator('input[type="date"]').nth(1).input_value()
+    start = shown.locator("input[data-date]").nth(0).input_value()
+    end = shown.locator("input[data-date]").nth(1).input_value()
     body = _api(server, "/runs/1/arrivals", bucket="day", by="specialty", start=start, end=end)
     plotted = shown.evaluate(
         "() => document.querySelector('.chart').data.map(t => t.y.reduce((a, b) => a + b, 0))"

@@ -132,7 +132,7 @@ def test_every_view_opens_on_the_latest_data(
             if view != "now":
                 shown.evaluate("view => { location.hash = view; }", view)
                 page.wait_ready(view)
-            shown.wait_for_timeout(300)
+            page.wait_drawn()
             page.shot(f"views-{source}-{view}-{lang}")
             if shown.locator("#view .empty.error").count():
                 errors = shown.locator("#view .empty.error").all_inner_texts()
@@ -181,7 +181,7 @@ def test_every_view_passes_the_accessibility_check(
             if view != "now":
                 shown.evaluate("view => { location.hash = view; }", view)
                 page.wait_ready(view)
-            shown.wait_for_timeout(300)
+            page.wait_drawn()
             if not shown.evaluate("() => Boolean(window.axe)"):
                 shown.add_script_tag(path=str(AXE))
             found += shown.evaluate(

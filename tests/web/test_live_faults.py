@@ -158,3 +158,100 @@ def test_killed_live_process_leaves_no_run_running_forever(
         engine.dispose()
     status_after, error, _events_count = _row(path, 1)
     assert status_after == "failed" and "gone" in error
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _serve_live(command: list[str], path: Path, stderr: int) -> subprocess.Popen[bytes]:
+    port = str(_free_port())
+    return subprocess.Popen(
+        [*command, "serve", "--db", str(path), "--port", port, "--continue-from", "1"]
+        + ["--speed", "3600"],
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
+
+
+def _trace(path: Path, run_id: int, before_ms: int) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path, timeout=30) as connection:
+        return connection.execute(
+            "SELECT time_ms, kind, patient_no, doctor_idx FROM events"
+            " WHERE run_id = ? AND time_ms < ? ORDER BY time_ms, kind, patient_no, doctor_idx",
+            (run_id, before_ms),
+        ).fetchall()
+
+
+def test_serve_continue_from_resumes_the_live_run_a_kill_interrupted(tmp_path: Path) -> None:
+    """kill -9 of ``serve --continue-from 1``, then the same command: the same run carries on.
+
+    The resumed run's trace has no duplicate and no gap: it equals, event for
+    event, the same scenario simulated without interruption.
+    """
+    from hospiflow.simulation.engine import Engine
+    from hospiflow.simulation.scenario import scenario_from_dict
+    from hospiflow.store import StoreSink
+
+    path = tmp_path / "live.db"
+    command = [sys.executable, "-m", "hospiflow.cli"]
+    subprocess.run(
+        [*command, "simulate", "--db", str(path), "--days", "2", "--seed", "3", "--no-reports"]
+        + ["--warmup-days", "1", "--quiet"],
+        check=True,
+        capture_output=True,
+    )
+    first = _serve_live(command, path, subprocess.DEVNULL)
+    try:
+
+        def clocked() -> bool:
+            with sqlite3.connect(path, timeout=30) as connection:
+                row = connection.execute("SELECT clock_min FROM runs WHERE id = 2").fetchone()
+            return row is not None and row[0] is not None and row[0] > 120
+
+        _wait(clocked, 90, "two simulated hours of the live run")
+    finally:
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(30)
+    assert _row(path, 2)[0] == "running"  # what kill -9 leaves behind
+    with sqlite3.connect(path, timeout=30) as connection:
+        killed_events = connection.execute(
+            "SELECT COUNT(*) FROM events WHERE run_id = 2"
+        ).fetchone()
+        (killed_clock,) = connection.execute("SELECT clock_min FROM runs WHERE id = 2").fetchone()
+
+    second = _serve_live(command, path, subprocess.PIPE)
+    try:
+        _wait(lambda: _events(path, 2) > killed_events[0] + 200, 90, "the resumed run to write")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        _, err = second.communicate(timeout=60)
+    assert second.returncode == 0, err.decode()
+    assert b"was interrupted: it carries on" in err
+    with sqlite3.connect(path, timeout=30) as connection:
+        runs = connection.execute("SELECT id, kind, status FROM runs ORDER BY id").fetchall()
+        (parameters,) = connection.execute("SELECT parameters FROM runs WHERE id = 2").fetchone()
+        (last_ms,) = connection.execute(
+            "SELECT MAX(time_ms) FROM events WHERE run_id = 2"
+        ).fetchone()
+    assert runs == [(1, "simulation", "complete"), (2, "live", "complete")]  # no second run
+
+    # the same scenario, uninterrupted, in another store
+    import json
+
+    scenario = scenario_from_dict(json.loads(parameters), where="test")
+    reference_path = tmp_path / "reference.db"
+    reference = StoreSink(sqlite_url(reference_path), scenario.load_catalog(), kind="live")
+    engine = Engine(scenario, [reference])
+    engine.advance_to(killed_clock + 24 * 60.0)
+    engine.finish()
+    with sqlite3.connect(reference_path) as connection:
+        (reference_last,) = connection.execute("SELECT MAX(time_ms) FROM events").fetchone()
+    assert reference_last > last_ms  # the reference covers the whole resumed run
+    resumed = _trace(path, 2, last_ms)
+    assert len(resumed) >= killed_events[0] + 200
+    assert resumed == _trace(reference_path, 1, last_ms)

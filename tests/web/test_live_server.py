@@ -95,7 +95,19 @@ def test_stream_delivers_live_events_and_resumes_without_loss(make_app, serve, p
         first.wait_for(lambda c: any(m.get("event") == "state" for m in c.messages))
         first.close()
         received = first.traces()
-        time.sleep(1.0)  # events keep being written while nobody listens
+        # events keep being written while nobody listens: wait for 20 more in the store
+        unseen = received[-1]["sse_id"]
+        e = schema.events
+        deadline = time.monotonic() + 30
+        while True:
+            with connect(private_store) as connection:
+                newer = connection.execute(
+                    sa.select(sa.func.count()).where(e.c.run_id == run_id, e.c.id > unseen)
+                ).scalar_one()
+            if newer >= 20:
+                break
+            assert time.monotonic() < deadline, "the live run wrote nothing while unwatched"
+            time.sleep(0.05)
         second = SseClient(url, last_event_id=received[-1]["sse_id"])
         second.wait_for(lambda c: len(c.traces()) >= 30)
         second.close()

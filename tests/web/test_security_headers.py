@@ -100,7 +100,7 @@ def test_dashboard_works_under_the_policy(page: Page) -> None:
     """Every view renders with zero CSP violations and zero console errors."""
     for view in VIEWS:
         shown = page.open(view)
-        shown.wait_for_timeout(200)
+        page.wait_drawn()
         assert shown.evaluate("window.__csp") == [], (view, shown.evaluate("window.__csp"))
     # the policy is really enforced: an injected inline script does not run
     blocked = shown.evaluate(

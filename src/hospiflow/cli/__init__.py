@@ -29,6 +29,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Simulate the hospital: write the five CSV reports and the run into the store.",
     ),
     "scenario": ("simulate", "scenario", "Show or check scenario files."),
+    "whatif": (
+        "whatif",
+        "whatif",
+        "Compare a scenario with a change of it: paired replications, 95 % intervals.",
+    ),
     "queueing": (
         "queueing",
         "group",
@@ -64,6 +69,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "ingest",
         "import_group",
         "Import visit records into a site: hospiflow import --site NAME --format FMT FILE...",
+    ),
+    "calibrate": (
+        "calibrate",
+        "calibrate",
+        "Fit the twin to a site's visits (--out FILE.toml), or prove it (--validate).",
     ),
     "export": (
         "ingest",

@@ -8,6 +8,7 @@ while no token exists (``hospiflow token create``, or ``HOSPIFLOW_API_TOKEN``).
 from __future__ import annotations
 
 import errno
+import gc
 import ipaddress
 import logging
 import signal
@@ -106,10 +107,16 @@ def _sigterm_as_interrupt() -> None:
 
 
 def _service(url: str, scenario_source: str, continue_from: int | None, speed: float) -> Any:
-    from hospiflow.live import LiveService, live_run_scenario
+    from hospiflow.live import LiveService, plan_live
 
-    scenario, label = live_run_scenario(url, scenario_source, continue_from)
-    return LiveService(url, scenario, speed=speed, label=label)
+    plan = plan_live(url, scenario_source, continue_from)
+    if plan.resume is not None:
+        click.echo(
+            f"live run {plan.resume} (continuing run {continue_from}) was interrupted: "
+            "it carries on from its last stored minute",
+            err=True,
+        )
+    return LiveService.from_plan(url, plan, speed=speed)
 
 
 @click.command()
@@ -198,6 +205,9 @@ def serve(
     from hospiflow.live import OrphanReaper
 
     reaper = OrphanReaper(url).start()
+    from hospiflow.web.alerting import AlertWatcher
+
+    alerts = AlertWatcher(app).start()
     service = None
     if with_live or continue_from is not None:
         service = _service(url, scenario_source, continue_from, speed)
@@ -208,6 +218,10 @@ def serve(
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     click.echo(f"hospiflow at http://{shown}:{port}/  (API docs: /api/docs)", err=True)
     _sigterm_as_interrupt()
+    # what startup built (modules, the app, its caches) lives as long as the process:
+    # frozen out of the collector's way, a 1,000-visit push no longer makes it walk
+    # all of it (~20 % of a push's CPU)
+    gc.freeze()
     try:
         server.serve(app, host=host, port=port, threads=threads, channel_timeout=300)
     except KeyboardInterrupt:
@@ -218,6 +232,7 @@ def serve(
         if feed is not None:
             feed.stop()
         reaper.stop()
+        alerts.stop()
         state(app).close()
     sys.exit(0)
 

@@ -60,7 +60,10 @@ def header(text: str) -> tuple[str, str, str, str]:
     lines = _lines(text)
     if not lines or not lines[0].startswith("MSH") or not _encoding_ok(lines[0]):
         return "", "", "", ""
-    fields = hl7v2._Fields(lines[:1])
+    return _header(hl7v2._Fields(lines[:1]))
+
+
+def _header(fields: hl7v2._Fields) -> tuple[str, str, str, str]:
     return (
         fields.get("MSH", 10)[:200],
         (fields.get("MSH", 9, 2) or "")[:8].upper(),
@@ -90,25 +93,33 @@ def parse(
             "",
             True,
         )
-    control_id, event, _app, _facility = header(text)
+    # one field split serves the header, the checks and the ACK (a listener's hot path)
+    fields = hl7v2._Fields(lines)
+    control_id, event, app, facility = _header(fields)
+    sender = (app, facility)
     fs = lines[0][3]
-    raw = "\n".join(hl7v2.redact_segment(line, fs) for line in lines)
     for index, line in enumerate(lines[1:], start=2):
         if not hl7v2._is_segment(line, fs):
             text = f"segment {index} is not an HL7 segment (three letters or digits, then {fs!r})"
-            return Bad(control_id, event, location, "bad_segment", None, text, _short(raw))
+            raw = _redacted(lines, fs)
+            return Bad(control_id, event, location, "bad_segment", None, text, raw, False, sender)
     if not control_id:
-        return Bad(
-            "", event, location, "missing_field", "MSH-10", "MSH-10 (control id) is empty", ""
-        )
+        text = "MSH-10 (control id) is empty"
+        return Bad("", event, location, "missing_field", "MSH-10", text, "", False, sender)
     try:
-        fields = hl7v2._message(hl7v2._Fields(lines), number, settings)
+        message = hl7v2._message(fields, number, settings)
     except hl7v2._Bad as bad:
         reject = bad.reason == "unsupported_event"
+        raw = _redacted(lines, fs)
         return Bad(
-            control_id, event, location, bad.reason, bad.field, bad.message, _short(raw), reject
+            control_id, event, location, bad.reason, bad.field, bad.message, raw, reject, sender
         )
-    return Message(control_id, event, location, fields, _short(raw))
+    return Message(control_id, event, location, message, sender)
+
+
+def _redacted(lines: list[str], fs: str) -> str:
+    """What the quarantine keeps of a refused message: identifying fields hidden."""
+    return _short("\n".join(hl7v2.redact_segment(line, fs) for line in lines))
 
 
 def _short(raw: str) -> str:
@@ -116,16 +127,23 @@ def _short(raw: str) -> str:
 
 
 def ack(
-    original: bytes | str,
+    original: bytes | str | Message | Bad,
     outcome: Outcome | None,
     control: str,
     *,
     code: str | None = None,
     reason: str | None = None,
 ) -> bytes:
-    """The ACK of ``original`` (its MSH-10 in MSA-2); ``code``/``reason`` override the outcome's."""
-    text = original.decode("utf-8", "replace") if isinstance(original, bytes) else original
-    control_id, event, app, facility = header(text)
+    """The ACK of ``original`` (its MSH-10 in MSA-2); ``code``/``reason`` override the outcome's.
+
+    ``original`` is the message's bytes or text, or what ``parse`` made of it (whose
+    header is read already)."""
+    if isinstance(original, Message | Bad):
+        control_id, event = original.control_id, original.event
+        app, facility = original.sender
+    else:
+        text = original.decode("utf-8", "replace") if isinstance(original, bytes) else original
+        control_id, event, app, facility = header(text)
     esc = hl7v2._escape
     status = code or (outcome.ack if outcome is not None else "AR")
     why = reason or (outcome.message if outcome is not None else None) or ""

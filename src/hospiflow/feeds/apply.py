@@ -92,6 +92,7 @@ class Bad:
     message: str
     raw: str  # identifiers already redacted
     reject: bool = False  # AR (not processed at all) rather than AE
+    sender: tuple[str, str] = ("", "")  # MSH-3, MSH-4: the ACK goes back to them
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,7 @@ class Message:
     event: str
     location: str
     fields: Any  # hl7v2._Message; None for a message of another patient class
-    raw: str  # identifiers already redacted, for the quarantine
+    sender: tuple[str, str] = ("", "")  # MSH-3, MSH-4: the ACK goes back to them
 
 
 @dataclass(slots=True)
@@ -155,8 +156,13 @@ class SiteFeed:
         actor: str = "feed",
         format: str = "mllp",
         allow_future: bool = False,
+        keep_connection: bool = False,
     ) -> None:
         self.engine = engine
+        # a listener commits every few milliseconds: one connection kept for its life
+        # spares a pool checkout and its events per transaction (``close`` returns it)
+        self.keep_connection = keep_connection
+        self._connection: Connection | None = None
         with engine.connect() as connection:
             self.site = sites.get_site(connection, site)
         self.site_id = int(self.site["id"])
@@ -173,11 +179,34 @@ class SiteFeed:
 
     # ------------------------------------------------------------------ transactions
 
+    def close(self) -> None:
+        """Return the kept connection (a ``keep_connection`` feed); a later write reopens it."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        """A transaction on the kept connection, or on one from the pool."""
+        if not self.keep_connection:
+            with self.engine.begin() as connection:
+                yield connection
+            return
+        if self._connection is None or self._connection.invalidated:
+            self.close()
+            self._connection = self.engine.connect()
+        try:
+            with self._connection.begin():
+                yield self._connection
+        except BaseException:
+            self.close()  # whatever broke the transaction may have broken the connection
+            raise
+
     @contextmanager
     def _transaction(self) -> Iterator[tuple[Connection, int, _Visits]]:
         had_run = self.site["run_id"] is not None
         try:
-            with self.engine.begin() as connection:
+            with self._begin() as connection:
                 run_id = sites.observed_run(connection, self.site)
                 visits = self._visits
                 if visits is None:
@@ -252,31 +281,21 @@ class SiteFeed:
             )
             for r in rejections
         ]
-        insert_rows(connection, "quarantine", QUARANTINE_COLUMNS, rows)
+        _sql_many(connection, _INSERT_QUARANTINE, rows)  # not COPY: a pipeline refuses it
 
     def _touch(
         self, connection: Connection, run_id: int, times: list[int], added: int, messages: int
     ) -> None:
-        """The run's count, span and version, and the site's feed state, after a write."""
-        start, end, count = _sql(
-            connection,
-            "SELECT start_utc_ms, end_utc_ms, visits_count FROM runs WHERE id = ?",
-            (run_id,),
-        ).one()
-        count = int(count)
-        if times:
-            first, last = min(times), max(times)
-            start = first if count == 0 else min(int(start), first)
-            end = last if count == 0 else max(int(end), last)
+        """The run's count, span and version, and the site's feed state, after a write
+        (relative updates: one statement each, right whoever else writes the run)."""
         at = now_ms()
         version = max(at, int(self._last_version or 0) + 1)
         self._last_version = version
-        _sql(
-            connection,
-            "UPDATE runs SET visits_count = ?, start_utc_ms = ?, end_utc_ms = ?, "
-            "finished_at_ms = ? WHERE id = ?",
-            (max(0, count + added), start, end, version, run_id),
-        )
+        if times:
+            first, last = min(times), max(times)
+            _sql(connection, _RUN_SPAN, (added, added, first, first, last, last, version, run_id))
+        else:
+            _sql(connection, _RUN_COUNT, (added, added, version, run_id))
         _sql(connection, _STATE_UPSERT, (self.site_id, at, messages, True))
 
     _last_version: int | None = None
@@ -408,12 +427,18 @@ class SiteFeed:
                             answer[:500],
                         )
                     )
-            insert_rows(connection, "feed_messages", _MESSAGE_COLUMNS, records)
-            if rejections:
-                if self._session_batch is None:
-                    self._session_batch = self._batch(connection, {"source": "feed"})
-                self._quarantine(connection, self._session_batch, rejections)
-            self._touch(connection, run_id, work.times, work.added, len(items))
+            if rejections and self._session_batch is None:
+                self._session_batch = self._batch(connection, {"source": "feed"})
+            with _pipeline(connection) as raw:  # what is written and not read: one round trip
+                _sql_many(connection, _INSERT_MESSAGE, records)
+                if rejections:
+                    assert self._session_batch is not None
+                    self._quarantine(connection, self._session_batch, rejections)
+                self._touch(connection, run_id, work.times, work.added, len(items))
+                if raw is not None:
+                    # queued with them: the pipeline's closing sync is the one round trip
+                    # (psycopg then sees the transaction closed: SQLAlchemy's commit is a no-op)
+                    _sql(connection, "COMMIT")
         return outcomes
 
     def _apply_one(
@@ -610,22 +635,67 @@ class SiteFeed:
 
 
 _MESSAGE_COLUMNS = ("site_id", "control_id", "received_at_ms", "event", "status", "answer")
+_INSERT_MESSAGE = (
+    f"INSERT INTO feed_messages ({', '.join(_MESSAGE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_MESSAGE_COLUMNS))})"
+)
+_INSERT_QUARANTINE = (
+    f"INSERT INTO quarantine ({', '.join(QUARANTINE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(QUARANTINE_COLUMNS))})"
+)
 _SQL: dict[tuple[str, str], str] = {}
+
+
+def _driver_sql(connection: Connection, sql: str) -> str:
+    """``sql`` (``?`` placeholders) in the driver's parameter style."""
+    style = connection.dialect.paramstyle
+    text = _SQL.get((style, sql))
+    if text is None:
+        text = sql if style == "qmark" else sql.replace("%", "%%").replace("?", "%s")
+        _SQL[(style, sql)] = text
+    return text
+
+
+def _reads(sql: str) -> bool:
+    """Whether ``sql`` answers rows (asked of the text: in a pipeline, a cursor's
+    description is unknown until its results are fetched)."""
+    return sql.startswith("SELECT") or " RETURNING " in sql
+
+
+@contextmanager
+def _pipeline(connection: Connection) -> Iterator[Any]:
+    """On PostgreSQL, psycopg's pipeline mode (statements sent together, results read at
+    the end; yields the driver connection); elsewhere nothing (yields None). Only for
+    statements run through ``_sql``/``_sql_many``: SQLAlchemy reads results at once."""
+    if connection.dialect.name != "postgresql":
+        yield None
+        return
+    raw = connection.connection.driver_connection
+    with raw.pipeline():  # type: ignore[union-attr]
+        yield raw
+
+
+def _sql_many(connection: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """``sql`` once per row on the DBAPI cursor (psycopg pipelines them: one round trip,
+    where ``insert_rows``'s COPY takes two, which a batch of one message feels)."""
+    if not rows:
+        return
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(_driver_sql(connection, sql), rows)
+    finally:
+        cursor.close()
 
 
 def _sql(connection: Connection, sql: str, params: Sequence[Any] = ()) -> _Rows:
     """Run ``sql`` (``?`` placeholders) on the transaction's DBAPI connection: the
     per-message path is a few small statements, and SQLAlchemy's per-statement work
     (even ``exec_driver_sql``) cost more than running them."""
-    style = connection.dialect.paramstyle
-    text = _SQL.get((style, sql))
-    if text is None:
-        text = sql if style == "qmark" else sql.replace("%", "%%").replace("?", "%s")
-        _SQL[(style, sql)] = text
+    text = _driver_sql(connection, sql)
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(text, tuple(params))
-        rows = cursor.fetchall() if cursor.description is not None else []
+        rows = cursor.fetchall() if _reads(sql) else []
     finally:
         cursor.close()
     return _Rows(rows)
@@ -654,6 +724,15 @@ _INSERT_VISIT = (
     f"VALUES ({', '.join('?' * len(VISIT_COLUMNS))}) RETURNING id"
 )
 _UPDATE_VISIT = f"UPDATE visits SET {', '.join(f'{c} = ?' for c in VISIT_COLUMNS)} WHERE id = ?"
+_COUNT = "CASE WHEN visits_count + ? < 0 THEN 0 ELSE visits_count + ? END"
+_RUN_COUNT = f"UPDATE runs SET visits_count = {_COUNT}, finished_at_ms = ? WHERE id = ?"
+# an empty run's span is the new visits' (its placeholder span is its creation time)
+_RUN_SPAN = (
+    f"UPDATE runs SET visits_count = {_COUNT}, "
+    "start_utc_ms = CASE WHEN visits_count = 0 OR ? < start_utc_ms THEN ? ELSE start_utc_ms END, "
+    "end_utc_ms = CASE WHEN visits_count = 0 OR ? > end_utc_ms THEN ? ELSE end_utc_ms END, "
+    "finished_at_ms = ? WHERE id = ?"
+)
 _STATE_UPSERT = (
     "INSERT INTO feed_state (site_id, last_message_ms, messages, rollups_dirty) "
     "VALUES (?, ?, ?, ?) ON CONFLICT (site_id) DO UPDATE SET "
@@ -770,16 +849,18 @@ def _answer(status: str, answer: str) -> Outcome:
     return Outcome("quarantined", reason or None, field_name or None, message or None)
 
 
+_SELECT_STORED = f"SELECT id, {', '.join(VISIT_COLUMNS[2:])} FROM visits WHERE run_id = ? AND "
+
+
 def _stored(connection: Connection, run_id: int, keys: list[str]) -> dict[str, tuple[Any, ...]]:
-    v = schema.visits
+    """The stored visits of ``keys`` (driver SQL: SQLAlchemy's rendering of a 900-key
+    IN list cost a push more than the query)."""
     existing: dict[str, tuple[Any, ...]] = {}
     for start in range(0, len(keys), 900):
-        result = connection.execute(
-            sa.select(v.c.id, *[v.c[name] for name in VISIT_COLUMNS[2:]]).where(
-                v.c.run_id == run_id, v.c.visit_key.in_(keys[start : start + 900])
-            )
-        )
-        for found in result:
+        part = keys[start : start + 900]
+        marks = ", ".join("?" * len(part))
+        sql = f"{_SELECT_STORED}visit_key IN ({marks})"
+        for found in _sql(connection, sql, (run_id, *part)):
             existing[found[_KEY - 1]] = tuple(found)
     return existing
 

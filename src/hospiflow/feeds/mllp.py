@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import logging
 import socket
@@ -74,7 +75,7 @@ class Listener:
         port: int = 2575,
         limits: Limits | None = None,
     ) -> None:
-        self.feed = SiteFeed(engine, site, actor="mllp", format="mllp")
+        self.feed = SiteFeed(engine, site, actor="mllp", format="mllp", keep_connection=True)
         self.host, self.port = host, port
         self.limits = limits or Limits()
         self.connections = 0
@@ -120,6 +121,7 @@ class Listener:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        self.feed.close()
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -162,8 +164,9 @@ class Listener:
     ) -> None:
         limits = self.limits
         while True:
-            try:
-                skipped = await asyncio.wait_for(self._start(reader), limits.idle_seconds)
+            try:  # asyncio.timeout, not wait_for: no task per frame
+                async with asyncio.timeout(limits.idle_seconds):
+                    skipped = await self._start(reader)
             except TimeoutError:
                 log.info("closed %s: idle for %g s", peer, limits.idle_seconds)
                 return
@@ -172,7 +175,8 @@ class Listener:
             if skipped:
                 log.warning("skipped %d byte(s) outside MLLP frames from %s", skipped, peer)
             try:
-                frame = await asyncio.wait_for(reader.readuntil(END), limits.message_seconds)
+                async with asyncio.timeout(limits.message_seconds):
+                    frame = await reader.readuntil(END)
             except TimeoutError:
                 log.warning(
                     "dropped %s: no complete message within %g s (slow sender)",
@@ -211,7 +215,7 @@ class Listener:
                     outcome.reason,
                     outcome.field or "",
                 )
-            await self._send(writer, data, outcome)
+            await self._send(writer, item, outcome)
 
     async def _start(self, reader: asyncio.StreamReader) -> int | None:
         """Wait for a start byte; how many bytes came before it (None: the peer closed)."""
@@ -229,7 +233,7 @@ class Listener:
     async def _send(
         self,
         writer: asyncio.StreamWriter,
-        data: bytes,
+        data: bytes | Message | Bad,
         outcome: Outcome | None,
         code: str | None = None,
         reason: str | None = None,
@@ -288,6 +292,7 @@ def run(engine: Engine, site: str | int, host: str, port: int, limits: Limits) -
     def ready(bound: int) -> None:
         print(f"MLLP listener for site {listener.feed.site['name']} on {host}:{bound}", flush=True)
 
+    gc.freeze()  # startup's objects out of the collector's way (see ``hospiflow serve``)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(listener.serve(ready))
 

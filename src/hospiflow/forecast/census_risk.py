@@ -175,11 +175,14 @@ def has_departures(connection: Connection, run_id: int) -> bool:
 
 @dataclass
 class Projection:
-    """Per target hour: mean and variance of the hour's mean census, expected at its end."""
+    """Per target hour: mean and variance of the hour's mean census, expected at its end
+    (and the variance there: each patient present now still there or not, a Bernoulli;
+    the new arrivals still there a Poisson count)."""
 
     mean: np.ndarray
     var: np.ndarray
     end: np.ndarray
+    end_var: np.ndarray
 
 
 def _window_means(s: np.ndarray, starts: np.ndarray, width: int = 60) -> np.ndarray:
@@ -223,7 +226,8 @@ def project(elapsed_min: np.ndarray, arrivals: np.ndarray, s: np.ndarray) -> Pro
     new_end = np.convolve(arrivals, at_end)[:hours]
     mean = p_hour.sum(axis=0) + new_mean
     var = (p_hour * (1.0 - p_hour)).sum(axis=0) + new_mean
-    return Projection(mean, var, p_end.sum(axis=0) + new_end)
+    end_var = (p_end * (1.0 - p_end)).sum(axis=0) + new_end
+    return Projection(mean, var, p_end.sum(axis=0) + new_end, end_var)
 
 
 def raw_probability(projection: Projection, threshold: float) -> np.ndarray:

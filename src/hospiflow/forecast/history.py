@@ -38,7 +38,14 @@ from hospiflow.records import EventKind
 from hospiflow.store import schema
 from hospiflow.store.timeconv import MS_PER_HOUR
 
-__all__ = ["RunHistory", "data_end_ms", "load_history", "load_state", "predecessor"]
+__all__ = [
+    "HistoryCache",
+    "RunHistory",
+    "data_end_ms",
+    "load_history",
+    "load_state",
+    "predecessor",
+]
 
 TOTAL = "total"
 
@@ -138,11 +145,14 @@ def _has_events(connection: Connection, run_id: int) -> bool:
 
 
 def _hourly_counts(
-    connection: Connection, row: dict[str, Any]
+    connection: Connection, row: dict[str, Any], since_ms: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """(UTC hour starts in ms, specialty index, count) of one run, in one statement."""
+    """(UTC hour starts in ms, specialty index, count) of one run, in one statement.
+
+    ``since_ms`` (an hour start of a run without rollups): only the hours from there on.
+    """
     run_id, start = int(row["id"]), int(row["start_utc_ms"])
-    if row["status"] == "complete" and _has_rollups(connection, run_id):
+    if since_ms is None and row["status"] == "complete" and _has_rollups(connection, run_id):
         h = schema.hourly_specialty
         stmt = sa.select(h.c.hour_ms, h.c.specialty_idx, h.c.arrivals).where(h.c.run_id == run_id)
         source = "rollup"
@@ -158,7 +168,7 @@ def _hourly_counts(
         hour = sa.cast((time_column - start) / MS_PER_HOUR, sa.BigInteger).label("hour")
         stmt = (
             sa.select(hour, table.c.specialty_idx, sa.func.count().label("n"))
-            .where(*where, time_column >= start)
+            .where(*where, time_column >= max(start, since_ms or start))
             .group_by(hour, table.c.specialty_idx)
         )
     rows = [tuple(row) for row in connection.execute(stmt).all()]
@@ -212,31 +222,100 @@ def _wall_clock_frame(
     return frame
 
 
+class HistoryCache:
+    """What a live forecaster re-reads every simulated hour, kept between its reads.
+
+    * A complete run other than a live one (the history a live run continues)
+      does not change: its ``RunHistory`` is kept, keyed by its id, end and
+      finish time and visit count (an import that grows is read again).
+    * A live run's hourly counts before the hour of its newest record do not
+      change either: its trace is committed in time order, a tick at a time
+      (``StoreSink.checkpoint``), so every arrival before its newest record is
+      stored. Those counts are kept; each read counts only the hours from
+      there on (one index range of the newest events, not the whole run).
+
+    Without it a refresh at 600x re-read three years of rollups every six real
+    seconds and starved the API's readers (``benchmarks/api.py``).
+    """
+
+    def __init__(self) -> None:
+        self._complete: dict[tuple[Any, ...], RunHistory] = {}
+        # live run id -> (hour from which to count again, hours, specialty, counts)
+        self._live: dict[int, tuple[int, np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    @staticmethod
+    def _key(row: dict[str, Any]) -> tuple[Any, ...] | None:
+        if row["status"] != "complete" or row["kind"] == "live":
+            return None
+        return (row["id"], row["end_utc_ms"], row["finished_at_ms"], row["visits_count"])
+
+    def complete(self, row: dict[str, Any]) -> RunHistory | None:
+        key = self._key(row)
+        return None if key is None else self._complete.get(key)
+
+    def keep(self, row: dict[str, Any], history: RunHistory) -> None:
+        key = self._key(row)
+        if key is not None:
+            self._complete = {k: v for k, v in self._complete.items() if k[0] != row["id"]}
+            self._complete[key] = history
+
+    def live_counts(
+        self, connection: Connection, row: dict[str, Any], end_ms: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str] | None:
+        """A live run's hourly counts, read from the last cut on; None: not a live trace."""
+        run_id, start = int(row["id"]), int(row["start_utc_ms"])
+        if row["kind"] != "live" or row["status"] != "running":
+            self._live.pop(run_id, None)
+            return None
+        none = np.zeros(0, dtype=np.int64)
+        cut, hours, specialty, counts = self._live.get(run_id, (start, none, none, none))
+        new_hours, new_specialty, new_counts, source = _hourly_counts(connection, row, cut)
+        if source != "events":
+            return None
+        hours = np.concatenate([hours, new_hours])
+        specialty = np.concatenate([specialty, new_specialty])
+        counts = np.concatenate([counts, new_counts])
+        # hours before the one holding the newest record are final
+        final = start + max(0, (end_ms - 1 - start) // MS_PER_HOUR) * MS_PER_HOUR
+        keep = hours < final
+        self._live[run_id] = (final, hours[keep], specialty[keep], counts[keep])
+        return hours, specialty, counts, source
+
+
 def load_history(
-    connection: Connection, run_id: int, *, with_predecessor: bool = True
+    connection: Connection,
+    run_id: int,
+    *,
+    with_predecessor: bool = True,
+    cache: HistoryCache | None = None,
 ) -> RunHistory:
     """The run's hourly wall-clock arrivals (total and per specialty) from the store.
 
     ``with_predecessor``: a run continuing a complete run (see :func:`predecessor`)
-    gets that run's history in front of its own.
+    gets that run's history in front of its own. ``cache``: what an earlier call
+    read and cannot have changed is not read again (:class:`HistoryCache`).
     """
     row = _run_row(connection, run_id)
+    kept = cache.complete(row) if cache is not None else None
+    if kept is not None and not with_predecessor:
+        return kept
     codes, names = _specialties(connection, run_id)
     if not codes:
         raise ForecastError(f"run {run_id} has no specialties", where="run_id")
     end = data_end_ms(connection, row)
-    hours, specialty, counts, source = _hourly_counts(connection, row)
+    counted = cache.live_counts(connection, row, end) if cache is not None else None
+    hours, specialty, counts, source = counted or _hourly_counts(connection, row)
     frame = _wall_clock_frame(
         hours, specialty, counts, codes, row["timezone"], int(row["start_utc_ms"]), end
     )
     start, read = int(row["start_utc_ms"]), [run_id]
     previous = predecessor(connection, row) if with_predecessor else None
     if previous is not None:
-        before = load_history(connection, previous, with_predecessor=False)
+        before = load_history(connection, previous, with_predecessor=False, cache=cache)
         if before.specialties == codes:
             frame = pd.concat([before.arrivals[before.arrivals.index < frame.index[0]], frame])
             start, read = before.start_ms, [previous, run_id]
-    return RunHistory(
+    history = RunHistory(
         run_id=run_id,
         kind=row["kind"],
         status=row["status"],
@@ -250,6 +329,9 @@ def load_history(
         source=source,
         runs=read,
     )
+    if cache is not None and not with_predecessor:
+        cache.keep(row, history)
+    return history
 
 
 def _tuples(connection: Connection, stmt: sa.Select) -> list[tuple]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
@@ -98,17 +98,23 @@ def count_quantiles(
         raise ForecastError("quantile levels must be strictly between 0 and 1", where="qs")
     if method not in ("mid", "integer"):
         raise ForecastError(f"unknown quantile method {method!r}", where="method")
+    # the distributions' functions called directly: a frozen scipy distribution builds
+    # its docstrings each time, most of the cost of a small call (live refreshes)
+    shape: tuple[Any, ...]
     if dispersion <= 0:
-        distribution = stats.poisson(mu[:, None])
+        law: Any = stats.poisson
+        shape = (mu[:, None],)
     else:
         n = 1.0 / dispersion
-        distribution = stats.nbinom(n, (n / (n + mu))[:, None])
+        law = stats.nbinom
+        shape = (n, (n / (n + mu))[:, None])
     if method == "integer":
-        return distribution.ppf(q[None, :])
+        integer: np.ndarray = law.ppf(q[None, :], *shape)
+        return integer
     # support up to beyond the largest quantile asked for, plus one step to interpolate
-    top = int(np.max(distribution.ppf(np.max(q)))) + 2
+    top = int(np.max(law.ppf(np.max(q), *shape))) + 2
     support = np.arange(top + 1)[None, :]
-    pmf = distribution.pmf(support)
+    pmf = law.pmf(support, *shape)
     mid = np.cumsum(pmf, axis=1) - pmf / 2
     rows = np.arange(len(mu))
     result = np.empty((len(mu), len(q)))

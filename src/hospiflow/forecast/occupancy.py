@@ -22,13 +22,22 @@ site, :func:`hospiflow.forecast.census_risk.project`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.special import ndtri
 
 from hospiflow.forecast.chain import point_mass, propagate
 
-__all__ = ["HORIZONS", "occupancy_backtest", "occupancy_forecast"]
+__all__ = [
+    "HORIZONS",
+    "OccupancyBand",
+    "normal_band",
+    "occupancy_backtest",
+    "occupancy_band",
+    "occupancy_forecast",
+]
 
 HORIZONS = 8
 _CHUNK = 20_000
@@ -48,6 +57,59 @@ def occupancy_forecast(
     """
     result = propagate(point_mass(present_now), arrivals, doctors, service_mean, dt=dt)
     return result.present_end
+
+
+@dataclass
+class OccupancyBand:
+    """The hospital's patients present at the end of each coming hour: the mean and the
+    quantiles at ``levels`` (``quantiles``: hours x levels)."""
+
+    mean: np.ndarray
+    quantiles: np.ndarray
+
+
+def occupancy_band(
+    present_now: np.ndarray,
+    arrivals: np.ndarray,
+    doctors: np.ndarray,
+    service_mean: np.ndarray,
+    levels: list[float],
+    dt: float = 1.0,
+) -> OccupancyBand:
+    """The chain's full distribution of the hospital total at each hour's end.
+
+    Each specialty's chain is carried one hour at a time (its distribution at the end
+    of an hour starts the next), and the hospital's distribution is the convolution
+    of the specialties' ones: their queues share nothing (Poisson arrivals split by
+    specialty are independent, Kingman's thinning), so the total is a sum of
+    independent counts. The quantile at level ``q`` is the smallest ``n`` with
+    ``P(N <= n) >= q``.
+    """
+    arrivals = np.asarray(arrivals, dtype=float)
+    hours = arrivals.shape[1]
+    dist = point_mass(present_now)
+    means = np.empty(hours)
+    quantiles = np.empty((hours, len(levels)))
+    for h in range(hours):
+        cut = slice(h, h + 1)
+        dist = propagate(dist, arrivals[:, cut], doctors[:, cut], service_mean[:, cut], dt=dt).final
+        total = np.ones(1)
+        for row in dist:
+            total = np.convolve(total, row)
+        total = total / total.sum()
+        means[h] = float(total @ np.arange(len(total)))
+        cumulative = np.cumsum(total)
+        quantiles[h] = np.searchsorted(cumulative, np.asarray(levels) - 1e-9)
+    return OccupancyBand(means, quantiles)
+
+
+def normal_band(mean: np.ndarray, var: np.ndarray, levels: list[float]) -> np.ndarray:
+    """Quantiles (hours x levels) of a count taken normal with this mean and variance,
+    never below zero: the census projection's band
+    (:func:`hospiflow.forecast.census_risk.project`)."""
+    spread = np.sqrt(np.maximum(np.asarray(var, dtype=float), 0.0))
+    z = ndtri(np.asarray(levels, dtype=float))
+    return np.maximum(np.asarray(mean, dtype=float)[:, None] + spread[:, None] * z[None, :], 0.0)
 
 
 def occupancy_backtest(

@@ -12,7 +12,8 @@ simulated hour) writes, replacing the run's previous forecast:
   drivers (forecast arrivals, rostered doctors, expected utilisation)
   (:mod:`hospiflow.forecast.saturation`), the staffing advice
   (:mod:`hospiflow.forecast.staffing`) and the patients present over the next 8
-  hours (:mod:`hospiflow.forecast.occupancy`).
+  hours with a band (:mod:`hospiflow.forecast.occupancy`: the quantiles of the
+  chain's own distribution; a site's: the census projection's, taken normal).
 
 **Model (a fixed, documented choice).** Arrivals use the Poisson GLM of the ladder
 for the total and every specialty. It is the best or tied-best rung in every
@@ -37,8 +38,11 @@ one), the payload names the definition (``saturation_definition``), says
 written.
 
 **Live mode** calls :meth:`ForecastService.run` every simulated hour with
-``refit=False`` unless a simulated day has passed: the models are refitted at most
-once per simulated day, and each hour only predicts (well under a second).
+``refit=False`` unless a simulated day (and ``LiveForecaster.REFIT_SECONDS`` of real
+time) has passed: the models are refitted at most once per simulated day, and each
+hour only predicts. The service keeps what cannot change between those calls: the
+history of the run a live run continues and its quick calibration
+(:class:`~hospiflow.forecast.history.HistoryCache`).
 """
 
 from __future__ import annotations
@@ -54,8 +58,9 @@ from sqlalchemy.engine import Engine
 
 from hospiflow.errors import ForecastError, HospiflowError
 from hospiflow.forecast import census_risk
-from hospiflow.forecast.history import RunHistory, load_history, load_state
+from hospiflow.forecast.history import HistoryCache, RunHistory, load_history, load_state
 from hospiflow.forecast.models import DEFAULT_QUANTILES, count_quantiles, fit_dispersion
+from hospiflow.forecast.occupancy import normal_band, occupancy_band
 from hospiflow.forecast.rolling import SharedGLM, wall_clock
 from hospiflow.forecast.saturation import (
     Calibrator,
@@ -125,6 +130,8 @@ class ForecastService:
         )
         self.options = options or ForecastOptions()
         self._fitted: dict[int, _Fitted] = {}
+        self._histories = HistoryCache()  # live refreshes read only what changed
+        self._quick: dict[tuple[int, int], tuple[Calibrator | None, dict[str, Any]]] = {}
 
     def close(self) -> None:
         if self._owns:
@@ -141,7 +148,7 @@ class ForecastService:
         with self.writer.connect() as connection:
             if run_id is None:
                 run_id = latest_run_id(connection)
-            history = load_history(connection, run_id)
+            history = load_history(connection, run_id, cache=self._histories)
             origin_ms = -(-history.end_ms // MS_PER_HOUR) * MS_PER_HOUR
             if census_risk.is_observed(history):
                 # a site's own data: no doctors, no state samples; the census instead
@@ -238,8 +245,18 @@ class ForecastService:
             return None, {"source": "none", "reason": "no roster (no scenario)"}
         for run in reversed(history.runs):
             with self.writer.connect() as connection:
+                past = (
+                    history
+                    if run == history.run_id
+                    else load_history(
+                        connection, run, with_predecessor=False, cache=self._histories
+                    )
+                )
+                # the history a live run continues does not change: calibrated once
+                key = (run, past.end_ms)
+                if run != history.run_id and key in self._quick:
+                    return self._quick[key]
                 state = load_state(connection, run)
-                past = history if run == history.run_id else load_history(connection, run)
             if state.empty or state["waiting"].isna().all():
                 continue
             try:
@@ -257,11 +274,13 @@ class ForecastService:
                 )
             except HospiflowError as error:
                 return None, {"source": "none", "reason": str(error)}
-            return result.calibrator, {
-                "source": "quick",
-                "run_id": run,
-                "days": QUICK_CALIBRATION_DAYS + 7,
-            }
+            found: tuple[Calibrator | None, dict[str, Any]] = (
+                result.calibrator,
+                {"source": "quick", "run_id": run, "days": QUICK_CALIBRATION_DAYS + 7},
+            )
+            if run != history.run_id:
+                self._quick[key] = found
+            return found
         return None, {"source": "none", "reason": "no hourly state to calibrate on"}
 
     def _census_calibration(
@@ -391,9 +410,11 @@ class ForecastService:
                     },
                 )
             )
+        band = normal_band(projection.end, projection.end_var, list(self.options.quantiles))
         for k in range(OCCUPANCY_HOURS):
             target = int(targets[k] + MS_PER_HOUR)
-            rows.append((target, None, "occupancy", CENSUS_MODEL, float(projection.end[k]), {}))
+            end = float(projection.end[k])
+            rows.append((target, None, "occupancy", CENSUS_MODEL, end, _round(band[k])))
         return rows
 
     def _daily(
@@ -504,9 +525,20 @@ class ForecastService:
                     )
                 )
         present_end = result.present_end.T  # (168, S): expected present at each hour's end
+        ahead = slice(0, OCCUPANCY_HOURS)
+        band = occupancy_band(
+            present,
+            arrivals[ahead].T,
+            roster[ahead].T,
+            service[ahead].T,
+            list(opts.quantiles),
+        )
         for k in range(OCCUPANCY_HOURS):
             target = int(targets[k] + MS_PER_HOUR)
-            rows.append((target, None, "occupancy", RISK_MODEL, float(present_end[k].sum()), {}))
+            hospital = float(band.mean[k])
+            rows.append(
+                (target, None, "occupancy", RISK_MODEL, hospital, _round(band.quantiles[k]))
+            )
             for s in range(n_spec):
                 rows.append((target, s, "occupancy", RISK_MODEL, float(present_end[k, s]), {}))
         return rows

@@ -402,6 +402,7 @@ class Engine:
                 self._stay_exponential,
                 self.scenario.treatment_distribution,
                 self.scenario.treatment_cv,
+                self._local_hours(batch.times),
             )
             patience = draws.patience
         rows = self.hospital.patients.extend(
@@ -543,6 +544,20 @@ class Engine:
             raise TypeError("the patient flow's records asked of a run without [flow]")
         return self.hospital
 
+    def _local_hours(self, times: np.ndarray) -> np.ndarray | None:
+        """The local hour (of the day, or of the week for a 168-hour triage profile) of each
+        time; None when the triage delay has no hourly profile."""
+        if self.flow is None or all(v == 1.0 for v in self.flow.triage_profile):
+            return None
+        clock = self.calendar
+        slots = np.clip(
+            np.floor_divide(times, 60.0).astype(np.int64) + clock.warmup_hours, 0, clock.n_slots - 1
+        )
+        hours: np.ndarray = clock.local_hour[slots]
+        if len(self.flow.triage_profile) == 168:  # by hour of the week
+            hours = clock.weekday[slots] * 24 + hours
+        return hours
+
     def _control(self, kind: int, subject: Any, now: float) -> None:
         hospital = self.hospital
         if kind == ABANDON:
@@ -553,7 +568,7 @@ class Engine:
             hospital.shift_end(subject, now)
         elif kind == SNAPSHOT:
             self._snapshot(now)
-        else:  # DIAGNOSTICS_DONE, WARD_DISCHARGE, TRIAGE_DONE
+        else:  # DIAGNOSTICS_DONE, WARD_DISCHARGE, TRIAGE_DONE, BOARDED
             self._flow_hospital.control(kind, subject, now)
 
     def _snapshot(self, t: float) -> None:

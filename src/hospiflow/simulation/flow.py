@@ -57,6 +57,7 @@ from hospiflow.simulation.model import (
 DIAGNOSTICS_DONE = 5
 WARD_DISCHARGE = 6
 TRIAGE_DONE = 7
+BOARDED = 8
 _ARRIVAL = int(EventKind.ARRIVAL)
 _START = int(EventKind.TREATMENT_START)
 _END = int(EventKind.TREATMENT_END)
@@ -152,6 +153,7 @@ class FlowDraws:
     patience: list[float]  # inf: never leaves
     stay: list[float]  # ward stay minutes, should the patient be admitted
     discharge_minute: list[float]  # minute of the local day a ward stay may end at
+    boarding: list[float]  # minutes boarding when admitted to no ward (0: leaves at once)
     consult: list[float] | None = None  # specialist consult minutes, 0: none (shared only)
 
 
@@ -166,6 +168,7 @@ def draw_flow(
     stay_exponential: np.ndarray,
     distribution: str,
     cv: float,
+    local_hour: np.ndarray | None = None,
 ) -> FlowDraws:
     """Draw a chunk's triage, age, fate, diagnostics, patience and ward stays (vectorised)."""
     n = len(pathology)
@@ -206,6 +209,12 @@ def draw_flow(
     priority = np.array([priority_of_level(flow.triage_scale, lv) for lv in range(LEVELS + 1)])
     t2 = math.log1p(0.5**2)  # triage times: lognormal, coefficient of variation 0.5
     triage = flow.triage_minutes * rng.lognormal(-t2 / 2, math.sqrt(t2), n)
+    if local_hour is not None:  # the arrival's local hour: waits by time of day
+        triage = triage * np.asarray(flow.triage_profile, dtype=float)[local_hour]
+    boarding = np.zeros(n)
+    if flow.boarding_minutes > 0:  # drawn only then: other scenarios keep their streams
+        b2 = math.log1p(flow.boarding_cv**2)
+        boarding = flow.boarding_minutes * rng.lognormal(-b2 / 2, math.sqrt(b2), n)
     consult = None
     if tables.pool >= 0:  # drawn last: the other draws stay those of a run without it
         needs = (rng.random(n) < tables.consult[pathology]) & (specialty != tables.pool)
@@ -223,6 +232,7 @@ def draw_flow(
         patience=patience.tolist(),
         stay=stay.tolist(),
         discharge_minute=discharge_minute.tolist(),
+        boarding=boarding.tolist(),
         consult=consult,
     )
 
@@ -242,6 +252,7 @@ class FlowPatients(Patients):
         self.reassessment: list[float] = []
         self.stay: list[float] = []
         self.discharge_minute: list[float] = []
+        self.boarding: list[float] = []
         self.consult: list[float] = []  # specialist consult minutes, 0: none
         self.consult_request: list[float] = []
         self.consult_start: list[float] = []
@@ -264,6 +275,7 @@ class FlowPatients(Patients):
         self.reassessment.extend(draws.reassessment)
         self.stay.extend(draws.stay)
         self.discharge_minute.extend(draws.discharge_minute)
+        self.boarding.extend(draws.boarding)
         self.consult.extend(draws.consult if draws.consult is not None else [0.0] * n)
         self.consult_request.extend([NOT_YET] * n)
         self.consult_start.extend([NOT_YET] * n)
@@ -350,6 +362,9 @@ class FlowHospital:
         self.transfer_overflow = [w.overflow == "transfer" for w in flow.wards]
         self.by_profile = [w.discharge_by_profile for w in flow.wards]
         self.ward_stays: list[tuple[int, float, float]] = []  # (ward, start, end)
+        self.boarding_factor = list(flow.boarding_profile)
+        self.treatment_factor = list(flow.treatment_profile)
+        self.timed_treatment = any(v != 1.0 for v in flow.treatment_profile)
         self.present = 0
         self.ward_of_specialty: np.ndarray = np.zeros(0, dtype=np.int64)
         self.pool = -1  # specialty of the shared emergency physicians (-1: none)
@@ -464,6 +479,8 @@ class FlowHospital:
             patients.start[p] = now
             patients.doctor[p] = doctor.index
             minutes = patients.service[p]
+            if self.timed_treatment:
+                minutes *= self.treatment_factor[self._local_hour(now)]
             if self._emit is not None and self._reported[p] >= 0:
                 self._emit(now, _START, p, s, doctor.index)
         elif stage == 1:
@@ -511,7 +528,7 @@ class FlowHospital:
 
     def handlers(self, snapshot: Any) -> list[Any]:
         """The handler of each kind of heap entry, indexed by kind (the engine's dispatch)."""
-        table: list[Any] = [None] * 8
+        table: list[Any] = [None] * 9
         table[TREATMENT_END] = self.finish
         table[ABANDON] = self.abandon
         table[SHIFT_START] = self.shift_start
@@ -520,6 +537,7 @@ class FlowHospital:
         table[DIAGNOSTICS_DONE] = self._to_doctor
         table[WARD_DISCHARGE] = self._ward_discharge
         table[TRIAGE_DONE] = self._seek_space
+        table[BOARDED] = self._boarded
         return table
 
     def control(self, kind: int, subject: Any, now: float) -> None:
@@ -528,6 +546,8 @@ class FlowHospital:
             self._to_doctor(subject, now)
         elif kind == TRIAGE_DONE:
             self._seek_space(subject, now)
+        elif kind == BOARDED:
+            self._boarded(subject, now)
         else:
             self._ward_discharge(subject, now)
 
@@ -540,7 +560,11 @@ class FlowHospital:
         patients.bed_request[p] = now
         w = int(self.ward_of_specialty[patients.specialty[p]])
         if w < 0:
-            self._depart(p, now, _ADMITTED)
+            if patients.boarding[p] > 0:
+                minutes = patients.boarding[p] * self.boarding_factor[self._local_hour(now)]
+                heappush(self.calendar, (now + minutes, next(self.sequence), BOARDED, p))
+            else:
+                self._depart(p, now, _ADMITTED)
         elif self.beds_free[w]:
             self.beds_free[w] -= 1
             self._schedule_discharge(w, now, now + patients.stay[p], patients.discharge_minute[p])
@@ -549,6 +573,15 @@ class FlowHospital:
             self._depart(p, now, _TRANSFERRED)
         else:
             self.bed_queue[w].append(p)
+
+    def _local_hour(self, now: float) -> int:
+        clock = self.clock
+        slot = min(max(int(now // 60.0) + clock.warmup_hours, 0), clock.n_slots - 1)
+        return int(clock.local_hour[slot])
+
+    def _boarded(self, p: int, now: float) -> None:
+        """A boarder with no modelled ward leaves for the bed found for them."""
+        self._depart(p, now, _ADMITTED)
 
     def _ward_discharge(self, subject: tuple[int, float], now: float) -> None:
         w, start = subject

@@ -109,6 +109,19 @@ class FlowConfig:
     age_mix: tuple[float, ...] = (0.2, 0.4, 0.25, 0.15)
     admission_age_factor: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
     ward_discharge_profile: tuple[float, ...] = (1.0,) * 24
+    # admitted patients of a specialty without a ward: mean minutes boarding (lognormal,
+    # boarding_cv) before they leave for a bed; 0: they leave at once. A calibrated site
+    # whose ward beds are not in its data gets its observed boarding time here.
+    boarding_minutes: float = 0.0
+    boarding_cv: float = 1.0
+    # factor on boarding_minutes by the local hour the bed is asked for (00..23): a bed
+    # asked for at night waits for the morning's ward discharges
+    boarding_profile: tuple[float, ...] = (1.0,) * 24
+    # factors by local hour 00..23 on the triage delay (hour of arrival; or 168 values, by
+    # hour of the week from Monday 00:00) and on the first doctor contact (hour it
+    # starts): a calibrated site's waits and care by time of day
+    triage_profile: tuple[float, ...] = (1.0,) * 24
+    treatment_profile: tuple[float, ...] = (1.0,) * 24
     shared_physicians: str = ""  # a specialty whose doctors see every patient first; "": off
     consult: float = 0.0  # share needing a specialist consult (with shared_physicians)
     consult_minutes: float = 30.0  # mean specialist minutes of a consult
@@ -189,13 +202,16 @@ def validate_flow(
         "diagnostics_mean_minutes",
         "reassessment_minutes",
         "triage_minutes",
+        "boarding_minutes",
         "consult_minutes",
     ):
         value = getattr(flow, key)
         if not _number(value) or value < 0:
             raise _fail(f"flow.{key}", "must be a finite number ≥ 0", value)
-    if not _number(flow.diagnostics_cv) or flow.diagnostics_cv <= 0:
-        raise _fail("flow.diagnostics_cv", "must be a finite number > 0", flow.diagnostics_cv)
+    for key in ("diagnostics_cv", "boarding_cv"):
+        value = getattr(flow, key)
+        if not _number(value) or value <= 0:
+            raise _fail(f"flow.{key}", "must be a finite number > 0", value)
     for key in ("diagnostics_share", "admission", "transfer", "death", "consult"):
         _share(f"flow.{key}", getattr(flow, key))
     bands = flow.age_bands
@@ -223,6 +239,9 @@ def validate_flow(
         if not _number(v) or v < 0:
             raise _fail(f"flow.admission_age_factor[{i}]", "must be a finite number ≥ 0", v)
     _mix("flow.ward_discharge_profile", flow.ward_discharge_profile, 24)
+    _mix("flow.boarding_profile", flow.boarding_profile, 24)
+    _mix("flow.triage_profile", flow.triage_profile, 168 if len(flow.triage_profile) == 168 else 24)
+    _mix("flow.treatment_profile", flow.treatment_profile, 24)
     _validate_areas(flow)
     _validate_wards(flow, specialties)
     known = set(specialties) | set(pathologies)
@@ -339,6 +358,11 @@ _FLOW_KEYS = {
     "age_mix",
     "admission_age_factor",
     "ward_discharge_profile",
+    "boarding_minutes",
+    "boarding_cv",
+    "boarding_profile",
+    "triage_profile",
+    "treatment_profile",
     "shared_physicians",
     "consult",
     "consult_minutes",
@@ -365,6 +389,9 @@ _TUPLES = {
     "age_mix",
     "admission_age_factor",
     "ward_discharge_profile",
+    "boarding_profile",
+    "triage_profile",
+    "treatment_profile",
 }
 
 
@@ -479,6 +506,17 @@ def flow_to_toml(flow: FlowConfig) -> list[str]:
         f"admission_age_factor = {_list(flow.admission_age_factor)}",
         "# relative weight of each hour 00..23 for ward discharges (late morning, afternoon)",
         f"ward_discharge_profile = {_list(flow.ward_discharge_profile)}",
+        "# admitted patients of a specialty with no ward below: mean minutes boarding in the",
+        "# department before leaving for a bed (lognormal, boarding_cv); 0: they leave at once",
+        f"boarding_minutes = {_num(flow.boarding_minutes)}",
+        f"boarding_cv = {_num(flow.boarding_cv)}",
+        "# factor on boarding_minutes by the local hour the bed is asked for, 00..23",
+        f"boarding_profile = {_list(flow.boarding_profile)}",
+        "# factors by local hour 00..23 on triage_minutes (hour of arrival; or 168 values by",
+        "# hour of the week from Monday 00:00) and on the first doctor contact (hour it",
+        "# starts); 1 everywhere: no time-of-day effect",
+        f"triage_profile = {_list(flow.triage_profile)}",
+        f"treatment_profile = {_list(flow.treatment_profile)}",
         '# shared emergency physicians: "" (off: each pathology\'s patients are seen by the',
         "# doctors of its specialty), or a specialty of [[shifts]] whose doctors see every",
         "# patient first, whatever the pathology; then a share of each pathology's patients",

@@ -51,6 +51,7 @@ __all__ = [
     "hourly",
     "hourly_by_specialty",
     "present_at",
+    "present_where",
     "stays",
 ]
 
@@ -265,26 +266,32 @@ def hour_of_week(connection: Connection, run_id: int, start_ms: int, end_ms: int
         return np.where(seen > 0, total / np.maximum(seen, 1), np.nan)
 
 
-def present_at(connection: Connection, run_id: int, at_ms: int) -> int:
-    """Patients present at the instant ``at_ms`` (arrived at or before it, not yet gone;
-    open visits under the 24-hour rule of the module)."""
+def present_where(connection: Connection, run_id: int, at_ms: int) -> list[Any] | None:
+    """The conditions on ``visits`` of the patients present at the instant ``at_ms``
+    (arrived at or before it, not yet gone; open visits under the 24-hour rule of the
+    module), a range of ``ix_visits_arrival``; None when the run has no visits."""
     v = schema.visits
     longest, last = _bounds(connection, run_id)
     if last is None:
-        return 0
+        return None
     open_since = last - OPEN_VISIT_MS
-    count = connection.execute(
-        sa.select(sa.func.count()).where(
-            v.c.run_id == run_id,
-            v.c.arrival_ms >= min(at_ms - longest, open_since),
-            v.c.arrival_ms <= at_ms,
-            sa.or_(
-                v.c.departure_ms > at_ms,
-                sa.and_(v.c.departure_ms.is_(None), v.c.arrival_ms >= open_since),
-            ),
-        )
-    ).scalar_one()
-    return int(count)
+    return [
+        v.c.run_id == run_id,
+        v.c.arrival_ms >= min(at_ms - longest, open_since),
+        v.c.arrival_ms <= at_ms,
+        sa.or_(
+            v.c.departure_ms > at_ms,
+            sa.and_(v.c.departure_ms.is_(None), v.c.arrival_ms >= open_since),
+        ),
+    ]
+
+
+def present_at(connection: Connection, run_id: int, at_ms: int) -> int:
+    """Patients present at the instant ``at_ms`` (:func:`present_where`)."""
+    where = present_where(connection, run_id, at_ms)
+    if where is None:
+        return 0
+    return int(connection.execute(sa.select(sa.func.count()).where(*where)).scalar_one())
 
 
 def stays(

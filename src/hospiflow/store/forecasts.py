@@ -18,7 +18,8 @@ metric             target               mean / quantiles
                                         ``raw``
 ``staffing``       UTC hour             advised doctors / ``rostered``, ``gap``,
                                         ``probability_rostered``, ``probability_advised``
-``occupancy``      UTC hour             expected patients present at the hour's start
+``occupancy``      UTC hour             expected patients present at the hour's start /
+                                        the hospital row: quantiles (the header's levels)
 =================  ===================  ==============================================
 
 ``specialty_idx`` NULL is the whole hospital.

@@ -63,6 +63,19 @@ def run(connection: Connection, run_id: int) -> dict[str, Any]:
     return dict(row._mapping)
 
 
+def run_catalog(connection: Connection, run_id: int) -> dict[str, list[dict[str, Any]]]:
+    """A run's ``specialties``, ``pathologies`` and ``doctors`` rows, each in index order."""
+    return {
+        table.name: [
+            dict(row)
+            for row in connection.execute(
+                sa.select(table).where(table.c.run_id == run_id).order_by(table.c.idx)
+            ).mappings()
+        ]
+        for table in (schema.specialties, schema.pathologies, schema.doctors)
+    }
+
+
 def current_state(
     connection: Connection, run_id: int, at_ms: int | None = None
 ) -> list[dict[str, Any]]:

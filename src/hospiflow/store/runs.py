@@ -1,4 +1,4 @@
-"""Managing runs as wholes: listing them with their status, deleting one."""
+"""Managing runs as wholes: listing them with their status, deleting one, their leases."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hospiflow.errors import NotFoundError
+from hospiflow.errors import NotFoundError, StoreError
 from hospiflow.store import schema
 
 # Children first: deleting them explicitly (rather than through ON DELETE
@@ -146,10 +146,107 @@ def reap_orphans(connection: Connection, lease_seconds: float = LEASE_SECONDS) -
         reason = orphan_reason(dict(row), now, lease_seconds)
         if reason is None:
             continue
-        connection.execute(
+        # compare-and-set on the writer too: a run just resumed by a new writer stays running
+        done = connection.execute(
             r.update()
-            .where(r.c.id == row["id"], r.c.status == "running")
-            .values(status="failed", finished_at_ms=now, error=f"orphaned: {reason}")
+            .where(r.c.id == row["id"], r.c.status == "running", _same_writer(row["writer"]))
+            .values(status="failed", finished_at_ms=now, error=f"{ORPHANED}: {reason}")
         )
-        reaped.append(int(row["id"]))
+        if done.rowcount:
+            reaped.append(int(row["id"]))
     return reaped
+
+
+ORPHANED = "orphaned"
+"""How the error of a run failed because its writer died begins."""
+
+
+def _same_writer(writer: str | None) -> Any:
+    r = schema.runs
+    return r.c.writer.is_(None) if writer is None else r.c.writer == writer
+
+
+def interrupted_continuation(connection: Connection, history_id: int) -> dict[str, Any] | None:
+    """The live run continuing ``history_id`` that a crash interrupted, if the newest one was.
+
+    Interrupted: ``running`` with its writer gone (``orphan_reason``), or
+    already marked ``failed`` as an orphan by ``reap_orphans``. A live run
+    stopped on purpose (``complete``), failed otherwise, or still written by
+    a live process is not resumed.
+    """
+    from hospiflow.store.timeconv import now_ms
+
+    r = schema.runs
+    row = (
+        connection.execute(
+            sa.select(
+                r.c.id,
+                r.c.label,
+                r.c.status,
+                r.c.error,
+                r.c.parameters,
+                r.c.writer,
+                r.c.heartbeat_ms,
+                r.c.created_at_ms,
+                r.c.clock_min,
+            )
+            .where(r.c.kind == "live", r.c.continues_run == history_id)
+            .order_by(r.c.id.desc())
+            .limit(1)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    found = dict(row)
+    crashed = found["status"] == "failed" and (found["error"] or "").startswith(ORPHANED)
+    if crashed or orphan_reason(found, now_ms()) is not None:
+        return found
+    return None
+
+
+def claim_interrupted(connection: Connection, run_id: int, writer: str) -> float | None:
+    """Take over an interrupted live run: ``running`` again under ``writer``'s lease.
+
+    Returns its clock (every record before that simulated minute is stored;
+    None: nothing was). Compare-and-set, so two processes cannot both resume
+    it, nor resume one whose writer came back; call in a write transaction.
+    """
+    from hospiflow.store.timeconv import now_ms
+
+    r = schema.runs
+    row = (
+        connection.execute(
+            sa.select(
+                r.c.status,
+                r.c.error,
+                r.c.writer,
+                r.c.heartbeat_ms,
+                r.c.created_at_ms,
+                r.c.clock_min,
+            ).where(r.c.id == run_id, r.c.kind == "live")
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFoundError(f"no live run {run_id}", where="run_id", run_id=run_id)
+    crashed = row["status"] == "failed" and (row["error"] or "").startswith(ORPHANED)
+    if not crashed and orphan_reason(dict(row), now_ms()) is None:
+        raise StoreError(
+            f"live run {run_id} is {row['status']} and not interrupted; it cannot be resumed",
+            where="run_id",
+            run_id=run_id,
+        )
+    done = connection.execute(
+        r.update()
+        .where(r.c.id == run_id, r.c.status == row["status"], _same_writer(row["writer"]))
+        .values(
+            status="running", writer=writer, heartbeat_ms=now_ms(), finished_at_ms=None, error=None
+        )
+    )
+    if done.rowcount != 1:
+        raise StoreError(f"live run {run_id} was taken over meanwhile", where="run_id")
+    clock = row["clock_min"]
+    return None if clock is None else float(clock)

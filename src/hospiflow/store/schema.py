@@ -72,6 +72,8 @@ runs = sa.Table(
     sa.Column("snapshots_count", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("writer", sa.Text),  # host:pid writing a running run (its lease, 0008)
     sa.Column("heartbeat_ms", sa.BigInteger),  # the writer's last sign of life
+    sa.Column("clock_min", sa.Float),  # a live run: every record before it is committed (0009)
+    sa.Column("continues_run", sa.Integer),  # a live run: the history run it continues
     sa.CheckConstraint(f"kind IN {RUN_KINDS!r}", name="kind"),
     sa.CheckConstraint(f"status IN {RUN_STATUSES!r}", name="status"),
     sqlite_autoincrement=True,  # never reuse a deleted run's id: URLs name runs
@@ -531,5 +533,57 @@ tension_daily = sa.Table(
     sqlite_with_rowid=False,
 )
 
+# Alerts (hospiflow.store.alerts): one row per episode of a run at red or in tension,
+# raised once (``open_key`` is set while the episode lasts and unique, so two checkers
+# cannot raise it twice), acknowledged by a token holder, pushed to a webhook.
+ALERT_KINDS = ("status", "het", "nedocs")
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    sa.Column("run_id", RowId, _run_fk(), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("level", sa.String(32), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("details", Json, nullable=False),
+    sa.Column("data_ms", sa.BigInteger, nullable=False),  # the data's clock: episode start
+    sa.Column("raised_ms", sa.BigInteger, nullable=False),  # the server's clock
+    sa.Column("ended_ms", sa.BigInteger),  # the data's clock: when it cleared
+    sa.Column("open_key", sa.Text, unique=True),  # "run:kind" while open, NULL after
+    sa.Column("acknowledged_ms", sa.BigInteger),
+    sa.Column("acknowledged_by", sa.Text),
+    sa.Column("note", sa.Text),
+    sa.Column("webhook_state", sa.String(16), nullable=False, server_default="off"),
+    sa.Column("webhook_attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("webhook_error", sa.Text),
+    sa.Column("webhook_ms", sa.BigInteger),
+    sa.CheckConstraint(f"kind IN {ALERT_KINDS!r}", name="kind"),
+)
+sa.Index("ix_alerts_run_id", alerts.c.run_id, alerts.c.id)
+
 ROLLUP_TABLES = (hourly_specialty, daily_pathology, monthly_specialty, performance_metrics)
 EVENT_TABLES = (events, state_snapshots, treatments, visits)
+
+# -- calibration: a site's fitted scenario and the proof that it reproduces the site -----
+
+# One row per ``hospiflow calibrate``: the scenario (and catalog) fitted on the site's
+# visits up to ``until_local``, and for a validation (``kind = "validation"``) the
+# criteria measured on the held-out weeks (value, target, pass) and whether all hold.
+calibrations = sa.Table(
+    "calibrations",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    sa.Column("site_id", RowId, sa.ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # "fit" | "validation"
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("until_local", sa.String(10), nullable=False),  # first day not used to fit
+    sa.Column("holdout_weeks", sa.Integer),
+    sa.Column("replications", sa.Integer),
+    sa.Column("scenario_toml", sa.Text, nullable=False),
+    sa.Column("catalog_toml", sa.Text, nullable=False),
+    sa.Column("criteria", Json),  # validation: [{name, value, target, unit, passed}]
+    sa.Column("passed", sa.Boolean),  # validation: every criterion holds
+    sa.Column("details", Json),  # not estimated (with the default used), fit summary
+    sqlite_autoincrement=True,
+)
+sa.Index("ix_calibrations_site", calibrations.c.site_id, calibrations.c.id)

@@ -46,7 +46,7 @@ from hospiflow.simulation.events import (
 from hospiflow.store import rollups, schema
 from hospiflow.store.engine import create_engine_for
 from hospiflow.store.migrate import current_revision, ensure_current, init
-from hospiflow.store.runs import HEARTBEAT_SECONDS, this_writer
+from hospiflow.store.runs import HEARTBEAT_SECONDS, claim_interrupted, this_writer
 from hospiflow.store.timeconv import Clock, now_ms, to_ms
 from hospiflow.store.writer import insert_rows
 
@@ -151,7 +151,8 @@ class StoreSink:
     or an ``Engine`` from ``create_engine_for`` (left open). ``catalog``
     supplies names and ICD-10 codes for the run's pathology codes.
     ``progress`` is called with the number of rows committed so far (in the
-    caller's thread, from ``write_*``, ``flush`` and ``close``).
+    caller's thread, from ``write_*``, ``flush`` and ``close``); ``on_open``
+    with the run id once the run is committed (status ``running``).
 
     Rows are committed by a writer thread that ``open`` starts and ``close``
     joins; ``close`` must be called (the ``Sink`` protocol does). A database
@@ -171,6 +172,9 @@ class StoreSink:
         kind: str = "simulation",
         label: str = "",
         wants_events: bool = True,
+        on_open: Callable[[int], None] | None = None,
+        continues_run: int | None = None,
+        resume_run: int | None = None,
     ) -> None:
         if batch_size < 1:
             raise SinkError(f"batch_size must be ≥ 1, got {batch_size}", where="StoreSink")
@@ -186,6 +190,10 @@ class StoreSink:
         self.kind = kind
         self.label = label
         self.wants_events = wants_events
+        self.on_open = on_open
+        self.continues_run = continues_run
+        self.resume_run = resume_run
+        self.resumed_minute: float | None = None  # resume_run's clock once open() claimed it
         self.run_id: int | None = None
         self._writer: _Writer | None = None
         self._pending: dict[str, list[tuple[Any, ...]]] = {name: [] for name in _TABLES}
@@ -198,7 +206,13 @@ class StoreSink:
     # -- Sink protocol -------------------------------------------------------------
 
     def open(self, run: RunInfo) -> None:
-        """Create the run (status ``running``) and its catalog, committed at once."""
+        """Create the run (status ``running``) and its catalog, committed at once.
+
+        With ``resume_run`` the sink instead takes over that interrupted live
+        run (``store.runs.claim_interrupted``): ``running`` again under this
+        process's lease; ``resumed_minute`` is then its clock, and the caller
+        must hand over only the records from there on.
+        """
         if self._writer is not None or self._closed:
             raise SinkError("the sink is already open", where="StoreSink.open")
         self._prepare_schema()
@@ -211,12 +225,22 @@ class StoreSink:
         connection = self.engine.connect()
         try:
             with connection.begin():
-                self.run_id = self._insert_run(connection, run)
+                if self.resume_run is None:
+                    self.run_id = self._insert_run(connection, run)
+                else:
+                    self.resumed_minute = claim_interrupted(
+                        connection, self.resume_run, this_writer()
+                    )
+                    self.run_id = self.resume_run
+                    if self.resumed_minute is not None:
+                        self._last_event_min = self._last_snapshot_min = self.resumed_minute
             # From here on the writer thread alone uses the connection.
             self._writer = _Writer(connection, self.run_id, self)
         except BaseException:
             connection.close()
             raise
+        if self.on_open is not None:
+            self.on_open(self.run_id)
 
     def write_events(self, events: Sequence[EventRow]) -> None:
         """Validate and buffer a batch of the full trace."""
@@ -456,6 +480,29 @@ class StoreSink:
         self._drain()
         self._report()
 
+    def checkpoint(self, minute: float) -> None:
+        """Hand the buffered rows over with the run's clock, in one transaction (live mode).
+
+        The engine has handed over every record before ``minute`` (run
+        minutes); committing them together with ``runs.clock_min`` is what
+        lets a crashed live run be resumed exactly. Does not wait for the
+        commit; nothing buffered, nothing written (an older clock is as exact:
+        no record lies between the two).
+        """
+        self._check_open("checkpoint")
+        self._report()
+        if not self._pending_rows:
+            return
+        run_id = self.run_id
+
+        def stamp(connection: Connection) -> None:
+            runs = schema.runs
+            connection.execute(
+                runs.update().where(runs.c.id == run_id).values(clock_min=float(minute))
+            )
+
+        self._hand_over("checkpoint", stamp)
+
     def _buffer(self, table: str, rows: list[tuple[Any, ...]]) -> None:
         self._pending[table].extend(rows)
         self._pending_rows += len(rows)
@@ -557,6 +604,7 @@ class StoreSink:
                 label=self.label,
                 status="running",
                 writer=this_writer(),
+                continues_run=self.continues_run,
                 heartbeat_ms=now_ms(),
                 parameters=_jsonable(run.parameters),
                 seed=run.seed,

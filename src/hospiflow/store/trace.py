@@ -3,8 +3,9 @@
 Same conventions as ``queries``: an open (read-only) ``Connection``, UTC
 epoch ms, plain rows back, each statement served by an index:
 
-* ``data_end_ms`` — the newest state sample of a run (``ix_snapshots_time``,
-  one index probe): what "now" means for a running or live run;
+* ``data_end_ms`` / ``newest_event_ms`` — the newest state sample and trace
+  row of a run (``ix_snapshots_time``, ``ix_events_time``: one index probe
+  each): where a running or live run's data end;
 * ``last_event_id`` / ``events_after`` — the newest trace row, and the trace
   after a row id (the primary key, = commit order): what the stream polls;
 * ``recent_patient_events`` — arrivals, treatment starts and abandonments in
@@ -30,6 +31,13 @@ def data_end_ms(connection: Connection, run_id: int) -> int | None:
     """Time of the run's newest state sample (None before the first one)."""
     stmt = sa.select(sa.func.max(s.c.time_ms)).where(s.c.run_id == run_id)
     return connection.execute(stmt).scalar()
+
+
+def newest_event_ms(connection: Connection, run_id: int) -> int | None:
+    """Time of the run's newest trace row (None before the first one)."""
+    return connection.execute(
+        sa.select(sa.func.max(e.c.time_ms)).where(e.c.run_id == run_id)
+    ).scalar()
 
 
 def last_event_id(connection: Connection, run_id: int) -> int:

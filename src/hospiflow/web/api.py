@@ -34,7 +34,7 @@ from hospiflow.store import runs as store_runs
 from hospiflow.store import sites as store_sites
 from hospiflow.store.engine import time_limit
 from hospiflow.store.timeconv import now_ms
-from hospiflow.web import data, front, observed
+from hospiflow.web import data, front, nowcontext, observed
 from hospiflow.web.auth import Unauthorized, WritesDisabled, actor, auth, requires_admin
 from hospiflow.web.cache import Answer
 from hospiflow.web.components import ok
@@ -54,6 +54,7 @@ from hospiflow.web.schemas import (
     CensusQuery,
     EventsQuery,
     HourOfWeekQuery,
+    LongestQuery,
     PageQuery,
     RangeQuery,
     RunsQuery,
@@ -446,6 +447,38 @@ def now(run_id: int) -> Response:
         gzipped = response.headers.get("Content-Encoding") == "gzip"
         fresh.put(key, (b"z" if gzipped else b"-") + response.get_data())
     return response
+
+
+@bp.get("/runs/<int:run_id>/now/context")
+@bp.doc(
+    responses={
+        200: ok("NowContext", "Each key figure an hour ago and usual; the next hours"),
+        400: E400,
+        404: E404,
+    }
+)
+@no_query
+def now_context(run_id: int) -> Response:
+    """What the Now view shows beside the state: each key figure an hour before `as_of`
+    and its usual for this hour of the week (the previous 8 weeks the data cover:
+    `usual_weeks`), and the next hours from the stored forecast: expected arrivals per
+    hour and patients present at each hour's end, each with its 90 % band (a live run
+    without a forecast of its own uses its history run's while it covers the coming
+    hours; else `forecast` is null and `forecast_missing` says why)."""
+    run = _context(run_id)
+    return _cached(run, lambda: nowcontext.context_payload(get_db(), run, _config()))
+
+
+@bp.get("/runs/<int:run_id>/now/longest")
+@query(bp, LongestQuery)
+@bp.doc(responses={200: ok("NowLongest", "The patients present longest"), 400: E400, 404: E404})
+def now_longest(run_id: int, args: dict[str, Any]) -> Response:
+    """The patients present longest at `as_of` (pseudonymous number, pathology, specialty,
+    acuity when known, arrival, minutes present) and how many are present. A simulated
+    run's patients come from its trace (acuity only once their visit is written); a
+    site's from its visits."""
+    run = _context(run_id)
+    return _cached(run, lambda: nowcontext.longest_payload(get_db(), run, _config(), args["limit"]))
 
 
 # --------------------------------------------------------------------------- arrivals

@@ -80,6 +80,8 @@ SETTINGS: tuple[tuple[str, Any, str], ...] = (
     ("SSE_BATCH", 500, "Most events a stream reads per poll"),
     ("AMBER_WAITING_PER_DOCTOR", 4.0, "Status amber: patients waiting per doctor on duty"),
     ("RED_WAITING_PER_DOCTOR", 8.0, "Status red: patients waiting per doctor on duty"),
+    ("ALERT_WEBHOOK", None, "URL that receives each new alert as a JSON POST (retried)"),
+    ("ALERT_CHECK_SECONDS", 5.0, "How often `serve` checks live runs and fed sites for alerts"),
 )
 
 
@@ -300,6 +302,7 @@ PATIENT_ENDPOINTS = frozenset(
         "api.treatments",
         "api.events",
         "api.now",
+        "api.now_longest",
         "api.stream",
         "sites.quarantine",
         "sites.export",
@@ -427,7 +430,7 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
         "LIVE_CACHE_SECONDS",
     )
     floats += ("SSE_HEARTBEAT_SECONDS", "FEED_STALE_SECONDS")
-    floats += ("AMBER_WAITING_PER_DOCTOR", "RED_WAITING_PER_DOCTOR")
+    floats += ("AMBER_WAITING_PER_DOCTOR", "RED_WAITING_PER_DOCTOR", "ALERT_CHECK_SECONDS")
     for name in floats:
         app.config[name] = float(app.config[name])
     url = app.config["DATABASE_URL"] or resolve_database_url()
@@ -484,6 +487,15 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(push_api, url_prefix=API_PREFIX)
     app.register_blueprint(
         importlib.import_module("hospiflow.web.tension_api").bp, url_prefix=API_PREFIX
+    )
+    app.register_blueprint(
+        importlib.import_module("hospiflow.web.alerts_api").bp, url_prefix=API_PREFIX
+    )
+    app.register_blueprint(
+        importlib.import_module("hospiflow.web.summary_api").bp, url_prefix=API_PREFIX
+    )
+    app.register_blueprint(
+        importlib.import_module("hospiflow.web.whatif_api").bp, url_prefix=API_PREFIX
     )
     if importlib.util.find_spec("hospiflow.web.pages") is not None:  # the dashboard
         from hospiflow.web import pages

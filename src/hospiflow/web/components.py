@@ -208,6 +208,13 @@ FEED = {
         {"type": "null"},
     ]
 }
+OUTLOOK_SERIES = obj(
+    {
+        "mean": arr(OPT_NUM),
+        "low": arr(OPT_NUM, description="Quantile 0.05 (null: no band stored)"),
+        "high": arr(OPT_NUM, description="Quantile 0.95"),
+    }
+)
 FEED_TOTALS = {
     "admitted_waiting": {**INT, "description": "Admitted (A01) but still in the department"},
     "longest_admitted_wait_min": OPT_NUM,
@@ -231,6 +238,69 @@ COMPONENTS: dict[str, dict[str, Any]] = {
     "RunDetail": obj({"ok": TRUE, "run": ref("Run")}),
     "Deleted": obj({"ok": TRUE, "deleted": INT}),
     "Accepted": obj({"ok": TRUE, "run_id": INT, "status_url": STR}),
+    "NowContext": obj(
+        {
+            "ok": TRUE,
+            "run_id": INT,
+            "timezone": STR,
+            "as_of": {**OPT_ISO, "description": "The instant described (the `now` answer's)"},
+            "usual_weeks": {
+                **INT,
+                "description": "Previous weeks averaged for the usual (0: under a week of data)",
+            },
+            "figures": {
+                "type": "object",
+                "description": "Per key figure of `now` (waiting, present, arrivals_last_hour, "
+                "...): its value an hour before as_of and its usual for this hour of the week "
+                "(null: the data cannot tell)",
+                "additionalProperties": obj({"hour_ago": OPT_NUM, "usual": OPT_NUM}),
+            },
+            "forecast": {
+                "anyOf": [
+                    obj(
+                        {
+                            "run_id": {**INT, "description": "The run whose forecast this is"},
+                            "generated_at": ISO,
+                            "origin": ISO,
+                            "band": arr(NUM, description="The band's quantile levels"),
+                            "hours": arr(ISO, description="Starts of the coming hours"),
+                            "arrivals": OUTLOOK_SERIES,
+                            "present_at": arr(ISO, description="Ends of the coming hours"),
+                            "present": OUTLOOK_SERIES,
+                        }
+                    ),
+                    {"type": "null"},
+                ]
+            },
+            "forecast_missing": {
+                "type": ["string", "null"],
+                "enum": ["none", "stale", None],
+                "description": "none: no stored forecast; stale: it no longer covers 4 hours",
+            },
+        }
+    ),
+    "NowLongest": obj(
+        {
+            "ok": TRUE,
+            "run_id": INT,
+            "timezone": STR,
+            "as_of": OPT_ISO,
+            "present": {**INT, "description": "Patients present at as_of"},
+            "patients": arr(
+                obj(
+                    {
+                        "patient_no": {**INT, "description": "Pseudonymous number"},
+                        "pathology": OPT_STR,
+                        "specialty": OPT_STR,
+                        "acuity": {**OPT_INT, "description": "Triage level, when known"},
+                        "arrival": ISO,
+                        "minutes_present": OPT_NUM,
+                    }
+                ),
+                description="Longest present first",
+            ),
+        }
+    ),
     "Now": obj(
         {
             "ok": TRUE,
@@ -557,6 +627,48 @@ COMPONENTS: dict[str, dict[str, Any]] = {
                 "additionalProperties": OPT_NUM,
                 "description": "Share of visits holding first_seen, departure, acuity, "
                 "disposition, diagnosis, age",
+            },
+        }
+    ),
+    "SiteFidelity": obj(
+        {
+            "ok": TRUE,
+            "site_id": INT,
+            "fidelity": {
+                "oneOf": [
+                    obj(
+                        {
+                            "id": INT,
+                            "created_at": ISO,
+                            "fitted_before": {**STR, "format": "date"},
+                            "holdout_end": {**OPT_STR, "format": "date"},
+                            "holdout_weeks": INT,
+                            "replications": INT,
+                            "passed": BOOL,
+                            "criteria": arr(
+                                obj(
+                                    {
+                                        "key": STR,
+                                        "name": STR,
+                                        "value": NUM,
+                                        "target": STR,
+                                        "unit": {"type": "string", "enum": ["%", "points"]},
+                                        "passed": BOOL,
+                                    }
+                                ),
+                                description="Each criterion of issue 12: value (a share "
+                                "for unit %, points for unit points), target, verdict",
+                            ),
+                            "not_estimated": arr(
+                                obj({"item": STR, "default": STR, "reason": STR}),
+                                description="What the data could not give, the default used",
+                            ),
+                        }
+                    ),
+                    {"type": "null"},
+                ],
+                "description": "The site's newest validation (hospiflow calibrate --validate); "
+                "null before any",
             },
         }
     ),

@@ -15,15 +15,14 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hospiflow.catalog.loader import load_catalog
 from hospiflow.errors import NotFoundError
 from hospiflow.records import EventKind
-from hospiflow.store import bucketed, queries, schema, trace
+from hospiflow.store import bucketed, now, queries, trace
 from hospiflow.store.sites import OBSERVED_LACKS
-from hospiflow.store.timeconv import EPOCH_WEEKDAY, MS_PER_DAY, MS_PER_HOUR, MS_PER_MIN
+from hospiflow.store.timeconv import MS_PER_DAY, MS_PER_HOUR
 from hospiflow.tension.status import AreaState, StatusRule, area_level, department_status
 from hospiflow.web.schemas import BIGINT
 from hospiflow.web.timeutil import (
@@ -38,7 +37,6 @@ from hospiflow.web.timeutil import (
 
 KIND_NAMES = {int(k): k.name.lower() for k in EventKind}
 KIND_CODES = {name: code for code, name in KIND_NAMES.items()}
-NOW_WINDOW_MS = 24 * MS_PER_HOUR
 RECENT_ARRIVALS = 10
 
 
@@ -94,26 +92,23 @@ def _french_names(parameters: dict[str, Any]) -> dict[str, str]:
 def load_run_catalog(connection: Connection, run_id: int, parameters: dict[str, Any]) -> RunCatalog:
     """Read a run's catalog tables."""
     fr = _french_names(parameters)
-    sp, pa, do = schema.specialties, schema.pathologies, schema.doctors
+    rows = queries.run_catalog(connection, run_id)
     specialties = [
-        {"code": r.code, "name_en": r.name, "name_fr": fr.get(r.code, r.name)}
-        for r in connection.execute(sa.select(sp).where(sp.c.run_id == run_id).order_by(sp.c.idx))
+        {"code": r["code"], "name_en": r["name"], "name_fr": fr.get(r["code"], r["name"])}
+        for r in rows["specialties"]
     ]
     pathologies = [
         {
-            "code": r.code,
-            "icd10": r.icd10,
-            "name_en": r.name,
-            "name_fr": fr.get(r.code, r.name),
-            "specialty_idx": r.specialty_idx,
-            "mean_treatment_min": _round(r.mean_treatment_min),
+            "code": r["code"],
+            "icd10": r["icd10"],
+            "name_en": r["name"],
+            "name_fr": fr.get(r["code"], r["name"]),
+            "specialty_idx": r["specialty_idx"],
+            "mean_treatment_min": _round(r["mean_treatment_min"]),
         }
-        for r in connection.execute(sa.select(pa).where(pa.c.run_id == run_id).order_by(pa.c.idx))
+        for r in rows["pathologies"]
     ]
-    doctors = [
-        {"code": r.code, "specialty_idx": r.specialty_idx}
-        for r in connection.execute(sa.select(do).where(do.c.run_id == run_id).order_by(do.c.idx))
-    ]
+    doctors = [{"code": r["code"], "specialty_idx": r["specialty_idx"]} for r in rows["doctors"]]
     return RunCatalog(specialties, pathologies, doctors)
 
 
@@ -149,13 +144,10 @@ def data_end(connection: Connection, row: dict[str, Any]) -> int:
     """Exclusive end of a run's data: its end when complete, else just after its newest record."""
     if row["status"] == "complete" and row["kind"] != "live":
         return int(row["end_utc_ms"])
-    newest = [trace.data_end_ms(connection, row["id"])]
-    e = schema.events
-    newest.append(
-        connection.execute(
-            sa.select(sa.func.max(e.c.time_ms)).where(e.c.run_id == row["id"])
-        ).scalar()
-    )
+    newest = [
+        trace.data_end_ms(connection, row["id"]),
+        trace.newest_event_ms(connection, row["id"]),
+    ]
     known = [int(n) for n in newest if n is not None]
     return max(known) + 1 if known else int(row["start_utc_ms"])
 
@@ -742,39 +734,19 @@ def status_rule(config: dict[str, Any]) -> StatusRule:
     )
 
 
-USUAL_WEEKS = 8
-
-
 def usual_waiting_per_doctor(
     connection: Connection, run: RunContext, as_of: int, n: int
 ) -> list[float | None]:
-    """Per specialty, the mean patients waiting per doctor at this local hour of the week
-    over the previous ``USUAL_WEEKS`` weeks (state samples of this run and of the history
-    run it continues); ``None`` without any sample."""
+    """Per specialty, the usual patients waiting per doctor at this hour of the week
+    (``store.now``), over this run and the history run it continues."""
     from hospiflow.forecast.history import predecessor
-    from hospiflow.store.sqlfuncs import hour_of_week
 
-    s = schema.state_snapshots
-    how = int(((local_ms(as_of, run.tz) // MS_PER_HOUR) + 24 * EPOCH_WEEKDAY) % 168)
     runs = [run.id]
     before = predecessor(connection, run.row)
     if before is not None:
         runs.append(before)
-    rows = connection.execute(
-        sa.select(s.c.specialty_idx, s.c.waiting, s.c.doctors_on_duty).where(
-            s.c.run_id.in_(runs),
-            s.c.time_ms >= as_of - USUAL_WEEKS * 7 * MS_PER_DAY - MS_PER_HOUR,
-            s.c.time_ms < as_of - 6 * MS_PER_DAY,
-            hour_of_week(s.c.local_ms) == how,
-        )
-    ).all()
-    sums = [0.0] * n
-    counts = [0] * n
-    for i, waiting, doctors in rows:
-        if 0 <= i < n:
-            sums[i] += waiting / max(doctors, 1)
-            counts[i] += 1
-    return [_round(sums[i] / counts[i], 2) if counts[i] else None for i in range(n)]
+    usual = now.usual_waiting_per_doctor(connection, runs, as_of, run.tz, n)
+    return [_round(u, 2) for u in usual]
 
 
 def department_status_of(
@@ -800,38 +772,6 @@ def department_status_of(
     return department_status(areas, rule)
 
 
-def _waiting_patients(
-    connection: Connection, run: RunContext, as_of: int, expected: list[int]
-) -> tuple[dict[int, tuple[int, int | None, int | None]], list[tuple], dict[int, int]]:
-    """Patients waiting at ``as_of`` (patient → arrival time, pathology, specialty).
-
-    Reads arrivals, treatment starts and abandonments over a window that
-    widens (24 h, then x4) until it holds as many waiting patients per
-    specialty as the state sample says, or reaches the run's start (patients
-    still waiting from the warm-up have no arrival in the trace: their wait
-    is unknown).
-    """
-    window = NOW_WINDOW_MS
-    while True:
-        since = max(run.start_ms, as_of - window)
-        rows = trace.recent_patient_events(connection, run.id, since, as_of)
-        arrived: dict[int, tuple[int, int | None, int | None]] = {}
-        for time_ms, kind, patient, pathology, specialty, _id in rows:
-            if patient is None:
-                continue
-            if kind == EventKind.ARRIVAL:
-                arrived[patient] = (time_ms, pathology, specialty)
-            else:
-                arrived.pop(patient, None)
-        found = [0] * len(expected)
-        for _t, _p, s in arrived.values():
-            if s is not None and 0 <= s < len(found):
-                found[s] += 1
-        if since <= run.start_ms or all(f >= e for f, e in zip(found, expected, strict=True)):
-            return arrived, rows, {}
-        window *= 4
-
-
 def _simulated_extras(counts: dict[str, int], arrivals_last_hour: int) -> dict[str, Any]:
     """The keys an observed run's ``now`` adds, as far as a simulation's samples tell them."""
     return {
@@ -847,46 +787,27 @@ def now_payload(connection: Connection, run: RunContext, config: dict[str, Any])
     n = len(run.catalog.specialties)
     per = {int(r["specialty_idx"]): r for r in state}
     as_of = int(state[0]["time_ms"]) if state else None
-    longest: list[float | None] = [None] * n
-    started = [0] * n
-    arrived = [0] * n
-    wait_sum = [0.0] * n
-    wait_n = [0] * n
-    recent: list[dict[str, Any]] = []
-    if as_of is not None:
-        expected = [int(per[i]["waiting"]) if i in per else 0 for i in range(n)]
-        waiting, rows, _ = _waiting_patients(connection, run, as_of, expected)
-        for arrival_ms, _pathology, s in waiting.values():
-            if s is not None and 0 <= s < n:
-                minutes = (as_of - arrival_ms) / MS_PER_MIN
-                longest[s] = max(longest[s] or 0.0, minutes)
-        arrival_of: dict[int, int] = {}
-        hour_ago = as_of - MS_PER_HOUR
-        for time_ms, kind, patient, _pathology, s, _id in rows:
-            if patient is None:
-                continue
-            if kind == EventKind.ARRIVAL:
-                arrival_of[patient] = time_ms
-                if time_ms > hour_ago and s is not None and 0 <= s < n:
-                    arrived[s] += 1
-            elif kind == EventKind.TREATMENT_START and time_ms > hour_ago and s is not None:
-                if 0 <= s < n:
-                    started[s] += 1
-                    if patient in arrival_of:
-                        wait_sum[s] += (time_ms - arrival_of[patient]) / MS_PER_MIN
-                        wait_n[s] += 1
-        for time_ms, kind, _patient, pathology, s, event_id in reversed(rows):
-            if len(recent) >= RECENT_ARRIVALS:
-                break
-            if kind == EventKind.ARRIVAL:
-                recent.append(
-                    {
-                        "id": int(event_id),
-                        "time": utc_iso(time_ms, run.tz),
-                        "pathology": run.catalog.code("pathologies", pathology),
-                        "specialty": run.catalog.code("specialties", s),
-                    }
-                )
+    expected = [int(per[i]["waiting"]) if i in per else 0 for i in range(n)]
+    seen = (
+        now.activity(connection, run.id, run.start_ms, as_of, expected, RECENT_ARRIVALS)
+        if as_of is not None
+        else now.Activity([None] * n, [0] * n, [0] * n, [0.0] * n, [0] * n)
+    )
+    longest, started, arrived = (
+        seen.longest_wait_min,
+        seen.treatments_started_last_hour,
+        seen.arrivals_last_hour,
+    )
+    wait_sum, wait_n = seen.wait_sum_min, seen.wait_count
+    recent = [
+        {
+            "id": int(event_id),
+            "time": utc_iso(time_ms, run.tz),
+            "pathology": run.catalog.code("pathologies", pathology),
+            "specialty": run.catalog.code("specialties", s),
+        }
+        for time_ms, _kind, _patient, pathology, s, event_id in seen.recent_arrivals
+    ]
     specialties = []
     totals = {"waiting": 0, "in_treatment": 0, "doctors_on_duty": 0, "doctors_busy": 0}
     rule = status_rule(config)

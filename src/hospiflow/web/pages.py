@@ -34,9 +34,8 @@ pages = Blueprint(
 )
 
 
-@pages.get("/")
-def index() -> str:
-    """The dashboard shell."""
+def _config_json() -> str:
+    """The page's configuration as JSON ("</" cannot appear inside the script element)."""
     config = {
         "api": "/api/v1",
         "saturation": current_app.config.get("SATURATION_THRESHOLDS", {}),
@@ -45,8 +44,20 @@ def index() -> str:
         # a live Now view with no update for this long is marked stale
         "stale_seconds": current_app.config.get("STALE_SECONDS", 120),
     }
-    # "</" cannot appear inside the JSON script element
-    return render_template("index.html", config_json=json.dumps(config).replace("</", "<\\/"))
+    return json.dumps(config).replace("</", "<\\/")
+
+
+@pages.get("/")
+def index() -> str:
+    """The dashboard shell."""
+    return render_template("index.html", config_json=_config_json())
+
+
+@pages.get("/summary")
+def summary() -> str:
+    """The printable daily summary (``?run=N&day=YYYY-MM-DD&lang=fr``; numbers from
+    ``/api/v1/runs/{id}/summary``)."""
+    return render_template("summary.html", config_json=_config_json())
 
 
 @pages.get("/vendor/plotly.min.js")

@@ -67,6 +67,14 @@ class RunsQuery(Schema):
     )
 
 
+class LongestQuery(Schema):
+    limit = fields.Integer(
+        load_default=10,
+        validate=validators.Range(min=1, max=50),
+        metadata={"description": "How many patients (1-50), longest present first."},
+    )
+
+
 class RangeQuery(Schema):
     start = _start()
     end = _end()

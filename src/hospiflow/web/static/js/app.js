@@ -14,6 +14,7 @@ import * as forecast from "./views/forecast.js";
 import * as quality from "./views/quality.js";
 import * as tension from "./views/tension.js";
 import { failure, isObserved, sourceName } from "./views/common.js";
+import { startAlerts } from "./alerts.js";
 
 const VIEWS = { now, arrivals, pathologies, doctors, waits, forecast, scenarios, quality, tension };
 const config = JSON.parse(document.getElementById("hospiflow-config").textContent || "{}");
@@ -74,6 +75,7 @@ async function show(viewName) {
     state.cleanup = null;
   }
   state.view = name;
+  document.getElementById("summary-link").href = state.run ? `/summary?run=${state.run.id}` : "/summary";
   // navigation links (not ARIA tabs): the current view is marked aria-current
   for (const tab of document.querySelectorAll("nav [data-view]")) {
     if (tab.dataset.view === name) tab.setAttribute("aria-current", "page");
@@ -189,6 +191,7 @@ async function main() {
   langPicker.addEventListener("change", async () => {
     setLanguage(langPicker.value);
     translatePage();
+    if (state.refreshAlerts) state.refreshAlerts();
     if (signIn.shown) return;
     await startOrSay(state.view || "now", state.run && state.run.id);
   });
@@ -202,6 +205,7 @@ async function main() {
   state.reloadRuns = loadRuns;
   paintSignOut();
   await startOrSay(location.hash.slice(1) || "now");
+  state.refreshAlerts = startAlerts(() => state.runs);
   // fetch the charting library while the manager reads the first view
   (window.requestIdleCallback || setTimeout)(() => loadPlotly().catch(() => {}));
 }

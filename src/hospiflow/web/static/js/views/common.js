@@ -91,9 +91,22 @@ export function select(labelKey, options, value, onChange, { translate = true } 
   return el("label", {}, [el("span", { i18n: labelKey }), control]);
 }
 
+// A date typed as ISO (YYYY-MM-DD), the same in both languages: a browser's date picker
+// follows the browser's own locale, not the page's (US order on a French page in an
+// English browser). A date that is not one is marked invalid and not applied.
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
 export function dateInput(labelKey, value, onChange) {
-  const input = el("input", { type: "date", value, onchange: (event) => onChange(event.target.value) });
-  return el("label", {}, [el("span", { i18n: labelKey }), input]);
+  const input = el("input", {
+    type: "text", "data-date": "", inputmode: "numeric", size: 10, maxlength: 10, value,
+    pattern: "\\d{4}-\\d{2}-\\d{2}", placeholder: t("common.date_format"), title: t("common.date_format"),
+    onchange: (event) => {
+      const text = event.target.value.trim();
+      const day = new Date(`${text}T00:00:00Z`);
+      const valid = ISO_DATE.test(text) && !Number.isNaN(day.getTime()) && day.toISOString().startsWith(text);
+      if (valid) { input.removeAttribute("aria-invalid"); onChange(text); } else input.setAttribute("aria-invalid", "true");
+    },
+  });
+  return el("label", {}, [el("span", {}, [el("span", { i18n: labelKey }), " ", el("span", { class: "date-format", i18n: "common.date_format" })]), input]);
 }
 
 export function numberInput(labelKey, value, onChange, { min = 0, step = "any" } = {}) {

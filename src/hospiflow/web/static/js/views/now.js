@@ -7,6 +7,7 @@
 import { get, streamUrl } from "../api.js";
 import { formatNumber, formatTime, t } from "../i18n.js";
 import { catalogOf, el, isObserved, noRun, unknownValue, viewHeader } from "./common.js";
+import { duration, nowContext } from "./nowcontext.js";
 import { statusReason } from "./tension.js";
 
 const POLL_MS = 5000;
@@ -40,12 +41,13 @@ export async function render(container, state) {
   ]);
   const thresholds = el("p", { class: "muted" });
   const tablePanel = el("section", { class: "panel" }, [table, thresholds]);
+  const context = nowContext(run, catalog);
   const grid = el("div", { class: "grid" });
   const tickerList = el("ul", { class: "ticker", "aria-live": "polite", tabindex: "0", "aria-label": t("now.ticker") });
-  grid.append(el("section", { class: "panel" }, [el("h3", { i18n: "now.ticker" }), tickerList]));
+  grid.append(context.longest, el("section", { class: "panel" }, [el("h3", { i18n: "now.ticker" }), tickerList]));
   // a live run whose figures stopped moving, or whose last update failed, says so
   const stale = el("p", { class: "notice stale", role: "status", hidden: true });
-  container.append(asOf, stale, reason, kpis, tablePanel, grid);
+  container.append(asOf, stale, reason, kpis, context.outlook, tablePanel, grid);
   const staleMs = 1000 * (state.config.stale_seconds || 120);
   let lastFresh = Date.now();
   const markStale = (text) => {
@@ -55,6 +57,7 @@ export async function render(container, state) {
   };
 
   let latest = null;
+  let figures = {};
   const ticker = [];
 
   function paint(now) {
@@ -69,13 +72,22 @@ export async function render(container, state) {
     kpis.replaceChildren(
       tile("now.waiting", totals.waiting, "waiting"),
       tile("now.in_treatment", totals.in_treatment, "in_treatment"),
+      tile("now.present", totals.present, "present"),
+      tile("now.arrivals_hour", totals.arrivals_last_hour, "arrivals_last_hour"),
       tile("now.on_duty", totals.doctors_on_duty, "doctors_on_duty"),
       tile("now.free", totals.doctors_free, "doctors_free"),
-      tile("now.longest_wait", formatNumber(totals.longest_wait_min, 0), "longest_wait"),
+      tile("now.longest_wait", formatNumber(totals.longest_wait_min, 0), "longest_wait_min"),
       tile("now.mean_wait_hour", formatNumber(totals.mean_wait_last_hour_min, 0), "mean_wait"),
       tile("now.utilisation", formatNumber(100 * (totals.utilisation ?? NaN), 0) + " %", "utilisation"),
       tile("now.status", statusBadge(totals.saturation), "status"),
     );
+    figures = {
+      waiting: totals.waiting, in_treatment: totals.in_treatment, present: totals.present,
+      arrivals_last_hour: totals.arrivals_last_hour, doctors_on_duty: totals.doctors_on_duty,
+      doctors_free: totals.doctors_free, longest_wait_min: totals.longest_wait_min, utilisation: totals.utilisation,
+    };
+    context.decorate(kpis, figures);
+    context.follow(now.as_of)?.then(() => context.decorate(kpis, figures));
     tableBody.replaceChildren(...now.specialties.map((s) => el("tr", { "data-specialty": s.specialty }, [
       el("td", { text: catalog.name(s.specialty) }),
       el("td", {}, statusBadge(s.saturation)),
@@ -111,7 +123,9 @@ export async function render(container, state) {
     ])));
   }
 
-  paint(await get(`/runs/${run.id}/now`));
+  const first = await get(`/runs/${run.id}/now`);
+  await context.load();
+  paint(first);
   paintTicker();
 
   // Live: the stream sends a "state" message with each new snapshot and every event
@@ -182,14 +196,6 @@ function tile(labelKey, value, name, note = null) {
   return el("div", { class: "kpi" }, children);
 }
 
-// "5 h 12 min" or "42 min": stays of observed visits run to hours.
-function duration(minutes) {
-  if (minutes === null || minutes === undefined) return "–";
-  const m = Math.round(minutes);
-  if (m < 60) return `${m} min`;
-  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
-}
-
 // A count the data may not hold: the number, or a dash saying "not in this data".
 function known(value, digits = 0) {
   return value === null || value === undefined ? unknownValue() : formatNumber(value, digits);
@@ -217,16 +223,21 @@ async function renderObserved(container, run) {
   const seenKnown = !missing.includes("first_seen");
   container.dataset.asOf = now.as_of || "";
   const asOf = el("p", { class: "muted", text: now.as_of ? t(now.feed ? "now.asof_live" : "now.asof_observed", { time: formatTime(now.as_of, run.timezone) }) : t("now.no_visits") });
-  const usual = totals.usual_arrivals_this_hour;
+  const context = nowContext(run, catalog);
+  await context.load();
   const kpis = el("div", { class: "kpis" }, [
     tile("now.present", formatNumber(totals.present), "present"),
     tile("now.waiting", known(totals.waiting), "waiting", seenKnown ? null : t("now.first_seen_missing")),
-    tile("now.longest_present", duration(totals.longest_present_min), "longest_present"),
-    tile("now.arrivals_hour", formatNumber(totals.arrivals_last_hour), "arrivals_last_hour",
-      usual === null || usual === undefined ? t("now.usual.none") : t("now.usual", { usual: formatNumber(usual, 1) })),
+    tile("now.longest_present", duration(totals.longest_present_min), "longest_present_min"),
+    tile("now.arrivals_hour", formatNumber(totals.arrivals_last_hour), "arrivals_last_hour"),
     tile("now.on_duty", unknownValue(), "doctors_on_duty"),
     tile("now.status", statusBadge(totals.saturation), "status"),
   ]);
+  const figures = {
+    present: totals.present, longest_present_min: totals.longest_present_min, arrivals_last_hour: totals.arrivals_last_hour,
+  };
+  if (seenKnown) figures.waiting = totals.waiting;
+  context.decorate(kpis, figures);
   const rule = el("p", { class: "muted rule", "data-rule": now.thresholds.basis || "", text: observedRule(now.thresholds) });
   const missingNote = el("p", { class: "muted", text: t(seenKnown ? "now.observed.lacks" : "now.observed.lacks_seen") });
   const rows = now.specialties.filter((s) => s.present || s.arrivals_last_hour || s.usual_arrivals_this_hour);
@@ -264,8 +275,8 @@ async function renderObserved(container, run) {
       el("span", { class: "badge", text: catalog.name(a.specialty) }),
     ]));
   }
-  const grid = el("div", { class: "grid" }, [el("section", { class: "panel" }, [el("h3", { i18n: "now.ticker" }), tickerList])]);
-  container.append(asOf, statusReason(now.department_status, catalog), kpis, tablePanel, grid);
+  const grid = el("div", { class: "grid" }, [context.longest, el("section", { class: "panel" }, [el("h3", { i18n: "now.ticker" }), tickerList])]);
+  container.append(asOf, statusReason(now.department_status, catalog), kpis, context.outlook, tablePanel, grid);
   return now.feed ? feedBanner(container, run, now.feed) : null;
 }
 

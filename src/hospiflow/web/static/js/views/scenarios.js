@@ -5,6 +5,7 @@ import { get, send, setToken, token as storedToken } from "../api.js";
 import { draw, panel, showEmpty, showError } from "../charts.js";
 import { formatNumber, formatTime, t } from "../i18n.js";
 import { catalogOf, el, fullRange, isObserved, numberInput, runLabel, select, sourceName, viewHeader } from "./common.js";
+import { replicatedPanel } from "./whatif.js";
 
 const POLL_MS = 700;
 const COMPARED = [
@@ -71,6 +72,8 @@ export async function render(container, state) {
   const help = el("p", { class: writes ? "muted" : "notice", "data-writes": writes ? "on" : "off", i18n: writes ? "scenarios.token.help" : "scenarios.writes_off" });
   if (!writes) for (const control of form.querySelectorAll("input, select, button")) control.disabled = true;
   formPanel.append(help, form, progress, message);
+  // the replicated what-if (baseline against change, 95 % intervals) comes right after
+  formPanel.after(replicatedPanel(state, token, timers));
 
   async function submit() {
     launch.disabled = true;
