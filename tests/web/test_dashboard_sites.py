@@ -657,12 +657,14 @@ def test_forecast_view_shows_a_sites_census_risk(
     assert shown.get_attribute('[data-not-in-data="doctors"]', "data-not-in-data") == "doctors"
     assert staffing in shown.inner_text('[data-not-in-data="doctors"]')
     occupancy = _api(server, "/runs/1/forecast")["occupancy"]
-    plotted = shown.evaluate(
+    low, high, plotted = shown.evaluate(
         "() => [...document.querySelectorAll('#view section')].find(s => "
         "s.querySelector('h3')?.dataset.i18n === 'forecast.occupancy').querySelector('.chart')"
-        ".data[0].y"
+        ".data.map((trace) => trace.y)"
     )
     assert len(plotted) == 8 and plotted == occupancy["present"]
+    assert (low, high) == (occupancy["low"], occupancy["high"])  # the 90 % band around it
+    assert all(lo <= mid <= hi for lo, mid, hi in zip(low, plotted, high, strict=True))
     charts = _plotted(shown)
     assert len(charts) == 4 and all(c["points"] and all(c["points"]) for c in charts), charts
     scores = shown.inner_text(".forecast-scores")
