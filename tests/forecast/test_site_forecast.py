@@ -103,6 +103,11 @@ def test_a_site_forecast_has_census_risk_and_no_staffing(engine, site_run):
     assert risk[0][3]["threshold"] == pytest.approx(threshold) and threshold > 5
     occupancy = rows["occupancy"]
     assert len(occupancy) == 8 and all(r[1] is None and r[2] > 0 for r in occupancy)
+    levels = payload["quantile_levels"]
+    low, high = levels.index(0.05), levels.index(0.95)
+    for _target, _s, mean, band in occupancy:  # the census projection's band, around its mean
+        assert len(band) == len(levels) and band[low] <= mean <= band[high]
+        assert band[high] - band[low] > 1
 
 
 def test_a_declared_capacity_defines_saturation(engine, make_site_run):

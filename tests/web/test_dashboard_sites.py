@@ -657,12 +657,14 @@ def test_forecast_view_shows_a_sites_census_risk(
     assert shown.get_attribute('[data-not-in-data="doctors"]', "data-not-in-data") == "doctors"
     assert staffing in shown.inner_text('[data-not-in-data="doctors"]')
     occupancy = _api(server, "/runs/1/forecast")["occupancy"]
-    plotted = shown.evaluate(
+    low, high, plotted = shown.evaluate(
         "() => [...document.querySelectorAll('#view section')].find(s => "
         "s.querySelector('h3')?.dataset.i18n === 'forecast.occupancy').querySelector('.chart')"
-        ".data[0].y"
+        ".data.map((trace) => trace.y)"
     )
     assert len(plotted) == 8 and plotted == occupancy["present"]
+    assert (low, high) == (occupancy["low"], occupancy["high"])  # the 90 % band around it
+    assert all(lo <= mid <= hi for lo, mid, hi in zip(low, plotted, high, strict=True))
     charts = _plotted(shown)
     assert len(charts) == 4 and all(c["points"] and all(c["points"]) for c in charts), charts
     scores = shown.inner_text(".forecast-scores")
@@ -697,3 +699,88 @@ def test_forecast_view_without_a_forecast_says_how_to_make_one(pages: dict[str, 
     assert shown.locator("#view .chart:not([hidden])").count() == 0
     assert "hospiflow forecast run --run 2" in shown.inner_text("#view")
     assert pages["en"].errors == []
+
+
+def _store_validation(url: str, site_name: str, passed: bool) -> None:
+    """A validation of the site's twin as `hospiflow calibrate --validate` stores it."""
+    from hospiflow.store import calibrations, sites
+    from hospiflow.store.engine import create_engine_for
+
+    names = ["arrivals_mape", "census_mape", "census_band", "los_p50", "los_p90"]
+    criteria = [
+        {"key": k, "name": k, "value": 0.05, "target": "≤ 10 %", "unit": "%", "passed": True}
+        for k in names
+    ] + [
+        {
+            "key": "within_4h",
+            "name": "w",
+            "value": 1.2,
+            "target": "≤ 3 points",
+            "unit": "points",
+            "passed": True,
+        },
+        {
+            "key": "admissions",
+            "name": "a",
+            "value": 2.4,
+            "target": "≤ 2 points",
+            "unit": "points",
+            "passed": passed,
+        },
+    ]
+    engine = create_engine_for(url)
+    try:
+        with engine.begin() as connection:
+            site = sites.get_site(connection, site_name)
+            calibrations.save_calibration(
+                connection,
+                site["id"],
+                kind="validation",
+                until_local="2025-01-01",
+                holdout_weeks=8,
+                replications=20,
+                scenario_toml="",
+                catalog_toml="",
+                criteria=criteria,
+                passed=passed,
+                details={"holdout_end": "2025-02-26", "not_estimated": []},
+            )
+    finally:
+        engine.dispose()
+
+
+def _reopened(page: Page) -> Any:
+    """The Data quality view of run 3 loaded afresh (the same URL again would not reload)."""
+    page.open("quality", run=3)
+    page.page.reload()
+    page.wait_ready("quality")
+    return page.page
+
+
+def test_twin_fidelity_card_is_green_only_when_every_criterion_holds(
+    pages: dict[str, Page], sites_store: str
+) -> None:
+    """Data quality of a site: the twin fidelity card, none / red / green, in both languages."""
+    shown = pages["en"].open("quality", run=3)
+    assert shown.locator('#fidelity [data-fidelity="none"]').count() == 1
+    _store_validation(sites_store, OTHER_SITE, passed=False)
+    for lang, words in (
+        ("en", "Not all criteria hold"),
+        ("fr", "Tous les critères ne sont pas tenus"),
+    ):
+        shown = _reopened(pages[lang])
+        badge = shown.locator('#fidelity [data-fidelity="red"]')
+        assert badge.count() == 1 and badge.inner_text() == words
+        assert shown.locator("#fidelity-table tbody tr").count() == 7
+        row = shown.locator('#fidelity-table tr[data-criterion="admissions"] td')
+        assert row.nth(0).inner_text() == (
+            "Admissions (points)" if lang == "en" else "Hospitalisations (points)"
+        )
+        assert row.nth(3).inner_text() == ("no" if lang == "en" else "non")
+        pages[lang].shot(f"sites-fidelity-red-{lang}")
+        if lang == "fr":
+            assert _english_left(shown) == []
+    _store_validation(sites_store, OTHER_SITE, passed=True)
+    shown = _reopened(pages["en"])
+    assert shown.locator('#fidelity [data-fidelity="green"]').inner_text() == "All criteria hold"
+    assert pages["en"].errors == [] and pages["fr"].errors == []

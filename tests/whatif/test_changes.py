@@ -3,6 +3,8 @@ value is refused with the field named."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from hospiflow.errors import ScenarioError
@@ -154,3 +156,29 @@ def test_flow_levers_need_a_flow_scenario() -> None:
     # doctors and arrivals work on any scenario
     changed = apply(plain, change_set_from_dict({"arrivals_percent": 10}))
     assert changed.arrival_rate_per_hour == pytest.approx(plain.arrival_rate_per_hour * 1.1)
+
+
+def test_boarding_sooner_shortens_ward_stays_or_the_fitted_boarding(emergency: Scenario) -> None:
+    """With wards, a bed frees N hours sooner (stays shorter); a calibrated site without
+    wards has its fitted boarding time N hours shorter (never below 0)."""
+    changes = change_set_from_dict({"boarding_hours_sooner": 2})
+    with_wards = apply(emergency, changes)
+    assert [w.mean_stay_days for w in with_wards.flow.wards] == pytest.approx(
+        [w.mean_stay_days - 2 / 24 for w in emergency.flow.wards]
+    )
+    site = emergency.replace(
+        flow=dataclasses.replace(emergency.flow, wards=(), boarding_minutes=150.0)
+    )
+    assert apply(site, changes).flow.boarding_minutes == pytest.approx(30.0)
+    assert (
+        apply(site, change_set_from_dict({"boarding_hours_sooner": 4})).flow.boarding_minutes == 0
+    )
+    assert "fitted boarding 150 -> 30 min" in describe(site, changes)[0]
+    with pytest.raises(ScenarioError) as caught:
+        apply(site, change_set_from_dict({"ward_beds": 10}))
+    assert caught.value.where == "changes.ward_beds"
+    assert "boarding_hours_sooner" in caught.value.message
+    bare = site.replace(flow=dataclasses.replace(site.flow, boarding_minutes=0.0))
+    with pytest.raises(ScenarioError) as none:
+        apply(bare, changes)
+    assert none.value.where == "changes.boarding_hours_sooner"

@@ -64,6 +64,7 @@ def test_whatif_prints_the_differences(tmp_path: Path) -> None:
         (["--arrivals", "-100%"], "--arrivals: must be a percentage above -100"),
         (["--diagnostics", "0x"], "--diagnostics: must be a factor above 0"),
         (["--replications", "1"], "--replications: must be a whole number from 2"),
+        (["--boarding-sooner", "1000"], "--boarding-sooner: must be a number of hours within"),
         (["--scenario", "nowhere.toml"], "nowhere.toml: cannot read scenario file"),
     ],
 )

@@ -35,6 +35,7 @@ from hospiflow.calibration.history import (
     data_days,
     history_of,
     local_midnight_ms,
+    no_visits,
     read_visits,
 )
 from hospiflow.records import Disposition
@@ -61,6 +62,7 @@ class Measures:
 
 @dataclass(frozen=True)
 class Criterion:
+    key: str  # stable, for translations (the dashboard's fidelity.<key>)
     name: str
     value: float
     target: str
@@ -158,11 +160,31 @@ def criteria(observed: Measures, simulated: list[Measures]) -> list[Criterion]:
     census_mape = _mape(census, observed.census)
     return [
         Criterion(
-            "arrivals by hour of week (MAPE)", arrivals_mape, "≤ 10 %", "%", arrivals_mape <= 0.10
+            "arrivals_mape",
+            "arrivals by hour of week (MAPE)",
+            arrivals_mape,
+            "≤ 10 %",
+            "%",
+            arrivals_mape <= 0.10,
         ),
-        Criterion("census by hour of week (MAPE)", census_mape, "≤ 10 %", "%", census_mape <= 0.10),
-        Criterion("census inside the 90 % band", inside, "≥ 80 % of hours", "%", inside >= 0.80),
         Criterion(
+            "census_mape",
+            "census by hour of week (MAPE)",
+            census_mape,
+            "≤ 10 %",
+            "%",
+            census_mape <= 0.10,
+        ),
+        Criterion(
+            "census_band",
+            "census inside the 90 % band",
+            inside,
+            "≥ 80 % of hours",
+            "%",
+            inside >= 0.80,
+        ),
+        Criterion(
+            "los_p50",
             "length of stay p50 (error)",
             relative("los_p50"),
             "≤ 10 %",
@@ -170,6 +192,7 @@ def criteria(observed: Measures, simulated: list[Measures]) -> list[Criterion]:
             relative("los_p50") <= 0.10,
         ),
         Criterion(
+            "los_p90",
             "length of stay p90 (error)",
             relative("los_p90"),
             "≤ 10 %",
@@ -177,6 +200,7 @@ def criteria(observed: Measures, simulated: list[Measures]) -> list[Criterion]:
             relative("los_p90") <= 0.10,
         ),
         Criterion(
+            "within_4h",
             "share within 4 h (points)",
             points("within_4h"),
             "≤ 3 points",
@@ -184,6 +208,7 @@ def criteria(observed: Measures, simulated: list[Measures]) -> list[Criterion]:
             points("within_4h") <= 3,
         ),
         Criterion(
+            "admissions",
             "admissions (points)",
             points("admitted"),
             "≤ 2 points",
@@ -216,7 +241,7 @@ def validate_site(
         span = data_days(connection, int(run_id), site["timezone"]) if run_id else None
         visits = read_visits(connection, int(run_id)) if run_id else None
     if span is None or visits is None:
-        raise CalibrationError(f"site {site['name']!r} has no visits", where="--site")
+        raise CalibrationError(no_visits(site["name"]), where="--site")
     first, end = span
     holdout_start = end - timedelta(days=7 * holdout_weeks)
     if holdout_start - first < timedelta(weeks=MIN_WEEKS):

@@ -79,7 +79,7 @@ def calibrate(
     if not validate and out is None:
         raise HospiflowError("give --out FILE.toml (or --validate)", where="--out")
     engine = _engine(db, database_url)
-    steps = 8
+    steps = 9 if validate else 8  # the fit's parts (+ simulating the held-out weeks)
     try:
         with _progress(quiet) as progress:
             task = progress.add_task("reading the visits", total=steps)

@@ -8,6 +8,7 @@ while no token exists (``hospiflow token create``, or ``HOSPIFLOW_API_TOKEN``).
 from __future__ import annotations
 
 import errno
+import gc
 import ipaddress
 import logging
 import signal
@@ -217,6 +218,10 @@ def serve(
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     click.echo(f"hospiflow at http://{shown}:{port}/  (API docs: /api/docs)", err=True)
     _sigterm_as_interrupt()
+    # what startup built (modules, the app, its caches) lives as long as the process:
+    # frozen out of the collector's way, a 1,000-visit push no longer makes it walk
+    # all of it (~20 % of a push's CPU)
+    gc.freeze()
     try:
         server.serve(app, host=host, port=port, threads=threads, channel_timeout=300)
     except KeyboardInterrupt:

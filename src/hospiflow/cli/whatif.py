@@ -42,6 +42,7 @@ _OPTION_OF = {
     "changes.diagnostics_factor": "--diagnostics",
     "changes.discharge_hours_earlier": "--discharge-earlier",
     "changes.ward_stay_hours": "--ward-stay",
+    "changes.boarding_hours_sooner": "--boarding-sooner",
     "replications": "--replications",
     "weeks": "--weeks",
     "warmup_days": "--warmup-days",
@@ -116,6 +117,7 @@ def change_set_from_options(
     diagnostics: str | None = None,
     discharge_earlier: int = 0,
     ward_stay: str | None = None,
+    boarding_sooner: float = 0.0,
 ) -> ChangeSet:
     """The change set the options describe (each error names its option)."""
     doctors = [_doctor(text, 1, f"--add-doctor[{i}]") for i, text in enumerate(add_doctor)]
@@ -130,6 +132,7 @@ def change_set_from_options(
         diagnostics_factor=_diagnostics(diagnostics),
         discharge_hours_earlier=discharge_earlier,
         ward_stay_hours=stay or 0.0,
+        boarding_hours_sooner=boarding_sooner,
     )
 
 
@@ -240,9 +243,17 @@ def print_result(result: WhatIfResult, console: Console) -> None:
     type=int,
     default=0,
     metavar="HOURS",
-    help="Wards discharge this many hours earlier in the day (the boarding lever).",
+    help="Wards discharge this many hours earlier in the day.",
 )
 @click.option("--ward-stay", metavar="+Hh", help="Every ward stay longer or shorter, e.g. -6h.")
+@click.option(
+    "--boarding-sooner",
+    type=float,
+    default=0.0,
+    metavar="HOURS",
+    help="Admitted patients leave for a bed this many hours sooner (ward stays shorter; a "
+    "calibrated site's fitted boarding time shorter).",
+)
 @click.option("--replications", type=int, default=20, show_default=True)
 @click.option("--weeks", type=float, default=8.0, show_default=True, help="Period simulated.")
 @click.option("--warmup-days", type=float, help="Warm-up before the period (default: scenario's).")
@@ -264,6 +275,7 @@ def whatif(
     diagnostics: str | None,
     discharge_earlier: int,
     ward_stay: str | None,
+    boarding_sooner: float,
     replications: int,
     weeks: float,
     warmup_days: float | None,
@@ -283,6 +295,7 @@ def whatif(
             diagnostics,
             discharge_earlier,
             ward_stay,
+            boarding_sooner,
         )
         settings = WhatIfSettings(
             replications=replications, weeks=weeks, warmup_days=warmup_days, workers=workers

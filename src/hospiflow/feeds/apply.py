@@ -849,16 +849,18 @@ def _answer(status: str, answer: str) -> Outcome:
     return Outcome("quarantined", reason or None, field_name or None, message or None)
 
 
+_SELECT_STORED = f"SELECT id, {', '.join(VISIT_COLUMNS[2:])} FROM visits WHERE run_id = ? AND "
+
+
 def _stored(connection: Connection, run_id: int, keys: list[str]) -> dict[str, tuple[Any, ...]]:
-    v = schema.visits
+    """The stored visits of ``keys`` (driver SQL: SQLAlchemy's rendering of a 900-key
+    IN list cost a push more than the query)."""
     existing: dict[str, tuple[Any, ...]] = {}
     for start in range(0, len(keys), 900):
-        result = connection.execute(
-            sa.select(v.c.id, *[v.c[name] for name in VISIT_COLUMNS[2:]]).where(
-                v.c.run_id == run_id, v.c.visit_key.in_(keys[start : start + 900])
-            )
-        )
-        for found in result:
+        part = keys[start : start + 900]
+        marks = ", ".join("?" * len(part))
+        sql = f"{_SELECT_STORED}visit_key IN ({marks})"
+        for found in _sql(connection, sql, (run_id, *part)):
             existing[found[_KEY - 1]] = tuple(found)
     return existing
 

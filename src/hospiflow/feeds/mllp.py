@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import logging
 import socket
@@ -291,6 +292,7 @@ def run(engine: Engine, site: str | int, host: str, port: int, limits: Limits) -
     def ready(bound: int) -> None:
         print(f"MLLP listener for site {listener.feed.site['name']} on {host}:{bound}", flush=True)
 
+    gc.freeze()  # startup's objects out of the collector's way (see ``hospiflow serve``)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(listener.serve(ready))
 

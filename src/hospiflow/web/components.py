@@ -630,6 +630,48 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             },
         }
     ),
+    "SiteFidelity": obj(
+        {
+            "ok": TRUE,
+            "site_id": INT,
+            "fidelity": {
+                "oneOf": [
+                    obj(
+                        {
+                            "id": INT,
+                            "created_at": ISO,
+                            "fitted_before": {**STR, "format": "date"},
+                            "holdout_end": {**OPT_STR, "format": "date"},
+                            "holdout_weeks": INT,
+                            "replications": INT,
+                            "passed": BOOL,
+                            "criteria": arr(
+                                obj(
+                                    {
+                                        "key": STR,
+                                        "name": STR,
+                                        "value": NUM,
+                                        "target": STR,
+                                        "unit": {"type": "string", "enum": ["%", "points"]},
+                                        "passed": BOOL,
+                                    }
+                                ),
+                                description="Each criterion of issue 12: value (a share "
+                                "for unit %, points for unit points), target, verdict",
+                            ),
+                            "not_estimated": arr(
+                                obj({"item": STR, "default": STR, "reason": STR}),
+                                description="What the data could not give, the default used",
+                            ),
+                        }
+                    ),
+                    {"type": "null"},
+                ],
+                "description": "The site's newest validation (hospiflow calibrate --validate); "
+                "null before any",
+            },
+        }
+    ),
     "Quarantine": obj(
         {
             "ok": TRUE,

@@ -114,7 +114,12 @@ FORECAST = obj(
         "occupancy": {
             "type": ["object", "null"],
             "description": "Expected patients present (hospital) at the start of the next hours",
-            "properties": {"hours": arr(ISO), "present": NUMS},
+            "properties": {
+                "hours": arr(ISO),
+                "present": NUMS,
+                "low": {**NUMS, "description": "Quantile 0.05 (absent: no band stored)"},
+                "high": {**NUMS, "description": "Quantile 0.95"},
+            },
             "required": ["hours", "present"],
             "additionalProperties": False,
         },
@@ -304,6 +309,20 @@ def _series(
     return targets, out
 
 
+def _occupancy_band(
+    rows: list[tuple], levels: list[float]
+) -> tuple[list[float], list[float]] | None:
+    """The 90 % band (quantiles 0.05 and 0.95) of patients present, when the forecast
+    stored one (forecasts made before it was, have none)."""
+    where = [
+        next((i for i, q in enumerate(levels) if abs(q - b) < 1e-9), None) for b in (0.05, 0.95)
+    ]
+    if None in where or not all(isinstance(r[3], list) and r[3] for r in rows):
+        return None
+    low, high = where
+    return [float(r[3][low]) for r in rows], [float(r[3][high]) for r in rows]
+
+
 def _observed(run: dict[str, Any], payload: dict[str, Any]) -> bool:
     """A site's observed run (visits only): its forecast payload says what it lacks."""
     return data.is_observed(run) or "lacks" in payload
@@ -350,9 +369,11 @@ def forecast(run_id: int, args: dict[str, Any]) -> dict[str, Any]:
         occupancy_rows = [r for r in store.read_rows(get_db(), run_id, "occupancy") if r[1] is None]
         occupancy = None
         if occupancy_rows:
+            band = _occupancy_band(occupancy_rows, levels)
             occupancy = {
                 "hours": [utc_iso(r[0], tz) for r in occupancy_rows],
                 "present": [round(float(r[2]), 2) for r in occupancy_rows],
+                **({"low": band[0], "high": band[1]} if band else {}),
             }
         return {
             **_base(run, header),

@@ -263,6 +263,55 @@ def site_quality(site_id: int) -> Response:
     return Response(body, mimetype="application/json")
 
 
+@bp.get("/sites/<int:site_id>/fidelity")
+@bp.doc(responses={200: ok("SiteFidelity", "The twin's fidelity to the site"), 404: E404})
+@no_query
+def site_fidelity(site_id: int) -> dict[str, Any]:
+    """Twin fidelity: the newest validation of the site's calibrated twin on held-out weeks
+    (``hospiflow calibrate --validate``), each criterion with its value, target and verdict."""
+    from hospiflow.store.calibrations import latest_validation
+
+    site_id = _site_id(site_id)
+
+    def build() -> dict[str, Any]:
+        site = store_sites.get_site(get_db(), site_id)
+        row = latest_validation(get_db(), site_id)
+        return {"ok": True, "site_id": site_id, "fidelity": fidelity_json(row, site["timezone"])}
+
+    return limited(build)
+
+
+def fidelity_json(row: dict[str, Any] | None, timezone: str) -> dict[str, Any] | None:
+    """A stored validation as the API shows it (no scenario text: it is in the store)."""
+    if row is None:
+        return None
+    details = row["details"] or {}
+    return {
+        "id": int(row["id"]),
+        "created_at": utc_iso(int(row["created_at_ms"]), timezone),
+        "fitted_before": row["until_local"],
+        "holdout_end": details.get("holdout_end"),
+        "holdout_weeks": int(row["holdout_weeks"] or 0),
+        "replications": int(row["replications"] or 0),
+        "passed": bool(row["passed"]),
+        "criteria": [
+            {
+                "key": c.get("key", ""),
+                "name": c["name"],
+                "value": float(c["value"]),
+                "target": c["target"],
+                "unit": c["unit"],
+                "passed": bool(c["passed"]),
+            }
+            for c in row["criteria"] or []
+        ],
+        "not_estimated": [
+            {"item": m["item"], "default": m["default"], "reason": m["reason"]}
+            for m in details.get("not_estimated", [])
+        ],
+    }
+
+
 @bp.get("/sites/<int:site_id>/quarantine")
 @query(bp, QuarantineQuery)
 @bp.doc(

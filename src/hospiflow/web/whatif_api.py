@@ -110,7 +110,7 @@ class WhatIfRequest(Schema):
         metadata={
             "description": "doctors [{specialty, start, end, change, days}], spaces (n or "
             "{area: n}), ward_beds (n or {ward: n}), arrivals_percent, diagnostics_factor, "
-            "discharge_hours_earlier, ward_stay_hours",
+            "discharge_hours_earlier, ward_stay_hours, boarding_hours_sooner",
             "example": {
                 "doctors": [
                     {"specialty": "cardiology", "start": "18:00", "end": "02:00", "change": 1}

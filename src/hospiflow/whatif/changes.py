@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hospiflow.errors import ScenarioError
-from hospiflow.simulation.flowconfig import MAX_CAPACITY, Area, Ward
+from hospiflow.simulation.flowconfig import MAX_CAPACITY, Area, FlowConfig, Ward
 from hospiflow.simulation.scenario import WEEKDAYS, Scenario, Shift
 
 __all__ = ["ChangeSet", "DoctorChange", "apply", "change_set_from_dict", "describe"]
@@ -37,7 +37,9 @@ CHANGE_KEYS = (
     "diagnostics_factor",
     "discharge_hours_earlier",
     "ward_stay_hours",
+    "boarding_hours_sooner",
 )
+_SCALAR_KEYS = CHANGE_KEYS[3:]  # one number each (doctors, spaces and beds come first)
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,9 @@ class ChangeSet:
     diagnostics_factor: float = 1.0  # diagnostics turnaround x factor
     discharge_hours_earlier: int = 0  # wards discharge N hours earlier in the day
     ward_stay_hours: float = 0.0  # every ward stay N hours longer (negative: shorter)
+    # admitted patients leave for a bed N hours sooner: ward stays N hours shorter, and
+    # the fitted boarding time of specialties without a ward (a calibrated site) too
+    boarding_hours_sooner: float = 0.0
 
     @property
     def is_null(self) -> bool:
@@ -135,9 +140,10 @@ def _check(changes: ChangeSet) -> None:
             "must be a whole number of hours from -12 to 12",
             earlier,
         )
-    stay = changes.ward_stay_hours
-    if not _number(stay) or abs(stay) > 24 * 30:
-        raise _fail("changes.ward_stay_hours", "must be a number of hours within ±720", stay)
+    for key in ("ward_stay_hours", "boarding_hours_sooner"):
+        hours = getattr(changes, key)
+        if not _number(hours) or abs(hours) > 24 * 30:
+            raise _fail(f"changes.{key}", "must be a number of hours within ±720", hours)
 
 
 # --------------------------------------------------------------------------- from JSON
@@ -196,12 +202,7 @@ def change_set_from_dict(data: Any, where: str = "changes") -> ChangeSet:
     for key in ("spaces", "ward_beds"):
         if key in data:
             kwargs[key] = _named_deltas(f"{where}.{key}", data[key])
-    for key in (
-        "arrivals_percent",
-        "diagnostics_factor",
-        "discharge_hours_earlier",
-        "ward_stay_hours",
-    ):
+    for key in _SCALAR_KEYS:
         if key in data:
             kwargs[key] = data[key]
     changes = ChangeSet(**kwargs)
@@ -322,9 +323,18 @@ def _areas(scenario: Scenario, deltas: tuple[tuple[str, int], ...]) -> tuple[Are
 
 
 def _wards(
-    scenario: Scenario, deltas: tuple[tuple[str, int], ...], stay_hours: float
+    scenario: Scenario,
+    deltas: tuple[tuple[str, int], ...],
+    stay_hours: float,
+    where_stay: str = "changes.ward_stay_hours",
 ) -> tuple[Ward, ...]:
     wards = list(scenario.flow.wards)
+    if deltas and not wards:
+        raise ScenarioError(
+            "the scenario has no ward to change (a calibrated site's boarding time is fitted "
+            "instead: change it with boarding_hours_sooner)",
+            where="changes.ward_beds",
+        )
     for name, delta in deltas:
         where = "changes.ward_beds" + (f".{name}" if name else "")
         i = _pick(where, tuple(wards), name, "beds", "ward")
@@ -349,6 +359,29 @@ def _wards(
                 )
             wards[i] = dataclasses.replace(ward, mean_stay_days=days)
     return tuple(wards)
+
+
+def _boarding_sooner(flow: FlowConfig, base: Scenario, hours: float) -> FlowConfig:
+    """Admitted patients leave ``hours`` sooner: ward stays that much shorter (a bed frees
+    sooner), and the fitted boarding time of specialties without a ward that much shorter
+    (not below 0)."""
+    if not hours:
+        return flow
+    where = "changes.boarding_hours_sooner"
+    covered = {code for ward in flow.wards for code in ward.specialties}
+    wardless = set(base.load_catalog().specialty_codes) - covered
+    fitted = flow.boarding_minutes > 0 and bool(wardless)
+    if not flow.wards and not fitted:
+        raise ScenarioError(
+            "the scenario has neither wards nor a fitted boarding time to shorten", where=where
+        )
+    if flow.wards:
+        flow = dataclasses.replace(flow, wards=_wards(base.replace(flow=flow), (), -hours, where))
+    if fitted:
+        flow = dataclasses.replace(
+            flow, boarding_minutes=max(0.0, flow.boarding_minutes - 60.0 * hours)
+        )
+    return flow
 
 
 def apply(base: Scenario, changes: ChangeSet) -> Scenario:
@@ -384,13 +417,15 @@ def apply(base: Scenario, changes: ChangeSet) -> Scenario:
     if base.flow_active:
         n = changes.discharge_hours_earlier
         profile = flow.ward_discharge_profile
+        wards = _wards(base, changes.ward_beds, changes.ward_stay_hours)
         flow = dataclasses.replace(
             flow,
             areas=_areas(base, changes.spaces),
-            wards=_wards(base, changes.ward_beds, changes.ward_stay_hours),
+            wards=wards,
             diagnostics_mean_minutes=flow.diagnostics_mean_minutes * changes.diagnostics_factor,
             ward_discharge_profile=tuple(profile[(h + n) % 24] for h in range(24)),
         )
+        flow = _boarding_sooner(flow, base, changes.boarding_hours_sooner)
     try:
         return base.replace(
             name=f"{base.name} (what-if)",
@@ -434,4 +469,12 @@ def describe(base: Scenario, changes: ChangeSet) -> list[str]:
         lines.append(f"ward discharges {changes.discharge_hours_earlier:+d} h earlier in the day")
     if changes.ward_stay_hours:
         lines.append(f"ward stays {changes.ward_stay_hours:+g} h")
+    if changes.boarding_hours_sooner:
+        line = f"admitted patients leave for a bed {changes.boarding_hours_sooner:g} h sooner"
+        if base.flow_active and base.flow.boarding_minutes != changed.flow.boarding_minutes:
+            line += (
+                f" (fitted boarding {base.flow.boarding_minutes:.4g} -> "
+                f"{changed.flow.boarding_minutes:.4g} min)"
+            )
+        lines.append(line)
     return lines or ["no change (the null what-if: both arms are the same scenario)"]

@@ -104,10 +104,30 @@ export async function draw(state, traces, layout = {}, rows = []) {
   }
   state.empty.hidden = true;
   state.chart.hidden = false;
-  const merged = { ...BASE_LAYOUT, ...layout };
+  const merged = lonePoint(traces, { ...BASE_LAYOUT, ...layout });
+  if (merged.xaxis?.type === "date" && merged.xaxis.automargin === undefined) {
+    merged.xaxis = { ...merged.xaxis, automargin: true }; // a date's second tick line pushes the title down
+  }
   const Plotly = await loadPlotly();
   await Plotly.react(state.chart, traces, merged, { ...CONFIG, locale: language() === "fr" ? "fr" : "en" });
   state.chart.dataset.points = String(rows.length);
+}
+
+// One time bucket only (a live run's first day by day): a line of one point draws
+// nothing, and Plotly zooms a date axis onto it with ticks a microsecond apart. Lines
+// get markers, and the axis spans a day either side.
+function lonePoint(traces, layout) {
+  const dates = new Set(traces.flatMap((trace) => trace.x || []));
+  if (layout.xaxis?.type !== "date" || dates.size !== 1) return layout;
+  for (const trace of traces) {
+    if (trace.type === "scatter" && (trace.mode || "lines").includes("lines")) trace.mode = "lines+markers";
+  }
+  const [only] = dates;
+  const at = Date.parse(`${String(only).replace(" ", "T")}Z`);
+  if (Number.isNaN(at)) return layout;
+  const day = 86400000;
+  const text = (ms) => new Date(ms).toISOString().slice(0, 16).replace("T", " ");
+  return { ...layout, xaxis: { ...layout.xaxis, range: [text(at - day), text(at + day)] } };
 }
 
 export function showEmpty(state, reason) {

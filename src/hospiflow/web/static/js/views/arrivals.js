@@ -136,7 +136,7 @@ export async function render(container, state) {
         hovertemplate: "%{y}, %{x}: ×%{z:.2f}<extra></extra>",
       }], {
         height: 160 + 22 * withData.length, hovermode: "closest", margin: { l: 220, r: 16, t: 8, b: 56 },
-        xaxis: { title: { text: t("arrivals.axis.month") } },
+        xaxis: { title: { text: t("arrivals.axis.month") }, automargin: true }, // rotated month names push the title down
         yaxis: { automargin: true, autorange: "reversed", title: { text: t("axis.pathology") } },
       }, rows);
     } catch (error) {

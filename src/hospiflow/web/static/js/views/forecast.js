@@ -269,14 +269,24 @@ export async function render(container, state) {
     }
     occupancy.section.hidden = false;
     const x = body.hours.map((h) => wallClock(h, run.timezone));
-    const rows = body.hours.map((hour, i) => ({ hour, expected_present: body.present[i] }));
-    await draw(occupancy, [{
+    const banded = Boolean(body.low && body.high);
+    const rows = body.hours.map((hour, i) => ({
+      hour, expected_present: body.present[i], ...(banded ? { low_05: body.low[i], high_95: body.high[i] } : {}),
+    }));
+    const traces = banded ? [
+      { type: "scatter", mode: "lines", x, y: body.low, line: { width: 0 }, hoverinfo: "skip", showlegend: false },
+      { type: "scatter", mode: "lines", x, y: body.high, fill: "tonexty", fillcolor: "rgba(0,158,115,0.18)", line: { width: 0 }, name: t("forecast.band90"), hoverinfo: "skip" },
+    ] : [];
+    traces.push({
       type: "scatter", mode: "lines+markers", x, y: body.present, name: t("forecast.drivers.present"),
-      line: { color: "#009E73", width: 2 }, hovertemplate: `%{x|%a %-d %b %H:%M}<br>${label("forecast.drivers.present")}%{y:.1f}<extra></extra>`,
-    }], {
+      customdata: banded ? body.hours.map((_h, i) => [body.low[i], body.high[i]]) : undefined,
+      line: { color: "#009E73", width: 2 },
+      hovertemplate: `%{x|%a %-d %b %H:%M}<br>${label("forecast.drivers.present")}%{y:.1f}` + (banded ? ` (${label("forecast.band90")}%{customdata[0]:.0f}–%{customdata[1]:.0f})` : "") + "<extra></extra>",
+    });
+    await draw(occupancy, traces, {
       xaxis: { ...HOURS_AXIS, title: { text: t("axis.local_time", { tz: run.timezone }) } },
       yaxis: { title: { text: t("forecast.axis.present") }, rangemode: "tozero" },
-      hovermode: "closest", showlegend: false,
+      hovermode: "closest", showlegend: banded,
     }, rows);
   }
 

@@ -33,6 +33,7 @@ export async function render(container, state) {
   const report = await get(`/sites/${site.id}/quality`);
   const colours = new Map(report.quarantine_by_reason.map((r, i) => [r.reason, PALETTE[i % PALETTE.length]]));
   container.append(summary(report));
+  container.append(fidelityCard(await get(`/sites/${site.id}/fidelity`), site));
   container.append(importsPanel(report, run.timezone));
   const grid = el("div", { class: "grid" });
   container.append(grid);
@@ -56,6 +57,42 @@ function summary(report) {
     kpi("quality.imports", formatNumber(report.imports.length), "imports"),
     kpi("quality.unmapped", formatNumber(report.unmapped_codes.reduce((a, c) => a + c.visits, 0)), "unmapped"),
   ]);
+}
+
+// The twin fidelity card: the newest validation of the site's calibrated twin on weeks it
+// had not seen (hospiflow calibrate --validate); green only when every criterion holds.
+export function fidelityCard(body, site) {
+  const section = el("section", { class: "panel", id: "fidelity" }, [el("h3", { i18n: "fidelity.title" })]);
+  const fidelity = body.fidelity;
+  if (!fidelity) {
+    section.append(el("p", { class: "empty", "data-fidelity": "none", text: t("fidelity.none", { site: site.name }) }));
+    return section;
+  }
+  const verdict = fidelity.passed ? "green" : "red";
+  section.append(el("p", {}, [
+    el("span", { class: `status ${verdict}`, "data-fidelity": verdict, text: t(fidelity.passed ? "fidelity.pass" : "fidelity.fail") }),
+    " ",
+    el("span", { class: "muted", text: t("fidelity.scope", {
+      before: fidelity.fitted_before, weeks: fidelity.holdout_weeks, end: fidelity.holdout_end ?? "–", replications: fidelity.replications,
+    }) }),
+  ]));
+  const value = (c) => (c.unit === "%" ? `${formatNumber(100 * c.value, 1)} %` : formatNumber(c.value, 2));
+  section.append(el("div", { class: "table-scroll" }, el("table", { id: "fidelity-table" }, [
+    el("thead", {}, el("tr", {}, [
+      el("th", { i18n: "fidelity.criterion" }), el("th", { class: "num", i18n: "fidelity.value" }),
+      el("th", { i18n: "fidelity.target" }), el("th", { i18n: "fidelity.verdict" }),
+    ])),
+    el("tbody", {}, fidelity.criteria.map((c) => el("tr", { "data-criterion": c.key }, [
+      el("td", { text: has(`fidelity.${c.key}`) ? t(`fidelity.${c.key}`) : c.name }),
+      el("td", { class: "num", text: value(c) }),
+      el("td", { text: has(`fidelity.target.${c.key}`) ? t(`fidelity.target.${c.key}`) : c.target }),
+      el("td", { text: t(c.passed ? "fidelity.yes" : "fidelity.no") }),
+    ]))),
+  ])));
+  if (fidelity.not_estimated.length) {
+    section.append(el("p", { class: "muted", text: t("fidelity.not_estimated", { items: fidelity.not_estimated.map((m) => m.item).join(", ") }) }));
+  }
+  return section;
 }
 
 function importsPanel(report, timeZone) {

@@ -38,7 +38,7 @@ export function replicatedPanel(state, tokenInput, timers) {
     el("h3", { i18n: "whatif.title" }),
     el("p", { class: "muted", i18n: "whatif.help" }),
   ]);
-  const form = { base: "emergency", specialty: "", start: "18:00", end: "02:00", doctors: 0, spaces: 0, beds: 0, arrivals: 0, diagnostics: 0, earlier: 0, replications: 20, weeks: 8 };
+  const form = { base: "emergency", specialty: "", start: "18:00", end: "02:00", doctors: 0, spaces: 0, beds: 0, arrivals: 0, diagnostics: 0, earlier: 0, sooner: 0, replications: 20, weeks: 8 };
   const specialty = el("select", { id: "whatif-specialty", onchange: (event) => { form.specialty = event.target.value; } });
   const time = (key) => el("input", { type: "time", value: form[key], id: `whatif-${key}`, onchange: (event) => { form[key] = event.target.value; } });
   const number = (key, label, options) => {
@@ -61,6 +61,7 @@ export function replicatedPanel(state, tokenInput, timers) {
     number("arrivals", "whatif.arrivals", { min: -90, step: 1 }),
     number("diagnostics", "whatif.diagnostics", { min: -90, step: 5 }),
     number("earlier", "whatif.earlier", { min: -12, step: 1 }),
+    number("sooner", "whatif.sooner", { min: -24, step: 0.5 }),
     number("replications", "whatif.replications", { min: 2, step: 1 }),
     number("weeks", "whatif.weeks", { min: 1, step: 1 }),
     launch,
@@ -86,6 +87,7 @@ export function replicatedPanel(state, tokenInput, timers) {
     if (asked.arrivals) lines.push(t("whatif.summary.arrivals", { n: signed(asked.arrivals) }));
     if (asked.diagnostics) lines.push(t("whatif.summary.diagnostics", { n: signed(asked.diagnostics) }));
     if (asked.earlier) lines.push(t("whatif.summary.earlier", { n: signed(asked.earlier) }));
+    if (asked.sooner) lines.push(t("whatif.summary.sooner", { n: formatNumber(asked.sooner) }));
     return lines.length ? lines : [t("whatif.summary.none")];
   }
 
@@ -97,6 +99,7 @@ export function replicatedPanel(state, tokenInput, timers) {
     if (form.arrivals) out.arrivals_percent = form.arrivals;
     if (form.diagnostics) out.diagnostics_factor = 1 + form.diagnostics / 100;
     if (form.earlier) out.discharge_hours_earlier = form.earlier;
+    if (form.sooner) out.boarding_hours_sooner = form.sooner;
     return out;
   }
 
