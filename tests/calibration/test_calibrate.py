@@ -252,3 +252,18 @@ def test_visits_without_departures_are_refused(tmp_path):
         ok=False,
     )
     assert "departure" in output and "length of stay" in output and "cannot be estimated" in output
+
+
+def test_a_site_of_hourly_counts_only_is_refused_saying_why(tmp_path):
+    """The real UIHC series (hourly arrival counts, no visits) cannot calibrate a twin."""
+    counts = Path(__file__).parents[2] / ".." / "shared" / "ed-data" / "uihc-iowa"
+    source = counts / "uihc_ed_arrivals.csv"
+    if not source.is_file():
+        pytest.skip("the shared ED data are not beside the repository")
+    db = tmp_path / "counts.db"
+    cli("site", "create", "Iowa", "--timezone", "America/Chicago", "--db", str(db))
+    cli("import", "--site", "Iowa", "--format", "counts", str(source), "--db", str(db), "--quiet")
+    output = cli(
+        "calibrate", "--site", "Iowa", "--out", str(tmp_path / "x.toml"), "--db", str(db), ok=False
+    )
+    assert "no visit records" in output and "hourly arrival counts alone" in output

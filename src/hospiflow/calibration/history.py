@@ -67,6 +67,15 @@ COLUMNS = (
 )
 
 
+def no_visits(site: str) -> str:
+    """Why a site without visit records cannot be calibrated."""
+    return (
+        f"site {site!r} has no visit records: a calibration needs visits with arrival and "
+        "departure times (hourly arrival counts alone give the arrival rate, not stays, "
+        "dispositions or capacity); import them first (hospiflow import)"
+    )
+
+
 def local_midnight_ms(day: date, timezone: str) -> int:
     """Epoch ms of local midnight starting ``day``."""
     moment = datetime.combine(day, datetime.min.time(), ZoneInfo(timezone))
@@ -93,13 +102,13 @@ def load_history(connection: Connection, site_name: str, until: date | None = No
     site = store_sites.get_site(connection, site_name)
     if site["run_id"] is None:
         raise CalibrationError(
-            f"site {site['name']!r} has no visits: import its data first (hospiflow import)",
+            no_visits(site["name"]),
             where="--site",
         )
     run_id = int(site["run_id"])
     span = data_days(connection, run_id, site["timezone"])
     if span is None:
-        raise CalibrationError(f"site {site['name']!r} has no visits", where="--site")
+        raise CalibrationError(no_visits(site["name"]), where="--site")
     start, end = span
     if until is not None:
         end = min(end, until)

@@ -35,6 +35,7 @@ from hospiflow.calibration.history import (
     data_days,
     history_of,
     local_midnight_ms,
+    no_visits,
     read_visits,
 )
 from hospiflow.records import Disposition
@@ -240,7 +241,7 @@ def validate_site(
         span = data_days(connection, int(run_id), site["timezone"]) if run_id else None
         visits = read_visits(connection, int(run_id)) if run_id else None
     if span is None or visits is None:
-        raise CalibrationError(f"site {site['name']!r} has no visits", where="--site")
+        raise CalibrationError(no_visits(site["name"]), where="--site")
     first, end = span
     holdout_start = end - timedelta(days=7 * holdout_weeks)
     if holdout_start - first < timedelta(weeks=MIN_WEEKS):

@@ -22,6 +22,7 @@ import re
 import secrets
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from hospiflow.ingest.formats import IngestError
 
@@ -90,7 +91,8 @@ class Pseudonymiser:
     with the two keyed SHA-256 states computed once and copied per value:
     the ``hmac`` module's own ``copy`` is Python code and cost more than the
     hashing itself on imports of millions of rows. ``test_pseudonym`` checks
-    it against ``hmac.new``.
+    it against ``hmac.new``. The inner state also holds each kind's
+    ``kind:`` prefix already (one state per kind, made on first use).
     """
 
     def __init__(self, key: bytes) -> None:
@@ -100,11 +102,17 @@ class Pseudonymiser:
         key = key.ljust(block, b"\0")
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+        self._kinds: dict[str, Any] = {}
 
     def pseudonym(self, kind: str, value: str) -> str:
         """HMAC-SHA256(key, kind + ":" + value), 128 bits in hex."""
-        inner = self._inner.copy()
-        inner.update(f"{kind}:{value.strip()}".encode())
+        prefixed = self._kinds.get(kind)
+        if prefixed is None:
+            prefixed = self._inner.copy()
+            prefixed.update(f"{kind}:".encode())
+            self._kinds[kind] = prefixed
+        inner = prefixed.copy()
+        inner.update(value.strip().encode())
         outer = self._outer.copy()
         outer.update(inner.digest())
         return outer.hexdigest()[:PSEUDONYM_HEX]
