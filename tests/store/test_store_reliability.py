@@ -144,11 +144,11 @@ def test_one_writer_and_twenty_readers_never_lock(tmp_path, seconds):
     assert writes[0] >= 1 and min(reads) >= 1
 
 
-def test_an_interrupted_live_run_is_claimed_once_and_never_from_a_live_writer(tmp_path):
+def test_an_interrupted_live_run_is_claimed_once_and_never_from_a_live_writer(url):
+    """Both backends: the claim is a compare-and-set on status and writer."""
     from hospiflow.errors import StoreError
     from hospiflow.simulation.engine import Engine
 
-    url = f"sqlite:///{tmp_path / 'lease.db'}"
     scenario = default_scenario(days=1.0, seed=4)
     sink = StoreSink(url, scenario.load_catalog(), kind="live", continues_run=7)
     engine = Engine(scenario, [sink])

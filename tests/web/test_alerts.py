@@ -236,6 +236,8 @@ def test_unknown_alert_is_404_and_bad_body_400(
     client = make_app(busy_url, API_TOKEN=token).test_client()
     auth = {"Authorization": f"Bearer {token}"}
     assert client.post("/api/v1/alerts/99/acknowledge", json={}, headers=auth).status_code == 404
+    huge = client.post(f"/api/v1/alerts/{2**64}/acknowledge", json={}, headers=auth)
+    assert huge.status_code == 404  # beyond a 64-bit id: not found, not an overflow (500)
     bad = client.post("/api/v1/alerts/99/acknowledge", json={"who": 1}, headers=auth)
     assert bad.status_code == 400
     assert client.get("/api/v1/alerts?acknowledged=maybe").status_code == 400

@@ -111,7 +111,18 @@ def test_live_figures_that_stop_moving_are_marked_stale(
     try:
         shown = page.open("now", run=run_id)
         assert shown.locator("#view p.stale:not([hidden])").count() == 0
-        shown.wait_for_timeout(1500)  # updates keep coming: nothing is marked
+        # updates keep coming for longer than STALE_SECONDS (a wall-clock rule, so a
+        # wall-clock wait, but on the updates seen): nothing is marked
+        shown.evaluate(
+            """() => { window.__updates = 0; window.__since = performance.now();
+                new MutationObserver(() => { window.__updates += 1; }).observe(
+                  document.querySelector('#view'),
+                  { attributes: true, attributeFilter: ['data-as-of'] }); }"""
+        )
+        shown.wait_for_function(
+            "() => performance.now() - window.__since > 2500 && window.__updates >= 5",
+            timeout=30_000,
+        )
         assert shown.locator("#view p.stale:not([hidden])").count() == 0
         service.stop()  # the feed stops: the figures on screen age
         shown.wait_for_selector('#view[data-stale="true"]', timeout=30_000)

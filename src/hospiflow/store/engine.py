@@ -164,7 +164,13 @@ def _sqlite_engine(url: sa.URL, *, readonly: bool, echo: bool, **kwargs: Any) ->
     def _begin(connection: Connection) -> None:
         # on the driver: SQLAlchemy's statement machinery cost more than the BEGIN
         # itself on a live feed's transaction per message
-        sqlite_driver(connection).execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        statement = "BEGIN" if readonly else "BEGIN IMMEDIATE"
+        try:
+            sqlite_driver(connection).execute(statement)
+        except sqlite3.OperationalError as error:
+            # as SQLAlchemy would have wrapped it: callers tell a lock (retry) or a
+            # read-only file (one clear line) by ``sa.exc.OperationalError``
+            raise sa.exc.OperationalError(statement, None, error) from error
 
     return engine
 

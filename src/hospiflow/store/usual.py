@@ -25,14 +25,12 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hospiflow.records import EventKind
 from hospiflow.store import census, schema
 from hospiflow.store.timeconv import MS_PER_HOUR, to_ms
 
 __all__ = [
     "STATE_FIGURES",
     "WEEKS",
-    "arrivals_in",
     "state_totals",
     "usual_arrivals",
     "usual_present",
@@ -126,18 +124,3 @@ def usual_present(connection: Connection, run_id: int, ends: list[int]) -> float
     if not ends:
         return None
     return sum(census.present_at(connection, run_id, end) for end in ends) / len(ends)
-
-
-def arrivals_in(connection: Connection, run_id: int, start_ms: int, end_ms: int) -> int:
-    """A simulated run's arrivals in ``(start_ms, end_ms]``, from its trace (visits are
-    written only when patients leave)."""
-    e = schema.events
-    count = connection.execute(
-        sa.select(sa.func.count()).where(
-            e.c.run_id == run_id,
-            e.c.time_ms > start_ms,
-            e.c.time_ms <= end_ms,
-            e.c.kind == int(EventKind.ARRIVAL),
-        )
-    ).scalar_one()
-    return int(count)

@@ -11,6 +11,7 @@ from typing import Any
 from apiflask import Schema, fields, validators
 from flask import current_app
 
+from hospiflow.errors import NotFoundError
 from hospiflow.store import alerts as store
 from hospiflow.store.timeconv import now_ms
 from hospiflow.web.alerting import EXTENSION, describe
@@ -139,6 +140,8 @@ def alerts(args: dict[str, Any]) -> dict[str, Any]:
 @bp.input(AcknowledgeBody, location="json", arg_name="body")
 def acknowledge(alert_id: int, body: dict[str, Any]) -> dict[str, Any]:
     """Acknowledge an alert: who (the token's name) and when are recorded."""
+    if not 0 < alert_id <= BIGINT:  # beyond the database's integer: no such alert, not a 500
+        raise NotFoundError(f"no alert {alert_id}", where="alert_id", alert_id=alert_id)
     with state().write_engine().begin() as writer:
         row = store.acknowledge(writer, alert_id, actor(), now_ms(), body.get("note"))
         (item,) = describe(writer, [row])

@@ -131,15 +131,19 @@ def _simulated_figures(
         name: {"hour_ago": _round(past.get(name), 3), "usual": _round(norm.get(name), 3)}
         for name in STATE_NAMES
     }
-    known = ago - MS_PER_HOUR >= run.start_ms  # the trace holds that whole hour
+    then = _activity_at(connection, run, ago) if past else None
+    known = then is not None and ago - MS_PER_HOUR >= run.start_ms  # the trace holds that hour
+    started = sum(then.wait_count) if then else 0
     figures["arrivals_last_hour"] = {
-        "hour_ago": usual.arrivals_in(connection, run.id, ago - MS_PER_HOUR, ago)
-        if known
-        else None,
+        "hour_ago": sum(then.arrivals_last_hour) if then and known else None,
         "usual": _round(usual.usual_arrivals(connection, runs, ends), 2),
     }
-    figures["longest_wait_min"] = {
-        "hour_ago": _round(_longest_wait_at(connection, run, ago), 1) if past else None,
+    longest = [x for x in then.longest_wait_min if x is not None] if then else []
+    figures["longest_wait_min"] = {"hour_ago": _round(max(longest, default=None), 1), "usual": None}
+    figures["mean_wait_last_hour_min"] = {
+        "hour_ago": _round(sum(then.wait_sum_min) / started, 1)
+        if then and known and started
+        else None,
         "usual": None,
     }
     return figures, len(ends)
@@ -170,15 +174,15 @@ def _state_figures(state: dict[str, Any] | None) -> dict[str, float | None]:
     }
 
 
-def _longest_wait_at(connection: Connection, run: RunContext, at_ms: int) -> float | None:
-    """The longest current wait at ``at_ms``, as ``now`` computes it then (None: nobody)."""
+def _activity_at(connection: Connection, run: RunContext, at_ms: int) -> store_now.Activity:
+    """What ``now`` would have said of the trace at ``at_ms``: longest waits, the hour's
+    arrivals and treatment starts with their waits."""
     n = len(run.catalog.specialties)
     expected = [0] * n
     for r in queries.current_state(connection, run.id, at_ms):
         if 0 <= int(r["specialty_idx"]) < n:
             expected[int(r["specialty_idx"])] = int(r["waiting"])
-    waiting, _rows = store_now.waiting_patients(connection, run.id, run.start_ms, at_ms, expected)
-    return max(((at_ms - a) / MS_PER_MIN for a, _p, _s in waiting.values()), default=None)
+    return store_now.activity(connection, run.id, run.start_ms, at_ms, expected, 0)
 
 
 def _observed_figures(

@@ -77,7 +77,7 @@ export async function render(container, state) {
       tile("now.on_duty", totals.doctors_on_duty, "doctors_on_duty"),
       tile("now.free", totals.doctors_free, "doctors_free"),
       tile("now.longest_wait", formatNumber(totals.longest_wait_min, 0), "longest_wait_min"),
-      tile("now.mean_wait_hour", formatNumber(totals.mean_wait_last_hour_min, 0), "mean_wait"),
+      tile("now.mean_wait_hour", formatNumber(totals.mean_wait_last_hour_min, 0), "mean_wait_last_hour_min"),
       tile("now.utilisation", formatNumber(100 * (totals.utilisation ?? NaN), 0) + " %", "utilisation"),
       tile("now.status", statusBadge(totals.saturation), "status"),
     );
@@ -85,6 +85,7 @@ export async function render(container, state) {
       waiting: totals.waiting, in_treatment: totals.in_treatment, present: totals.present,
       arrivals_last_hour: totals.arrivals_last_hour, doctors_on_duty: totals.doctors_on_duty,
       doctors_free: totals.doctors_free, longest_wait_min: totals.longest_wait_min, utilisation: totals.utilisation,
+      mean_wait_last_hour_min: totals.mean_wait_last_hour_min,
     };
     context.decorate(kpis, figures);
     context.follow(now.as_of)?.then(() => context.decorate(kpis, figures));

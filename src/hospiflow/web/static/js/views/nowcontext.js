@@ -21,6 +21,7 @@ const FIGURES = {
   doctors_free: { digits: 0, flat: 0.5 },
   arrivals_last_hour: { digits: 0, flat: 0.5 },
   longest_wait_min: { digits: 0, flat: 1, unit: "min" },
+  mean_wait_last_hour_min: { digits: 0, flat: 1, unit: "min" },
   longest_present_min: { digits: 0, flat: 1, unit: "min" },
   utilisation: { digits: 0, flat: 0.02, percent: true },
 };
