@@ -89,6 +89,18 @@ def test_store_backtest_beats_the_simple_rule(backtested) -> None:
     assert "Saturation risk" in backtested["output"]
 
 
+def test_store_backtest_scores_the_risks_on_the_status_rule(backtested) -> None:
+    """The backtest also scores the department turning red 1-8 h ahead (and says why
+    tension tomorrow cannot be learnt when the data lack it), printed and in the JSON."""
+    status = backtested["scores"]["status_risk"]
+    assert [h["hours_ahead"] for h in status["red"]["horizons"]] == list(range(1, 9))
+    assert status["red"]["horizons"][0]["brier_skill"] > 0.0
+    # the plain hospital records no admissions nor ages: its tension level is unknown
+    assert "tension level is known on 0 days" in status["tension_note"]
+    assert "Risks on the status rule" in backtested["output"]
+    assert "red in 1 h" in backtested["output"]
+
+
 def test_risk_is_calibrated_and_skilful(backtested) -> None:
     """Positive Brier skill vs the hour-of-week base rate; every bin of >= 100 hours within
     0.05 of the observed frequency."""

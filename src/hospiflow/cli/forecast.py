@@ -135,6 +135,8 @@ def backtest_command(
             console.print(table)
     elif scores.note:
         click.echo(f"risk and occupancy not backtested: {scores.note}")
+    if scores.status_risk is not None:
+        console.print(status_risk_table(scores.status_risk))
     click.echo(f"scores stored with run {run_id}")
     if json_path is not None:
         scores.to_json(json_path)
@@ -270,3 +272,38 @@ def operational_tables(data: dict) -> list[Table]:
             )
         tables.append(occ)
     return tables
+
+
+def status_risk_table(data: dict) -> Table:
+    """Brier skill of the risks on the shared status rule: red 1-8 h ahead, tension tomorrow."""
+    table = Table(
+        title="Risks on the status rule (test period)",
+        caption="skill over the base rate of the same hour of the week (red) or day of the "
+        "week (tension)",
+    )
+    for column in ("risk", "Brier", "Brier base rate", "skill", "base rate", "cases"):
+        table.add_column(column, justify="right")
+    red = data.get("red")
+    for row in red["horizons"] if red else []:
+        table.add_row(
+            f"red in {row['hours_ahead']} h",
+            f"{row['brier']:.4f}",
+            f"{row['brier_base_rate']:.4f}",
+            f"{row['brier_skill']:.3f}" if row["brier_skill"] is not None else "-",
+            f"{row['base_rate']:.3f}",
+            f"{row['cases']:,}",
+        )
+    tension = data.get("tension")
+    if tension:
+        table.add_row(
+            "tension tomorrow",
+            f"{tension['brier']:.4f}",
+            f"{tension['brier_base_rate']:.4f}",
+            f"{tension['brier_skill']:.3f}" if tension["brier_skill"] is not None else "-",
+            f"{tension['base_rate']:.3f}",
+            f"{tension['cases']:,}",
+        )
+    for key, name in (("red_note", "red in 1-8 h"), ("tension_note", "tension tomorrow")):
+        if data.get(key):
+            table.add_row(name, data[key], "", "", "", "")
+    return table

@@ -179,6 +179,13 @@ def tension_risk_backtest(
     first_test = n - test_days
     if not 0 < first_test < n:
         raise ForecastError("must leave days before the test period", where="test_days")
+    known = int(np.isfinite(g[:first_test]).sum())
+    if known < 100:
+        raise ForecastError(
+            f"the global tension level is known on {known} days before the test period, "
+            "at least 100 needed (the run's data lack inputs of the HET indicators)",
+            where="test_days",
+        )
     tension = np.where(np.isfinite(g), (g >= 3).astype(float), np.nan)
     lv = np.asarray(indicator_levels, dtype=float)
     at3 = np.where((lv >= 0).any(axis=0), (lv >= 3).sum(axis=0), np.nan)
