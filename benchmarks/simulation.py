@@ -8,11 +8,12 @@ One command, a printed table (``.venv/bin/python benchmarks/simulation.py``):
     ``simpy.Resource`` per specialty with the same capacity, Poisson arrivals
     at the same rates, exponential treatments with the same means, the same
     warm-up and year — the usual reference DES;
-(c) hospiflow: the default hospital (26 pathologies, shifts, daily, weekly and
-    seasonal cycles) for one year, with the five CSV reports written;
-(d) hospiflow: the ``emergency`` hospital (the default with the full patient
-    flow: triage, spaces, diagnostics, dispositions, wards, boarding) for one
-    year, with the five CSV reports written (issue 11: ≤ 2.5 s median);
+(c) hospiflow: the plain hospital (26 pathologies, shifts, daily, weekly and
+    seasonal cycles; the default without the patient flow) for one year, with
+    the five CSV reports written;
+(d) hospiflow: the default hospital (with the full patient flow: triage,
+    spaces, diagnostics, dispositions, wards, boarding) for one year, with the
+    five CSV reports written (issue 11: ≤ 2.5 s median);
 (e)/(f) the same flow on a stationary scenario (flat profiles, UTC, doctors
     around the clock), in hospiflow and in plain SimPy (``flow_simpy.py``):
     hospiflow ≥ 5× faster (issue 11); their 4-hour shares, admissions, LWBS
@@ -47,7 +48,7 @@ from hospiflow.simulation.scenario import (
     Scenario,
     Shift,
     default_scenario,
-    load_scenario,
+    plain_scenario,
     stationary_scenario,
 )
 
@@ -179,18 +180,18 @@ def main(argv: list[str] | None = None) -> int:
         repeat,
     )
 
-    default = default_scenario()
+    plain = plain_scenario()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
 
-        def default_year(i: int):
-            result = simulate(default, [CsvReportSink(out)])
+        def plain_year(i: int):
+            result = simulate(plain, [CsvReportSink(out)])
             assert all((out / name).stat().st_size > 0 for name in REPORT_FILES)
             return result
 
-        default_s, default_result = time_runs(default_year, repeat)
+        default_s, default_result = time_runs(plain_year, repeat)
 
-        emergency = load_scenario("emergency")
+        emergency = default_scenario()
 
         def emergency_year(i: int):
             result = simulate(emergency, [CsvReportSink(out)])
@@ -199,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
 
         emergency_s, emergency_result = time_runs(emergency_year, repeat)
 
-    flat_flow = stationary_flow(load_scenario("emergency"))
+    flat_flow = stationary_flow(default_scenario())
     flow_s, flow_result, simpy_flow_s, simpy_flow = time_pairs(
         lambda i: Engine(flat_flow.replace(seed=100 + i)).run(),
         lambda i: simpy_flow_year(flat_flow, 100 + i),
@@ -221,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         ("(b) SimPy, same queues", simpy_patients, b, min(simpy_s), "reference", "1.0×", None),
         (
-            "(c) hospiflow default year + 5 CSVs",
+            "(c) hospiflow plain year + 5 CSVs",
             default_result.n_patients,
             c,
             min(default_s),
@@ -230,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             c <= DEFAULT_YEAR_GOAL_S,
         ),
         (
-            "(d) hospiflow emergency year + 5 CSVs",
+            "(d) hospiflow default (flow) year + 5 CSVs",
             emergency_result.n_patients,
             d,
             min(emergency_s),

@@ -1,7 +1,7 @@
 """Fixtures of the simulation tests: small scenarios built in milliseconds, shared runs.
 
 The long statistical runs live in the test modules that need them; what is
-here is cheap and shared (a month of the default hospital, a builder of
+here is cheap and shared (a month of the plain hospital, a builder of
 "around the clock" scenarios without daily or seasonal cycles).
 """
 
@@ -13,7 +13,7 @@ import pytest
 from sim_scenarios import build_around_the_clock
 
 from hospiflow.simulation.engine import Engine, SimulationResult
-from hospiflow.simulation.scenario import Scenario, default_scenario
+from hospiflow.simulation.scenario import Scenario, plain_scenario
 
 
 @pytest.fixture
@@ -24,8 +24,9 @@ def around_the_clock() -> Callable[..., Scenario]:
 
 @pytest.fixture(scope="session")
 def month_scenario() -> Scenario:
-    """The default hospital (shifts, daily and weekly cycles, seasonality) for 30 days."""
-    return default_scenario(days=30.0)
+    """The plain hospital (the default without the flow: shifts, daily and weekly cycles,
+    seasonality) for 30 days."""
+    return plain_scenario(days=30.0)
 
 
 @pytest.fixture(scope="session")
@@ -36,8 +37,8 @@ def month_result(month_scenario: Scenario) -> SimulationResult:
 
 @pytest.fixture(scope="session")
 def impatient_scenario() -> Scenario:
-    """The default hospital for 30 days with short patience: many leave unseen."""
-    return default_scenario(days=30.0, abandonment=True, mean_patience_minutes=20.0)
+    """The plain hospital for 30 days with short patience: many leave unseen."""
+    return plain_scenario(days=30.0, abandonment=True, mean_patience_minutes=20.0)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ import pytest
 from scipy import stats
 
 from hospiflow.simulation.engine import Engine, SimulationResult
-from hospiflow.simulation.scenario import Scenario, Shift, default_scenario
+from hospiflow.simulation.scenario import Scenario, Shift, plain_scenario
 
 RATE = 50.0
 YEARS = 4
@@ -26,7 +26,7 @@ YEARS = 4
 @pytest.fixture(scope="module")
 def scenario() -> Scenario:
     """The default hospital's profiles and seasonality, 4 years, ample 24/7 doctors."""
-    base = default_scenario()
+    base = plain_scenario()
     shifts = tuple(
         Shift(s, "00:00", "00:00", 4 * n) for s, n in base.doctors_per_specialty().items()
     )

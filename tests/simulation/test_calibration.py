@@ -1,4 +1,5 @@
-"""The emergency hospital (built-in ``emergency``) is believable: a year inside published ranges.
+"""The default hospital (built-in ``default``, alias ``emergency``) is believable: a year
+inside published ranges.
 
 Targets (issue 11): the share of attendances out within 4 hours and the
 admission rate inside the interquartile range of NHS England type-1
@@ -20,7 +21,7 @@ import pytest
 
 from hospiflow.simulation.engine import Engine, SimulationResult
 from hospiflow.simulation.recorder import kpis, slot_means
-from hospiflow.simulation.scenario import load_scenario
+from hospiflow.simulation.scenario import default_scenario
 
 NHS_CSV = (
     Path(__file__).resolve().parents[2].parent / "shared" / "ed-data" / "nhs-england-ae"
@@ -51,7 +52,7 @@ def nhs_ranges() -> dict[str, tuple[float, float]]:
 
 @pytest.fixture(scope="module")
 def year() -> SimulationResult:
-    return Engine(load_scenario("emergency")).run()
+    return Engine(default_scenario()).run()
 
 
 def _by_arrival(result: SimulationResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -13,7 +13,6 @@ from hospiflow.simulation.scenario import (
     default_scenario,
     load_scenario,
     scenario_from_toml,
-    stationary_scenario,
 )
 
 
@@ -99,12 +98,22 @@ def test_single_run_has_empty_confidence_intervals(tmp_path):
     assert {row["ci95_low"] for row in rows} == {""}
 
 
-@pytest.mark.parametrize("name", ["default", "stationary"])
+@pytest.mark.parametrize("name", ["default", "plain", "stationary", "emergency"])
 def test_scenario_show_output_loads_back(name):
     """``scenario show`` prints TOML that loads back to the very same scenario."""
     output = _invoke("scenario", "show", name).output
-    expected = default_scenario() if name == "default" else stationary_scenario()
-    assert scenario_from_toml(output) == expected
+    assert scenario_from_toml(output) == load_scenario(name)
+
+
+def test_the_default_hospital_has_the_flow_and_plain_has_not():
+    """``default`` (alias ``emergency``) is the flow hospital; ``plain`` the same without it."""
+    default, plain = default_scenario(), load_scenario("plain")
+    assert default.flow_active and not plain.flow_active
+    assert load_scenario("emergency") == default
+    assert (default.arrival_rate_per_hour, default.hourly_profile) == (
+        plain.arrival_rate_per_hour,
+        plain.hourly_profile,
+    )
 
 
 def test_scenario_show_to_a_file_then_check_and_simulate_it(tmp_path):

@@ -16,13 +16,13 @@ from hospiflow.simulation.engine import Engine, simulate
 from hospiflow.simulation.events import EventKind, EventRow, RunInfo, SnapshotRow, VisitRow
 from hospiflow.simulation.recorder import hourly_state
 from hospiflow.simulation.reports import REPORT_FILES, CsvReportSink
-from hospiflow.simulation.scenario import Shift, default_scenario
+from hospiflow.simulation.scenario import Shift, plain_scenario
 
 
 @pytest.fixture(scope="module")
 def fixed_result():
     """The default hospital for 30 days with every treatment lasting exactly its mean."""
-    return Engine(default_scenario(days=30.0, treatment_distribution="fixed")).run()
+    return Engine(plain_scenario(days=30.0, treatment_distribution="fixed")).run()
 
 
 def test_fixed_treatment_lasts_exactly_the_pathology_mean(fixed_result):
@@ -64,7 +64,7 @@ def test_fixed_treatments_in_the_trace_total_exactly_the_sum_of_means():
     must be the pathology means of that specialty's patients.
     """
     trace = _Trace()
-    result = Engine(default_scenario(days=14.0, treatment_distribution="fixed"), [trace]).run()
+    result = Engine(plain_scenario(days=14.0, treatment_distribution="fixed"), [trace]).run()
     events = np.array(trace.events)
     time, kind = events[:, 0], events[:, 1].astype(int)
     patient, specialty = events[:, 2].astype(int), events[:, 4].astype(int)
@@ -89,7 +89,7 @@ def test_fixed_treatments_without_queue_give_exact_departures(around_the_clock):
     The time-averaged number in treatment over the reported hours is then
     Σ (time each treatment overlaps the reported period) / its length.
     """
-    doctors = {s: 50 for s in default_scenario().doctors_per_specialty()}
+    doctors = {s: 50 for s in plain_scenario().doctors_per_specialty()}
     scenario = around_the_clock(doctors, days=10.0, treatment_distribution="fixed")
     result = Engine(scenario).run()
     means = result.catalog.mean_treatment_minutes()[result.pathology]
@@ -106,7 +106,7 @@ def test_fixed_treatments_without_queue_give_exact_departures(around_the_clock):
 
 def test_same_seed_gives_byte_identical_reports(tmp_path):
     """Two runs with the same seed write the five reports byte for byte the same."""
-    scenario = default_scenario(days=21.0, abandonment=True, mean_patience_minutes=90.0)
+    scenario = plain_scenario(days=21.0, abandonment=True, mean_patience_minutes=90.0)
     for name in ("a", "b"):
         simulate(scenario, [CsvReportSink(tmp_path / name)])
     for report in REPORT_FILES:
@@ -117,8 +117,8 @@ def test_same_seed_gives_byte_identical_reports(tmp_path):
 
 def test_different_seeds_give_different_patients():
     """Seeds 1 and 2 give different arrivals, pathologies and waits."""
-    one = Engine(default_scenario(days=7.0, seed=1)).run()
-    two = Engine(default_scenario(days=7.0, seed=2)).run()
+    one = Engine(plain_scenario(days=7.0, seed=1)).run()
+    two = Engine(plain_scenario(days=7.0, seed=2)).run()
     n = min(one.n_patients, two.n_patients)
     assert not np.array_equal(one.arrival[:n], two.arrival[:n])
     assert not np.array_equal(one.pathology[:n], two.pathology[:n])
@@ -127,7 +127,7 @@ def test_different_seeds_give_different_patients():
 
 def test_explicit_seed_sequence_overrides_the_scenario_seed():
     """``Engine(seed=SeedSequence(...))`` is repeatable and differs from the scenario's seed."""
-    scenario = default_scenario(days=7.0)
+    scenario = plain_scenario(days=7.0)
     a = Engine(scenario, seed=np.random.SeedSequence(99)).run()
     b = Engine(scenario, seed=np.random.SeedSequence(99)).run()
     c = Engine(scenario).run()
@@ -148,7 +148,7 @@ def _same_patients(a, b) -> None:
         {"routing": "random"},
         {"routing": "shortest-queue"},
         {"abandonment": True, "mean_patience_minutes": 30.0},
-        {"shifts": default_scenario().shifts + (Shift("cardiology", "00:00", "00:00", 3),)},
+        {"shifts": plain_scenario().shifts + (Shift("cardiology", "00:00", "00:00", 3),)},
         {"snapshot_step_minutes": 1.0},
     ],
     ids=["random", "shortest-queue", "abandonment", "more-doctors", "snapshot-step"],
@@ -171,8 +171,8 @@ def test_changing_staffing_changes_only_the_queue(month_scenario, month_result):
 
 def test_a_longer_run_starts_with_the_same_patients():
     """The same seed gives the same first days whatever the run length (streams per chunk)."""
-    short = Engine(default_scenario(days=10.0)).run()
-    long = Engine(default_scenario(days=20.0)).run()
+    short = Engine(plain_scenario(days=10.0)).run()
+    long = Engine(plain_scenario(days=20.0)).run()
     first = long.arrival < 10 * 1440
     np.testing.assert_array_equal(short.arrival, long.arrival[first])
     np.testing.assert_array_equal(short.pathology, long.pathology[first])

@@ -16,13 +16,13 @@ from hospiflow.cli import main
 from hospiflow.errors import HospiflowError, ScenarioError
 from hospiflow.simulation.scenario import (
     Shift,
-    default_scenario,
     load_scenario,
+    plain_scenario,
     scenario_from_toml,
     scenario_to_toml,
 )
 
-DEFAULT = default_scenario()
+DEFAULT = plain_scenario()
 NO_NEUROLOGY = tuple(shift for shift in DEFAULT.shifts if shift.specialty != "neurology")
 
 # (id, changes to the default scenario, parameter named, value shown)

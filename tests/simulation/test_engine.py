@@ -12,7 +12,7 @@ from hospiflow.simulation.engine import Engine, simulate
 from hospiflow.simulation.events import Event, EventKind, Snapshot, Visit
 from hospiflow.simulation.recorder import hourly_state, kpis
 from hospiflow.simulation.replications import run_replications
-from hospiflow.simulation.scenario import WEEKDAYS, Shift, default_scenario
+from hospiflow.simulation.scenario import WEEKDAYS, Shift, plain_scenario
 
 ARRAYS = ("pathology", "specialty", "doctor", "arrival", "start", "end", "left")
 DUTY = ("duty_doctor", "duty_start", "duty_end")
@@ -31,7 +31,7 @@ def test_single_run_is_repeatable(month_scenario, month_result):
 
 def test_multiple_runs_are_repeatable_and_independent():
     """Replications are repeatable (same indices, same KPIs) and differ from each other."""
-    scenario = default_scenario(days=14.0)
+    scenario = plain_scenario(days=14.0)
     first = run_replications(scenario, range(3), workers=1)
     again = run_replications(scenario, range(3), workers=1)
     assert first == again
@@ -41,7 +41,7 @@ def test_multiple_runs_are_repeatable_and_independent():
 
 def test_replications_in_a_process_pool_match_serial_ones():
     """Two worker processes give exactly the KPIs of the serial loop, in index order."""
-    scenario = default_scenario(days=7.0)
+    scenario = plain_scenario(days=7.0)
     serial = run_replications(scenario, range(1, 4), workers=1)
     pooled = run_replications(scenario, range(1, 4), workers=2)
     assert pooled == serial
@@ -108,7 +108,7 @@ def daytime_cardiology():
 
     Nine cardiologists: the office hours then absorb the whole week's patients.
     """
-    base = default_scenario()
+    base = plain_scenario()
     shifts = tuple(s for s in base.shifts if s.specialty != "cardiology") + (
         Shift("cardiology", "08:00", "16:00", OFFICE_DOCTORS, days=WEEKDAYS[:5], label="office"),
     )
@@ -273,5 +273,5 @@ def test_a_failing_sink_stops_the_run_and_every_sink_is_closed_with_none():
     """When a sink raises, the error propagates and every sink is closed with ``None``."""
     good, bad = RecordingSink(), FailingSink()
     with pytest.raises(OSError, match="disk full"):
-        simulate(default_scenario(days=3.0), [good, bad])
+        simulate(plain_scenario(days=3.0), [good, bad])
     assert good.closed == [None] and bad.closed == [None]

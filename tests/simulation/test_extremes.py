@@ -11,13 +11,13 @@ import pytest
 from hospiflow.simulation.engine import Engine, simulate
 from hospiflow.simulation.recorder import hourly_state, kpis
 from hospiflow.simulation.reports import REPORT_FILES, CsvReportSink
-from hospiflow.simulation.scenario import default_scenario
+from hospiflow.simulation.scenario import plain_scenario
 
 
 @pytest.mark.parametrize("routing", ["pooled", "shortest-queue"])
 def test_more_doctors_than_ever_needed_means_no_wait(around_the_clock, routing):
     """With 60 doctors of every specialty around the clock, every wait is exactly 0."""
-    doctors = {s: 60 for s in default_scenario().doctors_per_specialty()}
+    doctors = {s: 60 for s in plain_scenario().doctors_per_specialty()}
     scenario = around_the_clock(doctors, days=60.0, routing=routing)
     result = Engine(scenario).run()
     assert result.n_patients > 10_000
@@ -28,7 +28,7 @@ def test_more_doctors_than_ever_needed_means_no_wait(around_the_clock, routing):
 
 def test_more_doctors_than_needed_with_real_shifts_and_profiles_means_no_wait():
     """The default hospital's shapes with 40 doctors on every shift: nobody waits."""
-    base = default_scenario(days=30.0)
+    base = plain_scenario(days=30.0)
     shifts = tuple(dataclasses.replace(shift, doctors=40) for shift in base.shifts)
     result = Engine(base.replace(shifts=shifts)).run()
     assert np.all(result.wait == 0.0)
@@ -36,7 +36,7 @@ def test_more_doctors_than_needed_with_real_shifts_and_profiles_means_no_wait():
 
 def test_no_arrivals_gives_empty_but_valid_reports(tmp_path):
     """Rate 0: the five reports exist with their headers; treatments.csv has no row."""
-    scenario = default_scenario(arrival_rate_per_hour=0.0, days=7.0)
+    scenario = plain_scenario(arrival_rate_per_hour=0.0, days=7.0)
     sink = CsvReportSink(tmp_path)
     result = simulate(scenario, [sink])
     assert result.n_patients == 0
@@ -66,7 +66,7 @@ def test_no_arrivals_gives_empty_but_valid_reports(tmp_path):
 
 def test_no_arrivals_keeps_doctors_idle():
     """Rate 0: doctors are on duty, never busy; utilisation is 0 and there is no wait."""
-    result = Engine(default_scenario(arrival_rate_per_hour=0.0, days=7.0)).run()
+    result = Engine(plain_scenario(arrival_rate_per_hour=0.0, days=7.0)).run()
     values = {(metric, scope): value for metric, scope, value, _ in kpis(result)}
     assert values[("utilisation", "all")] == 0.0
     assert values[("doctor_hours", "all")] > 0
@@ -77,7 +77,7 @@ def test_routing_ladder_random_waits_more_than_shortest_queue_more_than_pooled()
     """On the same arrivals, mean wait: random ≥ shortest-queue ≥ pooled."""
     waits = {}
     for routing in ("random", "shortest-queue", "pooled"):
-        result = Engine(default_scenario(days=120.0, routing=routing)).run()
+        result = Engine(plain_scenario(days=120.0, routing=routing)).run()
         waits[routing] = (float(np.nanmean(result.wait)), result)
     assert waits["random"][0] >= waits["shortest-queue"][0] >= waits["pooled"][0]
     # and clearly so: a pooled queue is the best use of the same doctors
@@ -93,7 +93,7 @@ def test_routing_ladder_random_waits_more_than_shortest_queue_more_than_pooled()
 
 def test_patience_so_short_that_nobody_waits_long():
     """Mean patience of 1 minute: most patients who must wait leave unseen, within minutes."""
-    scenario = default_scenario(days=30.0, abandonment=True, mean_patience_minutes=1.0)
+    scenario = plain_scenario(days=30.0, abandonment=True, mean_patience_minutes=1.0)
     result = Engine(scenario).run()
     left = ~np.isnan(result.left)
     treated = ~np.isnan(result.start)

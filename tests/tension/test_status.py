@@ -62,27 +62,33 @@ def test_rule_settings_are_checked() -> None:
         StatusRule(amber_waiting_per_doctor=0)
 
 
-def test_red_is_rare_on_the_default_hospital() -> None:
-    """A simulated year of the default hospital: share of hours the department is red
+@pytest.mark.parametrize(
+    ("name", "red_at_most", "amber_at_most"),
+    [("plain", 0.05, 0.25), ("default", 0.10, 0.40)],
+)
+def test_red_is_rare_on_the_built_in_hospitals(name, red_at_most, amber_at_most) -> None:
+    """A simulated year of a built-in hospital: share of hours the department is red
     (hourly time averages of every specialty's queue and doctors, the forecast's
-    basis) and amber or worse. The old badge was red 42 % of hours."""
+    basis) and amber or worse. The old badge was red 42 % of hours on the plain
+    hospital; the default (flow) hospital saturates more, as its calibration to
+    published ranges wants (22 % of patients out after 4 h), yet red stays rare."""
     from hospiflow.simulation.engine import Engine
     from hospiflow.simulation.recorder import hourly_state
-    from hospiflow.simulation.scenario import default_scenario
+    from hospiflow.simulation.scenario import load_scenario
 
-    result = Engine(default_scenario(days=365.0, seed=1)).run()
+    result = Engine(load_scenario(name).replace(seed=1)).run()
     state = hourly_state(result)
     levels = levels_array(state.waiting, state.doctors_on_duty, RULE)
     department = levels.max(axis=1)
     red = float(np.mean(department == 2))
     amber_or_worse = float(np.mean(department >= 1))
     print(
-        f"\ndefault hospital, {len(department)} hours: red {red:.1%} of hours, "
+        f"\n{name} hospital, {len(department)} hours: red {red:.1%} of hours, "
         f"amber or worse {amber_or_worse:.1%} (rule: {RULE.rule})"
     )
     assert (levels >= 0).all()
-    assert 0.0 < red <= 0.05
-    assert red < amber_or_worse <= 0.25
+    assert 0.0 < red <= red_at_most
+    assert red < amber_or_worse <= amber_at_most
 
 
 def test_the_forecast_saturation_is_the_status_rule() -> None:

@@ -118,11 +118,11 @@ def test_site_inputs_match_the_visits_and_follow_imports(url: str) -> None:
 
 def test_a_simulated_run_without_admissions_says_so(tmp_path) -> None:
     from hospiflow.runner import simulate_run
-    from hospiflow.simulation.scenario import default_scenario
+    from hospiflow.simulation.scenario import plain_scenario
 
     url = f"sqlite:///{tmp_path / 'sim.db'}"
     migrate.init(url)
-    run_id = simulate_run(default_scenario(days=35.0, seed=2), database_url=url).run_id
+    run_id = simulate_run(plain_scenario(days=35.0, seed=2), database_url=url).run_id
     assert run_id is not None
     engine = create_engine_for(url)
     reader = create_engine_for(url, readonly=True)

@@ -10,30 +10,13 @@ a server those variants skip, under ``CI=true`` they fail.
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-
-from hospiflow.runner import simulate_run
-from hospiflow.simulation.scenario import default_scenario
-from hospiflow.store import migrate
-
-TOKEN = "s3cret-token"
-DAYS = 7
-
-
-def simulate_into(url: str, days: float = DAYS, **changes: Any) -> int:
-    """Write a short default-hospital run into ``url``; its run id."""
-    migrate.init(url)
-    scenario = default_scenario(days=float(days), warmup_days=1.0, seed=11, **changes)
-    outcome = simulate_run(scenario, database_url=url)
-    assert outcome.run_id is not None
-    return outcome.run_id
+from web_helpers import TOKEN, Server, free_port, simulate_into
 
 
 @pytest.fixture(scope="session")
@@ -94,45 +77,10 @@ def sqlite_client(make_app: Callable[..., Any], sqlite_store: str) -> Any:
     return make_app(sqlite_store, API_TOKEN=TOKEN).test_client()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def port() -> int:
     """A free TCP port on 127.0.0.1."""
     return free_port()
-
-
-class Server:
-    """waitress serving an app on a free port, in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        from hospiflow.web.server import make_server
-
-        self.app = app
-        self.server = make_server(app, host="127.0.0.1", port=free_port(), threads=16)
-        self.url = f"http://127.0.0.1:{self.server.effective_port}"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def wait_idle(self, seconds: float = 5.0) -> None:
-        """Wait until every connection is closed (a test that dropped some, before teardown)."""
-        import time
-
-        deadline = time.monotonic() + seconds
-        while len(self.server._map) > 2 and time.monotonic() < deadline:  # listener + trigger
-            time.sleep(0.02)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_exc: Any) -> None:
-        self.server.close()
-        self.thread.join(10)
-        self.server.task_dispatcher.shutdown()
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ import pytest
 import requests
 from browser import ARTIFACTS, Page, launch
 from test_dashboard_sites import _visits_without_first_seen
+from web_helpers import TOKEN, Server, simulate_into
 
-from conftest import TOKEN, Server, simulate_into
 from hospiflow.live import LiveService, live_run_scenario
 from hospiflow.web.alerting import AlertWatcher
 from hospiflow.web.app import create_app, state

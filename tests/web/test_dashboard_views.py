@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import requests
 from browser import Page, launch
+from web_helpers import Server, simulate_into
 
-from conftest import Server, simulate_into
 from hospiflow.live import LiveService, live_run_scenario
 from hospiflow.web.app import create_app, state
 

@@ -21,8 +21,8 @@ import pytest
 import requests
 from browser import Page, launch
 from test_dashboard_views import RAW_KEYS_JS
+from web_helpers import Server, simulate_into
 
-from conftest import Server, simulate_into
 from hospiflow.live import LiveService, live_run_scenario
 from hospiflow.records import Disposition, VisitRecord
 from hospiflow.web.app import create_app, state

@@ -1,5 +1,6 @@
-"""The tension endpoints on a simulated run (no admissions: said so) and on an imported
-site with dispositions and ages (SQLite and PostgreSQL), and their OpenAPI entries."""
+"""The tension endpoints on simulated runs (the default hospital's flow: every input; the
+plain hospital: no admissions, said so) and on an imported site with dispositions and
+ages (SQLite and PostgreSQL), and their OpenAPI entries."""
 
 from __future__ import annotations
 
@@ -85,10 +86,16 @@ def test_site_tension_levels_and_reasons(make_app: Callable[..., Any], site_url:
     assert now["edwin"]["reason"].startswith("not available")
 
 
-def test_simulated_run_says_what_is_not_available(
-    make_app: Callable[..., Any], private_store: str
+def test_plain_simulated_run_says_what_is_not_available(
+    make_app: Callable[..., Any], tmp_path: Path
 ) -> None:
-    client = make_app(private_store).test_client()
+    from hospiflow.runner import simulate_run
+    from hospiflow.simulation.scenario import plain_scenario
+
+    url = f"sqlite:///{tmp_path / 'plain.db'}"
+    migrate.init(url)
+    simulate_run(plain_scenario(days=7.0, warmup_days=1.0, seed=11), database_url=url)
+    client = make_app(url).test_client()
     body = _get(client, "/runs/1/tension")
     by_key = {i["key"]: i for i in body["indicators"]}
     assert by_key["admission_rate"]["reason"].startswith("no admission recorded")
@@ -100,6 +107,23 @@ def test_simulated_run_says_what_is_not_available(
     assert now["status"] == same
     assert now["status"]["level"] != "unknown"
     assert set(now["edwin"]["missing"]) >= {"patients_by_acuity", "treatment_spaces"}
+
+
+def test_default_simulated_run_has_the_flow_inputs(
+    make_app: Callable[..., Any], private_store: str
+) -> None:
+    """The default hospital records admissions, ages and acuity: the indicators that need
+    them are computed, not said missing."""
+    client = make_app(private_store).test_client()
+    body = _get(client, "/runs/1/tension")
+    by_key = {i["key"]: i for i in body["indicators"]}
+    for key in ("attendances", "admission_rate", "attendances_75_plus"):
+        assert by_key[key]["reason"] is None, key
+        assert all(v is not None for v in by_key[key]["values"]), key
+    assert any(v > 0 for v in by_key["admission_rate"]["values"])
+    now = _get(client, "/runs/1/tension/now")
+    assert now["status"] == _get(client, "/runs/1/now")["department_status"]
+    assert "patients_by_acuity" not in (now["edwin"].get("missing") or [])
 
 
 def test_bad_parameters_and_unknown_runs(make_app: Callable[..., Any], private_store: str) -> None:

@@ -103,7 +103,7 @@ def test_whatif_runs_and_answers_the_differences(make_app, private_store, token)
         ({"changes": {"arrivals_percent": -150}}, 422, "changes.arrivals_percent"),
         ({"changes": {"nurses": 2}}, 422, "changes"),
         ({"changes": {"ward_beds": "many"}}, 422, "changes.ward_beds"),
-        ({"base": "default", "changes": {"spaces": 2}}, 422, "changes"),
+        ({"base": "plain", "changes": {"spaces": 2}}, 422, "changes"),
         ({"replications": 200, "weeks": 52}, 422, "replications"),
         ({"scenario": {"catalog": "/etc/passwd"}}, 422, "scenario.catalog"),
         ({"replications": 1}, 400, None),

@@ -150,7 +150,7 @@ def test_bad_change_sets_name_the_field(
 
 
 def test_flow_levers_need_a_flow_scenario() -> None:
-    plain = load_scenario("default").replace(days=7.0)
+    plain = load_scenario("plain").replace(days=7.0)
     with pytest.raises(ScenarioError, match="patient flow"):
         apply(plain, change_set_from_dict({"spaces": 2}))
     # doctors and arrivals work on any scenario

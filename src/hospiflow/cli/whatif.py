@@ -205,9 +205,9 @@ def print_result(result: WhatIfResult, console: Console) -> None:
 @click.option(
     "--scenario",
     "scenario_source",
-    default="emergency",
+    default="default",
     show_default=True,
-    help="Built-in scenario (emergency, default, stationary) or a scenario TOML file.",
+    help="Built-in scenario (default, plain, stationary) or a scenario TOML file.",
 )
 @click.option(
     "--add-doctor",

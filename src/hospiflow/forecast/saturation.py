@@ -329,12 +329,23 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def _logistic_fit(design: np.ndarray, y: np.ndarray, penalty: float = 1.0) -> np.ndarray:
-    """Ridge-penalised logistic regression by Newton steps (no intercept penalty)."""
+    """Ridge-penalised logistic regression by Newton steps (no intercept penalty).
+
+    A step that would lower the penalised likelihood is halved until it does not
+    (a full Newton step can overshoot far when an outcome is nearly separable, e.g.
+    "red next hour" by "red now"); steps that improve it are taken whole.
+    """
     coef = np.zeros(design.shape[1])
     mean = float(np.clip(y.mean(), 1e-3, 1 - 1e-3))
     coef[0] = np.log(mean / (1 - mean))
     ridge = np.full(design.shape[1], penalty)
     ridge[0] = 0.0
+
+    def objective(c: np.ndarray) -> float:
+        z = design @ c
+        return float(y @ z - np.logaddexp(0.0, z).sum() - 0.5 * ridge @ (c * c))
+
+    current = objective(coef)
     for _ in range(50):
         p = _sigmoid(design @ coef)
         gradient = design.T @ (y - p) - ridge * coef
@@ -342,7 +353,13 @@ def _logistic_fit(design: np.ndarray, y: np.ndarray, penalty: float = 1.0) -> np
             (design * (p * (1 - p))[:, None]).T @ design + np.diag(ridge) + 1e-9 * np.eye(len(coef))
         )
         step = np.linalg.solve(hessian, gradient)
+        for _ in range(30):
+            trial = objective(coef + step)
+            if trial >= current - 1e-12 * abs(current):
+                break
+            step = step / 2.0
         coef += step
+        current = objective(coef)
         if np.max(np.abs(step)) < 1e-8:
             break
     return coef

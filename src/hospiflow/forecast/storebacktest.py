@@ -6,7 +6,10 @@ the run has a roster (its scenario) and an hourly state (the rollups of a comple
 simulation), the saturation risk and the occupancy forecast are backtested too
 (:func:`hospiflow.forecast.riskbacktest.operational_backtest`). A site's observed
 run (visits only) gets the census risk and occupancy backtest instead
-(:func:`hospiflow.forecast.census_risk.census_backtest`). Everything, the risk
+(:func:`hospiflow.forecast.census_risk.census_backtest`). The risks on the shared
+status rule (the department turning red 1-8 h ahead, tension tomorrow:
+:mod:`hospiflow.forecast.status_risk`) are backtested on every run whose data
+allow them. Everything, the risk
 calibration included, is stored in ``forecast_runs`` (kind ``backtest``), where
 the API and the forecast runs read it.
 """
@@ -18,12 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from hospiflow.errors import ForecastError, HospiflowError
 from hospiflow.forecast import census_risk
 from hospiflow.forecast.backtest import BacktestResult, backtest
 from hospiflow.forecast.history import load_history, load_state
-from hospiflow.forecast.riskbacktest import OperationalBacktest, operational_backtest
+from hospiflow.forecast.riskbacktest import OperationalBacktest, operational_backtest, state_grid
+from hospiflow.forecast.rolling import wall_clock
 from hospiflow.forecast.saturation import SaturationSettings
+from hospiflow.forecast.status_risk import red_risk_backtest, tension_risk_backtest
 from hospiflow.store import forecasts as store
 from hospiflow.store import migrate
 from hospiflow.store.engine import create_engine_for
@@ -37,6 +45,7 @@ class RunBacktest:
     arrivals: BacktestResult
     operational: OperationalBacktest | None
     note: str | None = None
+    status_risk: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The CSV backtest's JSON (``test_start``, ``test_end``, ``best``, ``models``) plus
@@ -50,6 +59,8 @@ class RunBacktest:
             data["occupancy"] = op["occupancy"]
         elif self.note:
             data["risk_note"] = self.note
+        if self.status_risk is not None:
+            data["status_risk"] = self.status_risk
         return data
 
     def to_json(self, path: str | Path) -> str:
@@ -115,7 +126,11 @@ def backtest_run(
                     subdivision=subdivision,
                     progress=progress,
                 )
-        result = RunBacktest(arrivals, operational, note)
+        status = None
+        if risk:
+            with engine.connect() as connection:
+                status = status_risks(connection, run_id, history, state, test_days, engine)
+        result = RunBacktest(arrivals, operational, note, status)
         payload = result.to_dict()
         if operational is not None:
             payload["calibration"] = operational.calibrator.to_dict()
@@ -163,3 +178,40 @@ def _census_backtest(
         progress=progress,
     )
     return result, None
+
+
+def status_risks(
+    connection: Any,
+    run_id: int,
+    history: Any,
+    state: Any,
+    test_days: int,
+    writer: Any = None,
+) -> dict[str, Any]:
+    """Backtests of the department turning red 1-8 h ahead and of tension tomorrow, each
+    replaced by the reason when the run's data do not allow it."""
+    from hospiflow.store import tension as store_tension
+    from hospiflow.tension.het import HetSettings, assess
+
+    out: dict[str, Any] = {}
+    if state is None or state.empty or state["waiting"].isna().all():
+        out["red_note"] = "the run has no hourly state (waiting, doctors on duty)"
+    else:
+        grid = state_grid(state, len(history.specialties))
+        local = wall_clock(grid.hours_utc, history.timezone)
+        first_test = int(local.searchsorted(local[-1].floor("D") - pd.Timedelta(days=test_days)))
+        try:
+            out["red"] = red_risk_backtest(local, grid.waiting, grid.doctors, first_test)
+        except ForecastError as error:
+            out["red_note"] = error.message
+    inputs = store_tension.daily(connection, run_id, writer=writer)
+    assessed = assess(inputs.values, store_tension.availability(connection, run_id), HetSettings())
+    levels = np.array([ind["level"] for ind in assessed["indicators"].values()])
+    days = pd.to_datetime(inputs.days_local_ms, unit="ms")
+    try:
+        out["tension"] = tension_risk_backtest(
+            days, levels, assessed["global"], min(test_days, len(days) - 1)
+        )
+    except ForecastError as error:
+        out["tension_note"] = error.message
+    return out

@@ -162,6 +162,9 @@ class FlowResult:
     stay_ward: np.ndarray  # ward stays (ED admissions and the initial census)
     stay_start: np.ndarray
     stay_end: np.ndarray
+    # specialist consults (shared emergency physicians): asked for, begun; NaN: none
+    consult_request: np.ndarray
+    consult_start: np.ndarray
 
 
 class Engine:
@@ -240,6 +243,7 @@ class Engine:
                 emit=self._emit if self.trace else None,
             )
             self.hospital.ward_of_specialty = self.flow_tables.ward_of_specialty
+            self.hospital.pool = self.flow_tables.pool
             self.hospital.fill_wards(streams.flow, cal.begin_minute)
         self.resource_snapshots: list[ResourceRow] = []
         # Shift changes and snapshots go on the heap a chunk at a time, with
@@ -632,10 +636,13 @@ class Engine:
             ~np.isnan(state_end), state_end, np.where(~np.isnan(state_start), never, waited_until)
         )
         duty = np.array(self.hospital.duty_periods, dtype=float).reshape(-1, 3)
+        state_specialty = specialty
         if self.flow is not None:
             flow = self._flow_result(skip)
             # waiting lasts until first seen or gone; "treatment" state is the doctors' contacts
             treated_until = waited_until
+            if self.flow_tables.pool >= 0:  # the first wait is in the shared physicians' queue
+                state_specialty = np.full_like(specialty, self.flow_tables.pool)
         else:
             flow = None
         return SimulationResult(
@@ -653,7 +660,7 @@ class Engine:
             duty_start=duty[:, 1],
             duty_end=duty[:, 2],
             doctor_specialty=np.array([d.specialty for d in self.doctor_infos], dtype=np.int64),
-            state_specialty=specialty,
+            state_specialty=state_specialty,
             state_arrival=arrival,
             state_start=waited_until,
             state_end=treated_until,
@@ -710,6 +717,8 @@ class Engine:
             stay_ward=stay[:, 0].astype(np.int64),
             stay_start=stay[:, 1],
             stay_end=stay[:, 2],
+            consult_request=np.array(p.consult_request, dtype=float)[skip:],
+            consult_start=np.array(p.consult_start, dtype=float)[skip:],
         )
 
 

@@ -14,6 +14,12 @@ stays last days; a stay that is over ends at the next discharge hour drawn
 from ``ward_discharge_profile``. A patient still unseen by a doctor when
 their patience runs out leaves without being seen (freeing their space).
 
+With ``shared_physicians``, the doctors of that specialty (the emergency
+physicians) see every patient first; the patients drawn for a specialist
+consult then wait, still in their space, for a doctor of their pathology's
+specialty (most urgent first) before the disposition. Waiting for a first
+doctor is then counted under the physicians' specialty (their queue).
+
 Like ``model.Hospital`` it keeps patients by column and puts its timed
 events on the engine's heap; it knows nothing of time ordering or sinks.
 """
@@ -84,6 +90,8 @@ class FlowTables:
     discharge_cum: np.ndarray  # (24,)
     ward_of_specialty: np.ndarray  # (n_spec,), -1: no ward (admitted leave at once)
     area_of_level: np.ndarray  # (LEVELS + 1,) indexed by level
+    consult: np.ndarray  # (n_path,) share needing a specialist consult
+    pool: int  # specialty index of the shared emergency physicians, -1: none
 
 
 def flow_tables(flow: FlowConfig, catalog: Catalog) -> FlowTables:
@@ -123,6 +131,10 @@ def flow_tables(flow: FlowConfig, catalog: Catalog) -> FlowTables:
         area_of_level=np.array(
             [0] + [flow.area_of_level(level) for level in range(1, LEVELS + 1)], dtype=np.int64
         ),
+        consult=per_path("consult"),
+        pool=(
+            catalog.specialty_codes.index(flow.shared_physicians) if flow.shared_physicians else -1
+        ),
     )
 
 
@@ -142,6 +154,7 @@ class FlowDraws:
     stay: list[float]  # ward stay minutes, should the patient be admitted
     discharge_minute: list[float]  # minute of the local day a ward stay may end at
     boarding: list[float]  # minutes boarding when admitted to no ward (0: leaves at once)
+    consult: list[float] | None = None  # specialist consult minutes, 0: none (shared only)
 
 
 def draw_flow(
@@ -202,6 +215,11 @@ def draw_flow(
     if flow.boarding_minutes > 0:  # drawn only then: other scenarios keep their streams
         b2 = math.log1p(flow.boarding_cv**2)
         boarding = flow.boarding_minutes * rng.lognormal(-b2 / 2, math.sqrt(b2), n)
+    consult = None
+    if tables.pool >= 0:  # drawn last: the other draws stay those of a run without it
+        needs = (rng.random(n) < tables.consult[pathology]) & (specialty != tables.pool)
+        minutes = flow.consult_minutes * unit_draws(rng, n, distribution, cv)
+        consult = np.where(needs, minutes, 0.0).tolist()
     return FlowDraws(
         triage=triage.tolist(),
         level=level.tolist(),
@@ -215,6 +233,7 @@ def draw_flow(
         stay=stay.tolist(),
         discharge_minute=discharge_minute.tolist(),
         boarding=boarding.tolist(),
+        consult=consult,
     )
 
 
@@ -234,7 +253,10 @@ class FlowPatients(Patients):
         self.stay: list[float] = []
         self.discharge_minute: list[float] = []
         self.boarding: list[float] = []
-        self.stage: list[int] = []  # 0: first assessment next, 1: reassessment next
+        self.consult: list[float] = []  # specialist consult minutes, 0: none
+        self.consult_request: list[float] = []
+        self.consult_start: list[float] = []
+        self.stage: list[int] = []  # 0: first assessment next, 1: reassessment, 2: consult
         self.timed: list[bool] = []  # patience expiry scheduled
         self.space_start: list[float] = []
         self.bed_request: list[float] = []
@@ -254,6 +276,9 @@ class FlowPatients(Patients):
         self.stay.extend(draws.stay)
         self.discharge_minute.extend(draws.discharge_minute)
         self.boarding.extend(draws.boarding)
+        self.consult.extend(draws.consult if draws.consult is not None else [0.0] * n)
+        self.consult_request.extend([NOT_YET] * n)
+        self.consult_start.extend([NOT_YET] * n)
         self.stage.extend([0] * n)
         self.timed.extend([False] * n)
         self.space_start.extend([NOT_YET] * n)
@@ -342,6 +367,7 @@ class FlowHospital:
         self.timed_treatment = any(v != 1.0 for v in flow.treatment_profile)
         self.present = 0
         self.ward_of_specialty: np.ndarray = np.zeros(0, dtype=np.int64)
+        self.pool = -1  # specialty of the shared emergency physicians (-1: none)
 
     # ------------------------------------------------------------------ wards at the start
 
@@ -384,7 +410,7 @@ class FlowHospital:
         """Patient row ``p`` comes in: takes a space of their area, or waits for one."""
         patients = self.patients
         s = patients.specialty[p]
-        self.waiting[s] += 1
+        self.waiting[self._first_queue(s)] += 1
         self.present += 1
         if self._emit is not None and self._reported[p] >= 0:
             self._emit(now, _ARRIVAL, p, s, NOBODY)
@@ -424,9 +450,15 @@ class FlowHospital:
                 (patients.arrival[p] + patience, next(self.sequence), ABANDON, p),
             )
 
+    def _first_queue(self, specialty: int) -> int:
+        """The specialty whose doctors see a patient first: the shared pool, or their own."""
+        return self.pool if self.pool >= 0 else specialty
+
     def _to_doctor(self, p: int, now: float) -> None:
         patients = self.patients
         s = patients.specialty[p]
+        if patients.stage[p] < 2:
+            s = self._first_queue(s)
         free = self.free[s]
         if free:
             self._treat(p, free.pop(), now)
@@ -441,7 +473,8 @@ class FlowHospital:
         self.in_treatment[s] += 1
         doctor.patient = p
         doctor.since = now
-        if patients.stage[p] == 0:
+        stage = patients.stage[p]
+        if stage == 0:
             self.waiting[s] -= 1
             patients.start[p] = now
             patients.doctor[p] = doctor.index
@@ -450,8 +483,11 @@ class FlowHospital:
                 minutes *= self.treatment_factor[self._local_hour(now)]
             if self._emit is not None and self._reported[p] >= 0:
                 self._emit(now, _START, p, s, doctor.index)
-        else:
+        elif stage == 1:
             minutes = patients.reassessment[p]
+        else:
+            patients.consult_start[p] = now
+            minutes = patients.consult[p]
         heappush(self.calendar, (now + minutes, next(self.sequence), TREATMENT_END, doctor))
 
     def finish(self, doctor: FlowDoctor, now: float) -> None:
@@ -462,12 +498,17 @@ class FlowHospital:
         self.busy_periods.append((s, doctor.since, now))
         doctor.patient = NOBODY
         self.in_treatment[s] -= 1
-        if patients.stage[p] == 0 and patients.diagnostics[p] > 0:
+        stage = patients.stage[p]
+        if stage == 0 and patients.diagnostics[p] > 0:
             patients.stage[p] = 1
             heappush(
                 self.calendar,
                 (now + patients.diagnostics[p], next(self.sequence), DIAGNOSTICS_DONE, p),
             )
+        elif stage < 2 and patients.consult[p] > 0:
+            patients.stage[p] = 2
+            patients.consult_request[p] = now
+            self._to_doctor(p, now)
         else:
             patients.end[p] = now
             if self._emit is not None and self._reported[p] >= 0:
@@ -584,7 +625,7 @@ class FlowHospital:
         patients.left[p] = now
         patients.departure[p] = now
         patients.disposition[p] = _LWBS
-        self.waiting[s] -= 1
+        self.waiting[self._first_queue(s)] -= 1
         self.present -= 1
         if self._emit is not None:
             self.departed.append(p)

@@ -11,6 +11,14 @@ dead or admitted; an admitted patient needs a ward bed and *boards* in the
 space until one frees. A patient still unseen when their patience runs out
 leaves without being seen.
 
+Two layouts of doctors. By default each pathology's patients are seen by the
+doctors of its specialty (their own queue). With ``shared_physicians`` naming a
+specialty, that specialty's doctors are the *emergency physicians*: a pool that
+sees every patient first, whatever the pathology (the common layout of real
+departments), and a share of each pathology's patients (``consult``) then
+needs a consult by a doctor of the pathology's specialty (the specialists'
+own queue, most urgent first), after the diagnostics and reassessment.
+
 Per-pathology values (``[flow.pathologies.<code>]``, where ``<code>`` is a
 pathology or a specialty of the catalog) override the ``[flow]`` defaults.
 """
@@ -35,6 +43,7 @@ PATHOLOGY_KEYS = (
     "admission",
     "transfer",
     "death",
+    "consult",
 )
 
 
@@ -77,6 +86,7 @@ class PathologyFlow:
     admission: float | None = None
     transfer: float | None = None
     death: float | None = None
+    consult: float | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +122,9 @@ class FlowConfig:
     # starts): a calibrated site's waits and care by time of day
     triage_profile: tuple[float, ...] = (1.0,) * 24
     treatment_profile: tuple[float, ...] = (1.0,) * 24
+    shared_physicians: str = ""  # a specialty whose doctors see every patient first; "": off
+    consult: float = 0.0  # share needing a specialist consult (with shared_physicians)
+    consult_minutes: float = 30.0  # mean specialist minutes of a consult
     areas: tuple[Area, ...] = (Area("boxes", 0),)
     wards: tuple[Ward, ...] = ()
     pathologies: dict[str, PathologyFlow] = field(default_factory=dict)
@@ -179,11 +192,18 @@ def validate_flow(
     for i, v in enumerate(flow.patience_minutes):
         if not _number(v) or v < 0:
             raise _fail(f"flow.patience_minutes[{i}]", "must be a finite number ≥ 0 (0: never)", v)
+    if flow.shared_physicians != "" and flow.shared_physicians not in specialties:
+        raise _fail(
+            "flow.shared_physicians",
+            'must be "" (off) or a specialty of the catalog',
+            flow.shared_physicians,
+        )
     for key in (
         "diagnostics_mean_minutes",
         "reassessment_minutes",
         "triage_minutes",
         "boarding_minutes",
+        "consult_minutes",
     ):
         value = getattr(flow, key)
         if not _number(value) or value < 0:
@@ -192,7 +212,7 @@ def validate_flow(
         value = getattr(flow, key)
         if not _number(value) or value <= 0:
             raise _fail(f"flow.{key}", "must be a finite number > 0", value)
-    for key in ("diagnostics_share", "admission", "transfer", "death"):
+    for key in ("diagnostics_share", "admission", "transfer", "death", "consult"):
         _share(f"flow.{key}", getattr(flow, key))
     bands = flow.age_bands
     if (
@@ -233,7 +253,7 @@ def validate_flow(
             _mix(f"{where}.acuity_mix", override.acuity_mix, LEVELS)
         if override.age_mix is not None:
             _mix(f"{where}.age_mix", override.age_mix, len(bands))
-        for key in ("diagnostics_share", "admission", "transfer", "death"):
+        for key in ("diagnostics_share", "admission", "transfer", "death", "consult"):
             value = getattr(override, key)
             if value is not None:
                 _share(f"{where}.{key}", value)
@@ -343,6 +363,9 @@ _FLOW_KEYS = {
     "boarding_profile",
     "triage_profile",
     "treatment_profile",
+    "shared_physicians",
+    "consult",
+    "consult_minutes",
     "areas",
     "wards",
     "pathologies",
@@ -494,6 +517,15 @@ def flow_to_toml(flow: FlowConfig) -> list[str]:
         "# starts); 1 everywhere: no time-of-day effect",
         f"triage_profile = {_list(flow.triage_profile)}",
         f"treatment_profile = {_list(flow.treatment_profile)}",
+        '# shared emergency physicians: "" (off: each pathology\'s patients are seen by the',
+        "# doctors of its specialty), or a specialty of [[shifts]] whose doctors see every",
+        "# patient first, whatever the pathology; then a share of each pathology's patients",
+        "# (consult, overridable per pathology) waits for a consult by a doctor of the",
+        "# pathology's specialty (most urgent first), consult_minutes long on average",
+        "# (same distribution as treatments), after the diagnostics and reassessment",
+        f'shared_physicians = "{flow.shared_physicians}"',
+        f"consult = {_num(flow.consult)}",
+        f"consult_minutes = {_num(flow.consult_minutes)}",
         "",
         "# Treatment spaces: a patient holds one from first care to leaving the department",
         "# (boarding included); spaces = 0 means unlimited. acuities: levels the area takes.",

@@ -341,6 +341,14 @@ def _flow_rows(
         ("boarding_hours", scope, float(np.nansum(boarding)) / 60.0, "hours"),
         ("boarding_over_4h", scope, int((boarding > 240).sum()), "patients"),
     ]
+    asked = ~np.isnan(flow.consult_request)
+    if asked.any():  # shared emergency physicians: the specialists' consults
+        consult_wait = (flow.consult_start - flow.consult_request)[mask & asked]
+        rows += [
+            ("consults", scope, int((mask & asked).sum()), "patients"),
+            ("consult_wait_mean", scope, _nanmean(consult_wait), "minutes"),
+            ("consult_wait_p90", scope, _nanquantile(consult_wait, 0.9), "minutes"),
+        ]
     return rows
 
 

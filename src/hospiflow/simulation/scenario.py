@@ -2,11 +2,14 @@
 
 A scenario is read from and written to a documented TOML file
 (``hospiflow scenario show > my.toml``; ``hospiflow simulate --scenario my.toml``).
-Two scenarios ship with the package: ``default`` (a realistic emergency
+Three scenarios ship with the package: ``default`` (a believable emergency
 department: daily and weekly cycles, seasonal pathology mix, day and night
-shifts) and ``stationary`` (flat profiles, no seasonality, doctors around the
-clock, one exponential service per specialty: an exact M/M/c per specialty,
-the one the simulator is checked against Erlang C with).
+shifts, and the patient flow of triage, treatment spaces, diagnostics, wards
+and boarding, calibrated to published ranges; also named ``emergency``),
+``plain`` (the same hospital without the flow: the plain queueing model) and
+``stationary`` (flat profiles, no seasonality, doctors around the clock, one
+exponential service per specialty: an exact M/M/c per specialty, the one the
+simulator is checked against Erlang C with).
 
 Profiles are relative shapes: they are rescaled to average 1, so
 ``arrival_rate_per_hour`` stays the mean rate over a week (and a year).
@@ -34,7 +37,8 @@ from hospiflow.simulation.flowconfig import FlowConfig, flow_from_dict, flow_to_
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ROUTING_POLICIES = ("pooled", "shortest-queue", "random")
 TREATMENT_DISTRIBUTIONS = ("exponential", "fixed", "lognormal", "gamma")
-BUILTIN_SCENARIOS = ("default", "stationary", "emergency")
+BUILTIN_SCENARIOS = ("default", "plain", "stationary", "emergency")
+_ALIASES = {"emergency": "default"}  # the default hospital has the flow since issue 11
 BUILTIN_CATALOGS = ("default", "validation")
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 
@@ -307,9 +311,10 @@ _SHIFT_KEYS = {"specialty", "start", "end", "doctors", "days", "label"}
 
 
 def load_scenario(source: str | Path) -> Scenario:
-    """A scenario from a built-in name (``default``, ``stationary``) or a TOML file."""
+    """A scenario from a built-in name (``BUILTIN_SCENARIOS``) or a TOML file."""
     if str(source) in BUILTIN_SCENARIOS:
-        text = (resources.files("hospiflow.simulation") / "scenarios" / f"{source}.toml").read_text(
+        name = _ALIASES.get(str(source), str(source))
+        text = (resources.files("hospiflow.simulation") / "scenarios" / f"{name}.toml").read_text(
             encoding="utf-8"
         )
         return scenario_from_toml(text, where=f"<built-in {source}>")
@@ -324,8 +329,14 @@ def load_scenario(source: str | Path) -> Scenario:
 
 
 def default_scenario(**changes: Any) -> Scenario:
-    """The built-in default hospital, with optional parameter changes."""
+    """The built-in default hospital (with the patient flow), with optional changes."""
     scenario = load_scenario("default")
+    return scenario.replace(**changes) if changes else scenario
+
+
+def plain_scenario(**changes: Any) -> Scenario:
+    """The built-in plain queueing hospital (the default without the flow), with changes."""
+    scenario = load_scenario("plain")
     return scenario.replace(**changes) if changes else scenario
 
 

@@ -221,7 +221,7 @@ class ScenarioChanges(Schema):
 class SimulationRequest(Schema):
     base = fields.String(
         load_default="default",
-        validate=validators.OneOf(("default", "stationary")),
+        validate=validators.OneOf(("default", "plain", "stationary")),
         metadata={"description": "The built-in scenario the changes apply to."},
     )
     label = fields.String(

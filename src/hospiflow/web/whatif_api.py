@@ -95,7 +95,7 @@ def _response(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 class WhatIfRequest(Schema):
     base = fields.String(
-        load_default="emergency",
+        load_default="default",
         validate=validators.OneOf(BUILTIN_SCENARIOS),
         metadata={"description": "The built-in scenario the changes apply to."},
     )

@@ -411,7 +411,7 @@ def apply(base: Scenario, changes: ChangeSet) -> Scenario:
     if uses_flow and not base.flow_active:
         raise ScenarioError(
             "spaces, ward beds, diagnostics and ward discharges need a scenario with the "
-            "patient flow ([flow] enabled, pooled routing), such as 'emergency'",
+            "patient flow ([flow] enabled, pooled routing), such as 'default'",
             where="changes",
         )
     if base.flow_active:

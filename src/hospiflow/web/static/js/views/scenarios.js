@@ -58,7 +58,7 @@ export async function render(container, state) {
   const message = el("p", { class: "muted", role: "status" });
   const launch = el("button", { type: "submit", class: "primary", i18n: "scenarios.launch" });
   const form = el("form", { class: "whatif", onsubmit: (event) => { event.preventDefault(); submit(); } }, [
-    select("scenarios.base", [["default", "scenario.default"], ["stationary", "scenario.stationary"]], whatIf.base, (v) => { whatIf.base = v; }),
+    select("scenarios.base", [["default", "scenario.default"], ["plain", "scenario.plain"], ["stationary", "scenario.stationary"]], whatIf.base, (v) => { whatIf.base = v; }),
     numberInput("scenarios.rate", whatIf.rate, (v) => { whatIf.rate = v; }, { min: 0, step: 0.5 }),
     numberInput("scenarios.days", whatIf.days, (v) => { whatIf.days = v; }, { min: 1, step: 1 }),
     select("scenarios.routing", ["pooled", "shortest-queue", "random"].map((r) => [r, `scenarios.routing.${r}`]), whatIf.routing, (v) => { whatIf.routing = v; }),

@@ -9,7 +9,7 @@ import { formatNumber, language, t } from "../i18n.js";
 import { el, numberInput, select } from "./common.js";
 
 const POLL_MS = 500;
-const BASES = ["emergency", "default", "stationary"];
+const BASES = ["default", "plain", "stationary"];
 const COLORS = { better: PALETTE[2], worse: PALETTE[5], unclear: "#6b6b6b" };
 
 // "better" / "worse" when the interval excludes 0, else "unclear".
@@ -38,7 +38,7 @@ export function replicatedPanel(state, tokenInput, timers) {
     el("h3", { i18n: "whatif.title" }),
     el("p", { class: "muted", i18n: "whatif.help" }),
   ]);
-  const form = { base: "emergency", specialty: "", start: "18:00", end: "02:00", doctors: 0, spaces: 0, beds: 0, arrivals: 0, diagnostics: 0, earlier: 0, sooner: 0, replications: 20, weeks: 8 };
+  const form = { base: "default", specialty: "", start: "18:00", end: "02:00", doctors: 0, spaces: 0, beds: 0, arrivals: 0, diagnostics: 0, earlier: 0, sooner: 0, replications: 20, weeks: 8 };
   const specialty = el("select", { id: "whatif-specialty", onchange: (event) => { form.specialty = event.target.value; } });
   const time = (key) => el("input", { type: "time", value: form[key], id: `whatif-${key}`, onchange: (event) => { form[key] = event.target.value; } });
   const number = (key, label, options) => {
