@@ -497,8 +497,10 @@ def test_the_page_asks_for_a_token_when_reads_need_one(
         first = shown.locator("#quarantine-table tbody tr").first.get_attribute("data-quarantine")
         shown.click("#quarantine button:has-text('Next page')")
         shown.wait_for_function(
-            "first => document.querySelector('#quarantine-table tbody tr')?.dataset.quarantine"
-            " !== first",
+            # a row that is not the first page's first (while the table is redrawn it has
+            # no rows, and "no row" must not count as the next page)
+            "first => { const row = document.querySelector('#quarantine-table tbody tr');"
+            " return row !== null && row.dataset.quarantine !== first; }",
             arg=first,
         )
         assert shown.locator("#quarantine-table tbody tr").count() == QUARANTINED - 50
