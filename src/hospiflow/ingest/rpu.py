@@ -490,10 +490,8 @@ class _File:
         return "DATE_PEC"
 
 
-def _start(
-    path: Path, handle: IO[str], options: ReadOptions, zone: tzinfo
-) -> tuple[_File, Iterator[tuple[int, list[str]]]]:
-    """Read the header of an open extract: the file's state and its numbered rows."""
+def _start(path: Path, handle: IO[str], options: ReadOptions, zone: tzinfo) -> tuple[_File, Any]:
+    """Read the header of an open extract: the file's state and a ``csv.reader`` of its rows."""
     settings = options.settings
     first = handle.readline()
     if not first.strip():
@@ -501,7 +499,7 @@ def _start(
     delimiter = sniff_delimiter(first.rstrip("\r\n"), settings.get("delimiter"))
     header = next(csv.reader([first.lstrip("\ufeff")], delimiter=delimiter))
     layout = _layout(header, settings, str(path))
-    return _File(path, layout, LocalClock(zone)), _numbered(csv.reader(handle, delimiter=delimiter))
+    return _File(path, layout, LocalClock(zone)), csv.reader(handle, delimiter=delimiter)
 
 
 def _numbered(reader: Any) -> Iterator[tuple[int, list[str]]]:
@@ -725,20 +723,42 @@ def stamps_ms(
     return ms, ok, empty
 
 
-def _batches(file: _File, rows: Iterator[tuple[int, list[str]]]) -> Iterator[Item | VisitBatch]:
-    """The items of numbered rows, ``BLOCK`` rows at a time, in file order."""
-    while block := list(itertools.islice(rows, BLOCK)):
-        yield from _block(file, block)
+_BREAK = re.compile(r"\r\n|\r|\n")  # what ends a line of a file opened with newline=""
 
 
-def _block(file: _File, block: list[tuple[int, list[str]]]) -> Iterator[Item | VisitBatch]:
+def _batches(file: _File, reader: Any) -> Iterator[Item | VisitBatch]:
+    """The items of a ``csv.reader``'s rows, ``BLOCK`` rows at a time, in file order."""
+    while True:
+        before = reader.line_num
+        block = list(itertools.islice(reader, BLOCK))
+        if not block:
+            return
+        yield from _block(file, block, _lines(block, before, reader.line_num))
+
+
+def _lines(block: list[list[str]], before: int, after: int) -> np.ndarray:
+    """The line where each row of a block starts (header = 1), as ``_numbered`` gives it.
+
+    Why not ``_numbered``: a generator step per row cost a third of the csv
+    module's own time. A block whose rows took one line each (every block of
+    an ordinary extract) numbers its rows in one step; otherwise a row's
+    quoted cells hold the line breaks it spans (``csv`` keeps them as read).
+    """
+    first = before + 2  # the reader's line count leaves out the header line
+    if after - before == len(block):
+        return np.arange(first, first + len(block), dtype=np.int64)
+    spans = [1 + sum(len(_BREAK.findall(cell)) for cell in row) for row in block[:-1]]
+    return np.cumsum([first, *spans], dtype=np.int64)
+
+
+def _block(file: _File, block: list[list[str]], lines: np.ndarray) -> Iterator[Item | VisitBatch]:
     """One block: the rows understood as a ``VisitBatch`` (cut around the others), every
     other row through ``_records`` (bad rows, blank lines, unusual spellings, rejections,
     a departure in the repeated autumn hour...), exactly as the row-by-row path reads them."""
     layout = file.layout
     width = layout.width
     blank = [""] * width
-    columns = list(zip(*[row if len(row) == width else blank for _line, row in block], strict=True))
+    columns = list(zip(*[row if len(row) == width else blank for row in block], strict=True))
     columns.append(("",) * len(block))  # a missing column's index points here
 
     def column(at: int) -> Sequence[str]:
@@ -777,7 +797,7 @@ def _block(file: _File, block: list[tuple[int, list[str]]]) -> Iterator[Item | V
         for level, mode, code, born in zip(levels, modes, diagnoses, birth_dates, strict=True)
     ]
     ok &= np.array(plain, dtype=bool)
-    ok &= np.array([len(row) == width for _line, row in block], dtype=bool)
+    ok &= np.array([len(row) == width for row in block], dtype=bool)
     died, lwbs = _D.DIED, _D.LEFT_WITHOUT_BEING_SEEN
     dispositions = [
         None
@@ -797,7 +817,7 @@ def _block(file: _File, block: list[tuple[int, list[str]]]) -> Iterator[Item | V
     ]
     batch = VisitBatch(
         prefix=file.prefix,
-        lines=np.array([line for line, _row in block], dtype=np.int64),
+        lines=lines,
         arrival_ms=arrival,
         departure_ms=departure,
         has_departure=has_departure,
@@ -817,7 +837,7 @@ def _block(file: _File, block: list[tuple[int, list[str]]]) -> Iterator[Item | V
     for j in np.flatnonzero(~ok).tolist():
         if j > start:
             yield batch.slice(start, j)
-        yield from _records(file, [block[j]])
+        yield from _records(file, [(int(lines[j]), block[j])])
         start = j + 1
     if start < len(block):
         yield batch.slice(start, len(block)) if start else batch
@@ -834,7 +854,7 @@ def _files(
         try:
             with path.open(encoding=encoding, newline="") as handle:
                 file, rows = _start(path, handle, options, zone)
-                yield from _batches(file, rows) if by_block else _records(file, rows)
+                yield from _batches(file, rows) if by_block else _records(file, _numbered(rows))
         except UnicodeDecodeError as error:
             raise IngestError(
                 f"neither UTF-8 nor {encoding} text (byte {error.start} of a block)",
