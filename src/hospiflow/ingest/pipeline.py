@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -756,8 +757,12 @@ class _Pending:
         """Finish the inserts, rebuild the indexes, apply corrections; the rows' keys."""
         self.inserts.close()
         connection = self.connection
-        for sql in self.indexes:
-            connection.exec_driver_sql(sql)
+        if self.indexes:  # SQLite: its sorter may use every core for them
+            threads = connection.exec_driver_sql("PRAGMA threads").scalar()
+            connection.exec_driver_sql(f"PRAGMA threads = {os.cpu_count() or 1}")
+            for sql in self.indexes:
+                connection.exec_driver_sql(sql)
+            connection.exec_driver_sql(f"PRAGMA threads = {int(threads or 0)}")
         if self.corrected:
             v = schema.visits
             connection.execute(
