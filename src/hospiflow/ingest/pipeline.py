@@ -23,7 +23,8 @@ recorded as a ``failed`` batch with its error.
 Readers that parse blocks of rows at once (``rpu.read_batches``) hand over
 ``VisitBatch``es: ``_Visits.rows`` turns them into the same rows as
 ``_Visits.row`` does records, column by column. A run's first import keeps
-its rows in memory and writes them at the end in one bulk insert (``_Pending``).
+its rows in memory to find repeats, and inserts the new ones on a thread of
+its own meanwhile, in the same transaction (``_Pending``).
 
 Checks applied to every visit, whatever its source: arrival not in the
 future (over a day ahead) unless ``allow_future`` (MIMIC-IV shifts dates

@@ -91,9 +91,11 @@ and three extra columns so a round trip keeps identity and waits:
 ID_PASSAGE (visit_id), IPP (patient_id), DATE_PEC (first_seen). UTF-8,
 ``;``, "\\n" line ends, times truncated to the minute in ``options.timezone``.
 
-**Speed.** Rows are parsed a block at a time (``BLOCK``): the csv module
-splits them, the time columns are read by NumPy (``stamps_ms``, one zoneinfo
-call per distinct local hour) and codes through dicts; a row in any other
+**Speed.** Rows are parsed a block at a time (``BLOCK``): pandas' C parser
+cuts a block of lines without quotes (the csv module any line of another
+width than the header, and every line from the first quote on), the time
+columns are read by NumPy (``stamps_ms``, one zoneinfo call per distinct
+local hour) and codes through dicts; a row in any other
 form goes through the row-by-row loop (``_records``), which defines the
 behaviour (``read_rows``; a test checks both paths give the same items).
 ``read_batches`` hands the blocks to the import pipeline as ``VisitBatch``es;
@@ -116,7 +118,6 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
-import pandas as pd
 
 from hospiflow.ingest.batch import VisitBatch
 from hospiflow.ingest.formats import IngestError, Item, ReadOptions, WriteOptions
@@ -762,6 +763,8 @@ def _split(
     good = lines if shaped.all() else list(itertools.compress(lines, shaped.tolist()))
     columns: list[Sequence[str]] = [[] for _ in range(width)]
     if good:
+        import pandas as pd  # here: the CLI's start-up need not load it
+
         frame = pd.read_csv(
             io.StringIO("".join(good)),
             sep=delimiter,
