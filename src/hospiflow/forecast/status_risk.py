@@ -311,7 +311,8 @@ def _fit_tension(d: _TensionData, before: int) -> tuple[np.ndarray, Logistic]:
     if known < 100:
         raise ForecastError(
             f"the global tension level is known on {known} days before the test period, "
-            "at least 100 needed (the run's data lack inputs of the HET indicators)",
+            "at least 100 needed (the history is too short, or its data lack inputs of the "
+            "HET indicators)",
             where="test_days",
         )
     base_table = _base_rate(d.dow[:before], d.tension[:before], 7)
