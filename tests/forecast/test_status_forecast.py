@@ -189,3 +189,47 @@ def test_the_api_serves_the_status_risks_as_documented(forecasted) -> None:
     finally:
         state(app).close()
         state(other).close()
+
+
+def test_a_live_run_starts_its_risk_from_its_own_newest_hour(tmp_path) -> None:
+    """A live run has no rollups until it ends: its risk is fitted on the history run it
+    continues plus its own whole-hour samples, and starts from its newest sample, after the
+    history's end; a second refresh reuses the fit (same skills) and moves with the clock."""
+    import time
+
+    from hospiflow.live import LiveService, live_run_scenario
+
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    migrate.init(url)
+    simulate_run(default_scenario(days=40.0, seed=2), database_url=url)
+    scenario, label = live_run_scenario(url, continue_from=1)
+    live = LiveService(url, scenario, speed=3600.0, label=label, forecast=False)
+    live_id = live.start()
+    service = ForecastService(url)
+    try:
+        with connect(url) as connection:
+            history_end = load_history(connection, 1, with_predecessor=False).end_ms
+
+        def live_end() -> int:
+            with connect(url) as connection:
+                return load_history(connection, live_id).end_ms
+
+        def wait_until(end_ms: int) -> None:
+            deadline = time.monotonic() + 60
+            while live_end() < end_ms:
+                assert time.monotonic() < deadline, "the live run stopped moving"
+                time.sleep(0.5)
+
+        wait_until(history_end + 3 * MS_PER_HOUR)
+        first = service.run(live_id)["status_risk"]
+        wait_until(first["red"]["origin_ms"] + 3 * MS_PER_HOUR)
+        second = service.run(live_id, refit=False)["status_risk"]
+    finally:
+        live.stop()
+        service.close()
+    for risk in (first, second):
+        red = risk["red"]
+        assert red["origin_ms"] >= history_end and red["origin_ms"] % MS_PER_HOUR == 0
+        assert red["basis"] == "queue" and red["now"]["load"] >= 0
+    assert second["red"]["origin_ms"] > first["red"]["origin_ms"]  # it follows the live clock
+    assert second["red"]["horizons"] == first["red"]["horizons"]  # the fit was kept

@@ -137,7 +137,7 @@ class ForecastService:
         self._fitted: dict[int, _Fitted] = {}
         self._histories = HistoryCache()  # live refreshes read only what changed
         self._quick: dict[tuple[int, int], tuple[Calibrator | None, dict[str, Any]]] = {}
-        self._status_states: dict[int, pd.DataFrame] = {}  # continued runs' hourly state
+        self._status_states: dict[Any, Any] = {}  # continued runs' hourly state, daily inputs
 
     def close(self) -> None:
         if self._owns:
@@ -327,12 +327,13 @@ class ForecastService:
         """The headline risks on the shared status rule (:mod:`hospiflow.forecast.
         status_forecast`): rows ``status_red`` (8 hours) and ``tension`` (tomorrow), their
         backtested skills and the reasons when unavailable in ``payload["status_risk"]``."""
+        started = time.perf_counter()
         with self.writer.connect() as connection:
             found = status_forecast(
                 connection,
                 history,
                 self.options.status,
-                writer=self.writer,
+                writer=None,  # the Tension view keeps the daily inputs; a live writer is busy
                 cache=self._status_states,
                 memo=fitted.status,  # new with every refit: the red model is fitted again
                 refit=False,
@@ -365,6 +366,7 @@ class ForecastService:
                     {"base_rate": _r(base, 4)},
                 )
             )
+        found["seconds"] = round(time.perf_counter() - started, 3)
         payload["status_risk"] = found
         return rows
 

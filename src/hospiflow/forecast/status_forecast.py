@@ -101,7 +101,10 @@ def queue_series(
             continue
         state = load_state(connection, run)
         if state.empty or state["waiting"].isna().all():
-            state = _samples(connection, run)
+            state = _samples(connection, run)  # instants: up to the history's end
+            state = state[state["hour_ms"] <= history.end_ms]
+        else:  # hourly averages: whole hours before the history's end
+            state = state[state["hour_ms"] + MS_PER_HOUR <= history.end_ms]
         if cache is not None and run != history.run_id:  # a continued run is complete
             cache[run] = state
         frames.append(state)
@@ -156,7 +159,11 @@ def _last_complete_day(history: RunHistory) -> int:
 
 
 def _tension(
-    connection: Connection, history: RunHistory, writer: Engine | None, memo: dict[str, Any]
+    connection: Connection,
+    history: RunHistory,
+    writer: Engine | None,
+    memo: dict[str, Any],
+    cache: dict | None,
 ) -> dict[str, Any]:
     """Tension tomorrow from the daily HET levels of the history's runs (complete days);
     computed again only when a new day is complete."""
@@ -167,7 +174,7 @@ def _tension(
             raise kept
         return dict(kept)
     try:
-        result = _tension_now(connection, history, writer)
+        result = _tension_now(connection, history, writer, cache)
     except ForecastError as error:
         memo.update(tension_key=key, tension=error)
         raise
@@ -176,7 +183,7 @@ def _tension(
 
 
 def _tension_now(
-    connection: Connection, history: RunHistory, writer: Engine | None
+    connection: Connection, history: RunHistory, writer: Engine | None, cache: dict | None
 ) -> dict[str, Any]:
     from hospiflow.store import tension as store_tension
     from hospiflow.tension.het import HetSettings, assess
@@ -185,7 +192,11 @@ def _tension_now(
     values: dict[str, list[np.ndarray]] = {}
     unavailable: dict[str, str | None] = {}
     for run in history.runs:
-        inputs = store_tension.daily(connection, run, writer=writer)
+        inputs = None if cache is None else cache.get(("tension", run))
+        if inputs is None:
+            inputs = store_tension.daily(connection, run, writer=writer)
+            if cache is not None and run != history.run_id:  # a continued run is complete
+                cache[("tension", run)] = inputs
         days.append(np.asarray(inputs.days_local_ms, dtype=np.int64))
         for key, v in inputs.values.items():
             values.setdefault(key, []).append(np.asarray(v, dtype=float))
@@ -230,7 +241,9 @@ def status_forecast(
     """Both risks of the run's history up to now: ``{"red": ..., "tension": ...}``, each
     replaced by ``red_note`` / ``tension_note`` (the reason) when the data do not allow it.
 
-    ``cache`` keeps the hourly state of continued (complete) runs; ``memo`` the fitted red
+    ``writer``: where the daily tension inputs are kept when recomputed (none: computed
+    only). ``cache`` keeps the hourly state and daily inputs of continued (complete) runs;
+    ``memo`` the fitted red
     model (fitted again when ``refit``) and the tension risk (again once a new day is
     complete), for live refreshes."""
     rule = rule or StatusRule()
@@ -250,7 +263,7 @@ def status_forecast(
     except ForecastError as error:
         out["red_note"] = error.message
     try:
-        out["tension"] = _tension(connection, history, writer, memo)
+        out["tension"] = _tension(connection, history, writer, memo, cache)
     except ForecastError as error:
         out["tension_note"] = error.message
     return out
