@@ -8,7 +8,13 @@ simulated hour) writes, replacing the run's previous forecast:
   predictive distribution);
 * daily totals for the next 28 local days (sums of the hourly means; their
   dispersion adds up as independent negative binomials);
-* for every coming hour and specialty, the probability of saturation and its
+* the headline risks on the Now status's own rule: P(the department's status is red)
+  in each of the next 8 hours and P(FEDORU tension) tomorrow, with their backtested
+  Brier skills or the reason they are unavailable
+  (:mod:`hospiflow.forecast.status_forecast`; rows ``status_red`` and ``tension``,
+  ``payload["status_risk"]``);
+* for every coming hour and specialty, the probability of a queue forming (>= 1
+  waiting per doctor: an early warning, not the status's red) and its
   drivers (forecast arrivals, rostered doctors, expected utilisation)
   (:mod:`hospiflow.forecast.saturation`), the staffing advice
   (:mod:`hospiflow.forecast.staffing`) and the patients present over the next 8

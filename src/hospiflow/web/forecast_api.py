@@ -9,6 +9,12 @@ without a forecast answers 404 with the code ``no_forecast`` (and the command th
 makes one). Series are columnar: ``hours`` (or ``days``) once, then one array of
 values per series, in the same order.
 
+``/forecast/status`` is the headline: P(the Now status is red) in each of the next 8
+hours and P(FEDORU tension) tomorrow, on the Now status's own rule, with the Brier
+skill of each fit backtested on the last days of the history (null and a note when
+the data do not allow one). ``/forecast/risk`` is an earlier warning, a queue forming
+(>= 1 waiting per doctor), which the dashboard never calls saturation.
+
 A site's observed run (visits only: no doctors, no roster) has a census risk instead
 of the queue's (:mod:`hospiflow.forecast.census_risk`): ``/forecast/risk`` answers
 one hospital-wide row (key ``all``) with the census drivers and names the
@@ -538,14 +544,16 @@ def _no_staffing(run: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
 @bp.get("/runs/<int:run_id>/forecast/risk")
 @bp.doc(
     responses={
-        200: _response(RISK, "Probability of saturation per hour and specialty, with drivers"),
+        200: _response(RISK, "Probability of a queue forming per hour and specialty, with drivers"),
         400: E400,
         404: E404,
     }
 )
 @no_query
 def risk(run_id: int) -> dict[str, Any]:
-    """Probability of saturation of every coming hour (168) and specialty, with its drivers:
+    """Probability of a queue forming (>= 1 waiting per doctor, an early warning below the Now
+    status's red, whose risk is ``/forecast/status``) of every coming hour (168) and
+    specialty, with its drivers:
     forecast arrivals, rostered doctors, expected utilisation and patients waiting. An
     observed run: one hospital-wide row, P(census >= threshold), with forecast arrivals,
     expected patients present and the threshold."""
