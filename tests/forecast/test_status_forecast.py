@@ -182,6 +182,8 @@ def test_the_api_serves_the_status_risks_as_documented(forecasted) -> None:
         assert len(red["hours"]) == len(red["skill"]) == HORIZONS
         assert red["skill"][0]["brier_skill"] > 0.2
         assert (body["tension"] is None) != (body["tension_note"] is None)
+        assert (body["tension"] is None) != (body["tension_reason"] is None)
+        assert body["tension_reason"] in (None, "short_history", "never_seen")
         assert client.get(f"/api/v1/runs/{run_id}/forecast/status?x=1").status_code == 400
         assert client.get("/api/v1/runs/999/forecast/status").status_code == 404
         flagged = other.test_client().get(f"/api/v1/runs/{run_id}/forecast/status").get_json()

@@ -216,7 +216,10 @@ def test_forecast_headline_is_the_risk_of_red_with_its_skill(
         assert tension.locator("h3").inner_text() == tension_title
         if api["tension"] is None:
             assert tension.get_attribute("data-available") == "false"
-            assert tension.inner_text().endswith(unavailable + api["tension_note"])
+            said = tension.inner_text()
+            assert tension.get_attribute("data-reason") == api["tension_reason"] != "other"
+            assert unavailable in said and len(said.split(unavailable)[1]) > 20
+            assert api["tension_note"] not in said or lang == "en"  # said in the page's words
         else:
             share = round(100 * api["tension"]["probability"])
             assert tension.locator(".big-number").inner_text() == f"{share} %"

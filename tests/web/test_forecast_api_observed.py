@@ -265,6 +265,9 @@ def test_observed_status_risk_is_on_the_census_basis_of_the_now_status(api, runs
     assert now == red["rule"]  # the Now status's own rule, word for word
     note = body["tension_note"]
     assert body["tension"] is None and ("known on" in note or "is unknown" in note), note
+    assert (
+        body["tension_reason"] in ("short_history", "last_unknown") and body["red_reason"] is None
+    )
     capacity = get(api, runs["capacity"], "forecast/status")
     documented("forecast/status", capacity)
     red = capacity["red"]

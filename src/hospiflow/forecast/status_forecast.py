@@ -49,7 +49,7 @@ from hospiflow.store import schema
 from hospiflow.store.timeconv import MS_PER_DAY, MS_PER_HOUR
 from hospiflow.tension.status import CENSUS_DAYS, StatusRule, census_thresholds
 
-__all__ = ["StatusSeries", "status_forecast", "backtest_days"]
+__all__ = ["StatusSeries", "backtest_days", "reason_code", "status_forecast"]
 
 MAX_TEST_DAYS = 365
 
@@ -228,6 +228,24 @@ def _tension_now(
     return result
 
 
+REASONS = (
+    ("short_history", ("needs at least two weeks", "at least 100", "fewer than two complete")),
+    ("never_seen", ("is never seen",)),
+    ("always_seen", ("is always seen",)),
+    ("last_unknown", ("of the last day is unknown", "not known in the last hour")),
+    ("no_state", ("no hourly state",)),
+    ("no_census", ("no census to compare",)),
+)
+
+
+def reason_code(message: str) -> str:
+    """A stable code for why a risk is unavailable (the page words it in its language)."""
+    for code, parts in REASONS:
+        if any(part in message for part in parts):
+            return code
+    return "other"
+
+
 def status_forecast(
     connection: Connection,
     history: RunHistory,
@@ -262,8 +280,10 @@ def status_forecast(
         out["red"] = _red(series, history.timezone, memo, refit)
     except ForecastError as error:
         out["red_note"] = error.message
+        out["red_reason"] = reason_code(error.message)
     try:
         out["tension"] = _tension(connection, history, writer, memo, cache)
     except ForecastError as error:
         out["tension_note"] = error.message
+        out["tension_reason"] = reason_code(error.message)
     return out

@@ -278,6 +278,21 @@ STATUS_TENSION = obj(
         }
     },
 )
+REASON = {
+    "type": ["string", "null"],
+    "enum": [
+        "short_history",
+        "never_seen",
+        "always_seen",
+        "last_unknown",
+        "no_state",
+        "no_census",
+        "predates",
+        "other",
+        None,
+    ],
+    "description": "The note as a stable code (null when the risk is there)",
+}
 STATUS = obj(
     {
         **HEADER,
@@ -294,6 +309,8 @@ STATUS = obj(
         "red_note": {**OPT_STR, "description": "Why there is no red risk (null when there is)"},
         "tension": {"oneOf": [STATUS_TENSION, {"type": "null"}]},
         "tension_note": {**OPT_STR, "description": "Why there is no tension risk"},
+        "red_reason": REASON,
+        "tension_reason": REASON,
     }
 )
 
@@ -676,6 +693,13 @@ def _status_tension(run: dict[str, Any], found: dict[str, Any]) -> dict[str, Any
     }
 
 
+def _reason(found: dict[str, Any], risk: str) -> str:
+    from hospiflow.forecast.status_forecast import reason_code
+
+    code = found.get(f"{risk}_reason")
+    return str(code) if code else reason_code(str(found.get(f"{risk}_note") or ""))
+
+
 @bp.get("/runs/<int:run_id>/forecast/status")
 @bp.doc(
     responses={
@@ -697,9 +721,12 @@ def status(run_id: int) -> dict[str, Any]:
         payload = header["payload"] or {}
         found = payload.get("status_risk")
         if not isinstance(found, dict):
+            note = PREDATES.format(id=run_id)
             found = {
-                "red_note": PREDATES.format(id=run_id),
-                "tension_note": PREDATES.format(id=run_id),
+                "red_note": note,
+                "red_reason": "predates",
+                "tension_note": note,
+                "tension_reason": "predates",
             }
         now_rule = data.status_rule(current_app.config)
         rule = found.get("rule") or now_rule.as_dict()
@@ -718,6 +745,8 @@ def status(run_id: int) -> dict[str, Any]:
             "tension_note": None
             if tension is not None
             else str(found.get("tension_note") or "not stored"),
+            "red_reason": None if red is not None else _reason(found, "red"),
+            "tension_reason": None if tension is not None else _reason(found, "tension"),
         }
 
     return limited(build)

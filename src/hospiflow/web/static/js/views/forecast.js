@@ -13,7 +13,7 @@
 
 import { get } from "../api.js";
 import { draw, panel, showEmpty, showError, wallClock } from "../charts.js";
-import { formatNumber, formatTime, language, t } from "../i18n.js";
+import { formatNumber, formatTime, has, language, t } from "../i18n.js";
 import { catalogOf, el, isObserved, lacks, noRun, select, viewHeader } from "./common.js";
 
 // white -> amber -> red -> dark red: low risk fades out, high risk stands out
@@ -126,11 +126,13 @@ export async function render(container, state) {
       paintTension(null, t("common.error", { message: error.message }));
       return;
     }
-    paintTension(body.tension, body.tension_note);
+    paintTension(body.tension, reasonText(body.tension_note, body.tension_reason));
+    tension.dataset.reason = body.tension_reason || "";
+    redRisk.section.dataset.reason = body.red_reason || "";
     redRisk.section.querySelectorAll("p.status-caption").forEach((p) => p.remove());
     const r = body.red;
     if (!r) {
-      showEmpty(redRisk, t("forecast.status.unavailable", { reason: body.red_note }));
+      showEmpty(redRisk, reasonText(body.red_note, body.red_reason));
       redRisk.section.dataset.available = "false";
       return;
     }
@@ -170,6 +172,13 @@ export async function render(container, state) {
       mean: pct(r.mean_brier_skill), base: pct(r.test_base_rate),
     }), "status-skill");
     if (!body.matches_now) caption(t("forecast.status.mismatch", { red: formatNumber(body.rule.red_waiting_per_doctor, 0) }), "warning");
+  }
+
+  // Why a risk is unavailable, in the page's language when the server gave a known code.
+  function reasonText(note, code) {
+    const key = `forecast.status.reason.${code}`;
+    if (!code || code === "other" || !has(key)) return note || "";
+    return t(key, { command: `hospiflow forecast run --run ${run.id}` });
   }
 
   // Tension tomorrow: one probability and its backtested skill, or why there is none.
