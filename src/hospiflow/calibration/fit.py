@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hospiflow.calibration import capacity
+from hospiflow.calibration import capacity, exitblock
 from hospiflow.calibration.arrivals import ArrivalFit, fit_arrivals
 from hospiflow.calibration.dispositions import AGE_BANDS, fit_dispositions, fit_mix
 from hospiflow.calibration.distributions import FAMILIES, DistributionFit, fit_times
@@ -207,9 +207,7 @@ def calibrate(
     report.append(
         ReportRow("care time", "by hour of the first doctor", str(treatment_profile), "× mean")
     )
-    boarding_mean, boarding_cv, boarding_profile = _boarding(
-        seen, post, admitted, has_request, care, report, missing
-    )
+    boarding = _boarding(seen, post, admitted, has_request, care, report, missing)
 
     say("patience")
     patience = _patience(visits, mix.acuity is not None, report, missing)
@@ -289,9 +287,11 @@ def calibrate(
         age_bands=AGE_BANDS,
         age_mix=mix.age or (0.2, 0.4, 0.25, 0.15),
         admission_age_factor=dispositions.age_factor or (1.0,) * len(AGE_BANDS),
-        boarding_minutes=boarding_mean,
-        boarding_cv=boarding_cv,
-        boarding_profile=boarding_profile,
+        boarding_minutes=boarding.mean,
+        boarding_cv=boarding.cv,
+        boarding_profile=boarding.profile,
+        boarding_days=boarding.days,
+        boarding_block_days=boarding.block_days,
         triage_profile=triage_profile,
         treatment_profile=treatment_profile,
         areas=(Area("boxes", int(declared) if declared else spaces),),
@@ -480,6 +480,17 @@ def _hour_profile(values: pd.Series, local_ms: pd.Series, week: bool = False) ->
     )
 
 
+@dataclass(frozen=True)
+class Boarding:
+    """The fitted boarding of admitted patients (``[flow] boarding_*``)."""
+
+    mean: float = 0.0
+    cv: float = 1.0
+    profile: tuple[float, ...] = (1.0,) * 24
+    days: tuple[float, ...] = ()
+    block_days: int = 7
+
+
 def _boarding(
     seen: pd.DataFrame,
     post: pd.Series,
@@ -488,21 +499,24 @@ def _boarding(
     care: pd.Series,
     report: list[ReportRow],
     missing: list[NotEstimated],
-) -> tuple[float, float, tuple[float, ...]]:
-    """Mean, cv and hour-of-request profile of the boarding time of admitted patients.
+) -> Boarding:
+    """Mean, hour-of-request profile, day factors and cv of the boarding time of admitted
+    patients.
 
     With bed-request times the boarding times are measured; without, by moments:
     boarding = time after the first doctor − the care time expected for the
     pathology (means and, by the law of total variance, variances), the request
     hour taken as the first-seen hour plus that expected care time. The profile
     (mean boarding by local request hour / overall mean) carries exit block: a
-    bed asked for at night waits for the morning; the cv is what is left within
-    an hour (total variance − variance between hours).
+    bed asked for at night waits for the morning. The day factors (a day's mean /
+    the overall mean, ``exitblock``) carry exit block's episodes: the simulator redraws
+    them in blocks, so replications differ as the site's weeks do. The cv is what is
+    left once hour and day are known: boarding = mean × hour × day × ε, E ε = 1, and
+    Var(boarding − mean × hour × day) = care noise + mean² E[(hour × day)²] cv².
     """
-    flat = (1.0,) * 24
     if not admitted.any():
         missing.append(NotEstimated("boarding time", "0 (none)", "nobody was admitted in the data"))
-        return 0.0, 1.0, flat
+        return Boarding()
     care_mean = care.groupby(seen["pathology"]).mean()
     care_var = care.groupby(seen["pathology"]).var()
     requested = admitted & has_request
@@ -532,7 +546,7 @@ def _boarding(
                 "admitted patients stay no longer after the first doctor than the others",
             )
         )
-        return 0.0, 1.0, flat
+        return Boarding()
     hour = ((request_local // 3_600_000) % 24).astype(int)
     by_hour = boarding.groupby(hour.to_numpy()).agg(["mean", "count"])
     hour_mean = dict(zip(by_hour.index.tolist(), by_hour["mean"].tolist(), strict=True))
@@ -541,10 +555,15 @@ def _boarding(
         round(max(float(hour_mean[h]) / mean, 0.05), 4) if hour_count.get(h, 0) >= 10 else 1.0
         for h in range(24)
     ]
-    weights = by_hour["count"] / by_hour["count"].sum()
-    between = float((weights * (by_hour["mean"] - mean) ** 2).sum())
-    var = float(boarding.var()) - within_var - between
-    cv = float(np.sqrt(var) / mean) if var > 0 else 0.5
+    day = request_local // 86_400_000
+    days = exitblock.daily_factors(boarding, day, mean)
+    block = exitblock.block_length(days)
+    model = mean * np.asarray(profile)[hour.to_numpy()]
+    if days:
+        model = model * np.asarray(days)[(day - day.min()).to_numpy().astype(int)]
+    scale = float(np.mean((model / mean) ** 2))
+    var = float(np.mean((boarding.to_numpy() - model) ** 2)) - within_var
+    cv = float(np.sqrt(var / scale) / mean) if var > 0 and scale > 0 else 0.5
     report.append(
         ReportRow(
             "boarding",
@@ -553,10 +572,22 @@ def _boarding(
             "min (mean)",
             int(len(rows)),
             method,
-            f"cv within an hour {cv:.3f}; profile by request hour {tuple(profile)}",
+            f"cv within an hour and day {cv:.3f}; profile by request hour {tuple(profile)}",
         )
     )
-    return round(mean, 2), round(max(cv, 0.05), 4), tuple(profile)
+    report.append(
+        ReportRow(
+            "boarding",
+            "exit block by day",
+            round(float(np.std(days)), 4) if days else None,
+            "sd of the day factors",
+            len(days),
+            "a day's mean boarding / the mean, resampled in circular blocks of "
+            f"{block} days (Politis-White)",
+            f"days over 2× the mean {sum(d > 2 for d in days)}",
+        )
+    )
+    return Boarding(round(mean, 2), round(max(cv, 0.05), 4), tuple(profile), days, block)
 
 
 def _patience(

@@ -363,6 +363,7 @@ class FlowHospital:
         self.by_profile = [w.discharge_by_profile for w in flow.wards]
         self.ward_stays: list[tuple[int, float, float]] = []  # (ward, start, end)
         self.boarding_factor = list(flow.boarding_profile)
+        self.boarding_day: list[float] = []  # by local day from the first slot's ([]: 1)
         self.treatment_factor = list(flow.treatment_profile)
         self.timed_treatment = any(v != 1.0 for v in flow.treatment_profile)
         self.present = 0
@@ -390,6 +391,21 @@ class FlowHospital:
             ):
                 self.beds_free[w] -= 1
                 self._schedule_discharge(w, now, now + residual, minute)
+
+    def plan_boarding_days(self, rng: np.random.Generator) -> None:
+        """This run's boarding factor of each local day: circular blocks of
+        ``boarding_block_days`` consecutive days of ``boarding_days`` from random starts
+        (a circular block bootstrap, Politis & Romano 1992), so exit block keeps the
+        length of its episodes and runs differ as much as stretches of the site's days."""
+        observed = np.asarray(self.flow.boarding_days, dtype=float)
+        if not len(observed):
+            return
+        clock = self.clock
+        days = int(clock.day_index[-1] - clock.day_index[0]) + 1
+        block = self.flow.boarding_block_days
+        starts = rng.integers(0, len(observed), -(-days // block))
+        index = (starts[:, None] + np.arange(block)[None, :]).ravel()[:days] % len(observed)
+        self.boarding_day = observed[index].tolist()
 
     def _schedule_discharge(self, w: int, start: float, due: float, minute: float) -> None:
         end = due
@@ -562,6 +578,8 @@ class FlowHospital:
         if w < 0:
             if patients.boarding[p] > 0:
                 minutes = patients.boarding[p] * self.boarding_factor[self._local_hour(now)]
+                if self.boarding_day:
+                    minutes *= self.boarding_day[self._local_day(now)]
                 heappush(self.calendar, (now + minutes, next(self.sequence), BOARDED, p))
             else:
                 self._depart(p, now, _ADMITTED)
@@ -573,6 +591,11 @@ class FlowHospital:
             self._depart(p, now, _TRANSFERRED)
         else:
             self.bed_queue[w].append(p)
+
+    def _local_day(self, now: float) -> int:
+        clock = self.clock
+        slot = min(max(int(now // 60.0) + clock.warmup_hours, 0), clock.n_slots - 1)
+        return int(clock.day_index[slot] - clock.day_index[0])
 
     def _local_hour(self, now: float) -> int:
         clock = self.clock

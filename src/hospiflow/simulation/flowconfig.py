@@ -35,6 +35,7 @@ TRIAGE_SCALES = ("CCMU", "ESI", "MTS")
 LEVELS = 5
 OVERFLOW_POLICIES = ("board", "transfer")
 MAX_CAPACITY = 100_000  # spaces of an area, beds of a ward: keeps the work finite (limits.py)
+MAX_BOARDING_DAYS = 3_660  # ten years of observed days
 # keys a per-pathology table may override
 PATHOLOGY_KEYS = (
     "acuity_mix",
@@ -117,6 +118,11 @@ class FlowConfig:
     # factor on boarding_minutes by the local hour the bed is asked for (00..23): a bed
     # asked for at night waits for the morning's ward discharges
     boarding_profile: tuple[float, ...] = (1.0,) * 24
+    # exit block comes in episodes of days to weeks: a factor on boarding_minutes by local
+    # day of the bed request (mean 1, a site's observed days), redrawn for every run as
+    # circular blocks of boarding_block_days consecutive days; (): the same every day
+    boarding_days: tuple[float, ...] = ()
+    boarding_block_days: int = 7
     # factors by local hour 00..23 on the triage delay (hour of arrival; or 168 values, by
     # hour of the week from Monday 00:00) and on the first doctor contact (hour it
     # starts): a calibrated site's waits and care by time of day
@@ -240,6 +246,13 @@ def validate_flow(
             raise _fail(f"flow.admission_age_factor[{i}]", "must be a finite number ≥ 0", v)
     _mix("flow.ward_discharge_profile", flow.ward_discharge_profile, 24)
     _mix("flow.boarding_profile", flow.boarding_profile, 24)
+    if flow.boarding_days:
+        _mix("flow.boarding_days", flow.boarding_days, len(flow.boarding_days))
+        if len(flow.boarding_days) > MAX_BOARDING_DAYS:
+            raise _fail("flow.boarding_days", f"must hold at most {MAX_BOARDING_DAYS} days", "")
+    block = flow.boarding_block_days
+    if not isinstance(block, int) or isinstance(block, bool) or not 1 <= block <= 366:
+        raise _fail("flow.boarding_block_days", "must be a whole number of days, 1 to 366", block)
     _mix("flow.triage_profile", flow.triage_profile, 168 if len(flow.triage_profile) == 168 else 24)
     _mix("flow.treatment_profile", flow.treatment_profile, 24)
     _validate_areas(flow)
@@ -361,6 +374,8 @@ _FLOW_KEYS = {
     "boarding_minutes",
     "boarding_cv",
     "boarding_profile",
+    "boarding_days",
+    "boarding_block_days",
     "triage_profile",
     "treatment_profile",
     "shared_physicians",
@@ -390,6 +405,7 @@ _TUPLES = {
     "admission_age_factor",
     "ward_discharge_profile",
     "boarding_profile",
+    "boarding_days",
     "triage_profile",
     "treatment_profile",
 }
@@ -512,6 +528,10 @@ def flow_to_toml(flow: FlowConfig) -> list[str]:
         f"boarding_cv = {_num(flow.boarding_cv)}",
         "# factor on boarding_minutes by the local hour the bed is asked for, 00..23",
         f"boarding_profile = {_list(flow.boarding_profile)}",
+        "# factor on boarding_minutes by day of the bed request (mean 1; [] every day the same),",
+        "# redrawn for each run as circular blocks of boarding_block_days consecutive days",
+        f"boarding_days = {_list(flow.boarding_days)}",
+        f"boarding_block_days = {flow.boarding_block_days}",
         "# factors by local hour 00..23 on triage_minutes (hour of arrival; or 168 values by",
         "# hour of the week from Monday 00:00) and on the first doctor contact (hour it",
         "# starts); 1 everywhere: no time-of-day effect",
