@@ -80,3 +80,25 @@ def test_block_length_follows_how_long_spells_last():
     spells = np.repeat(rng.choice([0.2, 2.5], 12), 10)  # spells of 10 days
     assert block_length(spells + rng.normal(0, 0.1, 120)) >= 5
     assert block_length((1.0,) * 30) == 1
+
+
+def test_boarders_ready_at_night_leave_when_beds_are_released_by_day():
+    """Beds released only by day (08-20, 39 × the night's rate): 60 minutes of boarding
+    asked for at 22-23 h end the next morning; asked for at 10-16 h, within the hour."""
+    release = tuple([0.05] * 8 + [1.95] * 12 + [0.05] * 4)
+    result = _run(boarding_minutes=60.0, boarding_cv=0.2, boarding_release_profile=release)
+    flow = result.flow
+    admitted = flow.disposition == int(Disposition.ADMITTED)
+    request = flow.bed_request[admitted]
+    boarding = flow.departure[admitted] - request
+    hour = ((request // 60) % 24).astype(int)  # winter: no DST
+    late = (hour >= 22) & (hour < 24)
+    leave_hour = ((request[late] + boarding[late]) // 60) % 24
+    print(
+        f"asked 22-23 h: boarding {np.median(boarding[late]):.0f} min (median), "
+        f"leaving at {np.median(leave_hour):.0f} h; asked 10-16 h: "
+        f"{np.median(boarding[(hour >= 10) & (hour < 16)]):.0f} min"
+    )
+    assert late.sum() > 50
+    assert np.all((leave_hour >= 8) & (leave_hour < 11))
+    assert np.median(boarding[(hour >= 10) & (hour < 16)]) < 45

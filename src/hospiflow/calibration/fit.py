@@ -279,6 +279,7 @@ def calibrate(
         triage_scale="CCMU",
         acuity_mix=mix.acuity or (0.0, 0.0, 1.0, 0.0, 0.0),
         triage_minutes=round(float(seen["wait"].mean()), 2) if len(seen) else 0.0,
+        triage_cv=_wait_cv(seen, triage_profile, report),
         patience_minutes=patience,
         diagnostics_share=0.0,
         admission=round(dispositions.admission, 4),
@@ -292,6 +293,7 @@ def calibrate(
         boarding_profile=boarding.profile,
         boarding_days=boarding.days,
         boarding_block_days=boarding.block_days,
+        boarding_release_profile=boarding.release,
         triage_profile=triage_profile,
         treatment_profile=treatment_profile,
         areas=(Area("boxes", int(declared) if declared else spaces),),
@@ -314,7 +316,7 @@ def calibrate(
     missing.append(
         NotEstimated(
             "ward beds and stays",
-            "no wards: boarding time fitted instead",
+            "no wards: boarding fitted instead (by hour, by day, released at the hours beds free)",
             "ward census not in the data",
         )
     )
@@ -489,6 +491,34 @@ class Boarding:
     profile: tuple[float, ...] = (1.0,) * 24
     days: tuple[float, ...] = ()
     block_days: int = 7
+    release: tuple[float, ...] = (1.0,) * 24
+
+
+def _wait_cv(seen: pd.DataFrame, profile: tuple[float, ...], report: list[ReportRow]) -> float:
+    """The door-to-doctor wait's cv once its hour of the week is known: lognormal MLE
+    (σ² = variance of the logs) of wait / (mean × the hour's factor), the triage delay's
+    family. Queues spread waits far more than a nurse's triage (cv 0.5), and that
+    tail is who is still waiting hours after an evening surge."""
+    wait = seen["wait"]
+    if len(wait) < 2 or float(wait.mean()) <= 0:
+        return 0.5
+    hour = ((seen["local_ms"] // 3_600_000 + 72) % 168).astype(int).to_numpy()
+    ratio = (wait / (float(wait.mean()) * np.asarray(profile)[hour])).to_numpy()
+    logs = np.log(ratio[ratio > 0])
+    if len(logs) < 2:
+        return 0.5
+    cv = round(min(max(float(np.sqrt(np.expm1(logs.var()))), 0.05), 5.0), 4)
+    report.append(
+        ReportRow(
+            "wait",
+            "door to doctor, spread",
+            cv,
+            "cv",
+            len(wait),
+            "lognormal MLE of wait / (mean × its hour-of-week factor): the triage delay's cv",
+        )
+    )
+    return cv
 
 
 def _boarding(
@@ -537,6 +567,14 @@ def _boarding(
             rows["pathology"].map(care_var).fillna(care.var()).mean() + expected.var()
         )
         method = "moments: admitted patients' time after the first doctor − their pathologies' care"
+    # beds are released by day: boarders leave at the hours the likely boarders left
+    # (boarding beyond what care alone gives: its 90th percentile among the others)
+    noise = (care - seen["pathology"].map(care_mean)).quantile(0.9) if not measured else 1.0
+    departure_local = request_local + boarding * 60_000
+    release = exitblock.release_profile(departure_local[boarding > noise])
+    boarding = exitblock.on_release_clock(departure_local, release) - exitblock.on_release_clock(
+        request_local, release
+    )
     mean = float(boarding.mean())
     if mean <= 0:
         missing.append(
@@ -587,7 +625,7 @@ def _boarding(
             f"days over 2× the mean {sum(d > 2 for d in days)}",
         )
     )
-    return Boarding(round(mean, 2), round(max(cv, 0.05), 4), tuple(profile), days, block)
+    return Boarding(round(mean, 2), round(max(cv, 0.05), 4), tuple(profile), days, block, release)
 
 
 def _patience(

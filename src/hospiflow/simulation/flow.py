@@ -207,7 +207,7 @@ def draw_flow(
     hour = (tables.discharge_cum < u[:, 5:6]).sum(axis=1)
     discharge_minute = 60.0 * (hour + rng.random(n))
     priority = np.array([priority_of_level(flow.triage_scale, lv) for lv in range(LEVELS + 1)])
-    t2 = math.log1p(0.5**2)  # triage times: lognormal, coefficient of variation 0.5
+    t2 = math.log1p(flow.triage_cv**2)  # triage times: lognormal
     triage = flow.triage_minutes * rng.lognormal(-t2 / 2, math.sqrt(t2), n)
     if local_hour is not None:  # the arrival's local hour: waits by time of day
         triage = triage * np.asarray(flow.triage_profile, dtype=float)[local_hour]
@@ -364,6 +364,10 @@ class FlowHospital:
         self.ward_stays: list[tuple[int, float, float]] = []  # (ward, start, end)
         self.boarding_factor = list(flow.boarding_profile)
         self.boarding_day: list[float] = []  # by local day from the first slot's ([]: 1)
+        self.release = [
+            v / (sum(flow.boarding_release_profile) / 24.0) for v in flow.boarding_release_profile
+        ]
+        self.timed_release = any(v != 1.0 for v in flow.boarding_release_profile)
         self.treatment_factor = list(flow.treatment_profile)
         self.timed_treatment = any(v != 1.0 for v in flow.treatment_profile)
         self.present = 0
@@ -580,7 +584,8 @@ class FlowHospital:
                 minutes = patients.boarding[p] * self.boarding_factor[self._local_hour(now)]
                 if self.boarding_day:
                     minutes *= self.boarding_day[self._local_day(now)]
-                heappush(self.calendar, (now + minutes, next(self.sequence), BOARDED, p))
+                end = self._released(now, minutes) if self.timed_release else now + minutes
+                heappush(self.calendar, (end, next(self.sequence), BOARDED, p))
             else:
                 self._depart(p, now, _ADMITTED)
         elif self.beds_free[w]:
@@ -591,6 +596,20 @@ class FlowHospital:
             self._depart(p, now, _TRANSFERRED)
         else:
             self.bed_queue[w].append(p)
+
+    def _released(self, now: float, minutes: float) -> float:
+        """When ``minutes`` of boarding, on the clock of ``boarding_release_profile``
+        (beds released faster by day, hardly at night), have passed since ``now``."""
+        t = now
+        hour = math.floor(now / 60.0)  # counted in whole hours: float rounding cannot stall
+        while True:
+            rate = self.release[self._local_hour(hour * 60.0)]
+            to_hour = max((hour + 1) * 60.0 - t, 0.0)
+            if rate * to_hour >= minutes:
+                return t + minutes / rate
+            minutes -= rate * to_hour
+            hour += 1
+            t = hour * 60.0
 
     def _local_day(self, now: float) -> int:
         clock = self.clock

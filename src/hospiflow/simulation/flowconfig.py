@@ -97,7 +97,8 @@ class FlowConfig:
     enabled: bool = False
     triage_scale: str = "CCMU"
     acuity_mix: tuple[float, ...] = (0.0, 0.0, 1.0, 0.0, 0.0)
-    triage_minutes: float = 0.0  # mean triage (lognormal, cv 0.5) before seeking a space
+    triage_minutes: float = 0.0  # mean triage (lognormal, cv triage_cv) before seeking a space
+    triage_cv: float = 0.5  # a calibrated site's: its door-to-doctor wait's, within an hour
     patience_minutes: tuple[float, ...] = (0.0,) * LEVELS  # 0: never leaves unseen
     diagnostics_share: float = 0.0
     diagnostics_mean_minutes: float = 90.0
@@ -123,6 +124,10 @@ class FlowConfig:
     # circular blocks of boarding_block_days consecutive days; (): the same every day
     boarding_days: tuple[float, ...] = ()
     boarding_block_days: int = 7
+    # relative rate, by local hour 00..23, at which beds are released to boarders without
+    # a ward: their boarding time runs on this clock (near 0 at night: a boarder ready
+    # at night leaves when the wards discharge in the morning); 1 everywhere: wall time
+    boarding_release_profile: tuple[float, ...] = (1.0,) * 24
     # factors by local hour 00..23 on the triage delay (hour of arrival; or 168 values, by
     # hour of the week from Monday 00:00) and on the first doctor contact (hour it
     # starts): a calibrated site's waits and care by time of day
@@ -214,7 +219,7 @@ def validate_flow(
         value = getattr(flow, key)
         if not _number(value) or value < 0:
             raise _fail(f"flow.{key}", "must be a finite number ≥ 0", value)
-    for key in ("diagnostics_cv", "boarding_cv"):
+    for key in ("diagnostics_cv", "boarding_cv", "triage_cv"):
         value = getattr(flow, key)
         if not _number(value) or value <= 0:
             raise _fail(f"flow.{key}", "must be a finite number > 0", value)
@@ -250,6 +255,13 @@ def validate_flow(
         _mix("flow.boarding_days", flow.boarding_days, len(flow.boarding_days))
         if len(flow.boarding_days) > MAX_BOARDING_DAYS:
             raise _fail("flow.boarding_days", f"must hold at most {MAX_BOARDING_DAYS} days", "")
+    _mix("flow.boarding_release_profile", flow.boarding_release_profile, 24)
+    if min(flow.boarding_release_profile) <= 0:
+        raise _fail(
+            "flow.boarding_release_profile",
+            "must be > 0 every hour (a boarder would wait forever)",
+            min(flow.boarding_release_profile),
+        )
     block = flow.boarding_block_days
     if not isinstance(block, int) or isinstance(block, bool) or not 1 <= block <= 366:
         raise _fail("flow.boarding_block_days", "must be a whole number of days, 1 to 366", block)
@@ -358,6 +370,7 @@ _FLOW_KEYS = {
     "enabled",
     "triage_scale",
     "triage_minutes",
+    "triage_cv",
     "acuity_mix",
     "patience_minutes",
     "diagnostics_share",
@@ -376,6 +389,7 @@ _FLOW_KEYS = {
     "boarding_profile",
     "boarding_days",
     "boarding_block_days",
+    "boarding_release_profile",
     "triage_profile",
     "treatment_profile",
     "shared_physicians",
@@ -406,6 +420,7 @@ _TUPLES = {
     "ward_discharge_profile",
     "boarding_profile",
     "boarding_days",
+    "boarding_release_profile",
     "triage_profile",
     "treatment_profile",
 }
@@ -496,9 +511,10 @@ def flow_to_toml(flow: FlowConfig) -> list[str]:
         '# acuity scale: "CCMU" (France: 5 most urgent), "ESI" or "MTS" (1 most urgent);',
         "# doctors see the most urgent first, then the first come (non-preemptive priority)",
         f'triage_scale = "{flow.triage_scale}"',
-        "# mean minutes of registration and triage by a nurse (lognormal, cv 0.5; 0: none),",
-        "# before the patient seeks a treatment space; counts in door-to-doctor",
+        "# mean minutes of registration and triage by a nurse (lognormal, cv triage_cv; 0:",
+        "# none), before the patient seeks a treatment space; counts in door-to-doctor",
         f"triage_minutes = {_num(flow.triage_minutes)}",
+        f"triage_cv = {_num(flow.triage_cv)}",
         "# share of patients at levels 1..5 of the scale (overridable per pathology)",
         f"acuity_mix = {_list(flow.acuity_mix)}",
         "# mean patience (exponential) before leaving without being seen, per level 1..5;",
@@ -532,6 +548,9 @@ def flow_to_toml(flow: FlowConfig) -> list[str]:
         "# redrawn for each run as circular blocks of boarding_block_days consecutive days",
         f"boarding_days = {_list(flow.boarding_days)}",
         f"boarding_block_days = {flow.boarding_block_days}",
+        "# rate (> 0) by local hour 00..23 at which beds are released to those boarders: their",
+        "# boarding time runs on this clock; 1 everywhere: the wall clock",
+        f"boarding_release_profile = {_list(flow.boarding_release_profile)}",
         "# factors by local hour 00..23 on triage_minutes (hour of arrival; or 168 values by",
         "# hour of the week from Monday 00:00) and on the first doctor contact (hour it",
         "# starts); 1 everywhere: no time-of-day effect",
