@@ -36,7 +36,10 @@ def test_flow_run_stores_acuity_age_boarding_and_resources(engine):
     admitted = [row for row in rows if row.disposition == 2]
     assert admitted and all(row.bed_request_ms is not None for row in admitted)
     assert all(row.bed_request_ms <= row.departure_ms for row in admitted)
-    assert all(row.bed_request_ms is None for row in rows if row.disposition != 2)
+    # a bed is asked for the admitted, and for boarders transferred at the 24-hour limit
+    assert all(row.bed_request_ms is None for row in rows if row.disposition not in (2, 3))
+    no_bed = [row for row in rows if row.disposition == 3 and row.bed_request_ms is not None]
+    assert all(abs(row.departure_ms - row.bed_request_ms - 86_400_000) <= 1 for row in no_bed)
     hours = 4 * 24
     names = {area.name for area in scenario.flow.areas} | {w.name for w in scenario.flow.wards}
     assert {row.name for row in resources} == names
