@@ -49,6 +49,7 @@ def test_flow_run_stores_acuity_age_boarding_and_resources(engine):
         api = queries.kpis(connection, sink.run_id)
     sim = {(m, s): value for m, s, value, _ in sim_kpis(result)}
     assert api["admissions"] == sim[("admissions", "all")]
+    assert api["transfers_no_bed"] == sim[("transfers_no_bed", "all")] == len(no_bed) > 0
     assert abs(api["within_4h_share"] - sim[("share_within_4h", "all")]) < 1e-9
     assert abs(api["boarding_hours"] - sim[("boarding_hours", "all")]) < 0.01
     by_acuity = api["door_to_doctor_mean_min_by_acuity"]
