@@ -145,7 +145,9 @@ def calibrate(
     has_request = seen["bed_request_ms"].notna()
     care = post.where(~admitted)
     request_care = (seen["bed_request_ms"] - seen["arrival_ms"]) / 60_000 - seen["wait"]
-    care = care.where(~(admitted & has_request), request_care)
+    # care ends at the bed request: for the admitted, and for boarders transferred for
+    # want of a bed (a boarding limit), whose time after it is boarding, not care
+    care = care.where(~has_request, request_care)
     fits: dict[str, DistributionFit] = {}
     means: dict[str, float] = {}
     for p in catalog.pathologies:

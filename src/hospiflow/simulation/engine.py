@@ -569,7 +569,7 @@ class Engine:
             hospital.shift_end(subject, now)
         elif kind == SNAPSHOT:
             self._snapshot(now)
-        else:  # DIAGNOSTICS_DONE, WARD_DISCHARGE, TRIAGE_DONE, BOARDED
+        else:  # DIAGNOSTICS_DONE, WARD_DISCHARGE, TRIAGE_DONE, BOARDED, BOARDING_LIMIT
             self._flow_hospital.control(kind, subject, now)
 
     def _snapshot(self, t: float) -> None:

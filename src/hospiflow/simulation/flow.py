@@ -9,9 +9,13 @@ for diagnostics, holding the space but not the doctor, then is reassessed.
 Then the patient leaves: discharged, transferred, dead, or admitted; an
 admitted patient needs a bed in the ward of the specialty and *boards* in
 the space until one frees (``overflow = "board"``), or is transferred
-elsewhere when none is free (``overflow = "transfer"``, a loss system). Ward
-stays last days; a stay that is over ends at the next discharge hour drawn
-from ``ward_discharge_profile``. A patient still unseen by a doctor when
+elsewhere when none is free (``overflow = "transfer"``, a loss system). A
+boarder still waiting when the ward's ``max_boarding_hours`` run out is
+transferred to another hospital (the bed request withdrawn, the space
+freed); with no limit (0) nothing is scheduled, so such runs are the same
+event for event as before the limit existed. Ward stays last days; a stay
+that is over ends at the next discharge hour drawn from
+``ward_discharge_profile``. A patient still unseen by a doctor when
 their patience runs out leaves without being seen (freeing their space).
 
 With ``shared_physicians``, the doctors of that specialty (the emergency
@@ -58,6 +62,7 @@ DIAGNOSTICS_DONE = 5
 WARD_DISCHARGE = 6
 TRIAGE_DONE = 7
 BOARDED = 8
+BOARDING_LIMIT = 9
 _ARRIVAL = int(EventKind.ARRIVAL)
 _START = int(EventKind.TREATMENT_START)
 _END = int(EventKind.TREATMENT_END)
@@ -368,6 +373,9 @@ class FlowHospital:
             v / (sum(flow.boarding_release_profile) / 24.0) for v in flow.boarding_release_profile
         ]
         self.timed_release = any(v != 1.0 for v in flow.boarding_release_profile)
+        # minutes a boarder may wait for a bed, per ward, then the last for no ward (inf: none)
+        self.board_limit = [flow.boarding_limit_minutes(w) for w in flow.wards]
+        self.board_limit.append(flow.boarding_limit_minutes(None))
         self.treatment_factor = list(flow.treatment_profile)
         self.timed_treatment = any(v != 1.0 for v in flow.treatment_profile)
         self.present = 0
@@ -548,7 +556,7 @@ class FlowHospital:
 
     def handlers(self, snapshot: Any) -> list[Any]:
         """The handler of each kind of heap entry, indexed by kind (the engine's dispatch)."""
-        table: list[Any] = [None] * 9
+        table: list[Any] = [None] * 10
         table[TREATMENT_END] = self.finish
         table[ABANDON] = self.abandon
         table[SHIFT_START] = self.shift_start
@@ -558,6 +566,7 @@ class FlowHospital:
         table[WARD_DISCHARGE] = self._ward_discharge
         table[TRIAGE_DONE] = self._seek_space
         table[BOARDED] = self._boarded
+        table[BOARDING_LIMIT] = self._boarding_limit
         return table
 
     def control(self, kind: int, subject: Any, now: float) -> None:
@@ -568,6 +577,8 @@ class FlowHospital:
             self._seek_space(subject, now)
         elif kind == BOARDED:
             self._boarded(subject, now)
+        elif kind == BOARDING_LIMIT:
+            self._boarding_limit(subject, now)
         else:
             self._ward_discharge(subject, now)
 
@@ -585,7 +596,9 @@ class FlowHospital:
                 if self.boarding_day:
                     minutes *= self.boarding_day[self._local_day(now)]
                 end = self._released(now, minutes) if self.timed_release else now + minutes
-                heappush(self.calendar, (end, next(self.sequence), BOARDED, p))
+                limit = self.board_limit[-1]
+                kind = BOARDED if end - now <= limit else BOARDING_LIMIT
+                heappush(self.calendar, (min(end, now + limit), next(self.sequence), kind, p))
             else:
                 self._depart(p, now, _ADMITTED)
         elif self.beds_free[w]:
@@ -596,6 +609,9 @@ class FlowHospital:
             self._depart(p, now, _TRANSFERRED)
         else:
             self.bed_queue[w].append(p)
+            limit = self.board_limit[w]
+            if limit != math.inf:
+                heappush(self.calendar, (now + limit, next(self.sequence), BOARDING_LIMIT, p))
 
     def _released(self, now: float, minutes: float) -> float:
         """When ``minutes`` of boarding, on the clock of ``boarding_release_profile``
@@ -624,6 +640,16 @@ class FlowHospital:
     def _boarded(self, p: int, now: float) -> None:
         """A boarder with no modelled ward leaves for the bed found for them."""
         self._depart(p, now, _ADMITTED)
+
+    def _boarding_limit(self, p: int, now: float) -> None:
+        """The boarding limit ran out: a boarder still waiting is transferred elsewhere."""
+        patients = self.patients
+        if patients.departure[p] == patients.departure[p]:  # got a bed in time
+            return
+        w = int(self.ward_of_specialty[patients.specialty[p]])
+        if w >= 0:
+            self.bed_queue[w].remove(p)  # FIFO with one limit per ward: nearly always the head
+        self._depart(p, now, _TRANSFERRED)
 
     def _ward_discharge(self, subject: tuple[int, float], now: float) -> None:
         w, start = subject

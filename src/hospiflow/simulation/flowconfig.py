@@ -8,8 +8,11 @@ treatment space of their area, then for a doctor (most urgent first, then
 first come: non-preemptive priority), may wait for diagnostics (holding the
 space, not the doctor) and be reassessed, and leaves discharged, transferred,
 dead or admitted; an admitted patient needs a ward bed and *boards* in the
-space until one frees. A patient still unseen when their patience runs out
-leaves without being seen.
+space until one frees. A boarder still waiting when ``max_boarding_hours``
+runs out (per ward, else the flow's; 0: no limit) is transferred to another
+hospital, as real departments do rather than keep a patient on a trolley for
+days. A patient still unseen when their patience runs out leaves without
+being seen.
 
 Two layouts of doctors. By default each pathology's patients are seen by the
 doctors of its specialty (their own queue). With ``shared_physicians`` naming a
@@ -75,6 +78,9 @@ class Ward:
     overflow: str = "board"  # "board": wait in the ED; "transfer": lost (Erlang B)
     occupancy_at_start: float = 0.85
     discharge_by_profile: bool = True  # discharges at the hours of ward_discharge_profile
+    # hours a boarder waits for a bed of this ward before being transferred elsewhere;
+    # None: the flow's max_boarding_hours; 0: no limit
+    max_boarding_hours: float | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,9 @@ class FlowConfig:
     # a ward: their boarding time runs on this clock (near 0 at night: a boarder ready
     # at night leaves when the wards discharge in the morning); 1 everywhere: wall time
     boarding_release_profile: tuple[float, ...] = (1.0,) * 24
+    # hours an admitted patient may board in the department (from the bed request) before
+    # being transferred to another hospital; each ward may set its own; 0: no limit
+    max_boarding_hours: float = 0.0
     # factors by local hour 00..23 on the triage delay (hour of arrival; or 168 values, by
     # hour of the week from Monday 00:00) and on the first doctor contact (hour it
     # starts): a calibrated site's waits and care by time of day
@@ -150,6 +159,13 @@ class FlowConfig:
             if override is not None and getattr(override, key) is not None:
                 return getattr(override, key)
         return getattr(self, key)
+
+    def boarding_limit_minutes(self, ward: Ward | None) -> float:
+        """Minutes a boarder of ``ward`` (None: no ward) may wait before transfer; inf: none."""
+        hours = self.max_boarding_hours
+        if ward is not None and ward.max_boarding_hours is not None:
+            hours = ward.max_boarding_hours
+        return 60.0 * hours if hours > 0 else math.inf
 
     def area_of_level(self, level: int) -> int:
         """Index of the first area taking acuity ``level``."""
@@ -215,6 +231,7 @@ def validate_flow(
         "triage_minutes",
         "boarding_minutes",
         "consult_minutes",
+        "max_boarding_hours",
     ):
         value = getattr(flow, key)
         if not _number(value) or value < 0:
@@ -346,6 +363,11 @@ def _validate_wards(flow: FlowConfig, specialties: tuple[str, ...]) -> None:
                 f"{where}.overflow", f"must be one of {', '.join(OVERFLOW_POLICIES)}", ward.overflow
             )
         _share(f"{where}.occupancy_at_start", ward.occupancy_at_start)
+        limit = ward.max_boarding_hours
+        if limit is not None and (not _number(limit) or limit < 0):
+            raise _fail(
+                f"{where}.max_boarding_hours", "must be a finite number ≥ 0 (0: none)", limit
+            )
         if not isinstance(ward.discharge_by_profile, bool):
             raise _fail(
                 f"{where}.discharge_by_profile", "must be true or false", ward.discharge_by_profile
@@ -390,6 +412,7 @@ _FLOW_KEYS = {
     "boarding_days",
     "boarding_block_days",
     "boarding_release_profile",
+    "max_boarding_hours",
     "triage_profile",
     "treatment_profile",
     "shared_physicians",
@@ -410,6 +433,7 @@ _WARD_KEYS = {
     "overflow",
     "occupancy_at_start",
     "discharge_by_profile",
+    "max_boarding_hours",
 }
 _TUPLES = {
     "acuity_mix",
@@ -468,7 +492,12 @@ def flow_from_dict(data: Any) -> FlowConfig:
                     if needed not in raw:
                         raise ScenarioError(f"missing key '{needed}'", where=f"flow.wards[{i}]")
                 raw["specialties"] = _tuple(f"flow.wards[{i}].specialties", raw["specialties"])
-                for key_f in ("mean_stay_days", "stay_cv", "occupancy_at_start"):
+                for key_f in (
+                    "mean_stay_days",
+                    "stay_cv",
+                    "occupancy_at_start",
+                    "max_boarding_hours",
+                ):
                     if key_f in raw and _number(raw[key_f]):
                         raw[key_f] = float(raw[key_f])
                 wards.append(Ward(**raw))
@@ -551,6 +580,10 @@ def flow_to_toml(flow: FlowConfig) -> list[str]:
         "# rate (> 0) by local hour 00..23 at which beds are released to those boarders: their",
         "# boarding time runs on this clock; 1 everywhere: the wall clock",
         f"boarding_release_profile = {_list(flow.boarding_release_profile)}",
+        "# hours an admitted patient may board (from the bed request) before being",
+        "# transferred to another hospital for want of a bed (disposition transferred, the",
+        "# space freed; the transfers_no_bed measure); a ward may set its own; 0: no limit",
+        f"max_boarding_hours = {_num(flow.max_boarding_hours)}",
         "# factors by local hour 00..23 on triage_minutes (hour of arrival; or 168 values by",
         "# hour of the week from Monday 00:00) and on the first doctor contact (hour it",
         "# starts); 1 everywhere: no time-of-day effect",
@@ -581,6 +614,7 @@ def flow_to_toml(flow: FlowConfig) -> list[str]:
         "# Wards: beds for the admitted patients of some specialties; length of stay in",
         '# days (lognormal with stay_cv, or exponential). overflow "board": wait in the ED',
         '# for a bed; "transfer": no bed, transferred elsewhere (a loss system).',
+        "# max_boarding_hours (optional): this ward's boarding limit, else the flow's.",
     ]
     for ward in flow.wards:
         specialties = ", ".join(f'"{s}"' for s in ward.specialties)
@@ -596,6 +630,8 @@ def flow_to_toml(flow: FlowConfig) -> list[str]:
             f"occupancy_at_start = {_num(ward.occupancy_at_start)}",
             f"discharge_by_profile = {str(ward.discharge_by_profile).lower()}",
         ]
+        if ward.max_boarding_hours is not None:
+            lines.append(f"max_boarding_hours = {_num(ward.max_boarding_hours)}")
     if flow.pathologies:
         lines += ["", "# Per pathology (or specialty) overrides of the values above."]
     for code, override in flow.pathologies.items():
