@@ -192,11 +192,12 @@ def test_validation_scores_the_twin_and_stores_its_verdict(site_db):
     criteria = {c["name"]: c for c in row.criteria}
     assert len(criteria) == 7
     assert row.passed == all(c["passed"] for c in criteria.values())
-    # what the twin reproduces on this site (6 replications: 10.2 % and 39 % measured;
-    # 20: 10.3 % and 49 %). The goals (10 %, 80 %) do not hold: even the true hospital's
-    # own replications reach only 8.7 % and 83 % on this realisation (docs/architecture.md)
-    assert criteria["census by hour of week (MAPE)"]["value"] < 0.11
-    assert criteria["census inside the 90 % band"]["value"] >= 0.30
+    # what the twin reproduces on this site, 6 replications: census 11.0 % and 33 % of hours
+    # (boarding drawn alone, as before: 12.7 % and 24 %). The goals (10 %, 80 %) do not
+    # hold: even the true hospital's own replications reach only 9.1 % and 80 % on this
+    # realisation (docs/architecture.md, calibration)
+    assert criteria["census by hour of week (MAPE)"]["value"] < 0.12
+    assert criteria["census inside the 90 % band"]["value"] >= 0.28
     for name in (
         "length of stay p50 (error)",
         "length of stay p90 (error)",
