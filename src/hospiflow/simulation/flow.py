@@ -596,6 +596,7 @@ class FlowHospital:
                 if self.boarding_day:
                     minutes *= self.boarding_day[self._local_day(now)]
                 end = self._released(now, minutes) if self.timed_release else now + minutes
+                end = max(now, end - self.flow.boarding_sooner_minutes)
                 limit = self.board_limit[-1]
                 kind = BOARDED if end - now <= limit else BOARDING_LIMIT
                 heappush(self.calendar, (min(end, now + limit), next(self.sequence), kind, p))
