@@ -133,7 +133,7 @@ def test_recovers_exit_block_episodes_and_the_wards_discharge_hours(fitted):
     release = np.array(flow["boarding_release_profile"])
     print(f"release by hour {np.round(release, 2).tolist()}")
     assert 9 <= int(np.argmax(release)) <= 14
-    assert release[9:15].mean() > 2 * release[0:7].mean()  # 2.4 measured: smeared by care noise
+    assert release[9:15].mean() > 2 * release[0:7].mean()  # 2.9 measured: smeared by care noise
     days = np.array(flow["boarding_days"])
     print(f"{len(days)} day factors, sd {days.std():.2f}, block {flow['boarding_block_days']} d")
     assert len(days) >= 100 and days.std() > 0.8 and (days > 2).sum() >= 10
@@ -192,7 +192,7 @@ def test_validation_scores_the_twin_and_stores_its_verdict(site_db):
     criteria = {c["name"]: c for c in row.criteria}
     assert len(criteria) == 7
     assert row.passed == all(c["passed"] for c in criteria.values())
-    # what the twin reproduces on this site, 6 replications: census 11.0 % and 33 % of hours
+    # what the twin reproduces on this site, 6 replications: census 11.1 % and 31 % of hours
     # (boarding drawn alone, as before: 12.7 % and 24 %). The goals (10 %, 80 %) do not
     # hold: even the true hospital's own replications reach only 9.1 % and 80 % on this
     # realisation (docs/architecture.md, calibration)

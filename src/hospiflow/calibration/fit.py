@@ -209,7 +209,9 @@ def calibrate(
     report.append(
         ReportRow("care time", "by hour of the first doctor", str(treatment_profile), "× mean")
     )
-    boarding = _boarding(seen, post, admitted, has_request, care, report, missing)
+    boarding = _boarding(
+        seen, post, admitted, has_request, care, treatment_profile, report, missing
+    )
 
     say("patience")
     patience = _patience(visits, mix.acuity is not None, report, missing)
@@ -529,6 +531,7 @@ def _boarding(
     admitted: pd.Series,
     has_request: pd.Series,
     care: pd.Series,
+    by_hour_seen: tuple[float, ...],
     report: list[ReportRow],
     missing: list[NotEstimated],
 ) -> Boarding:
@@ -537,8 +540,9 @@ def _boarding(
 
     With bed-request times the boarding times are measured; without, by moments:
     boarding = time after the first doctor − the care time expected for the
-    pathology (means and, by the law of total variance, variances), the request
-    hour taken as the first-seen hour plus that expected care time. The profile
+    pathology at the hour of the first doctor (``treatment_profile``; means and, by the
+    law of total variance, variances), the request hour taken as the first-seen hour
+    plus that expected care time. The profile
     (mean boarding by local request hour / overall mean) carries exit block: a
     bed asked for at night waits for the morning. The day factors (a day's mean /
     the overall mean, ``exitblock``) carry exit block's episodes: the simulator redraws
@@ -561,7 +565,13 @@ def _boarding(
         method = "measured from bed-request times"
     else:
         rows = seen[admitted]
-        expected = rows["pathology"].map(care_mean).fillna(care.mean())
+        # the care expected for the pathology at the hour the doctor first saw them (care is
+        # longer in the evening: without the hour, evening care would pass for boarding)
+        seen_hour = ((rows["local_ms"] + rows["wait"] * 60_000) // 3_600_000 % 24).astype(int)
+        expected = (
+            rows["pathology"].map(care_mean).fillna(care.mean())
+            * np.asarray(by_hour_seen)[seen_hour.to_numpy()]
+        )
         boarding = post[admitted] - expected
         request_local = rows["local_ms"] + (rows["wait"] + expected) * 60_000
         # law of total variance of the admitted's care: E[Var | p] + Var(E[care | p])
@@ -571,7 +581,9 @@ def _boarding(
         method = "moments: admitted patients' time after the first doctor − their pathologies' care"
     # beds are released by day: boarders leave at the hours the likely boarders left
     # (boarding beyond what care alone gives: its 90th percentile among the others)
-    noise = (care - seen["pathology"].map(care_mean)).quantile(0.9) if not measured else 1.0
+    hour_seen = ((seen["local_ms"] + seen["wait"] * 60_000) // 3_600_000 % 24).astype(int)
+    care_expected = seen["pathology"].map(care_mean) * np.asarray(by_hour_seen)[hour_seen]
+    noise = (care - care_expected).quantile(0.9) if not measured else 1.0
     departure_local = request_local + boarding * 60_000
     release = exitblock.release_profile(departure_local[boarding > noise])
     boarding = exitblock.on_release_clock(departure_local, release) - exitblock.on_release_clock(
