@@ -52,9 +52,11 @@ export function statusReason(status, catalog = null) {
     return node;
   }
   const name = catalog ? catalog.name(r.specialty) : r.specialty;
-  const parts = [t("status.reason", {
+  // an hourly average has no longest wait: say nothing of it rather than "– min"
+  const known = r.longest_wait_min !== null && r.longest_wait_min !== undefined;
+  const parts = [t(known ? "status.reason" : "status.reason.no_longest", {
     name, waiting: formatNumber(r.waiting), doctors: formatNumber(r.doctors_on_duty),
-    longest: formatNumber(r.longest_wait_min, 0),
+    longest: known ? formatNumber(r.longest_wait_min, 0) : "",
   })];
   if (!r.doctors_on_duty) parts.push(t("status.reason.no_doctor"));
   else parts.push(t("status.reason.load", {
