@@ -179,7 +179,7 @@ def test_validation_scores_the_twin_and_stores_its_verdict(site_db):
     # what the twin reproduces on this site; the census band is a known gap (this
     # hospital's exit-block episodes last weeks: docs/architecture.md, calibration)
     assert criteria["census by hour of week (MAPE)"]["value"] < 0.15
-    assert criteria["length of stay p90 (error)"]["value"] < 0.12  # 9.8 % measured
+    assert criteria["length of stay p90 (error)"]["value"] < 0.12  # 10.3 % measured
     for name in (
         "length of stay p50 (error)",
         "share within 4 h (points)",
