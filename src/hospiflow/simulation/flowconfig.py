@@ -38,6 +38,7 @@ TRIAGE_SCALES = ("CCMU", "ESI", "MTS")
 LEVELS = 5
 OVERFLOW_POLICIES = ("board", "transfer")
 MAX_CAPACITY = 100_000  # spaces of an area, beds of a ward: keeps the work finite (limits.py)
+MAX_BOARDING_DAYS = 3_660  # ten years of observed days
 # keys a per-pathology table may override
 PATHOLOGY_KEYS = (
     "acuity_mix",
@@ -102,7 +103,8 @@ class FlowConfig:
     enabled: bool = False
     triage_scale: str = "CCMU"
     acuity_mix: tuple[float, ...] = (0.0, 0.0, 1.0, 0.0, 0.0)
-    triage_minutes: float = 0.0  # mean triage (lognormal, cv 0.5) before seeking a space
+    triage_minutes: float = 0.0  # mean triage (lognormal, cv triage_cv) before seeking a space
+    triage_cv: float = 0.5  # a calibrated site's: its door-to-doctor wait's, within an hour
     patience_minutes: tuple[float, ...] = (0.0,) * LEVELS  # 0: never leaves unseen
     diagnostics_share: float = 0.0
     diagnostics_mean_minutes: float = 90.0
@@ -123,6 +125,18 @@ class FlowConfig:
     # factor on boarding_minutes by the local hour the bed is asked for (00..23): a bed
     # asked for at night waits for the morning's ward discharges
     boarding_profile: tuple[float, ...] = (1.0,) * 24
+    # exit block comes in episodes of days to weeks: a factor on boarding_minutes by local
+    # day of the bed request (mean 1, a site's observed days), redrawn for every run as
+    # circular blocks of boarding_block_days consecutive days; (): the same every day
+    boarding_days: tuple[float, ...] = ()
+    boarding_block_days: int = 7
+    # relative rate, by local hour 00..23, at which beds are released to boarders without
+    # a ward: their boarding time runs on this clock (near 0 at night: a boarder ready
+    # at night leaves when the wards discharge in the morning); 1 everywhere: wall time
+    boarding_release_profile: tuple[float, ...] = (1.0,) * 24
+    # those boarders leave this many minutes sooner than drawn (not before the request):
+    # a what-if's "beds found sooner" on a calibrated site; 0: as drawn
+    boarding_sooner_minutes: float = 0.0
     # hours an admitted patient may board in the department (from the bed request) before
     # being transferred to another hospital; each ward may set its own; 0: no limit
     max_boarding_hours: float = 0.0
@@ -219,13 +233,14 @@ def validate_flow(
         "reassessment_minutes",
         "triage_minutes",
         "boarding_minutes",
+        "boarding_sooner_minutes",
         "consult_minutes",
         "max_boarding_hours",
     ):
         value = getattr(flow, key)
         if not _number(value) or value < 0:
             raise _fail(f"flow.{key}", "must be a finite number ≥ 0", value)
-    for key in ("diagnostics_cv", "boarding_cv"):
+    for key in ("diagnostics_cv", "boarding_cv", "triage_cv"):
         value = getattr(flow, key)
         if not _number(value) or value <= 0:
             raise _fail(f"flow.{key}", "must be a finite number > 0", value)
@@ -257,6 +272,20 @@ def validate_flow(
             raise _fail(f"flow.admission_age_factor[{i}]", "must be a finite number ≥ 0", v)
     _mix("flow.ward_discharge_profile", flow.ward_discharge_profile, 24)
     _mix("flow.boarding_profile", flow.boarding_profile, 24)
+    if flow.boarding_days:
+        _mix("flow.boarding_days", flow.boarding_days, len(flow.boarding_days))
+        if len(flow.boarding_days) > MAX_BOARDING_DAYS:
+            raise _fail("flow.boarding_days", f"must hold at most {MAX_BOARDING_DAYS} days", "")
+    _mix("flow.boarding_release_profile", flow.boarding_release_profile, 24)
+    if min(flow.boarding_release_profile) <= 0:
+        raise _fail(
+            "flow.boarding_release_profile",
+            "must be > 0 every hour (a boarder would wait forever)",
+            min(flow.boarding_release_profile),
+        )
+    block = flow.boarding_block_days
+    if not isinstance(block, int) or isinstance(block, bool) or not 1 <= block <= 366:
+        raise _fail("flow.boarding_block_days", "must be a whole number of days, 1 to 366", block)
     _mix("flow.triage_profile", flow.triage_profile, 168 if len(flow.triage_profile) == 168 else 24)
     _mix("flow.treatment_profile", flow.treatment_profile, 24)
     _validate_areas(flow)
@@ -367,6 +396,7 @@ _FLOW_KEYS = {
     "enabled",
     "triage_scale",
     "triage_minutes",
+    "triage_cv",
     "acuity_mix",
     "patience_minutes",
     "diagnostics_share",
@@ -383,6 +413,10 @@ _FLOW_KEYS = {
     "boarding_minutes",
     "boarding_cv",
     "boarding_profile",
+    "boarding_days",
+    "boarding_block_days",
+    "boarding_release_profile",
+    "boarding_sooner_minutes",
     "max_boarding_hours",
     "triage_profile",
     "treatment_profile",
@@ -414,6 +448,8 @@ _TUPLES = {
     "admission_age_factor",
     "ward_discharge_profile",
     "boarding_profile",
+    "boarding_days",
+    "boarding_release_profile",
     "triage_profile",
     "treatment_profile",
 }
@@ -509,9 +545,10 @@ def flow_to_toml(flow: FlowConfig) -> list[str]:
         '# acuity scale: "CCMU" (France: 5 most urgent), "ESI" or "MTS" (1 most urgent);',
         "# doctors see the most urgent first, then the first come (non-preemptive priority)",
         f'triage_scale = "{flow.triage_scale}"',
-        "# mean minutes of registration and triage by a nurse (lognormal, cv 0.5; 0: none),",
-        "# before the patient seeks a treatment space; counts in door-to-doctor",
+        "# mean minutes of registration and triage by a nurse (lognormal, cv triage_cv; 0:",
+        "# none), before the patient seeks a treatment space; counts in door-to-doctor",
         f"triage_minutes = {_num(flow.triage_minutes)}",
+        f"triage_cv = {_num(flow.triage_cv)}",
         "# share of patients at levels 1..5 of the scale (overridable per pathology)",
         f"acuity_mix = {_list(flow.acuity_mix)}",
         "# mean patience (exponential) before leaving without being seen, per level 1..5;",
@@ -541,6 +578,15 @@ def flow_to_toml(flow: FlowConfig) -> list[str]:
         f"boarding_cv = {_num(flow.boarding_cv)}",
         "# factor on boarding_minutes by the local hour the bed is asked for, 00..23",
         f"boarding_profile = {_list(flow.boarding_profile)}",
+        "# factor on boarding_minutes by day of the bed request (mean 1; [] every day the same),",
+        "# redrawn for each run as circular blocks of boarding_block_days consecutive days",
+        f"boarding_days = {_list(flow.boarding_days)}",
+        f"boarding_block_days = {flow.boarding_block_days}",
+        "# rate (> 0) by local hour 00..23 at which beds are released to those boarders: their",
+        "# boarding time runs on this clock; 1 everywhere: the wall clock",
+        f"boarding_release_profile = {_list(flow.boarding_release_profile)}",
+        "# minutes sooner those boarders leave than drawn (not before the bed request)",
+        f"boarding_sooner_minutes = {_num(flow.boarding_sooner_minutes)}",
         "# hours an admitted patient may board (from the bed request) before being",
         "# transferred to another hospital for want of a bed (disposition transferred, the",
         "# space freed; the transfers_no_bed measure); a ward may set its own; 0: no limit",
