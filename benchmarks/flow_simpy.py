@@ -5,11 +5,12 @@ scenario (flat profiles, UTC, doctors around the clock): triage delay, a
 ``simpy.PriorityResource`` per treatment area and per specialty's doctors
 (lower rank first, then first come; non-preemptive), patience racing each
 queue (``request | timeout``), diagnostics holding the space, a reassessment,
-dispositions, a ``simpy.Resource`` of beds per ward with boarding in the
-space, ward stays ending at the next discharge minute drawn from the profile,
-and wards filled at the start like the engine's. Draws use ``random.Random``
-per patient, the SimPy habit; the flow's per-pathology tables come from
-``flow_tables`` so both models read the same numbers.
+dispositions, a ``simpy.Resource`` of beds per ward with boarding in the space
+(racing the boarding limit: transferred when it runs out), ward stays ending
+at the next discharge minute drawn from the profile, and wards filled at the
+start like the engine's. Draws use ``random.Random`` per patient, the SimPy
+habit; the flow's per-pathology tables come from ``flow_tables`` so both
+models read the same numbers.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def simpy_flow_year(scenario: Scenario, seed: int) -> dict[str, np.ndarray]:
         simpy.PriorityResource(env, capacity=a.spaces if a.spaces else 10**9) for a in flow.areas
     ]
     beds = [simpy.Resource(env, capacity=w.beds) for w in flow.wards]
+    board_limit = [flow.boarding_limit_minutes(w) for w in flow.wards]
     rank = [priority_of_level(flow.triage_scale, level) for level in range(LEVELS + 1)]
     acuity_cum = tables.acuity_cum.tolist()
     age_cum = tables.age_cum.tolist()
@@ -145,8 +147,15 @@ def simpy_flow_year(scenario: Scenario, seed: int) -> dict[str, np.ndarray]:
                 fate = TRANSFERRED
             else:
                 bed = beds[w].request()
-                yield bed
-                env.process(stay_in_bed(w, bed, env.now + ward_stay_minutes(w)))
+                if board_limit[w] == math.inf:
+                    yield bed
+                else:
+                    got = yield bed | env.timeout(board_limit[w])
+                    if bed not in got:
+                        bed.cancel()
+                        fate = TRANSFERRED
+                if fate == ADMITTED:
+                    env.process(stay_in_bed(w, bed, env.now + ward_stay_minutes(w)))
         spaces[area].release(space)
         record(arrival, seen, fate)
 

@@ -7,6 +7,7 @@ import dataclasses
 
 import numpy as np
 
+from hospiflow.calibration.exitblock import block_length
 from hospiflow.records import Disposition
 from hospiflow.simulation.engine import Engine
 from hospiflow.simulation.scenario import load_scenario
@@ -43,3 +44,61 @@ def test_boarding_and_triage_follow_their_hourly_profiles():
     wait = (result.start - result.arrival)[seen]
     hour = ((result.arrival[seen] // 60) % 24).astype(int)
     assert wait[hour < 6].mean() > 3 * wait[(hour >= 10) & (hour < 14)].mean()
+
+
+def test_exit_block_days_scale_each_days_boarding_and_are_redrawn_per_run():
+    """Day factors 0 or 2 (blocks of 1 day): each day's boarders all board ~0 or ~2 × the
+    mean, and two seeds draw different sequences of days."""
+    base = load_scenario("emergency")
+    flow = dataclasses.replace(
+        base.flow,
+        wards=(),
+        boarding_minutes=60.0,
+        boarding_cv=0.3,
+        boarding_days=(0.0, 2.0),
+        boarding_block_days=1,
+    )
+    sequences = []
+    for seed in (1, 2):
+        flow_result = Engine(base.replace(days=21.0, flow=flow, seed=seed)).run().flow
+        admitted = flow_result.disposition == int(Disposition.ADMITTED)
+        request = flow_result.bed_request[admitted]
+        boarding = flow_result.departure[admitted] - request
+        day = (request // 1440).astype(int)  # winter: local days are UTC+1 days, none cut
+        inside = (day >= 0) & (day < 21)
+        means = np.array([boarding[inside & (day == d)].mean() for d in range(21)])
+        print(f"seed {seed}: daily mean boarding {np.round(means).tolist()}")
+        assert np.all((means < 1.0) | ((means > 90) & (means < 160)))
+        sequences.append(means > 60)
+        assert 0 < sequences[-1].sum() < 21
+    assert not np.array_equal(sequences[0], sequences[1])
+
+
+def test_block_length_follows_how_long_spells_last():
+    rng = np.random.default_rng(3)
+    assert block_length(rng.normal(1.0, 0.5, 120)) <= 2  # independent days
+    spells = np.repeat(rng.choice([0.2, 2.5], 12), 10)  # spells of 10 days
+    assert block_length(spells + rng.normal(0, 0.1, 120)) >= 5
+    assert block_length((1.0,) * 30) == 1
+
+
+def test_boarders_ready_at_night_leave_when_beds_are_released_by_day():
+    """Beds released only by day (08-20, 39 × the night's rate): 60 minutes of boarding
+    asked for at 22-23 h end the next morning; asked for at 10-16 h, within the hour."""
+    release = tuple([0.05] * 8 + [1.95] * 12 + [0.05] * 4)
+    result = _run(boarding_minutes=60.0, boarding_cv=0.2, boarding_release_profile=release)
+    flow = result.flow
+    admitted = flow.disposition == int(Disposition.ADMITTED)
+    request = flow.bed_request[admitted]
+    boarding = flow.departure[admitted] - request
+    hour = ((request // 60) % 24).astype(int)  # winter: no DST
+    late = (hour >= 22) & (hour < 24)
+    leave_hour = ((request[late] + boarding[late]) // 60) % 24
+    print(
+        f"asked 22-23 h: boarding {np.median(boarding[late]):.0f} min (median), "
+        f"leaving at {np.median(leave_hour):.0f} h; asked 10-16 h: "
+        f"{np.median(boarding[(hour >= 10) & (hour < 16)]):.0f} min"
+    )
+    assert late.sum() > 50
+    assert np.all((leave_hour >= 8) & (leave_hour < 11))
+    assert np.median(boarding[(hour >= 10) & (hour < 16)]) < 45

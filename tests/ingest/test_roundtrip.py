@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from hospiflow.cli import main
+from hospiflow.records import Disposition
 from hospiflow.store import schema
 from hospiflow.store.engine import create_engine_for
 from hospiflow.store.reports import report_csv
@@ -36,27 +37,42 @@ def cli(*args: str) -> str:
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 21-day simulated run (run 1) in a SQLite file.
+    """A 21-day simulated run (run 1) of the default hospital in a SQLite file.
 
-    The plain hospital: the default (flow) hospital's January boarders stay up to four
-    days, and the import rightly quarantines stays over 72 h as implausible, so "every
-    visit comes back" would not hold for reasons that are the model's, not the formats'."""
+    Its full flow: admissions, boarding in January's exit block, boarders transferred
+    after 24 h (so no stay exceeds the import's 72-hour plausibility bound)."""
     folder = tmp_path_factory.mktemp("roundtrip")
     db = folder / "sim.db"
-    cli(
-        "simulate",
-        "--days",
-        "21",
-        "--seed",
-        "11",
-        "--scenario",
-        "plain",
-        "--db",
-        str(db),
-        "--no-reports",
-        "--quiet",
-    )
+    cli("simulate", "--days", "21", "--seed", "11", "--db", str(db), "--no-reports", "--quiet")
     return db
+
+
+def test_the_simulated_run_has_the_full_flow(simulated):
+    """Admissions, boarders, and boarders transferred at the 24-hour limit; no stay over 72 h."""
+    engine = create_engine_for(f"sqlite:///{simulated}")
+    v = schema.visits
+    hour = 3_600_000
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(
+                    v.c.disposition, v.c.arrival_ms, v.c.bed_request_ms, v.c.departure_ms
+                ).where(v.c.run_id == 1)
+            ).all()
+    finally:
+        engine.dispose()
+    admitted = [r for r in rows if r.disposition == int(Disposition.ADMITTED)]
+    no_bed = [
+        r
+        for r in rows
+        if r.disposition == int(Disposition.TRANSFERRED) and r.bed_request_ms is not None
+    ]
+    assert len(admitted) > 1000
+    assert any(r.departure_ms - r.bed_request_ms > 4 * hour for r in admitted)  # boarding
+    assert no_bed and all(
+        abs(r.departure_ms - r.bed_request_ms - 24 * hour) < 60_000 for r in no_bed
+    )
+    assert max(r.departure_ms - r.arrival_ms for r in rows) <= 72 * hour
 
 
 def visits(db: Path, run_id: int) -> list[tuple]:

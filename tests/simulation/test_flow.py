@@ -57,7 +57,13 @@ def test_dispositions_and_times_are_consistent(month):
     assert (result.end[seen] <= flow.departure[seen]).all()
     admitted = flow.disposition == int(Disposition.ADMITTED)
     assert admitted.any() and (flow.bed_request[admitted] <= flow.departure[admitted]).all()
-    assert np.isnan(flow.bed_request[gone & ~admitted]).all()
+    # a bed is asked for the admitted only; those transferred after one was asked for
+    # boarded until the limit (the default's 24 h) without getting it
+    transferred = flow.disposition == int(Disposition.TRANSFERRED)
+    assert np.isnan(flow.bed_request[gone & ~admitted & ~transferred]).all()
+    no_bed = transferred & ~np.isnan(flow.bed_request)
+    limit = 60.0 * EMERGENCY.flow.max_boarding_hours
+    assert np.allclose(flow.departure[no_bed] - flow.bed_request[no_bed], limit)
     # boarding happens: some admitted patients wait for a bed
     assert ((flow.departure - flow.bed_request)[admitted] > 0).any()
 

@@ -36,7 +36,10 @@ def test_flow_run_stores_acuity_age_boarding_and_resources(engine):
     admitted = [row for row in rows if row.disposition == 2]
     assert admitted and all(row.bed_request_ms is not None for row in admitted)
     assert all(row.bed_request_ms <= row.departure_ms for row in admitted)
-    assert all(row.bed_request_ms is None for row in rows if row.disposition != 2)
+    # a bed is asked for the admitted, and for boarders transferred at the 24-hour limit
+    assert all(row.bed_request_ms is None for row in rows if row.disposition not in (2, 3))
+    no_bed = [row for row in rows if row.disposition == 3 and row.bed_request_ms is not None]
+    assert all(abs(row.departure_ms - row.bed_request_ms - 86_400_000) <= 1 for row in no_bed)
     hours = 4 * 24
     names = {area.name for area in scenario.flow.areas} | {w.name for w in scenario.flow.wards}
     assert {row.name for row in resources} == names
@@ -46,6 +49,7 @@ def test_flow_run_stores_acuity_age_boarding_and_resources(engine):
         api = queries.kpis(connection, sink.run_id)
     sim = {(m, s): value for m, s, value, _ in sim_kpis(result)}
     assert api["admissions"] == sim[("admissions", "all")]
+    assert api["transfers_no_bed"] == sim[("transfers_no_bed", "all")] == len(no_bed) > 0
     assert abs(api["within_4h_share"] - sim[("share_within_4h", "all")]) < 1e-9
     assert abs(api["boarding_hours"] - sim[("boarding_hours", "all")]) < 0.01
     by_acuity = api["door_to_doctor_mean_min_by_acuity"]

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hospiflow.calibration import capacity
+from hospiflow.calibration import capacity, exitblock
 from hospiflow.calibration.arrivals import ArrivalFit, fit_arrivals
 from hospiflow.calibration.dispositions import AGE_BANDS, fit_dispositions, fit_mix
 from hospiflow.calibration.distributions import FAMILIES, DistributionFit, fit_times
@@ -145,7 +145,9 @@ def calibrate(
     has_request = seen["bed_request_ms"].notna()
     care = post.where(~admitted)
     request_care = (seen["bed_request_ms"] - seen["arrival_ms"]) / 60_000 - seen["wait"]
-    care = care.where(~(admitted & has_request), request_care)
+    # care ends at the bed request: for the admitted, and for boarders transferred for
+    # want of a bed (a boarding limit), whose time after it is boarding, not care
+    care = care.where(~has_request, request_care)
     fits: dict[str, DistributionFit] = {}
     means: dict[str, float] = {}
     for p in catalog.pathologies:
@@ -207,8 +209,8 @@ def calibrate(
     report.append(
         ReportRow("care time", "by hour of the first doctor", str(treatment_profile), "× mean")
     )
-    boarding_mean, boarding_cv, boarding_profile = _boarding(
-        seen, post, admitted, has_request, care, report, missing
+    boarding = _boarding(
+        seen, post, admitted, has_request, care, treatment_profile, report, missing
     )
 
     say("patience")
@@ -281,6 +283,7 @@ def calibrate(
         triage_scale="CCMU",
         acuity_mix=mix.acuity or (0.0, 0.0, 1.0, 0.0, 0.0),
         triage_minutes=round(float(seen["wait"].mean()), 2) if len(seen) else 0.0,
+        triage_cv=_wait_cv(seen, triage_profile, report),
         patience_minutes=patience,
         diagnostics_share=0.0,
         admission=round(dispositions.admission, 4),
@@ -289,9 +292,12 @@ def calibrate(
         age_bands=AGE_BANDS,
         age_mix=mix.age or (0.2, 0.4, 0.25, 0.15),
         admission_age_factor=dispositions.age_factor or (1.0,) * len(AGE_BANDS),
-        boarding_minutes=boarding_mean,
-        boarding_cv=boarding_cv,
-        boarding_profile=boarding_profile,
+        boarding_minutes=boarding.mean,
+        boarding_cv=boarding.cv,
+        boarding_profile=boarding.profile,
+        boarding_days=boarding.days,
+        boarding_block_days=boarding.block_days,
+        boarding_release_profile=boarding.release,
         triage_profile=triage_profile,
         treatment_profile=treatment_profile,
         areas=(Area("boxes", int(declared) if declared else spaces),),
@@ -314,7 +320,7 @@ def calibrate(
     missing.append(
         NotEstimated(
             "ward beds and stays",
-            "no wards: boarding time fitted instead",
+            "no wards: boarding fitted instead (by hour, by day, released at the hours beds free)",
             "ward census not in the data",
         )
     )
@@ -480,29 +486,73 @@ def _hour_profile(values: pd.Series, local_ms: pd.Series, week: bool = False) ->
     )
 
 
+@dataclass(frozen=True)
+class Boarding:
+    """The fitted boarding of admitted patients (``[flow] boarding_*``)."""
+
+    mean: float = 0.0
+    cv: float = 1.0
+    profile: tuple[float, ...] = (1.0,) * 24
+    days: tuple[float, ...] = ()
+    block_days: int = 7
+    release: tuple[float, ...] = (1.0,) * 24
+
+
+def _wait_cv(seen: pd.DataFrame, profile: tuple[float, ...], report: list[ReportRow]) -> float:
+    """The door-to-doctor wait's cv once its hour of the week is known: lognormal MLE
+    (σ² = variance of the logs) of wait / (mean × the hour's factor), the triage delay's
+    family. Queues spread waits far more than a nurse's triage (cv 0.5), and that
+    tail is who is still waiting hours after an evening surge."""
+    wait = seen["wait"]
+    if len(wait) < 2 or float(wait.mean()) <= 0:
+        return 0.5
+    hour = ((seen["local_ms"] // 3_600_000 + 72) % 168).astype(int).to_numpy()
+    ratio = (wait / (float(wait.mean()) * np.asarray(profile)[hour])).to_numpy()
+    logs = np.log(ratio[ratio > 0])
+    if len(logs) < 2:
+        return 0.5
+    cv = round(min(max(float(np.sqrt(np.expm1(logs.var()))), 0.05), 5.0), 4)
+    report.append(
+        ReportRow(
+            "wait",
+            "door to doctor, spread",
+            cv,
+            "cv",
+            len(wait),
+            "lognormal MLE of wait / (mean × its hour-of-week factor): the triage delay's cv",
+        )
+    )
+    return cv
+
+
 def _boarding(
     seen: pd.DataFrame,
     post: pd.Series,
     admitted: pd.Series,
     has_request: pd.Series,
     care: pd.Series,
+    by_hour_seen: tuple[float, ...],
     report: list[ReportRow],
     missing: list[NotEstimated],
-) -> tuple[float, float, tuple[float, ...]]:
-    """Mean, cv and hour-of-request profile of the boarding time of admitted patients.
+) -> Boarding:
+    """Mean, hour-of-request profile, day factors and cv of the boarding time of admitted
+    patients.
 
     With bed-request times the boarding times are measured; without, by moments:
     boarding = time after the first doctor − the care time expected for the
-    pathology (means and, by the law of total variance, variances), the request
-    hour taken as the first-seen hour plus that expected care time. The profile
+    pathology at the hour of the first doctor (``treatment_profile``; means and, by the
+    law of total variance, variances), the request hour taken as the first-seen hour
+    plus that expected care time. The profile
     (mean boarding by local request hour / overall mean) carries exit block: a
-    bed asked for at night waits for the morning; the cv is what is left within
-    an hour (total variance − variance between hours).
+    bed asked for at night waits for the morning. The day factors (a day's mean /
+    the overall mean, ``exitblock``) carry exit block's episodes: the simulator redraws
+    them in blocks, so replications differ as the site's weeks do. The cv is what is
+    left once hour and day are known: boarding = mean × hour × day × ε, E ε = 1, and
+    Var(boarding − mean × hour × day) = care noise + mean² E[(hour × day)²] cv².
     """
-    flat = (1.0,) * 24
     if not admitted.any():
         missing.append(NotEstimated("boarding time", "0 (none)", "nobody was admitted in the data"))
-        return 0.0, 1.0, flat
+        return Boarding()
     care_mean = care.groupby(seen["pathology"]).mean()
     care_var = care.groupby(seen["pathology"]).var()
     requested = admitted & has_request
@@ -515,7 +565,13 @@ def _boarding(
         method = "measured from bed-request times"
     else:
         rows = seen[admitted]
-        expected = rows["pathology"].map(care_mean).fillna(care.mean())
+        # the care expected for the pathology at the hour the doctor first saw them (care is
+        # longer in the evening: without the hour, evening care would pass for boarding)
+        seen_hour = ((rows["local_ms"] + rows["wait"] * 60_000) // 3_600_000 % 24).astype(int)
+        expected = (
+            rows["pathology"].map(care_mean).fillna(care.mean())
+            * np.asarray(by_hour_seen)[seen_hour.to_numpy()]
+        )
         boarding = post[admitted] - expected
         request_local = rows["local_ms"] + (rows["wait"] + expected) * 60_000
         # law of total variance of the admitted's care: E[Var | p] + Var(E[care | p])
@@ -523,6 +579,16 @@ def _boarding(
             rows["pathology"].map(care_var).fillna(care.var()).mean() + expected.var()
         )
         method = "moments: admitted patients' time after the first doctor − their pathologies' care"
+    # beds are released by day: boarders leave at the hours the likely boarders left
+    # (boarding beyond what care alone gives: its 90th percentile among the others)
+    hour_seen = ((seen["local_ms"] + seen["wait"] * 60_000) // 3_600_000 % 24).astype(int)
+    care_expected = seen["pathology"].map(care_mean) * np.asarray(by_hour_seen)[hour_seen]
+    noise = (care - care_expected).quantile(0.9) if not measured else 1.0
+    departure_local = request_local + boarding * 60_000
+    release = exitblock.release_profile(departure_local[boarding > noise])
+    boarding = exitblock.on_release_clock(departure_local, release) - exitblock.on_release_clock(
+        request_local, release
+    )
     mean = float(boarding.mean())
     if mean <= 0:
         missing.append(
@@ -532,7 +598,7 @@ def _boarding(
                 "admitted patients stay no longer after the first doctor than the others",
             )
         )
-        return 0.0, 1.0, flat
+        return Boarding()
     hour = ((request_local // 3_600_000) % 24).astype(int)
     by_hour = boarding.groupby(hour.to_numpy()).agg(["mean", "count"])
     hour_mean = dict(zip(by_hour.index.tolist(), by_hour["mean"].tolist(), strict=True))
@@ -541,10 +607,15 @@ def _boarding(
         round(max(float(hour_mean[h]) / mean, 0.05), 4) if hour_count.get(h, 0) >= 10 else 1.0
         for h in range(24)
     ]
-    weights = by_hour["count"] / by_hour["count"].sum()
-    between = float((weights * (by_hour["mean"] - mean) ** 2).sum())
-    var = float(boarding.var()) - within_var - between
-    cv = float(np.sqrt(var) / mean) if var > 0 else 0.5
+    day = request_local // 86_400_000
+    days = exitblock.daily_factors(boarding, day, mean)
+    block = exitblock.block_length(days)
+    model = mean * np.asarray(profile)[hour.to_numpy()]
+    if days:
+        model = model * np.asarray(days)[(day - day.min()).to_numpy().astype(int)]
+    scale = float(np.mean((model / mean) ** 2))
+    var = float(np.mean((boarding.to_numpy() - model) ** 2)) - within_var
+    cv = float(np.sqrt(var / scale) / mean) if var > 0 and scale > 0 else 0.5
     report.append(
         ReportRow(
             "boarding",
@@ -553,10 +624,22 @@ def _boarding(
             "min (mean)",
             int(len(rows)),
             method,
-            f"cv within an hour {cv:.3f}; profile by request hour {tuple(profile)}",
+            f"cv within an hour and day {cv:.3f}; profile by request hour {tuple(profile)}",
         )
     )
-    return round(mean, 2), round(max(cv, 0.05), 4), tuple(profile)
+    report.append(
+        ReportRow(
+            "boarding",
+            "exit block by day",
+            round(float(np.std(days)), 4) if days else None,
+            "sd of the day factors",
+            len(days),
+            "a day's mean boarding / the mean, resampled in circular blocks of "
+            f"{block} days (Politis-White)",
+            f"days over 2× the mean {sum(d > 2 for d in days)}",
+        )
+    )
+    return Boarding(round(mean, 2), round(max(cv, 0.05), 4), tuple(profile), days, block, release)
 
 
 def _patience(

@@ -34,7 +34,7 @@ class Streams:
     """One ``numpy.random.Generator`` per random purpose, from ``SeedSequence(seed).spawn``."""
 
     # new purposes go at the end: ``spawn`` keeps the earlier children the same
-    PURPOSES = ("arrivals", "pathology", "service", "patience", "routing", "flow")
+    PURPOSES = ("arrivals", "pathology", "service", "patience", "routing", "flow", "exit_block")
 
     def __init__(self, seed: int | np.random.SeedSequence | None) -> None:
         sequence = (
@@ -50,6 +50,7 @@ class Streams:
     patience: np.random.Generator
     routing: np.random.Generator
     flow: np.random.Generator
+    exit_block: np.random.Generator  # the days of exit block (flow.boarding_days)
 
 
 class ArrivalSource:

@@ -245,6 +245,7 @@ class Engine:
             self.hospital.ward_of_specialty = self.flow_tables.ward_of_specialty
             self.hospital.pool = self.flow_tables.pool
             self.hospital.fill_wards(streams.flow, cal.begin_minute)
+            self.hospital.plan_boarding_days(streams.exit_block)
         self.resource_snapshots: list[ResourceRow] = []
         # Shift changes and snapshots go on the heap a chunk at a time, with
         # negative sequence numbers: at equal times they come before treatment
@@ -568,7 +569,7 @@ class Engine:
             hospital.shift_end(subject, now)
         elif kind == SNAPSHOT:
             self._snapshot(now)
-        else:  # DIAGNOSTICS_DONE, WARD_DISCHARGE, TRIAGE_DONE, BOARDED
+        else:  # DIAGNOSTICS_DONE, WARD_DISCHARGE, TRIAGE_DONE, BOARDED, BOARDING_LIMIT
             self._flow_hospital.control(kind, subject, now)
 
     def _snapshot(self, t: float) -> None:

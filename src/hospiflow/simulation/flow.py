@@ -9,9 +9,13 @@ for diagnostics, holding the space but not the doctor, then is reassessed.
 Then the patient leaves: discharged, transferred, dead, or admitted; an
 admitted patient needs a bed in the ward of the specialty and *boards* in
 the space until one frees (``overflow = "board"``), or is transferred
-elsewhere when none is free (``overflow = "transfer"``, a loss system). Ward
-stays last days; a stay that is over ends at the next discharge hour drawn
-from ``ward_discharge_profile``. A patient still unseen by a doctor when
+elsewhere when none is free (``overflow = "transfer"``, a loss system). A
+boarder still waiting when the ward's ``max_boarding_hours`` run out is
+transferred to another hospital (the bed request withdrawn, the space
+freed); with no limit (0) nothing is scheduled, so such runs are the same
+event for event as before the limit existed. Ward stays last days; a stay
+that is over ends at the next discharge hour drawn from
+``ward_discharge_profile``. A patient still unseen by a doctor when
 their patience runs out leaves without being seen (freeing their space).
 
 With ``shared_physicians``, the doctors of that specialty (the emergency
@@ -58,6 +62,7 @@ DIAGNOSTICS_DONE = 5
 WARD_DISCHARGE = 6
 TRIAGE_DONE = 7
 BOARDED = 8
+BOARDING_LIMIT = 9
 _ARRIVAL = int(EventKind.ARRIVAL)
 _START = int(EventKind.TREATMENT_START)
 _END = int(EventKind.TREATMENT_END)
@@ -207,7 +212,7 @@ def draw_flow(
     hour = (tables.discharge_cum < u[:, 5:6]).sum(axis=1)
     discharge_minute = 60.0 * (hour + rng.random(n))
     priority = np.array([priority_of_level(flow.triage_scale, lv) for lv in range(LEVELS + 1)])
-    t2 = math.log1p(0.5**2)  # triage times: lognormal, coefficient of variation 0.5
+    t2 = math.log1p(flow.triage_cv**2)  # triage times: lognormal
     triage = flow.triage_minutes * rng.lognormal(-t2 / 2, math.sqrt(t2), n)
     if local_hour is not None:  # the arrival's local hour: waits by time of day
         triage = triage * np.asarray(flow.triage_profile, dtype=float)[local_hour]
@@ -363,6 +368,14 @@ class FlowHospital:
         self.by_profile = [w.discharge_by_profile for w in flow.wards]
         self.ward_stays: list[tuple[int, float, float]] = []  # (ward, start, end)
         self.boarding_factor = list(flow.boarding_profile)
+        self.boarding_day: list[float] = []  # by local day from the first slot's ([]: 1)
+        self.release = [
+            v / (sum(flow.boarding_release_profile) / 24.0) for v in flow.boarding_release_profile
+        ]
+        self.timed_release = any(v != 1.0 for v in flow.boarding_release_profile)
+        # minutes a boarder may wait for a bed, per ward, then the last for no ward (inf: none)
+        self.board_limit = [flow.boarding_limit_minutes(w) for w in flow.wards]
+        self.board_limit.append(flow.boarding_limit_minutes(None))
         self.treatment_factor = list(flow.treatment_profile)
         self.timed_treatment = any(v != 1.0 for v in flow.treatment_profile)
         self.present = 0
@@ -390,6 +403,21 @@ class FlowHospital:
             ):
                 self.beds_free[w] -= 1
                 self._schedule_discharge(w, now, now + residual, minute)
+
+    def plan_boarding_days(self, rng: np.random.Generator) -> None:
+        """This run's boarding factor of each local day: circular blocks of
+        ``boarding_block_days`` consecutive days of ``boarding_days`` from random starts
+        (a circular block bootstrap, Politis & Romano 1992), so exit block keeps the
+        length of its episodes and runs differ as much as stretches of the site's days."""
+        observed = np.asarray(self.flow.boarding_days, dtype=float)
+        if not len(observed):
+            return
+        clock = self.clock
+        days = int(clock.day_index[-1] - clock.day_index[0]) + 1
+        block = self.flow.boarding_block_days
+        starts = rng.integers(0, len(observed), -(-days // block))
+        index = (starts[:, None] + np.arange(block)[None, :]).ravel()[:days] % len(observed)
+        self.boarding_day = observed[index].tolist()
 
     def _schedule_discharge(self, w: int, start: float, due: float, minute: float) -> None:
         end = due
@@ -528,7 +556,7 @@ class FlowHospital:
 
     def handlers(self, snapshot: Any) -> list[Any]:
         """The handler of each kind of heap entry, indexed by kind (the engine's dispatch)."""
-        table: list[Any] = [None] * 9
+        table: list[Any] = [None] * 10
         table[TREATMENT_END] = self.finish
         table[ABANDON] = self.abandon
         table[SHIFT_START] = self.shift_start
@@ -538,6 +566,7 @@ class FlowHospital:
         table[WARD_DISCHARGE] = self._ward_discharge
         table[TRIAGE_DONE] = self._seek_space
         table[BOARDED] = self._boarded
+        table[BOARDING_LIMIT] = self._boarding_limit
         return table
 
     def control(self, kind: int, subject: Any, now: float) -> None:
@@ -548,6 +577,8 @@ class FlowHospital:
             self._seek_space(subject, now)
         elif kind == BOARDED:
             self._boarded(subject, now)
+        elif kind == BOARDING_LIMIT:
+            self._boarding_limit(subject, now)
         else:
             self._ward_discharge(subject, now)
 
@@ -562,7 +593,13 @@ class FlowHospital:
         if w < 0:
             if patients.boarding[p] > 0:
                 minutes = patients.boarding[p] * self.boarding_factor[self._local_hour(now)]
-                heappush(self.calendar, (now + minutes, next(self.sequence), BOARDED, p))
+                if self.boarding_day:
+                    minutes *= self.boarding_day[self._local_day(now)]
+                end = self._released(now, minutes) if self.timed_release else now + minutes
+                end = max(now, end - self.flow.boarding_sooner_minutes)
+                limit = self.board_limit[-1]
+                kind = BOARDED if end - now <= limit else BOARDING_LIMIT
+                heappush(self.calendar, (min(end, now + limit), next(self.sequence), kind, p))
             else:
                 self._depart(p, now, _ADMITTED)
         elif self.beds_free[w]:
@@ -573,6 +610,28 @@ class FlowHospital:
             self._depart(p, now, _TRANSFERRED)
         else:
             self.bed_queue[w].append(p)
+            limit = self.board_limit[w]
+            if limit != math.inf:
+                heappush(self.calendar, (now + limit, next(self.sequence), BOARDING_LIMIT, p))
+
+    def _released(self, now: float, minutes: float) -> float:
+        """When ``minutes`` of boarding, on the clock of ``boarding_release_profile``
+        (beds released faster by day, hardly at night), have passed since ``now``."""
+        t = now
+        hour = math.floor(now / 60.0)  # counted in whole hours: float rounding cannot stall
+        while True:
+            rate = self.release[self._local_hour(hour * 60.0)]
+            to_hour = max((hour + 1) * 60.0 - t, 0.0)
+            if rate * to_hour >= minutes:
+                return t + minutes / rate
+            minutes -= rate * to_hour
+            hour += 1
+            t = hour * 60.0
+
+    def _local_day(self, now: float) -> int:
+        clock = self.clock
+        slot = min(max(int(now // 60.0) + clock.warmup_hours, 0), clock.n_slots - 1)
+        return int(clock.day_index[slot] - clock.day_index[0])
 
     def _local_hour(self, now: float) -> int:
         clock = self.clock
@@ -582,6 +641,16 @@ class FlowHospital:
     def _boarded(self, p: int, now: float) -> None:
         """A boarder with no modelled ward leaves for the bed found for them."""
         self._depart(p, now, _ADMITTED)
+
+    def _boarding_limit(self, p: int, now: float) -> None:
+        """The boarding limit ran out: a boarder still waiting is transferred elsewhere."""
+        patients = self.patients
+        if patients.departure[p] == patients.departure[p]:  # got a bed in time
+            return
+        w = int(self.ward_of_specialty[patients.specialty[p]])
+        if w >= 0:
+            self.bed_queue[w].remove(p)  # FIFO with one limit per ward: nearly always the head
+        self._depart(p, now, _TRANSFERRED)
 
     def _ward_discharge(self, subject: tuple[int, float], now: float) -> None:
         w, start = subject

@@ -8,8 +8,11 @@ treatment space of their area, then for a doctor (most urgent first, then
 first come: non-preemptive priority), may wait for diagnostics (holding the
 space, not the doctor) and be reassessed, and leaves discharged, transferred,
 dead or admitted; an admitted patient needs a ward bed and *boards* in the
-space until one frees. A patient still unseen when their patience runs out
-leaves without being seen.
+space until one frees. A boarder still waiting when ``max_boarding_hours``
+runs out (per ward, else the flow's; 0: no limit) is transferred to another
+hospital, as real departments do rather than keep a patient on a trolley for
+days. A patient still unseen when their patience runs out leaves without
+being seen.
 
 Two layouts of doctors. By default each pathology's patients are seen by the
 doctors of its specialty (their own queue). With ``shared_physicians`` naming a
@@ -35,6 +38,7 @@ TRIAGE_SCALES = ("CCMU", "ESI", "MTS")
 LEVELS = 5
 OVERFLOW_POLICIES = ("board", "transfer")
 MAX_CAPACITY = 100_000  # spaces of an area, beds of a ward: keeps the work finite (limits.py)
+MAX_BOARDING_DAYS = 3_660  # ten years of observed days
 # keys a per-pathology table may override
 PATHOLOGY_KEYS = (
     "acuity_mix",
@@ -74,6 +78,9 @@ class Ward:
     overflow: str = "board"  # "board": wait in the ED; "transfer": lost (Erlang B)
     occupancy_at_start: float = 0.85
     discharge_by_profile: bool = True  # discharges at the hours of ward_discharge_profile
+    # hours a boarder waits for a bed of this ward before being transferred elsewhere;
+    # None: the flow's max_boarding_hours; 0: no limit
+    max_boarding_hours: float | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +103,8 @@ class FlowConfig:
     enabled: bool = False
     triage_scale: str = "CCMU"
     acuity_mix: tuple[float, ...] = (0.0, 0.0, 1.0, 0.0, 0.0)
-    triage_minutes: float = 0.0  # mean triage (lognormal, cv 0.5) before seeking a space
+    triage_minutes: float = 0.0  # mean triage (lognormal, cv triage_cv) before seeking a space
+    triage_cv: float = 0.5  # a calibrated site's: its door-to-doctor wait's, within an hour
     patience_minutes: tuple[float, ...] = (0.0,) * LEVELS  # 0: never leaves unseen
     diagnostics_share: float = 0.0
     diagnostics_mean_minutes: float = 90.0
@@ -117,6 +125,21 @@ class FlowConfig:
     # factor on boarding_minutes by the local hour the bed is asked for (00..23): a bed
     # asked for at night waits for the morning's ward discharges
     boarding_profile: tuple[float, ...] = (1.0,) * 24
+    # exit block comes in episodes of days to weeks: a factor on boarding_minutes by local
+    # day of the bed request (mean 1, a site's observed days), redrawn for every run as
+    # circular blocks of boarding_block_days consecutive days; (): the same every day
+    boarding_days: tuple[float, ...] = ()
+    boarding_block_days: int = 7
+    # relative rate, by local hour 00..23, at which beds are released to boarders without
+    # a ward: their boarding time runs on this clock (near 0 at night: a boarder ready
+    # at night leaves when the wards discharge in the morning); 1 everywhere: wall time
+    boarding_release_profile: tuple[float, ...] = (1.0,) * 24
+    # those boarders leave this many minutes sooner than drawn (not before the request):
+    # a what-if's "beds found sooner" on a calibrated site; 0: as drawn
+    boarding_sooner_minutes: float = 0.0
+    # hours an admitted patient may board in the department (from the bed request) before
+    # being transferred to another hospital; each ward may set its own; 0: no limit
+    max_boarding_hours: float = 0.0
     # factors by local hour 00..23 on the triage delay (hour of arrival; or 168 values, by
     # hour of the week from Monday 00:00) and on the first doctor contact (hour it
     # starts): a calibrated site's waits and care by time of day
@@ -139,6 +162,13 @@ class FlowConfig:
             if override is not None and getattr(override, key) is not None:
                 return getattr(override, key)
         return getattr(self, key)
+
+    def boarding_limit_minutes(self, ward: Ward | None) -> float:
+        """Minutes a boarder of ``ward`` (None: no ward) may wait before transfer; inf: none."""
+        hours = self.max_boarding_hours
+        if ward is not None and ward.max_boarding_hours is not None:
+            hours = ward.max_boarding_hours
+        return 60.0 * hours if hours > 0 else math.inf
 
     def area_of_level(self, level: int) -> int:
         """Index of the first area taking acuity ``level``."""
@@ -203,12 +233,14 @@ def validate_flow(
         "reassessment_minutes",
         "triage_minutes",
         "boarding_minutes",
+        "boarding_sooner_minutes",
         "consult_minutes",
+        "max_boarding_hours",
     ):
         value = getattr(flow, key)
         if not _number(value) or value < 0:
             raise _fail(f"flow.{key}", "must be a finite number ≥ 0", value)
-    for key in ("diagnostics_cv", "boarding_cv"):
+    for key in ("diagnostics_cv", "boarding_cv", "triage_cv"):
         value = getattr(flow, key)
         if not _number(value) or value <= 0:
             raise _fail(f"flow.{key}", "must be a finite number > 0", value)
@@ -240,6 +272,20 @@ def validate_flow(
             raise _fail(f"flow.admission_age_factor[{i}]", "must be a finite number ≥ 0", v)
     _mix("flow.ward_discharge_profile", flow.ward_discharge_profile, 24)
     _mix("flow.boarding_profile", flow.boarding_profile, 24)
+    if flow.boarding_days:
+        _mix("flow.boarding_days", flow.boarding_days, len(flow.boarding_days))
+        if len(flow.boarding_days) > MAX_BOARDING_DAYS:
+            raise _fail("flow.boarding_days", f"must hold at most {MAX_BOARDING_DAYS} days", "")
+    _mix("flow.boarding_release_profile", flow.boarding_release_profile, 24)
+    if min(flow.boarding_release_profile) <= 0:
+        raise _fail(
+            "flow.boarding_release_profile",
+            "must be > 0 every hour (a boarder would wait forever)",
+            min(flow.boarding_release_profile),
+        )
+    block = flow.boarding_block_days
+    if not isinstance(block, int) or isinstance(block, bool) or not 1 <= block <= 366:
+        raise _fail("flow.boarding_block_days", "must be a whole number of days, 1 to 366", block)
     _mix("flow.triage_profile", flow.triage_profile, 168 if len(flow.triage_profile) == 168 else 24)
     _mix("flow.treatment_profile", flow.treatment_profile, 24)
     _validate_areas(flow)
@@ -321,6 +367,11 @@ def _validate_wards(flow: FlowConfig, specialties: tuple[str, ...]) -> None:
                 f"{where}.overflow", f"must be one of {', '.join(OVERFLOW_POLICIES)}", ward.overflow
             )
         _share(f"{where}.occupancy_at_start", ward.occupancy_at_start)
+        limit = ward.max_boarding_hours
+        if limit is not None and (not _number(limit) or limit < 0):
+            raise _fail(
+                f"{where}.max_boarding_hours", "must be a finite number ≥ 0 (0: none)", limit
+            )
         if not isinstance(ward.discharge_by_profile, bool):
             raise _fail(
                 f"{where}.discharge_by_profile", "must be true or false", ward.discharge_by_profile
@@ -345,6 +396,7 @@ _FLOW_KEYS = {
     "enabled",
     "triage_scale",
     "triage_minutes",
+    "triage_cv",
     "acuity_mix",
     "patience_minutes",
     "diagnostics_share",
@@ -361,6 +413,11 @@ _FLOW_KEYS = {
     "boarding_minutes",
     "boarding_cv",
     "boarding_profile",
+    "boarding_days",
+    "boarding_block_days",
+    "boarding_release_profile",
+    "boarding_sooner_minutes",
+    "max_boarding_hours",
     "triage_profile",
     "treatment_profile",
     "shared_physicians",
@@ -381,6 +438,7 @@ _WARD_KEYS = {
     "overflow",
     "occupancy_at_start",
     "discharge_by_profile",
+    "max_boarding_hours",
 }
 _TUPLES = {
     "acuity_mix",
@@ -390,6 +448,8 @@ _TUPLES = {
     "admission_age_factor",
     "ward_discharge_profile",
     "boarding_profile",
+    "boarding_days",
+    "boarding_release_profile",
     "triage_profile",
     "treatment_profile",
 }
@@ -437,7 +497,12 @@ def flow_from_dict(data: Any) -> FlowConfig:
                     if needed not in raw:
                         raise ScenarioError(f"missing key '{needed}'", where=f"flow.wards[{i}]")
                 raw["specialties"] = _tuple(f"flow.wards[{i}].specialties", raw["specialties"])
-                for key_f in ("mean_stay_days", "stay_cv", "occupancy_at_start"):
+                for key_f in (
+                    "mean_stay_days",
+                    "stay_cv",
+                    "occupancy_at_start",
+                    "max_boarding_hours",
+                ):
                     if key_f in raw and _number(raw[key_f]):
                         raw[key_f] = float(raw[key_f])
                 wards.append(Ward(**raw))
@@ -480,9 +545,10 @@ def flow_to_toml(flow: FlowConfig) -> list[str]:
         '# acuity scale: "CCMU" (France: 5 most urgent), "ESI" or "MTS" (1 most urgent);',
         "# doctors see the most urgent first, then the first come (non-preemptive priority)",
         f'triage_scale = "{flow.triage_scale}"',
-        "# mean minutes of registration and triage by a nurse (lognormal, cv 0.5; 0: none),",
-        "# before the patient seeks a treatment space; counts in door-to-doctor",
+        "# mean minutes of registration and triage by a nurse (lognormal, cv triage_cv; 0:",
+        "# none), before the patient seeks a treatment space; counts in door-to-doctor",
         f"triage_minutes = {_num(flow.triage_minutes)}",
+        f"triage_cv = {_num(flow.triage_cv)}",
         "# share of patients at levels 1..5 of the scale (overridable per pathology)",
         f"acuity_mix = {_list(flow.acuity_mix)}",
         "# mean patience (exponential) before leaving without being seen, per level 1..5;",
@@ -512,6 +578,19 @@ def flow_to_toml(flow: FlowConfig) -> list[str]:
         f"boarding_cv = {_num(flow.boarding_cv)}",
         "# factor on boarding_minutes by the local hour the bed is asked for, 00..23",
         f"boarding_profile = {_list(flow.boarding_profile)}",
+        "# factor on boarding_minutes by day of the bed request (mean 1; [] every day the same),",
+        "# redrawn for each run as circular blocks of boarding_block_days consecutive days",
+        f"boarding_days = {_list(flow.boarding_days)}",
+        f"boarding_block_days = {flow.boarding_block_days}",
+        "# rate (> 0) by local hour 00..23 at which beds are released to those boarders: their",
+        "# boarding time runs on this clock; 1 everywhere: the wall clock",
+        f"boarding_release_profile = {_list(flow.boarding_release_profile)}",
+        "# minutes sooner those boarders leave than drawn (not before the bed request)",
+        f"boarding_sooner_minutes = {_num(flow.boarding_sooner_minutes)}",
+        "# hours an admitted patient may board (from the bed request) before being",
+        "# transferred to another hospital for want of a bed (disposition transferred, the",
+        "# space freed; the transfers_no_bed measure); a ward may set its own; 0: no limit",
+        f"max_boarding_hours = {_num(flow.max_boarding_hours)}",
         "# factors by local hour 00..23 on triage_minutes (hour of arrival; or 168 values by",
         "# hour of the week from Monday 00:00) and on the first doctor contact (hour it",
         "# starts); 1 everywhere: no time-of-day effect",
@@ -542,6 +621,7 @@ def flow_to_toml(flow: FlowConfig) -> list[str]:
         "# Wards: beds for the admitted patients of some specialties; length of stay in",
         '# days (lognormal with stay_cv, or exponential). overflow "board": wait in the ED',
         '# for a bed; "transfer": no bed, transferred elsewhere (a loss system).',
+        "# max_boarding_hours (optional): this ward's boarding limit, else the flow's.",
     ]
     for ward in flow.wards:
         specialties = ", ".join(f'"{s}"' for s in ward.specialties)
@@ -557,6 +637,8 @@ def flow_to_toml(flow: FlowConfig) -> list[str]:
             f"occupancy_at_start = {_num(ward.occupancy_at_start)}",
             f"discharge_by_profile = {str(ward.discharge_by_profile).lower()}",
         ]
+        if ward.max_boarding_hours is not None:
+            lines.append(f"max_boarding_hours = {_num(ward.max_boarding_hours)}")
     if flow.pathologies:
         lines += ["", "# Per pathology (or specialty) overrides of the values above."]
     for code, override in flow.pathologies.items():

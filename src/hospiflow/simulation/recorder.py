@@ -304,7 +304,10 @@ def _flow_rows(
     gone = ~np.isnan(los)
     n = int(mask.sum())
     admitted = disposition == 2
-    boarding = (flow.departure - flow.bed_request)[mask][admitted]
+    # boarding: every patient a bed was asked for, admitted or transferred for want of one
+    bed_request = flow.bed_request[mask]
+    asked = ~np.isnan(bed_request)
+    boarding = (flow.departure[mask] - bed_request)[asked]
     rows: list[tuple[str, str, float, str]] = []
     for level in ACUITY_LEVELS:
         at = acuity == level
@@ -335,6 +338,7 @@ def _flow_rows(
         ("admissions", scope, int(admitted.sum()), "patients"),
         ("admission_rate", scope, share(2), "share"),
         ("transfers", scope, int((disposition == 3).sum()), "patients"),
+        ("transfers_no_bed", scope, int(((disposition == 3) & asked).sum()), "patients"),
         ("deaths", scope, int((disposition == 5).sum()), "patients"),
         ("boarding_mean", scope, _nanmean(boarding), "minutes"),
         ("boarding_p90", scope, _nanquantile(boarding, 0.9), "minutes"),

@@ -28,6 +28,7 @@ GROUPINGS = (None, "specialty", "pathology")
 MAX_PAGE = 5_000
 _LWBS = int(Disposition.LEFT_WITHOUT_BEING_SEEN)
 _ADMITTED = int(Disposition.ADMITTED)
+_TRANSFERRED = int(Disposition.TRANSFERRED)
 
 v = schema.visits
 t = schema.treatments
@@ -424,6 +425,16 @@ def kpis(
         sa.func.coalesce(sa.func.sum(sa.case((v.c.disposition == _ADMITTED, 1), else_=0)), 0).label(
             "admissions"
         ),
+        # transferred after a bed was asked for: a full ward, or the boarding limit
+        sa.func.coalesce(
+            sa.func.sum(
+                sa.case(
+                    ((v.c.disposition == _TRANSFERRED) & v.c.bed_request_ms.is_not(None), 1),
+                    else_=0,
+                )
+            ),
+            0,
+        ).label("transfers_no_bed"),
         sa.func.count(v.c.bed_request_ms).label("bed_requests"),
         sa.func.sum(v.c.departure_ms - v.c.bed_request_ms).label("boarding_ms"),
     ).where(*visit_range)
@@ -446,6 +457,7 @@ def kpis(
         vs.c.within_4h,
         vs.c.over_12h,
         vs.c.admissions,
+        vs.c.transfers_no_bed,
         vs.c.bed_requests,
         vs.c.boarding_ms,
         ss.c.busy,
@@ -472,6 +484,7 @@ def kpis(
         "over_12h_share": row["over_12h"] / row["stays"] if row["stays"] else None,
         "admissions": row["admissions"],
         "admission_rate": row["admissions"] / arrivals_n if arrivals_n else None,
+        "transfers_no_bed": row["transfers_no_bed"],
         "boarding_hours": float(row["boarding_ms"]) / 3_600_000 if row["bed_requests"] else None,
         "boarding_mean_min": float(row["boarding_ms"]) / 60_000 / row["bed_requests"]
         if row["bed_requests"]

@@ -517,6 +517,7 @@ COMPONENTS: dict[str, dict[str, Any]] = {
                     "over_12h_share": OPT_NUM,
                     "admissions": INT,
                     "admission_rate": OPT_NUM,
+                    "transfers_no_bed": INT,  # transferred after a bed was asked for
                     "boarding_hours": OPT_NUM,
                     "boarding_mean_min": OPT_NUM,
                     "door_to_doctor_mean_min_by_acuity": {

@@ -363,8 +363,8 @@ def _wards(
 
 def _boarding_sooner(flow: FlowConfig, base: Scenario, hours: float) -> FlowConfig:
     """Admitted patients leave ``hours`` sooner: ward stays that much shorter (a bed frees
-    sooner), and the fitted boarding time of specialties without a ward that much shorter
-    (not below 0)."""
+    sooner), and each boarder of specialties without a ward (a calibrated site's fitted
+    boarding) that much sooner than drawn, not before the bed request."""
     if not hours:
         return flow
     where = "changes.boarding_hours_sooner"
@@ -377,9 +377,9 @@ def _boarding_sooner(flow: FlowConfig, base: Scenario, hours: float) -> FlowConf
         )
     if flow.wards:
         flow = dataclasses.replace(flow, wards=_wards(base.replace(flow=flow), (), -hours, where))
-    if fitted:
+    if fitted:  # each boarder, on the wall clock (the fitted time may run on a release clock)
         flow = dataclasses.replace(
-            flow, boarding_minutes=max(0.0, flow.boarding_minutes - 60.0 * hours)
+            flow, boarding_sooner_minutes=flow.boarding_sooner_minutes + 60.0 * hours
         )
     return flow
 
@@ -471,10 +471,8 @@ def describe(base: Scenario, changes: ChangeSet) -> list[str]:
         lines.append(f"ward stays {changes.ward_stay_hours:+g} h")
     if changes.boarding_hours_sooner:
         line = f"admitted patients leave for a bed {changes.boarding_hours_sooner:g} h sooner"
-        if base.flow_active and base.flow.boarding_minutes != changed.flow.boarding_minutes:
-            line += (
-                f" (fitted boarding {base.flow.boarding_minutes:.4g} -> "
-                f"{changed.flow.boarding_minutes:.4g} min)"
-            )
+        sooner = changed.flow.boarding_sooner_minutes - base.flow.boarding_sooner_minutes
+        if base.flow_active and sooner:
+            line += f" (each fitted boarder {sooner:.4g} min sooner, not before the bed request)"
         lines.append(line)
     return lines or ["no change (the null what-if: both arms are the same scenario)"]
