@@ -235,3 +235,29 @@ def test_a_live_run_starts_its_risk_from_its_own_newest_hour(tmp_path) -> None:
         assert red["basis"] == "queue" and red["now"]["load"] >= 0
     assert second["red"]["origin_ms"] > first["red"]["origin_ms"]  # it follows the live clock
     assert second["red"]["horizons"] == first["red"]["horizons"]  # the fit was kept
+
+
+def test_the_forecast_reads_the_servers_status_thresholds(monkeypatch, tmp_path) -> None:
+    """The forecast (CLI, live forecaster) takes the Now status's thresholds from the same
+    HOSPIFLOW_* variables the server reads: red means the same thing on both pages."""
+    from hospiflow.errors import ForecastError
+    from hospiflow.forecast.service import ForecastOptions
+    from hospiflow.web.app import create_app, state
+    from hospiflow.web.data import status_rule
+
+    assert ForecastOptions().status == StatusRule()
+    monkeypatch.setenv("HOSPIFLOW_RED_WAITING_PER_DOCTOR", "6")
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    migrate.init(url)
+    monkeypatch.setenv("HOSPIFLOW_AMBER_WAITING_PER_DOCTOR", "3.5")
+    forecast = ForecastOptions().status
+    assert (forecast.amber_waiting_per_doctor, forecast.red_waiting_per_doctor) == (3.5, 6.0)
+    app = create_app({"TESTING": True, "DATABASE_URL": url})
+    try:
+        assert status_rule(app.config) == forecast
+    finally:
+        state(app).close()
+    monkeypatch.setenv("HOSPIFLOW_RED_WAITING_PER_DOCTOR", "lots")
+    with pytest.raises(ForecastError, match="must be a number") as caught:
+        ForecastOptions()
+    assert caught.value.where == "HOSPIFLOW_RED_WAITING_PER_DOCTOR"

@@ -82,7 +82,14 @@ from hospiflow.store.engine import create_engine_for
 from hospiflow.store.timeconv import MS_PER_HOUR, now_ms
 from hospiflow.tension.status import StatusRule
 
-__all__ = ["DAILY_DAYS", "HORIZON_HOURS", "ForecastOptions", "ForecastService", "latest_run_id"]
+__all__ = [
+    "DAILY_DAYS",
+    "HORIZON_HOURS",
+    "ForecastOptions",
+    "ForecastService",
+    "latest_run_id",
+    "status_rule_from_env",
+]
 
 HORIZON_HOURS = 168
 DAILY_DAYS = 28
@@ -102,7 +109,26 @@ class ForecastOptions:
     subdivision: str | None = None
     settings: SaturationSettings = field(default_factory=SaturationSettings)
     quantiles: tuple[float, ...] = DEFAULT_QUANTILES
-    status: StatusRule = field(default_factory=StatusRule)
+    status: StatusRule = field(default_factory=lambda: status_rule_from_env())
+
+
+def status_rule_from_env() -> StatusRule:
+    """The Now status's thresholds as the server reads them (``HOSPIFLOW_AMBER_WAITING_
+    PER_DOCTOR``, ``HOSPIFLOW_RED_WAITING_PER_DOCTOR``; defaults 4 and 8), so that a
+    forecast run by the CLI or the live forecaster means by red what the Now status does."""
+    import os
+
+    values = {}
+    for name in ("amber_waiting_per_doctor", "red_waiting_per_doctor"):
+        text = os.environ.get(f"HOSPIFLOW_{name.upper()}")
+        if text:
+            try:
+                values[name] = float(text)
+            except ValueError:
+                raise ForecastError(
+                    f"must be a number, got {text!r}", where=f"HOSPIFLOW_{name.upper()}"
+                ) from None
+    return StatusRule(**values)
 
 
 @dataclass
