@@ -23,8 +23,7 @@ recorded as a ``failed`` batch with its error.
 Readers that parse blocks of rows at once (``rpu.read_batches``) hand over
 ``VisitBatch``es: ``_Visits.rows`` turns them into the same rows as
 ``_Visits.row`` does records, column by column. A run's first import keeps
-its rows in memory to find repeats, and inserts the new ones on a thread of
-its own meanwhile, in the same transaction (``_Pending``).
+its rows in memory and writes them at the end in one bulk insert (``_Pending``).
 
 Checks applied to every visit, whatever its source: arrival not in the
 future (over a day ahead) unless ``allow_future`` (MIMIC-IV shifts dates
@@ -40,7 +39,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from operator import itemgetter
@@ -59,7 +58,7 @@ from hospiflow.records import ICD9, ICD10, HourlyCount, Rejection, VisitRecord
 from hospiflow.store import rollups, schema, sites
 from hospiflow.store.quality import run_totals
 from hospiflow.store.timeconv import now_ms
-from hospiflow.store.writer import InsertThread, insert_rows
+from hospiflow.store.writer import insert_rows
 
 MAX_STAY_HOURS = 72
 CHUNK = 5_000  # records looked up and written together
@@ -188,8 +187,6 @@ class _Visits:
             )
         }
         self.unknown = self.specialty_idx[sites.UNKNOWN_SPECIALTY]
-        # held around any use of the connection (a first import inserts on another thread)
-        self.lock: AbstractContextManager[Any] = nullcontext()
         self.rejected_day_ms: int | None = None  # local day of the last visit refused
         self._patients: dict[str, str] = {}  # raw id -> pseudonym, this import only (memory)
         self._offsets: dict[int, int] = {}
@@ -459,9 +456,7 @@ class _Visits:
         if specialty:
             named = specialty.strip()[:64]
             if named not in self.specialty_idx:
-                with self.lock:
-                    added = sites.add_specialty(self.connection, self.run_id, named)
-                self.specialty_idx[named] = added
+                self.specialty_idx[named] = sites.add_specialty(self.connection, self.run_id, named)
             specialty_idx = self.specialty_idx[named]
         if specialty_idx is None:
             specialty_idx = self.unknown
@@ -547,9 +542,7 @@ def _run_import(
     counts: dict[int, int] = {}
     next_patient = _next_patient_no(connection, run_id)
     # a run's first import keeps its rows until the end (``_Pending``); later ones look up
-    pending = _Pending(connection) if next_patient == 1 else None
-    if pending is not None:
-        visits.lock = pending.lock  # its inserts run on their own thread meanwhile
+    pending = _Pending() if next_patient == 1 else None
     written: set[str] | None = None
     if pending is None and connection.dialect.name == "postgresql":
         # fresh statistics, so the visit-key look-ups use ix_visits_key rather than
@@ -557,57 +550,51 @@ def _run_import(
         connection.exec_driver_sql("ANALYZE visits")
     chunk: list[tuple[Any, ...]] = []
     first = last = None
-    try:
-        for item in items:
-            if isinstance(item, VisitRecord | VisitBatch):
-                if isinstance(item, VisitRecord):
-                    summary.read += 1
-                    row = visits.row(item)
-                    if isinstance(row, Rejection):
-                        quarantine.add(row, visits.rejected_day_ms)  # its arrival's local day
-                        continue
-                    chunk.append(row)
-                    low = high = row[7]
-                else:
-                    summary.read += len(item)
-                    rows = visits.rows(item, quarantine)
-                    if not rows:
-                        continue
-                    chunk += rows
-                    low, high = min(r[7] for r in rows), max(r[7] for r in rows)
-                first = low if first is None or low < first else first
-                last = high if last is None or high > last else last
-                if len(chunk) >= CHUNK:
-                    next_patient = _write_chunk(
-                        connection, run_id, chunk, summary, next_patient, written, pending
-                    )
-                    chunk = []
-                    if pending is not None and len(pending.rows) >= PENDING_MAX:
-                        written = pending.flush()  # memory bound: look up from now on
-                        pending = None
-                        visits.lock = nullcontext()
-                    if progress is not None:
-                        progress(summary.read)
-            elif isinstance(item, Rejection):
+    for item in items:
+        if isinstance(item, VisitRecord | VisitBatch):
+            if isinstance(item, VisitRecord):
                 summary.read += 1
-                quarantine.add(item)
-            elif isinstance(item, HourlyCount):
-                summary.read += 1
-                hour_ms = _ms(item.hour_start)
-                counts[hour_ms] = counts.get(hour_ms, 0) + item.arrivals
-        if chunk:
-            _write_chunk(connection, run_id, chunk, summary, next_patient, written, pending)
-        span: tuple[Any, ...] | None = None
-        totals: dict[str, Any] | None = None
-        measures: dict[str, np.ndarray] | None = None
-        if pending is not None:  # the run holds this import's rows only: count them here
-            span, totals = pending.span(), pending.totals(visits.unknown)
-            measures = pending.measures()
-            pending.flush()
-    except BaseException:
-        if pending is not None:
-            pending.abandon()  # before the rollback: no insert may run during it
-        raise
+                row = visits.row(item)
+                if isinstance(row, Rejection):
+                    quarantine.add(row, visits.rejected_day_ms)  # its arrival's local day
+                    continue
+                chunk.append(row)
+                low = high = row[7]
+            else:
+                summary.read += len(item)
+                rows = visits.rows(item, quarantine)
+                if not rows:
+                    continue
+                chunk += rows
+                low, high = min(r[7] for r in rows), max(r[7] for r in rows)
+            first = low if first is None or low < first else first
+            last = high if last is None or high > last else last
+            if len(chunk) >= CHUNK:
+                next_patient = _write_chunk(
+                    connection, run_id, chunk, summary, next_patient, written, pending
+                )
+                chunk = []
+                if pending is not None and len(pending.rows) >= PENDING_MAX:
+                    written = pending.flush(connection)  # memory bound: look up from now on
+                    pending = None
+                if progress is not None:
+                    progress(summary.read)
+        elif isinstance(item, Rejection):
+            summary.read += 1
+            quarantine.add(item)
+        elif isinstance(item, HourlyCount):
+            summary.read += 1
+            hour_ms = _ms(item.hour_start)
+            counts[hour_ms] = counts.get(hour_ms, 0) + item.arrivals
+    if chunk:
+        _write_chunk(connection, run_id, chunk, summary, next_patient, written, pending)
+    span: tuple[Any, ...] | None = None
+    totals: dict[str, Any] | None = None
+    measures: dict[str, np.ndarray] | None = None
+    if pending is not None:  # the run holds this import's rows only: count them here
+        span, totals = pending.span(), pending.totals(visits.unknown)
+        measures = pending.measures()
+        pending.flush(connection)
     if progress is not None:
         progress(summary.read)
     if counts:
@@ -706,86 +693,43 @@ def _write_chunk(
 
 
 class _Pending:
-    """The visit rows of a run's first import, kept until its end and inserted meanwhile.
+    """The visit rows of a run's first import, written at its end.
 
     Why: nothing else is in the run, so repeated keys are found here (no
-    query), and the run's span and the Data quality totals are counted from
-    the rows (no scan of what was just written). New rows are inserted as
-    they come by an ``InsertThread``, so the database's work overlaps with the
-    parsing of the next rows; a later correction of a row already sent is
-    applied by one update at the end. On SQLite, once the import outweighs
-    the table, the table's indexes are dropped (inside the transaction) and
-    rebuilt at the end: sorting an index once is several times cheaper than a
-    million B-tree insertions at random places.
+    query), the run's span and the Data quality totals are counted from the
+    rows (no scan of what was just written), and the rows go to the table in
+    one bulk insert, with the table's indexes rebuilt afterwards on SQLite
+    when the import outweighs the table (sorting an index once is several
+    times cheaper than a million B-tree insertions at random places).
+
+    Not inserted on a thread of its own while the next rows are parsed: tried,
+    and no faster on this shared 2-core machine (1M RPU rows at a load of 3-5:
+    the same CPU time, wall times within the noise), so not worth a second
+    thread in the transaction.
     """
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self) -> None:
         self.rows: dict[str, tuple[Any, ...]] = {}  # visit key -> row, in order of arrival
-        self.corrected: dict[str, tuple[Any, ...]] = {}  # rows sent, then corrected
-        self.connection = connection
-        self.inserts = InsertThread(connection, "visits", VISIT_COLUMNS)
-        self.lock = self.inserts.lock  # for any other use of the connection meanwhile
-        sqlite = connection.dialect.name == "sqlite"
-        self.outweigh = _largest_id(connection) if sqlite else None  # rows that rebuild
-        self.indexes: list[str] = []  # the SQL that makes the dropped indexes again
 
     def add(
         self, latest: dict[str, tuple[Any, ...]], summary: ImportSummary, next_patient: int
     ) -> int:
         """``_write_chunk`` against the kept rows; the next patient number."""
         rows = self.rows
-        new: list[tuple[Any, ...]] = []
+        imported = 0
         for key, row in latest.items():
             stored = rows.get(key)
             if stored is None:
-                row = rows[key] = (row[0], next_patient, *row[2:])
-                new.append(row)
+                rows[key] = (row[0], next_patient, *row[2:])
                 next_patient += 1
+                imported += 1
             elif stored[_CONTENT] == row[_CONTENT]:
                 summary.duplicates += 1
             else:  # a correction of a row kept earlier: same number, new content
-                rows[key] = self.corrected[key] = (*stored[:2], *row[_CONTENT])
+                rows[key] = (*stored[:2], *row[_CONTENT])
                 summary.updated += 1
-        summary.imported += len(new)
-        if self.outweigh is not None and len(rows) >= self.outweigh:
-            self.outweigh = None  # once
-            with self.lock:
-                self.indexes = _drop_indexes(self.connection, "visits")
-        self.inserts.put(new)
+        summary.imported += imported
         return next_patient
-
-    def flush(self) -> set[str]:
-        """Finish the inserts, rebuild the indexes, apply corrections; the rows' keys."""
-        self.inserts.close()
-        connection = self.connection
-        if self.indexes:  # SQLite: its sorter may use every core for them
-            threads = connection.exec_driver_sql("PRAGMA threads").scalar()
-            connection.exec_driver_sql(f"PRAGMA threads = {os.cpu_count() or 1}")
-            for sql in self.indexes:
-                connection.exec_driver_sql(sql)
-            connection.exec_driver_sql(f"PRAGMA threads = {int(threads or 0)}")
-        if self.corrected:
-            v = schema.visits
-            connection.execute(
-                v.update()
-                .where(v.c.run_id == sa.bindparam("b_run"), v.c.visit_key == sa.bindparam("b_key"))
-                .values({name: sa.bindparam(name) for name in VISIT_COLUMNS[2:]}),
-                [
-                    {
-                        "b_run": row[0],
-                        "b_key": key,
-                        **dict(zip(VISIT_COLUMNS[2:], row[2:], strict=True)),
-                    }
-                    for key, row in self.corrected.items()
-                ],
-            )
-        keys = set(self.rows)
-        self.rows, self.corrected = {}, {}
-        return keys
-
-    def abandon(self) -> None:
-        """Stop the inserts (the import failed: its transaction is rolled back)."""
-        self.inserts.abandon()
 
     def column(self, at: int) -> list[Any]:
         """Field ``at`` of every kept row (``map`` + ``itemgetter``: no Python loop)."""
@@ -848,6 +792,22 @@ class _Pending:
             "los_min": column(11, np.float64, np.nan),
             "disposition": column(12, np.int64, -1),
         }
+
+    def flush(self, connection: Connection) -> set[str]:
+        """Write the kept rows; their keys (for later look-ups)."""
+        rows = list(self.rows.values())
+        rebuild = connection.dialect.name == "sqlite" and len(rows) >= _largest_id(connection)
+        indexes = _drop_indexes(connection, "visits") if rebuild else []
+        insert_rows(connection, "visits", VISIT_COLUMNS, rows)
+        if indexes:  # SQLite's sorter may use every core for them
+            threads = connection.exec_driver_sql("PRAGMA threads").scalar()
+            connection.exec_driver_sql(f"PRAGMA threads = {os.cpu_count() or 1}")
+            for sql in indexes:
+                connection.exec_driver_sql(sql)
+            connection.exec_driver_sql(f"PRAGMA threads = {int(threads or 0)}")
+        keys = set(self.rows)
+        self.rows = {}
+        return keys
 
 
 PENDING_MAX = 2_000_000  # visit rows a first import keeps in memory (about 1 GB) at most
