@@ -90,3 +90,30 @@ def test_tension_risk_without_any_tension_day_says_so() -> None:
     with pytest.raises(ForecastError, match="nothing to learn") as caught:
         tension_risk_backtest(days, np.ones((6, 200), dtype=int), np.ones(200, dtype=int), 50)
     assert caught.value.where == "test_days"
+
+
+def test_live_tension_risk_uses_the_backtested_fit() -> None:
+    """The live tension risk (fitted on every day) rises after a day in tension, and carries
+    the skill of the same fit backtested on its last days."""
+    from hospiflow.forecast.status_risk import tension_risk_now
+
+    indicators, level = _persistent_tension(400, seed=1)
+    days = pd.date_range("2025-01-01", periods=400, freq="D")
+    tense = np.flatnonzero(level == 3)
+    calm = np.flatnonzero(level == 0)
+    after_tension = tension_risk_now(
+        days[: tense[-1] + 1], indicators[:, : tense[-1] + 1], level[: tense[-1] + 1], test_days=100
+    )
+    after_calm = tension_risk_now(
+        days[: calm[-1] + 1], indicators[:, : calm[-1] + 1], level[: calm[-1] + 1], test_days=100
+    )
+    print(
+        f"\nP(tension tomorrow): {after_tension['probability']:.2f} after a tension day, "
+        f"{after_calm['probability']:.2f} after a calm one"
+    )
+    assert after_tension["today"]["tension"] and not after_calm["today"]["tension"]
+    assert after_tension["probability"] > 0.5 > 0.2 > after_calm["probability"]
+    backtest = tension_risk_backtest(
+        days[: tense[-1] + 1], indicators[:, : tense[-1] + 1], level[: tense[-1] + 1], test_days=100
+    )
+    assert after_tension["brier_skill"] == backtest["brier_skill"]

@@ -34,6 +34,7 @@ EXPECTED_PATHS = {
     "/api/v1/runs/{run_id}/forecast/risk": {"get"},
     "/api/v1/runs/{run_id}/forecast/staffing": {"get"},
     "/api/v1/runs/{run_id}/forecast/backtest": {"get"},
+    "/api/v1/runs/{run_id}/forecast/status": {"get"},
     "/api/v1/runs/{run_id}/census": {"get"},
     "/api/v1/runs/{run_id}/census/hour-of-week": {"get"},
     "/api/v1/runs/{run_id}/export": {"get"},

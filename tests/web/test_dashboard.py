@@ -209,7 +209,9 @@ def test_forecast_view_plots_the_stored_forecast(
         shown = page.open("forecast", run=1)
         body = _api(server, "/runs/1/forecast")
         plotted = shown.evaluate(  # the expected-value line (the bands carry no customdata)
-            "() => document.querySelector('.chart').data.find(t => t.customdata).y"
+            "() => [...document.querySelectorAll('#view section')].find((s) => s.querySelector"
+            "('h3')?.dataset.i18n === 'forecast.arrivals').querySelector('.chart')"
+            ".data.find(t => t.customdata).y"
         )
         assert plotted == pytest.approx(body["series"][0]["mean"], abs=1e-6)
         risk = _api(server, "/runs/1/forecast/risk")

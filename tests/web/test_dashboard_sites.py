@@ -566,7 +566,7 @@ def _risk_chart(shown: Any) -> dict[str, Any]:
     return shown.evaluate(
         """() => {
             const chart = [...document.querySelectorAll('#view section')]
-                .find(s => s.querySelector('h3')?.dataset.i18n === 'forecast.risk')
+                .find(s => s.querySelector('h3')?.dataset.i18n === 'forecast.risk.census')
                 .querySelector('.chart');
             return {
                 traces: chart.data.map(t => ({
@@ -596,27 +596,27 @@ def forecast_pages(browser: Any, make_app, serve, forecast_sites_store: str):
         (
             "en",
             ("Hospital local time (Europe/Paris)", "Patients present (expected)"),
-            "Saturated when patients present (mean over the hour) reach 30 (the site's "
+            "Crowded when patients present (mean over the hour) reach 30 (the site's "
             "declared spaces).",
             "Not in this data: doctors and rosters are not in this hospital's records",
             (
                 "probability",
                 "forecast arrivals (patients per hour)",
                 "expected patients present",
-                "saturation threshold (patients present): 30.0",
+                "crowding threshold (patients present): 30.0",
             ),
         ),
         (
             "fr",
             ("Heure locale de l'hôpital (Europe/Paris)", "Patients présents (attendus)"),
-            "Saturé quand les patients présents (moyenne sur l'heure) atteignent 30 (box "
+            "Encombré quand les patients présents (moyenne sur l'heure) atteignent 30 (box "
             "déclarés du site).",
             "Absent de ces données : les médecins et les plannings ne figurent pas",
             (
                 "probabilité",
                 "arrivées prévues (patients par heure)",
                 "patients présents attendus",
-                "seuil de saturation (patients présents)\u00a0: 30,0",
+                "seuil d'encombrement (patients présents)\u00a0: 30,0",
             ),
         ),
     ],
@@ -668,9 +668,10 @@ def test_forecast_view_shows_a_sites_census_risk(
     assert (low, high) == (occupancy["low"], occupancy["high"])  # the 90 % band around it
     assert all(lo <= mid <= hi for lo, mid, hi in zip(low, plotted, high, strict=True))
     charts = _plotted(shown)
-    assert len(charts) == 4 and all(c["points"] and all(c["points"]) for c in charts), charts
+    assert len(charts) == 5 and all(c["points"] and all(c["points"]) for c in charts), charts
+    assert charts[0]["points"] == [8, 8]  # the headline: the Now status's red, next 8 hours
     scores = shown.inner_text(".forecast-scores")
-    assert ("hours were saturated" if lang == "en" else "des heures étaient saturées") in scores
+    assert ("hours were crowded" if lang == "en" else "des heures étaient encombrées") in scores
     assert "specialty" not in scores and "spécialité" not in scores
     assert "census" not in shown.inner_text("#view")  # the machine rule is never shown raw
     if lang == "fr":

@@ -37,8 +37,8 @@ VIEWS = (
 )
 CHARTED = ("arrivals", "pathologies", "doctors", "waits")
 RULE_START = {
-    "en": "Saturated when the patients waiting",
-    "fr": "Saturé quand les patients en attente",
+    "en": "A queue is forming when the patients waiting",
+    "fr": "Une file se forme quand les patients en attente",
 }
 
 # every axis of every drawn chart, with its title ("" when it has none)
@@ -158,6 +158,76 @@ def test_every_view_opens_on_the_latest_data(
         else:
             assert "continues run #1" in picker
         assert problems == [], "\n".join(map(str, problems))
+        assert page.errors == []
+    finally:
+        page.close()
+
+
+STATUS_WORDS = {
+    "en": (
+        "Risk the status turns red in the next 8 h",
+        "Risk of hospital tension tomorrow (FEDORU)",
+        "Backtested on the last",
+        "Not available: ",
+    ),
+    "fr": (
+        "Risque que l'état passe au rouge dans les 8 prochaines heures",
+        "Risque de tension hospitalière demain (FEDORU)",
+        "Évalué sur les",
+        "Indisponible : ",
+    ),
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_forecast_headline_is_the_risk_of_red_with_its_skill(
+    browser: Any, demo: dict[str, Any], lang: str
+) -> None:
+    """The Forecast page opens on the risk of the Now status turning red: 8 bars with the
+    API's probabilities, the backtested Brier skill beside them (the API's, rounded), and
+    tension tomorrow (a number, or why not); the 7-day risk is called a queue forming, and
+    nothing on the page is called a risk of saturation."""
+    server = demo["server"]
+    run_id = demo["complete"]
+    api = requests.get(f"{server.url}/api/v1/runs/{run_id}/forecast/status", timeout=10).json()
+    red = api["red"]
+    assert red is not None, api["red_note"]
+    page = Page(browser, server.url, language="fr-FR" if lang == "fr" else "en-GB")
+    try:
+        shown = page.open("forecast", run=run_id)
+        page.wait_drawn()
+        page.shot(f"forecast-status-{lang}")
+        title, tension_title, skill_start, unavailable = STATUS_WORDS[lang]
+        panel = shown.locator('[data-risk="status-red"]')
+        assert panel.locator("h3").inner_text() == title
+        assert panel.get_attribute("data-available") == "true"
+        bars = shown.evaluate(
+            """() => document.querySelector('[data-risk="status-red"] .chart').data
+                .map((t) => ({ type: t.type, y: t.y, n: t.x.length }))"""
+        )
+        assert [b["type"] for b in bars] == ["bar", "scatter"]
+        assert bars[0]["y"] == red["probability"] and bars[0]["n"] == 8
+        assert bars[1]["y"] == red["hour_of_week_rate"]
+        skill = panel.locator("p.status-skill").inner_text()
+        one = round(100 * red["skill"][0]["brier_skill"])
+        assert skill.startswith(skill_start) and f" {one} %" in skill, skill
+        assert f" {red['test_days']} " in skill
+        tension = shown.locator('[data-risk="tension"]')
+        assert tension.locator("h3").inner_text() == tension_title
+        if api["tension"] is None:
+            assert tension.get_attribute("data-available") == "false"
+            said = tension.inner_text()
+            assert tension.get_attribute("data-reason") == api["tension_reason"] != "other"
+            assert unavailable in said and len(said.split(unavailable)[1]) > 20
+            assert api["tension_note"] not in said or lang == "en"  # said in the page's words
+        else:
+            share = round(100 * api["tension"]["probability"])
+            assert tension.locator(".big-number").inner_text() == f"{share} %"
+        text = shown.inner_text("#view")
+        assert "saturation" not in text.lower()
+        assert "Risk of saturation" not in text and "Risque de saturation" not in text
+        queue = "queue forming" if lang == "en" else "file se forme"
+        assert queue in text
         assert page.errors == []
     finally:
         page.close()

@@ -247,3 +247,31 @@ def test_simulated_answers_keep_the_queue_shape(api, runs, documented):
     forecast = get(api, runs["simulated"], "forecast")
     documented("forecast", forecast)
     assert not {"lacks", "saturation_definition"} & set(forecast)
+
+
+def test_observed_status_risk_is_on_the_census_basis_of_the_now_status(api, runs, documented):
+    """A site's red risk is on its Now status's census basis: the 97th percentile of its own
+    census (no capacity), or its declared spaces (40: hardly ever all taken in these visits);
+    tension tomorrow is not known, and says why."""
+    body = get(api, runs["p95"], "forecast/status")
+    documented("forecast/status", body)
+    print(f"\np95 site: {body['red'] and body['red']['skill']}, {body['red_note']}")
+    red = body["red"]
+    assert body["matches_now"] is True and red["basis"] == "census_percentiles"
+    assert "red from its 97th" in red["rule"] and len(red["probability"]) == 8
+    assert all(0 < p < 1 for p in red["probability"])
+    assert 0.01 < red["test_base_rate"] < 0.1  # about 3 % of hours over the 97th percentile
+    now = get(api, runs["p95"], "now")["department_status"]["rule"]
+    assert now == red["rule"]  # the Now status's own rule, word for word
+    note = body["tension_note"]
+    assert body["tension"] is None and ("known on" in note or "is unknown" in note), note
+    assert (
+        body["tension_reason"] in ("short_history", "last_unknown") and body["red_reason"] is None
+    )
+    capacity = get(api, runs["capacity"], "forecast/status")
+    documented("forecast/status", capacity)
+    red = capacity["red"]
+    print(f"capacity site: {red['probability']}, red in {red['test_base_rate']:.4f} of hours")
+    assert red["basis"] == "capacity" and "40 treatment spaces" in red["rule"]
+    assert red["rule"] == get(api, runs["capacity"], "now")["department_status"]["rule"]
+    assert max(red["probability"]) < 0.05 and red["test_base_rate"] < 0.01  # 40 is rarely full

@@ -58,8 +58,8 @@ def group() -> None:
     type=float,
     default=1.0,
     show_default=True,
-    help="Saturation threshold: patients waiting per doctor on duty (hourly average; "
-    "the Now status's rule, whose amber is 4 and red 8).",
+    help="Queue-forming threshold: patients waiting per doctor on duty (hourly average; "
+    "the Now status's measure, whose amber is 4 and red 8).",
 )
 @click.option("--no-risk", is_flag=True, help="Backtest the arrivals only.")
 @click.option(
@@ -153,8 +153,8 @@ def backtest_command(
     type=float,
     default=1.0,
     show_default=True,
-    help="Saturation threshold: patients waiting per doctor on duty (hourly average; "
-    "the Now status's rule, whose amber is 4 and red 8).",
+    help="Queue-forming threshold: patients waiting per doctor on duty (hourly average; "
+    "the Now status's measure, whose amber is 4 and red 8).",
 )
 @click.option(
     "--target-probability",

@@ -1,26 +1,34 @@
-"""Saturation: its one definition, and the probability that a coming hour reaches it.
+"""A queue forming: the early warning below the Now status's red, and its probability.
 
-Definition (the status rule, at the forecast's threshold)
----------------------------------------------------------
-The rule is the one of :mod:`hospiflow.tension.status` (the Now status and the
-Tension view): a specialty's queue per doctor on duty (no doctor counts as one;
-patients waiting with no doctor on duty always count), here averaged over the hour
-and taken at ``waiting_per_doctor`` (setting, default 1.0)::
+What this module forecasts, and what it does not
+------------------------------------------------
+Saturation has one definition, the Now status's red (:mod:`hospiflow.tension.status`:
+8 or more patients waiting per doctor on duty in a specialty). Its risk, P(the status
+is red) in each of the next 8 hours, and the risk of FEDORU tension tomorrow, are the
+forecast's headline (:mod:`hospiflow.forecast.status_forecast`, with the fits of
+:mod:`hospiflow.forecast.status_risk`): the Now status and the Forecast page mean the
+same thing by red.
 
-    saturated(s, h) = waiting(s, h) >= waiting_per_doctor * max(doctors_on_duty(s, h), 1)
+This module forecasts something else, for 7 days ahead and for the staffing advice: a
+**queue forming**, the status's own measure (a specialty's patients waiting per doctor
+on duty, no doctor counting as one, patients waiting with no doctor on duty always
+counting), averaged over the hour, at ``waiting_per_doctor`` (setting, default 1.0)::
 
-The Now badge applies the same rule to the latest sample with its own thresholds
-(amber 4, red 8: ``StatusRule``). Setting ``waiting_per_doctor`` to 4 makes the
-forecast's "saturated" exactly the badge's amber-or-worse, but the risk below has
-no skill there: measured on one simulated year of the default hospital (91 test
-days, 17,472 specialty-hours), Brier skill over the hour-of-week base rate was
-0.153 at 1 waiting per doctor (base rate 10.9 %) and -0.023 at 4 (base rate
-1.4 %: the calibration collapses to ~0). So the forecast keeps the threshold at
-which it is skilful, and says so in its ``rule``. The hourly rollup keeps the exact
-time averages of both quantities for every hour of a simulated run.
+    queue_forming(s, h) = waiting(s, h) >= waiting_per_doctor * max(doctors_on_duty(s, h), 1)
 
-Probability of saturation
--------------------------
+Why not at the status's thresholds: this day-ahead queue model has no skill there.
+Measured on one simulated year of the default hospital (91 test days, 17,472
+specialty-hours), Brier skill over the hour-of-week base rate was 0.153 at 1 waiting
+per doctor (base rate 10.9 %) and -0.023 at 4, the status's amber (base rate 1.4 %:
+the calibration collapses to ~0). Red within the next hours is forecast from the
+state now instead (skill 0.55 one hour ahead, 0.07 at eight: ``status_risk``). The
+dashboard therefore labels this risk "queue forming (>= 1 waiting per doctor)" and
+never "saturation"; some names here (``SaturationSettings``, the ``saturation``
+metric of the store) keep their historical spelling. The hourly rollup keeps the
+exact time averages of both quantities for every hour of a simulated run.
+
+Probability of a queue forming
+------------------------------
 For each coming hour and specialty (:func:`raw_risk`):
 
 1. the arrivals forecast (hourly means per specialty, the model ladder's best
@@ -104,10 +112,11 @@ class SaturationSettings:
     @property
     def rule(self) -> str:
         return (
-            "saturated when the patients waiting, averaged over the hour, are at least "
+            "a queue is forming when the patients waiting, averaged over the hour, are at least "
             f"{self.waiting_per_doctor:g} per doctor on duty "
             "(averaged over the hour; no doctor counts as one, and patients waiting with no "
-            "doctor on duty always count); the Now status's rule at this threshold"
+            "doctor on duty always count); the Now status's measure at this threshold, "
+            "an early warning below its red"
         )
 
 

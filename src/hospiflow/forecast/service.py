@@ -8,7 +8,13 @@ simulated hour) writes, replacing the run's previous forecast:
   predictive distribution);
 * daily totals for the next 28 local days (sums of the hourly means; their
   dispersion adds up as independent negative binomials);
-* for every coming hour and specialty, the probability of saturation and its
+* the headline risks on the Now status's own rule: P(the department's status is red)
+  in each of the next 8 hours and P(FEDORU tension) tomorrow, with their backtested
+  Brier skills or the reason they are unavailable
+  (:mod:`hospiflow.forecast.status_forecast`; rows ``status_red`` and ``tension``,
+  ``payload["status_risk"]``);
+* for every coming hour and specialty, the probability of a queue forming (>= 1
+  waiting per doctor: an early warning, not the status's red) and its
   drivers (forecast arrivals, rostered doctors, expected utilisation)
   (:mod:`hospiflow.forecast.saturation`), the staffing advice
   (:mod:`hospiflow.forecast.staffing`) and the patients present over the next 8
@@ -70,11 +76,20 @@ from hospiflow.forecast.saturation import (
     service_table,
 )
 from hospiflow.forecast.staffing import staffing_advice
+from hospiflow.forecast.status_forecast import status_forecast
 from hospiflow.store import forecasts as store
 from hospiflow.store.engine import create_engine_for
 from hospiflow.store.timeconv import MS_PER_HOUR, now_ms
+from hospiflow.tension.status import StatusRule
 
-__all__ = ["DAILY_DAYS", "HORIZON_HOURS", "ForecastOptions", "ForecastService", "latest_run_id"]
+__all__ = [
+    "DAILY_DAYS",
+    "HORIZON_HOURS",
+    "ForecastOptions",
+    "ForecastService",
+    "latest_run_id",
+    "status_rule_from_env",
+]
 
 HORIZON_HOURS = 168
 DAILY_DAYS = 28
@@ -82,6 +97,7 @@ OCCUPANCY_HOURS = 8
 MODEL = "poisson_glm"
 RISK_MODEL = "queue_chain"
 CENSUS_MODEL = "census_projection"
+STATUS_MODEL = "status_logistic"
 QUICK_CALIBRATION_DAYS = 84
 
 
@@ -93,6 +109,26 @@ class ForecastOptions:
     subdivision: str | None = None
     settings: SaturationSettings = field(default_factory=SaturationSettings)
     quantiles: tuple[float, ...] = DEFAULT_QUANTILES
+    status: StatusRule = field(default_factory=lambda: status_rule_from_env())
+
+
+def status_rule_from_env() -> StatusRule:
+    """The Now status's thresholds as the server reads them (``HOSPIFLOW_AMBER_WAITING_
+    PER_DOCTOR``, ``HOSPIFLOW_RED_WAITING_PER_DOCTOR``; defaults 4 and 8), so that a
+    forecast run by the CLI or the live forecaster means by red what the Now status does."""
+    import os
+
+    values = {}
+    for name in ("amber_waiting_per_doctor", "red_waiting_per_doctor"):
+        text = os.environ.get(f"HOSPIFLOW_{name.upper()}")
+        if text:
+            try:
+                values[name] = float(text)
+            except ValueError:
+                raise ForecastError(
+                    f"must be a number, got {text!r}", where=f"HOSPIFLOW_{name.upper()}"
+                ) from None
+    return StatusRule(**values)
 
 
 @dataclass
@@ -103,6 +139,7 @@ class _Fitted:
     calibrator: Calibrator | None
     calibration: dict[str, Any]
     columns: list[str]
+    status: dict[str, Any] = field(default_factory=dict)  # the status risks' fits
 
 
 def latest_run_id(connection: Any) -> int:
@@ -132,6 +169,7 @@ class ForecastService:
         self._fitted: dict[int, _Fitted] = {}
         self._histories = HistoryCache()  # live refreshes read only what changed
         self._quick: dict[tuple[int, int], tuple[Calibrator | None, dict[str, Any]]] = {}
+        self._status_states: dict[Any, Any] = {}  # continued runs' hourly state, daily inputs
 
     def close(self) -> None:
         if self._owns:
@@ -173,6 +211,7 @@ class ForecastService:
             fitted = self._fit(history, known, columns, day, calibration_source, progress, site)
             self._fitted[run_id] = fitted
         rows, payload = self._predict(history, fitted, origin_ms, present, site)
+        rows += self._status(history, fitted, payload)
         payload["seconds"] = round(time.perf_counter() - started, 3)
         generated = now_ms()
         with self.writer.begin() as connection:
@@ -313,6 +352,55 @@ class ForecastService:
         except HospiflowError as error:
             return None, {"source": "none", "reason": str(error)}
         return result.calibrator, {"source": "quick", "run_id": history.run_id}
+
+    # ------------------------------------------------------------------ status rule
+
+    def _status(self, history: RunHistory, fitted: _Fitted, payload: dict[str, Any]) -> list[tuple]:
+        """The headline risks on the shared status rule (:mod:`hospiflow.forecast.
+        status_forecast`): rows ``status_red`` (8 hours) and ``tension`` (tomorrow), their
+        backtested skills and the reasons when unavailable in ``payload["status_risk"]``."""
+        started = time.perf_counter()
+        with self.writer.connect() as connection:
+            found = status_forecast(
+                connection,
+                history,
+                self.options.status,
+                writer=None,  # the Tension view keeps the daily inputs; a live writer is busy
+                cache=self._status_states,
+                memo=fitted.status,  # new with every refit: the red model is fitted again
+                refit=False,
+            )
+        rows: list[tuple] = []
+        red = found.get("red")
+        if red is not None:
+            for target, p, base in zip(
+                red.pop("hours_ms"),
+                red.pop("probability"),
+                red.pop("hour_of_week_rate"),
+                strict=True,
+            ):
+                rows.append(
+                    (target, None, "status_red", STATUS_MODEL, p, {"base_rate": _r(base, 4)})
+                )
+        tension = found.get("tension")
+        if tension is not None:
+            midnight = pd.Timestamp(tension["day"]).tz_localize(
+                history.timezone, ambiguous=False, nonexistent="shift_forward"
+            )
+            base = tension.pop("day_of_week_rate")
+            rows.append(
+                (
+                    int(midnight.value // 10**6),
+                    None,
+                    "tension",
+                    STATUS_MODEL,
+                    tension.pop("probability"),
+                    {"base_rate": _r(base, 4)},
+                )
+            )
+        found["seconds"] = round(time.perf_counter() - started, 3)
+        payload["status_risk"] = found
+        return rows
 
     # ------------------------------------------------------------------ predicting
 

@@ -20,7 +20,15 @@ metric             target               mean / quantiles
                                         ``probability_rostered``, ``probability_advised``
 ``occupancy``      UTC hour             expected patients present at the hour's start /
                                         the hospital row: quantiles (the header's levels)
+``status_red``     UTC hour (next 8)    P(department status red, the Now status's rule) /
+                                        ``base_rate`` (hour of week)
+``tension``        UTC local midnight   P(FEDORU global tension level >= 3 that day) /
+                                        ``base_rate`` (day of week)
 =================  ===================  ==============================================
+
+The last two are the headline risks (:mod:`hospiflow.forecast.status_forecast`); their
+backtested skills, rules, and the reasons when a risk is unavailable are in the
+header's ``payload["status_risk"]``.
 
 ``specialty_idx`` NULL is the whole hospital.
 """
@@ -37,7 +45,15 @@ from hospiflow.store import schema
 
 __all__ = ["METRICS", "latest_header", "read_rows", "write_backtest", "write_forecast"]
 
-METRICS = ("arrivals", "arrivals_daily", "saturation", "staffing", "occupancy")
+METRICS = (
+    "arrivals",
+    "arrivals_daily",
+    "saturation",
+    "staffing",
+    "occupancy",
+    "status_red",
+    "tension",
+)
 
 f = schema.forecasts
 fr = schema.forecast_runs

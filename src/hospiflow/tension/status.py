@@ -47,6 +47,7 @@ __all__ = [
     "StatusRule",
     "area_level",
     "census_level",
+    "census_thresholds",
     "department_status",
     "levels_array",
     "worse",
@@ -196,6 +197,37 @@ def department_status(areas: Sequence[AreaState], rule: StatusRule) -> dict[str,
         "areas": dict(zip([a.code for a in areas], levels, strict=True)),
         "rule": rule.rule,
     }
+
+
+AMBER_SHARE, RED_SHARE = 0.85, 1.0
+AMBER_PERCENTILE, RED_PERCENTILE = 90, 97
+CENSUS_DAYS = 365
+
+
+def census_thresholds(
+    capacity: int | None, hourly_census: np.ndarray
+) -> tuple[float | None, float | None, str, str]:
+    """Imported sites' (amber, red) patients present, the basis and the rule in words:
+    the declared treatment spaces (85 %, 100 %), else the 90th and 97th percentiles of
+    the site's hourly census (the caller passes its last ``CENSUS_DAYS`` days)."""
+    if capacity:
+        amber, red = AMBER_SHARE * capacity, RED_SHARE * capacity
+        rule = (
+            f"patients present against the site's {capacity} treatment spaces: amber from "
+            f"{AMBER_SHARE:.0%} ({amber:g}), red from {RED_SHARE:.0%} ({red:g}); green below"
+        )
+        return amber, red, "capacity", rule
+    values = np.asarray(hourly_census, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return None, None, "none", "no capacity declared and no census to compare with"
+    amber, red = (float(np.percentile(values, q)) for q in (AMBER_PERCENTILE, RED_PERCENTILE))
+    rule = (
+        "no capacity declared: patients present against this site's own hourly census over "
+        f"the last {CENSUS_DAYS} days: amber from its {AMBER_PERCENTILE}th percentile "
+        f"({amber:.1f}), red from its {RED_PERCENTILE}th ({red:.1f}); green below"
+    )
+    return round(amber, 2), round(red, 2), "census_percentiles", rule
 
 
 def census_level(present: float | None, amber: float | None, red: float | None) -> str:

@@ -9,6 +9,12 @@ without a forecast answers 404 with the code ``no_forecast`` (and the command th
 makes one). Series are columnar: ``hours`` (or ``days``) once, then one array of
 values per series, in the same order.
 
+``/forecast/status`` is the headline: P(the Now status is red) in each of the next 8
+hours and P(FEDORU tension) tomorrow, on the Now status's own rule, with the Brier
+skill of each fit backtested on the last days of the history (null and a note when
+the data do not allow one). ``/forecast/risk`` is an earlier warning, a queue forming
+(>= 1 waiting per doctor), which the dashboard never calls saturation.
+
 A site's observed run (visits only: no doctors, no roster) has a census risk instead
 of the queue's (:mod:`hospiflow.forecast.census_risk`): ``/forecast/risk`` answers
 one hospital-wide row (key ``all``) with the census drivers and names the
@@ -24,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from apiflask import Schema, fields, validators
+from flask import current_app
 from marshmallow import RAISE
 
 from hospiflow.errors import NotFoundError
@@ -37,6 +44,7 @@ from hospiflow.web.components import (
     NUM,
     OPT_INT,
     OPT_NUM,
+    OPT_STR,
     STR,
     TRUE,
     arr,
@@ -210,6 +218,100 @@ BACKTEST = obj(
         },
     },
     {"saturation_definition": SATURATION_DEFINITION, "lacks": LACKS},
+)
+
+
+RED_SKILL = obj(
+    {
+        "hours_ahead": INT,
+        "brier_skill": {
+            **OPT_NUM,
+            "description": "1 - Brier / Brier of the hour-of-week base rate, on the test days",
+        },
+        "brier": NUM,
+        "cases": INT,
+    }
+)
+STATUS_RED = obj(
+    {
+        "from": {**ISO, "description": "The hour whose status the risk starts from (now)"},
+        "hours": {**arr(ISO), "description": "The next 8 hours (their start)"},
+        "probability": {**NUMS, "description": "P(department status red) in each hour"},
+        "hour_of_week_rate": {**NUMS, "description": "Share of red hours at that hour of week"},
+        "now": obj(
+            {
+                "red": BOOL,
+                "load": {**NUM, "description": "Worst load now over the red threshold (1 = red)"},
+            }
+        ),
+        "rule": {**STR, "description": "The Now status's rule the risk forecasts"},
+        "basis": {
+            "type": "string",
+            "enum": ["queue", "capacity", "census_percentiles"],
+            "description": "Waiting per doctor on duty, or (observed sites) patients present",
+        },
+        "skill": {**arr(RED_SKILL), "description": "Backtest of the same fit, per horizon"},
+        "mean_brier_skill": OPT_NUM,
+        "test_days": {**INT, "description": "Days of the backtest (the last of the history)"},
+        "test_base_rate": {**NUM, "description": "Share of red hours in those days"},
+    }
+)
+STATUS_TENSION = obj(
+    {
+        "day": {**STR, "description": "The local day (YYYY-MM-DD) the risk is for"},
+        "from_day": {**STR, "description": "The last complete day it starts from"},
+        "probability": {**NUM, "description": "P(FEDORU global tension level >= 3 that day)"},
+        "day_of_week_rate": NUM,
+        "today": obj({"level": INT, "tension": BOOL}),
+        "rule": STR,
+        "brier_skill": {**OPT_NUM, "description": "Over the day-of-week base rate, test days"},
+        "brier": NUM,
+        "test_days": INT,
+        "test_base_rate": NUM,
+        "cases": INT,
+    },
+    {
+        "not_available": {
+            "type": "object",
+            "additionalProperties": STR,
+            "description": "HET inputs the data lack, with the reason",
+        }
+    },
+)
+REASON = {
+    "type": ["string", "null"],
+    "enum": [
+        "short_history",
+        "never_seen",
+        "always_seen",
+        "last_unknown",
+        "no_state",
+        "no_census",
+        "predates",
+        "other",
+        None,
+    ],
+    "description": "The note as a stable code (null when the risk is there)",
+}
+STATUS = obj(
+    {
+        **HEADER,
+        "rule": {
+            **obj({"amber_waiting_per_doctor": NUM, "red_waiting_per_doctor": NUM}),
+            "description": "The status thresholds the forecast used",
+        },
+        "matches_now": {
+            **BOOL,
+            "description": "Whether they are this server's Now status thresholds (an "
+            "observed site: always, both use the census basis)",
+        },
+        "red": {"oneOf": [STATUS_RED, {"type": "null"}]},
+        "red_note": {**OPT_STR, "description": "Why there is no red risk (null when there is)"},
+        "tension": {"oneOf": [STATUS_TENSION, {"type": "null"}]},
+        "tension_note": {**OPT_STR, "description": "Why there is no tension risk"},
+        "red_reason": REASON,
+        "tension_reason": REASON,
+    }
 )
 
 
@@ -459,14 +561,16 @@ def _no_staffing(run: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
 @bp.get("/runs/<int:run_id>/forecast/risk")
 @bp.doc(
     responses={
-        200: _response(RISK, "Probability of saturation per hour and specialty, with drivers"),
+        200: _response(RISK, "Probability of a queue forming per hour and specialty, with drivers"),
         400: E400,
         404: E404,
     }
 )
 @no_query
 def risk(run_id: int) -> dict[str, Any]:
-    """Probability of saturation of every coming hour (168) and specialty, with its drivers:
+    """Probability of a queue forming (>= 1 waiting per doctor, an early warning below the Now
+    status's red, whose risk is ``/forecast/status``) of every coming hour (168) and
+    specialty, with its drivers:
     forecast arrivals, rostered doctors, expected utilisation and patients waiting. An
     observed run: one hospital-wide row, P(census >= threshold), with forecast arrivals,
     expected patients present and the threshold."""
@@ -536,6 +640,113 @@ def staffing(run_id: int) -> dict[str, Any]:
             "probability_rostered": extra("probability_rostered"),
             "probability_advised": extra("probability_advised"),
             "reachable": [[bool(v) for v in row] for row in reachable],
+        }
+
+    return limited(build)
+
+
+PREDATES = "the stored forecast predates the status risks: run `hospiflow forecast run --run {id}`"
+
+
+def _status_red(run: dict[str, Any], found: dict[str, Any]) -> dict[str, Any] | None:
+    red = found.get("red")
+    if not isinstance(red, dict):
+        return None
+    tz = run["timezone"]
+    rows = store.read_rows(get_db(), int(run["id"]), "status_red")
+    return {
+        "from": utc_iso(int(red["origin_ms"]), tz),
+        "hours": [utc_iso(int(r[0]), tz) for r in rows],
+        "probability": [round(float(r[2]), 4) for r in rows],
+        "hour_of_week_rate": [float((r[3] or {}).get("base_rate") or 0.0) for r in rows],
+        "now": {"red": bool(red["now"]["red"]), "load": round(float(red["now"]["load"]), 3)},
+        "rule": str(red["rule"]),
+        "basis": str(red.get("basis", "queue")),
+        "skill": [
+            {k: h[k] for k in ("hours_ahead", "brier_skill", "brier", "cases")}
+            for h in red["horizons"]
+        ],
+        "mean_brier_skill": red.get("mean_brier_skill"),
+        "test_days": int(red["test_days"]),
+        "test_base_rate": float(red["base_rate"]),
+    }
+
+
+def _status_tension(run: dict[str, Any], found: dict[str, Any]) -> dict[str, Any] | None:
+    t = found.get("tension")
+    rows = store.read_rows(get_db(), int(run["id"]), "tension")
+    if not isinstance(t, dict) or not rows:
+        return None
+    return {
+        "day": str(t["day"]),
+        "from_day": str(t["from_day"]),
+        "probability": round(float(rows[0][2]), 4),
+        "day_of_week_rate": float((rows[0][3] or {}).get("base_rate") or 0.0),
+        "today": {"level": int(t["today"]["level"]), "tension": bool(t["today"]["tension"])},
+        "rule": str(t["rule"]),
+        "brier_skill": t.get("brier_skill"),
+        "brier": float(t["brier"]),
+        "test_days": int(t["test_days"]),
+        "test_base_rate": float(t["base_rate"]),
+        "cases": int(t["cases"]),
+        **({"not_available": t["not_available"]} if t.get("not_available") else {}),
+    }
+
+
+def _reason(found: dict[str, Any], risk: str) -> str:
+    from hospiflow.forecast.status_forecast import reason_code
+
+    code = found.get(f"{risk}_reason")
+    return str(code) if code else reason_code(str(found.get(f"{risk}_note") or ""))
+
+
+@bp.get("/runs/<int:run_id>/forecast/status")
+@bp.doc(
+    responses={
+        200: _response(STATUS, "Risk of the Now status turning red, and of tension tomorrow"),
+        400: E400,
+        404: E404,
+    }
+)
+@no_query
+def status(run_id: int) -> dict[str, Any]:
+    """The headline risks, on the Now status's own rule: P(the department's status is red) in
+    each of the next 8 hours, and P(FEDORU global tension level >= 3) tomorrow, each with the
+    Brier skill of its fit backtested on the last days of the history; a risk the data do not
+    allow is null, and its note says why."""
+
+    def build() -> dict[str, Any]:
+        run = _run(run_id)
+        header = _header(run)
+        payload = header["payload"] or {}
+        found = payload.get("status_risk")
+        if not isinstance(found, dict):
+            note = PREDATES.format(id=run_id)
+            found = {
+                "red_note": note,
+                "red_reason": "predates",
+                "tension_note": note,
+                "tension_reason": "predates",
+            }
+        now_rule = data.status_rule(current_app.config)
+        rule = found.get("rule") or now_rule.as_dict()
+        red = _status_red(run, found)
+        observed = red is not None and red["basis"] != "queue"
+        return {
+            **_base(run, header),
+            "rule": {
+                k: float(rule[k]) for k in ("amber_waiting_per_doctor", "red_waiting_per_doctor")
+            },
+            "matches_now": observed
+            or float(rule["red_waiting_per_doctor"]) == now_rule.red_waiting_per_doctor,
+            "red": red,
+            "red_note": None if red is not None else str(found.get("red_note") or "not stored"),
+            "tension": (tension := _status_tension(run, found)),
+            "tension_note": None
+            if tension is not None
+            else str(found.get("tension_note") or "not stored"),
+            "red_reason": None if red is not None else _reason(found, "red"),
+            "tension_reason": None if tension is not None else _reason(found, "tension"),
         }
 
     return limited(build)

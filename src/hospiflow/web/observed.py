@@ -40,7 +40,7 @@ from hospiflow.store import feeds as store_feeds
 from hospiflow.store import observed as store
 from hospiflow.store import sites
 from hospiflow.store.timeconv import MS_PER_DAY, MS_PER_HOUR, MS_PER_MIN, now_ms
-from hospiflow.tension.status import census_status
+from hospiflow.tension.status import CENSUS_DAYS, census_status, census_thresholds
 from hospiflow.web.data import RECENT_ARRIVALS, RunContext, _round
 from hospiflow.web.timeutil import local_ms, utc_iso
 
@@ -48,9 +48,6 @@ MAX_STAY_MS = 73 * MS_PER_HOUR  # the importer refuses stays over 72 h
 OPEN_VISIT_HOURS = 24
 USUAL_WEEKS = 8
 WEEK_MS = 7 * MS_PER_DAY
-CENSUS_DAYS = 365
-AMBER_SHARE, RED_SHARE = 0.85, 1.0
-AMBER_PERCENTILE, RED_PERCENTILE = 90, 97
 NOT_IN_DATA = ["doctors"]
 FEED_STALE_SECONDS = 300.0  # default of the FEED_STALE_SECONDS setting
 
@@ -134,31 +131,17 @@ def _thresholds(
 def _thresholds_now(
     connection: Connection, run: RunContext, as_of: int
 ) -> tuple[float | None, float | None, str, str]:
-    """(amber, red) patients-present thresholds, the basis and the rule in words."""
+    """(amber, red) patients-present thresholds, the basis and the rule in words
+    (:func:`hospiflow.tension.status.census_thresholds`, the forecast's too)."""
     site = sites.site_of_run(connection, run.id)
     capacity = site.get("capacity_spaces") if site else None
     if capacity:
-        amber, red = AMBER_SHARE * capacity, RED_SHARE * capacity
-        rule = (
-            f"patients present against the site's {capacity} treatment spaces: amber from "
-            f"{AMBER_SHARE:.0%} ({amber:g}), red from {RED_SHARE:.0%} ({red:g}); green below"
-        )
-        return amber, red, "capacity", rule
+        return census_thresholds(capacity, np.empty(0))
     from hospiflow.store import census
 
     start = max(run.start_ms, as_of - CENSUS_DAYS * MS_PER_DAY)
     _hours, values = census.hourly(connection, run.id, start, as_of)
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return None, None, "none", "no capacity declared and no census to compare with"
-    amber, red = (float(np.percentile(values, q)) for q in (AMBER_PERCENTILE, RED_PERCENTILE))
-    rule = (
-        "no capacity declared: patients present against this site's own hourly census over "
-        f"the last {CENSUS_DAYS} days: amber from its {AMBER_PERCENTILE}th percentile "
-        f"({amber:.1f}), red from its {RED_PERCENTILE}th ({red:.1f}); green below"
-    )
-    return _round(amber, 2), _round(red, 2), "census_percentiles", rule
+    return census_thresholds(None, values)
 
 
 def _level(present: int, amber: float | None, red: float | None) -> str | None:

@@ -1,16 +1,19 @@
-// "Forecast": the next 7 days of arrivals with their uncertainty bands, the risk of
-// saturation per hour and specialty (heatmap), the staffing gap, and how good the
-// forecasts were on the past (backtest scores, in plain words).
-// A site's observed data (no doctors, no rosters) have one hospital-wide risk, defined on
-// the patients present against the site's declared spaces or its own 95th percentile: a
-// heat strip over the expected patients present and the threshold, the definition in a
-// sentence, the next 8 hours of patients present, and no staffing advice (said plainly).
+// "Forecast": first the headline risks on the Now status's own rule (the status turning
+// red in each of the next 8 hours; FEDORU hospital tension tomorrow), each with the Brier
+// skill its fit had when backtested; then the next 7 days of arrivals with their
+// uncertainty bands, the risk of a queue forming (>= 1 waiting per doctor) per hour and
+// specialty (heatmap), the staffing gap, and how good the forecasts were on the past.
+// A site's observed data (no doctors, no rosters): the red risk is on the census basis of
+// its Now status; the 7-day risk is crowding (patients present against the site's declared
+// spaces or its own 95th percentile): a heat strip over the expected patients present and
+// the threshold, the definition in a sentence, the next 8 hours of patients present, and
+// no staffing advice (said plainly). "Saturated" is only ever the Now status's red.
 // Everything comes from the stored forecast (`hospiflow forecast run`, refreshed every
 // simulated hour in live mode); names from data go in as text, never as HTML.
 
 import { get } from "../api.js";
 import { draw, panel, showEmpty, showError, wallClock } from "../charts.js";
-import { formatNumber, formatTime, language, t } from "../i18n.js";
+import { formatNumber, formatTime, has, language, t } from "../i18n.js";
 import { catalogOf, el, isObserved, lacks, noRun, select, viewHeader } from "./common.js";
 
 // white -> amber -> red -> dark red: low risk fades out, high risk stands out
@@ -38,6 +41,12 @@ export async function render(container, state) {
   const catalog = await catalogOf(run.id);
   const note = el("p", { class: "muted" });
   container.append(viewHeader("forecast.title", run, note));
+  const headline = el("div", { class: "grid forecast-status" });
+  container.append(headline);
+  const redRisk = panel(headline, "forecast.status.red");
+  redRisk.section.dataset.risk = "status-red";
+  const tension = el("section", { class: "panel forecast-tension", "data-risk": "tension" });
+  headline.append(tension);
   const words = el("section", { class: "panel forecast-scores" });
   container.append(words);
   const options = { key: "all" };
@@ -61,7 +70,8 @@ export async function render(container, state) {
     status = (await get(`/runs/${run.id}`)).run.forecast || {};
     if (!status.generated_at) {
       const reason = t(isObserved(run) ? "forecast.missing_observed" : "forecast.missing", { command: `hospiflow forecast run --run ${run.id}` });
-      for (const p of [arrivals, risk, staffing, daily]) showEmpty(p, reason);
+      for (const p of [redRisk, arrivals, risk, staffing, daily]) showEmpty(p, reason);
+      paintTension(null, reason);
       noRoster(null);
       note.textContent = "";
       await paintScores();
@@ -71,7 +81,8 @@ export async function render(container, state) {
       forecast = await get(`/runs/${run.id}/forecast`, { by: "specialty", horizon: 168 });
     } catch (error) {
       const reason = error.code === "no_forecast" ? error.message : null;
-      for (const p of [arrivals, risk, staffing, daily]) reason ? showEmpty(p, reason) : showError(p, error);
+      for (const p of [redRisk, arrivals, risk, staffing, daily]) reason ? showEmpty(p, reason) : showError(p, error);
+      paintTension(null, reason || t("common.error", { message: error.message }));
       note.textContent = "";
       await paintScores();
       return;
@@ -82,6 +93,7 @@ export async function render(container, state) {
       generated: formatTime(forecast.generated_at, run.timezone),
     });
     paintControls();
+    await paintStatus();
     await paintArrivals();
     await paintDaily();
     await paintOccupancy(forecast.occupancy);
@@ -101,6 +113,93 @@ export async function render(container, state) {
     if (staff) paintStaffing(staff);
     noRoster(risky || forecast);
     await paintScores();
+  }
+
+  // The headline: P(status red) in each of the next 8 hours, bars over the usual share of red
+  // hours at that hour of the week, the rule in words and the backtested skill beside it.
+  async function paintStatus() {
+    let body;
+    try {
+      body = await get(`/runs/${run.id}/forecast/status`);
+    } catch (error) {
+      showError(redRisk, error);
+      paintTension(null, t("common.error", { message: error.message }));
+      return;
+    }
+    paintTension(body.tension, reasonText(body.tension_note, body.tension_reason));
+    tension.dataset.reason = body.tension_reason || "";
+    redRisk.section.dataset.reason = body.red_reason || "";
+    redRisk.section.querySelectorAll("p.status-caption").forEach((p) => p.remove());
+    const r = body.red;
+    if (!r) {
+      showEmpty(redRisk, reasonText(body.red_note, body.red_reason));
+      redRisk.section.dataset.available = "false";
+      return;
+    }
+    redRisk.section.dataset.available = "true";
+    const x = r.hours.map((h) => wallClock(h, run.timezone));
+    const rows = r.hours.map((hour, i) => ({
+      hour, probability_red: r.probability[i], usual_for_hour_of_week: r.hour_of_week_rate[i],
+      backtest_brier_skill: r.skill[i] ? r.skill[i].brier_skill : null,
+    }));
+    const skills = r.skill.map((s) => (s.brier_skill == null ? NaN : s.brier_skill));
+    await draw(redRisk, [
+      {
+        type: "bar", x, y: r.probability, name: t("forecast.status.series"),
+        marker: { color: r.probability, colorscale: RISK_SCALE, cmin: 0, cmax: 1, line: { color: "#7a0c0c", width: 1 } },
+        text: r.probability.map((p) => `${formatNumber(100 * p, 0)} %`), textposition: "outside", cliponaxis: false,
+        customdata: r.hour_of_week_rate.map((u, i) => [u, skills[i]]),
+        hovertemplate: `%{x|%a %-d %b %H:%M}<br>${label("forecast.status.series")}%{y:.0%}`
+          + `<br>${label("forecast.status.usual")}%{customdata[0]:.0%}`
+          + `<br>${label("forecast.status.skill_short")}%{customdata[1]:.0%}<extra></extra>`,
+      },
+      {
+        type: "scatter", mode: "lines+markers", x, y: r.hour_of_week_rate, name: t("forecast.status.usual"),
+        line: { color: "#555", width: 2, dash: "dot" }, hoverinfo: "skip",
+      },
+    ], {
+      xaxis: { ...HOURS_AXIS, title: { text: t("axis.local_time", { tz: run.timezone }) } },
+      yaxis: { title: { text: t("forecast.status.axis") }, tickformat: ".0%", range: [0, Math.min(1, Math.max(0.25, ...r.probability, ...r.hour_of_week_rate) * 1.25)] },
+      legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" }, hovermode: "closest", margin: { t: 56, r: 16, b: 56, l: 72 },
+    }, rows);
+    const pct = (v) => (v == null || !Number.isFinite(v) ? "–" : formatNumber(100 * v, 0));
+    const nowKey = r.now.red ? "forecast.status.now_red" : "forecast.status.now_not_red";
+    const caption = (text, extra = "") => redRisk.section.append(el("p", { class: `muted status-caption ${extra}`.trim(), text }));
+    caption(t(nowKey, { load: pct(r.now.load) }));
+    caption(t(`forecast.status.rule.${r.basis}`, { red: formatNumber(body.rule.red_waiting_per_doctor, 0) }));
+    caption(t("forecast.status.skill", {
+      days: formatNumber(r.test_days, 0), one: pct(skills[0]), eight: pct(skills[skills.length - 1]),
+      mean: pct(r.mean_brier_skill), base: pct(r.test_base_rate),
+    }), "status-skill");
+    if (!body.matches_now) caption(t("forecast.status.mismatch", { red: formatNumber(body.rule.red_waiting_per_doctor, 0) }), "warning");
+  }
+
+  // Why a risk is unavailable, in the page's language when the server gave a known code.
+  function reasonText(note, code) {
+    const key = `forecast.status.reason.${code}`;
+    if (!code || code === "other" || !has(key)) return note || "";
+    return t(key, { command: `hospiflow forecast run --run ${run.id}` });
+  }
+
+  // Tension tomorrow: one probability and its backtested skill, or why there is none.
+  function paintTension(body, note) {
+    tension.replaceChildren(el("h3", { i18n: "forecast.status.tension" }));
+    if (!body) {
+      tension.dataset.available = "false";
+      tension.append(el("p", { class: "empty", text: t("forecast.status.unavailable", { reason: note || "" }) }));
+      return;
+    }
+    tension.dataset.available = "true";
+    const pct = (v) => (v == null || !Number.isFinite(v) ? "–" : formatNumber(100 * v, 0));
+    tension.append(
+      el("p", { class: "big-number", text: `${pct(body.probability)} %` }),
+      el("p", { text: t("forecast.status.tension.for", { day: body.day, from: body.from_day, level: formatNumber(body.today.level, 0) }) }),
+      el("p", { class: "muted", text: t("forecast.status.tension.usual", { base: pct(body.day_of_week_rate) }) }),
+      el("p", { class: "muted status-skill", text: t("forecast.status.tension.skill", {
+        days: formatNumber(body.test_days, 0), skill: pct(body.brier_skill), base: pct(body.test_base_rate),
+      }) }),
+      el("p", { class: "muted", text: t("forecast.status.tension.rule") }),
+    );
   }
 
   // A site's records hold no doctors and no roster: there is no staffing gap to work out.
@@ -245,6 +344,10 @@ export async function render(container, state) {
       hovermode: "closest", margin: { t: 16, r: 16, b: 56, l: 72 },
     }, rows);
     ruleCaption(definitionSentence(body));
+    const title = risk.section.querySelector("h3");
+    title.dataset.i18n = "forecast.risk.census";
+    title.textContent = t("forecast.risk.census");
+    risk.chart.setAttribute("aria-label", t("forecast.risk.census"));
     risk.section.dataset.definition = body.saturation_definition || "";
   }
 
