@@ -620,3 +620,42 @@ def test_validation_in_worker_processes_gives_the_same_items(tmp_path, monkeypat
     assert reasons == ["invalid_resource", "bad_json", "invalid_resource"]
     with pytest.raises(IngestError):
         list(fhir.read([path], ReadOptions(settings={"workers": 0})))
+
+
+def test_automatic_workers_that_die_leave_the_file_to_this_process(tmp_path, monkeypatch):
+    """With automatic workers, a pool whose processes die (a program
+    without the ``__main__`` guard) costs nothing but speed: every line is still
+    validated, in this process, and the items are those of one process; workers
+    chosen in the settings raise instead."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    class DeadPool:
+        submitted = 0
+
+        def submit(self, *args):
+            DeadPool.submitted += 1
+            future: Future = Future()
+            future.set_exception(BrokenProcessPool("gone"))
+            return future
+
+        def shutdown(self, **kwargs):
+            pass
+
+    monkeypatch.setattr(fhir, "_CHUNK", 7)
+    monkeypatch.setattr(fhir, "POOL_MIN_BYTES", 0)
+    folder = tmp_path / "bulk"
+    fhir.write_ndjson(first_visits(generated_visits(40)), folder, WRITE)
+    path = folder / "Encounter.ndjson"
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(encounter("bad", status=7)) + "\n")
+    one = list(fhir.read([path], ReadOptions(timezone=ZONE, settings={"workers": 1})))
+    monkeypatch.setattr(
+        fhir._Context, "pool", lambda self: self.pools.append(DeadPool()) or self.pools[0]
+    )
+    auto = ReadOptions(timezone=ZONE, settings={"workers": "auto"})
+    assert list(fhir.read([path], auto)) == one
+    assert DeadPool.submitted > 0  # the pool was tried
+    assert [i.reason for i in one if isinstance(i, Rejection)] == ["invalid_resource"]
+    with pytest.raises(IngestError, match="worker process died"):
+        list(fhir.read([path], ReadOptions(timezone=ZONE, settings={"workers": 2})))

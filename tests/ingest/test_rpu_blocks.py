@@ -104,6 +104,28 @@ def test_the_block_path_reads_every_row_as_the_row_path_does(tmp_path, monkeypat
     assert len(by_rows) == len(ROWS) - 1  # the blank line only is skipped
 
 
+@pytest.mark.parametrize("block", [rpu.BLOCK, 4])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_unquoted_blocks_split_by_pandas_read_as_the_row_path_does(
+    tmp_path, monkeypatch, block, newline
+):
+    """Blocks without a quote are cut by pandas (short rows, blank and trailing-separator
+    lines included): the very same items and line numbers as the csv module's rows."""
+    monkeypatch.setattr(rpu, "BLOCK", block)
+    split = rpu._split
+    calls = []
+    monkeypatch.setattr(rpu, "_split", lambda *args: calls.append(1) or split(*args))
+    rows = [row for row in ROWS if '"' not in row]
+    path = tmp_path / "rpu.csv"
+    path.write_text(newline.join([HEADER, *rows]) + newline, encoding="utf-8", newline="")
+    by_rows = list(rpu.read_rows([path], OPTIONS))
+    got = list(rpu.read_batches([path], OPTIONS))
+    flat = [r for i in got for r in (i.records() if isinstance(i, VisitBatch) else [i])]
+    assert flat == by_rows
+    assert len(calls) == -(-len(rows) // block)  # every block went through pandas
+    assert len(by_rows) == len(rows) - 1  # the blank line only is skipped
+
+
 def test_missing_optional_columns_read_alike(tmp_path):
     """A layout with absent columns (no ids, no first-seen, no SORTIE): the padded case."""
     path = extract(

@@ -116,10 +116,16 @@ hospiflow reads are left out: each nested element costs the reader a model.
 model per nested element, in Python (about 25 times a ``json.loads`` of the
 line for the Encounters written here). ``options.settings["workers"]`` (an
 integer, or "auto" for one per CPU; default 1) validates NDJSON lines in that
-many processes (``spawn``: a program calling ``read`` needs the
-``if __name__ == "__main__"`` guard), chunks of 500 lines, order kept; every
-resource is still fully validated, and the results are identical. Bundles are
-validated in-process. Measured on 20,000 encounters written by
+many processes, started once per ``read`` (``spawn``), chunks of 500 lines,
+order kept; every resource is still fully validated, and the results are
+identical. "auto" uses them only for files of ``POOL_MIN_BYTES`` or more
+(starting them costs more than they save on a small file), and if they die
+(a program calling ``read`` without the ``if __name__ == "__main__"`` guard)
+this process validates the rest; a number of processes raises instead.
+Bundles are validated in-process. Why not "auto" by default: on this shared
+2-core machine under a load of 4-6 (``benchmarks/ingest.py --quick``, 20,000
+encounters) two processes read 1,100 encounters/s against 1,900/s in one,
+each process waiting on the others' turn on the cores. Measured on 20,000 encounters written by
 ``write_ndjson`` (+ 6,667 Patients, 15,000 Conditions), on a shared 2-core
 machine under a load of 5-9: ``json.loads`` alone 27,000 lines/s (36,000 per
 CPU-second); ``json.loads`` + R4B Encounter 2,200/s (3,100 per CPU-second);
@@ -505,6 +511,27 @@ class _Context:
     zone: tzinfo
     classes: frozenset[str]
     workers: int = 1
+    auto: bool = False  # workers chosen by ``read``: only for large files, never an error
+    pools: list[ProcessPoolExecutor] = field(default_factory=list, compare=False)
+
+    def workers_for(self, path: Path) -> int:
+        """Processes validating ``path``: none of its own for a small file when automatic
+        (starting them costs more than they save below ``POOL_MIN_BYTES``)."""
+        if self.auto and path.stat().st_size < POOL_MIN_BYTES:
+            return 1
+        return self.workers
+
+    def pool(self) -> ProcessPoolExecutor:
+        """The validation processes, started once for every file of a ``read``."""
+        if not self.pools:
+            spawn = multiprocessing.get_context("spawn")  # no fork of a threaded server
+            self.pools.append(ProcessPoolExecutor(max_workers=self.workers, mp_context=spawn))
+        return self.pools[0]
+
+    def close(self) -> None:
+        for pool in self.pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+        self.pools.clear()
 
     @classmethod
     def of(cls, options: ReadOptions) -> _Context:
@@ -517,11 +544,12 @@ class _Context:
         if not classes:
             raise IngestError("no encounter class given", where="encounter_class")
         workers = options.settings.get("workers", 1)
-        if workers == "auto":
+        auto = workers == "auto"
+        if auto:
             workers = os.cpu_count() or 1
         if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
             raise IngestError("a number of processes from 1 to 64, or 'auto'", where="workers")
-        return cls(_zone(options.timezone), classes, workers)
+        return cls(_zone(options.timezone), classes, workers, auto)
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -874,6 +902,7 @@ def _check_lines(kind: str, lines: list[str], classes: frozenset[str]) -> list[V
 
 
 _CHUNK = 500  # lines a worker validates at once
+POOL_MIN_BYTES = 2_000_000  # NDJSON files smaller than this are validated in-process when automatic
 
 
 def _chunks(lines: Iterator[tuple[int, str]]) -> Iterator[list[tuple[int, str]]]:
@@ -890,38 +919,48 @@ def _chunks(lines: Iterator[tuple[int, str]]) -> Iterator[list[tuple[int, str]]]
 def _checked(
     source: _Source, context: _Context
 ) -> Iterator[tuple[str, dict[str, Any] | None, Item | None, Verdict]]:
-    """Each line's (location, resource, Rejection, R4B verdict); with ``workers`` > 1,
-    R4B validation runs in that many processes, chunks in flight bounded, order kept."""
+    """Each line's (location, resource, Rejection, R4B verdict); with more than one
+    worker, R4B validation runs in the context's processes, chunks in flight bounded,
+    order kept. Automatic workers that die (a program without the ``__main__``
+    guard, memory) leave the rest of the file to this process; chosen ones raise."""
     name, kind = source.path.name, source.kind or ""
-    if context.workers <= 1:
+    workers = context.workers_for(source.path)
+    if workers <= 1:
         for where, resource, problem in _resources(name, kind, _ndjson(source.path)):
             yield where, resource, problem, _UNCHECKED
         return
-    spawn = multiprocessing.get_context("spawn")  # no fork of a threaded server
-    pool = ProcessPoolExecutor(max_workers=context.workers, mp_context=spawn)
-    pending: deque[tuple[list[tuple[int, str]], Future[list[Verdict]]]] = deque()
-    try:
-        chunks = _chunks(_ndjson(source.path))
-        while True:
-            while len(pending) < 2 * context.workers:
-                chunk = next(chunks, None)
-                if chunk is None:
-                    break
-                lines = [line for _, line in chunk]
-                pending.append((chunk, pool.submit(_check_lines, kind, lines, context.classes)))
-            if not pending:
-                return
-            chunk, future = pending.popleft()
-            try:
-                verdicts = future.result()
-            except BrokenProcessPool as error:
+    pool: ProcessPoolExecutor | None = context.pool()
+    pending: deque[tuple[list[tuple[int, str]], Future[list[Verdict]] | None]] = deque()
+    chunks = _chunks(_ndjson(source.path))
+    while True:
+        while len(pending) < 2 * workers:
+            chunk = next(chunks, None)
+            if chunk is None:
+                break
+            lines = [line for _, line in chunk]
+            future = (
+                None if pool is None else pool.submit(_check_lines, kind, lines, context.classes)
+            )
+            pending.append((chunk, future))
+        if not pending:
+            return
+        chunk, future = pending.popleft()
+        try:
+            verdicts = (
+                _check_lines(kind, [line for _, line in chunk], context.classes)
+                if future is None
+                else future.result()
+            )
+        except BrokenProcessPool as error:
+            if not context.auto:
                 message = "a validation worker process died (memory? __main__ guard?)"
                 raise IngestError(message, where="workers") from error
-            parsed = _resources(name, kind, chunk)
-            for (where, resource, problem), verdict in zip(parsed, verdicts, strict=True):
-                yield where, resource, problem, verdict
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+            pool = None  # this process validates the rest, this chunk included
+            pending = deque((c, None) for c, _ in pending)
+            verdicts = _check_lines(kind, [line for _, line in chunk], context.classes)
+        parsed = _resources(name, kind, chunk)
+        for (where, resource, problem), verdict in zip(parsed, verdicts, strict=True):
+            yield where, resource, problem, verdict
 
 
 def _index_ndjson(source: _Source, index: _Index, context: _Context) -> Iterator[Item]:
@@ -1024,13 +1063,16 @@ def read(paths: Sequence[Path], options: ReadOptions) -> Iterator[Item]:
     context = _Context.of(options)
     sources = _sources(paths)
     index = _Index()
-    for source in _companions(sources):
-        yield from _index_ndjson(source, index, context)
-    for source in sources:
-        if not source.ndjson:
-            yield from _read_bundle(source.path, index, context)
-        elif source.kind == "Encounter":
-            yield from _read_encounters(source, index, context)
+    try:
+        for source in _companions(sources):
+            yield from _index_ndjson(source, index, context)
+        for source in sources:
+            if not source.ndjson:
+                yield from _read_bundle(source.path, index, context)
+            elif source.kind == "Encounter":
+                yield from _read_encounters(source, index, context)
+    finally:
+        context.close()
 
 
 # --- writing ----------------------------------------------------------------------------------

@@ -23,7 +23,8 @@ recorded as a ``failed`` batch with its error.
 Readers that parse blocks of rows at once (``rpu.read_batches``) hand over
 ``VisitBatch``es: ``_Visits.rows`` turns them into the same rows as
 ``_Visits.row`` does records, column by column. A run's first import keeps
-its rows in memory and writes them at the end in one bulk insert (``_Pending``).
+its rows in memory to find repeats, and inserts the new ones on a thread of
+its own meanwhile, in the same transaction (``_Pending``).
 
 Checks applied to every visit, whatever its source: arrival not in the
 future (over a day ahead) unless ``allow_future`` (MIMIC-IV shifts dates
@@ -35,12 +36,14 @@ from __future__ import annotations
 
 import gc
 import itertools
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -56,7 +59,7 @@ from hospiflow.records import ICD9, ICD10, HourlyCount, Rejection, VisitRecord
 from hospiflow.store import rollups, schema, sites
 from hospiflow.store.quality import run_totals
 from hospiflow.store.timeconv import now_ms
-from hospiflow.store.writer import insert_rows
+from hospiflow.store.writer import InsertThread, insert_rows
 
 MAX_STAY_HOURS = 72
 CHUNK = 5_000  # records looked up and written together
@@ -185,6 +188,8 @@ class _Visits:
             )
         }
         self.unknown = self.specialty_idx[sites.UNKNOWN_SPECIALTY]
+        # held around any use of the connection (a first import inserts on another thread)
+        self.lock: AbstractContextManager[Any] = nullcontext()
         self.rejected_day_ms: int | None = None  # local day of the last visit refused
         self._patients: dict[str, str] = {}  # raw id -> pseudonym, this import only (memory)
         self._offsets: dict[int, int] = {}
@@ -292,77 +297,48 @@ class _Visits:
         quarters, where = np.unique(arrival_ms // _QUARTER_MS, return_inverse=True)
         offsets = np.array([self._offset_ms(q * _QUARTER_MS) for q in quarters.tolist()])
         local_ms = arrival_ms + offsets[where]
-        departure_ms = [
-            d if h else None
-            for d, h in zip(departure[kept].tolist(), has_departure[kept].tolist(), strict=True)
-        ]
-        wait = ((seen[kept] - arrival_ms) / MS_PER_MIN).tolist()
-        wait_min = [w if h else None for w, h in zip(wait, has_seen[kept].tolist(), strict=True)]
-        stay = ((departure[kept] - arrival_ms) / MS_PER_MIN).tolist()
-        los_min = [
-            w if h else None for w, h in zip(stay, has_departure[kept].tolist(), strict=True)
-        ]
+        has_departure, has_seen = has_departure[kept], has_seen[kept]
+        departure_ms = _or_none(departure[kept], has_departure)
+        wait_min = _or_none((seen[kept] - arrival_ms) / MS_PER_MIN, has_seen)
+        los_min = _or_none((departure[kept] - arrival_ms) / MS_PER_MIN, has_departure)
         arrivals, locals_ = arrival_ms.tolist(), local_ms.tolist()
         diagnosis, specialty = pick(batch.diagnosis), pick(batch.specialty)
         keys = list(zip(diagnosis, pick(batch.diagnosis_system), specialty, strict=True))
         classes = {key: self._classify_key(key, n) for key, n in Counter(keys).items()}
-        classified = [classes[key] for key in keys]
-        pseudonym = self.pseudo.pseudonym
-        patients = self._patients
-        visit_keys: list[str] = []
-        pseudonyms: list[str] = []
-        for visit_id, patient_id, arrived, departed, code, named in zip(
+        pathologies, specialties, codes, systems = zip(*map(classes.__getitem__, keys), strict=True)
+        visit_keys, pseudonyms = self._keys(
             pick(batch.visit_id),
             pick(batch.patient_id),
             arrivals,
             departure_ms,
             diagnosis,
             specialty,
-            strict=True,
-        ):
-            if visit_id:
-                key = pseudonym("visit", visit_id)
-            elif patient_id:
-                key = pseudonym("content", f"{patient_id}|{arrived}")
-            else:
-                key = pseudonym("content", f"|{arrived}|{departed}|{code}|{named}")
-            visit_keys.append(key)
-            if patient_id:
-                patient = patients.get(patient_id)
-                if patient is None:
-                    patient = pseudonym("patient", patient_id)
-                    if len(patients) < 1_000_000:
-                        patients[patient_id] = patient
-                pseudonyms.append(patient)
-            else:
-                pseudonyms.append(key)
-        ages = list(pick(batch.age_years))
-        for at, born in enumerate(pick(batch.birth_date)):
-            if born is not None:
-                ages[at] = age_at(born, _EPOCH_DATE + timedelta(days=locals_[at] // MS_PER_DAY))
-        ages = [a if a is None or 0 <= a <= 130 else None for a in ages]
+        )
+        ages = _ages(pick(batch.age_years), pick(batch.birth_date), local_ms)
+        pseudonym = self.pseudo.pseudonym
         sexes = _each(pick(batch.sex), lambda sex: sex[:1].upper() if sex else None)
         areas = _each(pick(batch.postcode), lambda code: area_of(code) if code else None)
         doctors = _each(
             pick(batch.doctor_id), lambda doctor: pseudonym("doctor", doctor) if doctor else None
         )
+        dispositions = _each(pick(batch.disposition), lambda d: None if d is None else int(d))
         rows = list(
             zip(
                 itertools.repeat(self.run_id),
                 itertools.repeat(0),
                 pseudonyms,
-                [c[0] for c in classified],
-                [c[2] for c in classified],
-                [c[1] for c in classified],
+                pathologies,
+                codes,
+                specialties,
                 pick(batch.acuity),
                 arrivals,
                 locals_,
                 departure_ms,
                 wait_min,
                 los_min,
-                [None if d is None else int(d) for d in pick(batch.disposition)],
+                dispositions,
                 visit_keys,
-                [c[3] for c in classified],
+                systems,
                 ages,
                 sexes,
                 areas,
@@ -370,6 +346,47 @@ class _Visits:
             )
         )
         return rows + late if late else rows
+
+    def _keys(
+        self,
+        visit_ids: list[str | None],
+        patient_ids: list[str | None],
+        arrivals: list[int],
+        departures: list[int | None],
+        diagnoses: list[str | None],
+        specialties: list[str | None],
+    ) -> tuple[list[str], list[str]]:
+        """Visit keys and patient pseudonyms of a batch's rows, as ``row`` makes them.
+
+        Why a loop of its own: one keyed hash per visit is most of a batch's cost;
+        a visit id of every row (the usual extract) goes through
+        ``Pseudonymiser.pseudonyms`` in one call, a patient once per distinct id.
+        """
+        pseudonym = self.pseudo.pseudonym
+        if all(visit_ids):
+            keys = self.pseudo.pseudonyms("visit", visit_ids)  # type: ignore[arg-type]  # all set
+        else:
+            keys = []
+            for visit_id, patient_id, arrived, departed, code, named in zip(
+                visit_ids, patient_ids, arrivals, departures, diagnoses, specialties, strict=True
+            ):
+                if visit_id:
+                    keys.append(pseudonym("visit", visit_id))
+                elif patient_id:
+                    keys.append(pseudonym("content", f"{patient_id}|{arrived}"))
+                else:
+                    keys.append(pseudonym("content", f"|{arrived}|{departed}|{code}|{named}"))
+        patients = self._patients
+        unknown = [p for p in dict.fromkeys(patient_ids) if p and p not in patients]
+        found = dict(zip(unknown, self.pseudo.pseudonyms("patient", unknown), strict=True))
+        if len(patients) < 1_000_000:
+            patients.update(found)
+        found_get, patients_get = found.get, patients.get
+        pseudonyms = [
+            (found_get(p) or patients_get(p)) if p else key
+            for p, key in zip(patient_ids, keys, strict=True)
+        ]
+        return keys, pseudonyms  # type: ignore[return-value]  # a patient id always has one
 
     def _offset_ms(self, utc_ms: int) -> int:
         """The zone's UTC offset at an instant, cached per quarter hour (when zones change)."""
@@ -442,7 +459,9 @@ class _Visits:
         if specialty:
             named = specialty.strip()[:64]
             if named not in self.specialty_idx:
-                self.specialty_idx[named] = sites.add_specialty(self.connection, self.run_id, named)
+                with self.lock:
+                    added = sites.add_specialty(self.connection, self.run_id, named)
+                self.specialty_idx[named] = added
             specialty_idx = self.specialty_idx[named]
         if specialty_idx is None:
             specialty_idx = self.unknown
@@ -528,7 +547,9 @@ def _run_import(
     counts: dict[int, int] = {}
     next_patient = _next_patient_no(connection, run_id)
     # a run's first import keeps its rows until the end (``_Pending``); later ones look up
-    pending = _Pending() if next_patient == 1 else None
+    pending = _Pending(connection) if next_patient == 1 else None
+    if pending is not None:
+        visits.lock = pending.lock  # its inserts run on their own thread meanwhile
     written: set[str] | None = None
     if pending is None and connection.dialect.name == "postgresql":
         # fresh statistics, so the visit-key look-ups use ix_visits_key rather than
@@ -536,51 +557,57 @@ def _run_import(
         connection.exec_driver_sql("ANALYZE visits")
     chunk: list[tuple[Any, ...]] = []
     first = last = None
-    for item in items:
-        if isinstance(item, VisitRecord | VisitBatch):
-            if isinstance(item, VisitRecord):
+    try:
+        for item in items:
+            if isinstance(item, VisitRecord | VisitBatch):
+                if isinstance(item, VisitRecord):
+                    summary.read += 1
+                    row = visits.row(item)
+                    if isinstance(row, Rejection):
+                        quarantine.add(row, visits.rejected_day_ms)  # its arrival's local day
+                        continue
+                    chunk.append(row)
+                    low = high = row[7]
+                else:
+                    summary.read += len(item)
+                    rows = visits.rows(item, quarantine)
+                    if not rows:
+                        continue
+                    chunk += rows
+                    low, high = min(r[7] for r in rows), max(r[7] for r in rows)
+                first = low if first is None or low < first else first
+                last = high if last is None or high > last else last
+                if len(chunk) >= CHUNK:
+                    next_patient = _write_chunk(
+                        connection, run_id, chunk, summary, next_patient, written, pending
+                    )
+                    chunk = []
+                    if pending is not None and len(pending.rows) >= PENDING_MAX:
+                        written = pending.flush()  # memory bound: look up from now on
+                        pending = None
+                        visits.lock = nullcontext()
+                    if progress is not None:
+                        progress(summary.read)
+            elif isinstance(item, Rejection):
                 summary.read += 1
-                row = visits.row(item)
-                if isinstance(row, Rejection):
-                    quarantine.add(row, visits.rejected_day_ms)  # its arrival's local day
-                    continue
-                chunk.append(row)
-                low = high = row[7]
-            else:
-                summary.read += len(item)
-                rows = visits.rows(item, quarantine)
-                if not rows:
-                    continue
-                chunk += rows
-                low, high = min(r[7] for r in rows), max(r[7] for r in rows)
-            first = low if first is None or low < first else first
-            last = high if last is None or high > last else last
-            if len(chunk) >= CHUNK:
-                next_patient = _write_chunk(
-                    connection, run_id, chunk, summary, next_patient, written, pending
-                )
-                chunk = []
-                if pending is not None and len(pending.rows) >= PENDING_MAX:
-                    written = pending.flush(connection)  # memory bound: look up from now on
-                    pending = None
-                if progress is not None:
-                    progress(summary.read)
-        elif isinstance(item, Rejection):
-            summary.read += 1
-            quarantine.add(item)
-        elif isinstance(item, HourlyCount):
-            summary.read += 1
-            hour_ms = _ms(item.hour_start)
-            counts[hour_ms] = counts.get(hour_ms, 0) + item.arrivals
-    if chunk:
-        _write_chunk(connection, run_id, chunk, summary, next_patient, written, pending)
-    span: tuple[Any, ...] | None = None
-    totals: dict[str, Any] | None = None
-    measures: dict[str, np.ndarray] | None = None
-    if pending is not None:  # the run holds this import's rows only: count them here
-        span, totals = pending.span(), pending.totals(visits.unknown)
-        measures = pending.measures()
-        pending.flush(connection)
+                quarantine.add(item)
+            elif isinstance(item, HourlyCount):
+                summary.read += 1
+                hour_ms = _ms(item.hour_start)
+                counts[hour_ms] = counts.get(hour_ms, 0) + item.arrivals
+        if chunk:
+            _write_chunk(connection, run_id, chunk, summary, next_patient, written, pending)
+        span: tuple[Any, ...] | None = None
+        totals: dict[str, Any] | None = None
+        measures: dict[str, np.ndarray] | None = None
+        if pending is not None:  # the run holds this import's rows only: count them here
+            span, totals = pending.span(), pending.totals(visits.unknown)
+            measures = pending.measures()
+            pending.flush()
+    except BaseException:
+        if pending is not None:
+            pending.abandon()  # before the rollback: no insert may run during it
+        raise
     if progress is not None:
         progress(summary.read)
     if counts:
@@ -679,53 +706,104 @@ def _write_chunk(
 
 
 class _Pending:
-    """The visit rows of a run's first import, written at its end.
+    """The visit rows of a run's first import, kept until its end and inserted meanwhile.
 
     Why: nothing else is in the run, so repeated keys are found here (no
-    query), the run's span and the Data quality totals are counted from the
-    rows (no scan of what was just written), and the rows go to the table in
-    one bulk insert, with the table's indexes rebuilt afterwards on SQLite
-    when the import outweighs the table (sorting an index once is several
-    times cheaper than a million B-tree insertions at random places).
+    query), and the run's span and the Data quality totals are counted from
+    the rows (no scan of what was just written). New rows are inserted as
+    they come by an ``InsertThread``, so the database's work overlaps with the
+    parsing of the next rows; a later correction of a row already sent is
+    applied by one update at the end. On SQLite, once the import outweighs
+    the table, the table's indexes are dropped (inside the transaction) and
+    rebuilt at the end: sorting an index once is several times cheaper than a
+    million B-tree insertions at random places.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, connection: Connection) -> None:
         self.rows: dict[str, tuple[Any, ...]] = {}  # visit key -> row, in order of arrival
+        self.corrected: dict[str, tuple[Any, ...]] = {}  # rows sent, then corrected
+        self.connection = connection
+        self.inserts = InsertThread(connection, "visits", VISIT_COLUMNS)
+        self.lock = self.inserts.lock  # for any other use of the connection meanwhile
+        sqlite = connection.dialect.name == "sqlite"
+        self.outweigh = _largest_id(connection) if sqlite else None  # rows that rebuild
+        self.indexes: list[str] = []  # the SQL that makes the dropped indexes again
 
     def add(
         self, latest: dict[str, tuple[Any, ...]], summary: ImportSummary, next_patient: int
     ) -> int:
         """``_write_chunk`` against the kept rows; the next patient number."""
         rows = self.rows
-        imported = 0
+        new: list[tuple[Any, ...]] = []
         for key, row in latest.items():
             stored = rows.get(key)
             if stored is None:
-                rows[key] = (row[0], next_patient, *row[2:])
+                row = rows[key] = (row[0], next_patient, *row[2:])
+                new.append(row)
                 next_patient += 1
-                imported += 1
             elif stored[_CONTENT] == row[_CONTENT]:
                 summary.duplicates += 1
             else:  # a correction of a row kept earlier: same number, new content
-                rows[key] = (*stored[:2], *row[_CONTENT])
+                rows[key] = self.corrected[key] = (*stored[:2], *row[_CONTENT])
                 summary.updated += 1
-        summary.imported += imported
+        summary.imported += len(new)
+        if self.outweigh is not None and len(rows) >= self.outweigh:
+            self.outweigh = None  # once
+            with self.lock:
+                self.indexes = _drop_indexes(self.connection, "visits")
+        self.inserts.put(new)
         return next_patient
+
+    def flush(self) -> set[str]:
+        """Finish the inserts, rebuild the indexes, apply corrections; the rows' keys."""
+        self.inserts.close()
+        connection = self.connection
+        if self.indexes:  # SQLite: its sorter may use every core for them
+            threads = connection.exec_driver_sql("PRAGMA threads").scalar()
+            connection.exec_driver_sql(f"PRAGMA threads = {os.cpu_count() or 1}")
+            for sql in self.indexes:
+                connection.exec_driver_sql(sql)
+            connection.exec_driver_sql(f"PRAGMA threads = {int(threads or 0)}")
+        if self.corrected:
+            v = schema.visits
+            connection.execute(
+                v.update()
+                .where(v.c.run_id == sa.bindparam("b_run"), v.c.visit_key == sa.bindparam("b_key"))
+                .values({name: sa.bindparam(name) for name in VISIT_COLUMNS[2:]}),
+                [
+                    {
+                        "b_run": row[0],
+                        "b_key": key,
+                        **dict(zip(VISIT_COLUMNS[2:], row[2:], strict=True)),
+                    }
+                    for key, row in self.corrected.items()
+                ],
+            )
+        keys = set(self.rows)
+        self.rows, self.corrected = {}, {}
+        return keys
+
+    def abandon(self) -> None:
+        """Stop the inserts (the import failed: its transaction is rolled back)."""
+        self.inserts.abandon()
+
+    def column(self, at: int) -> list[Any]:
+        """Field ``at`` of every kept row (``map`` + ``itemgetter``: no Python loop)."""
+        return list(map(itemgetter(at), self.rows.values()))
 
     def span(self) -> tuple[int | None, int | None, int | None, int]:
         """(first arrival, last arrival, last departure, visits), as ``_update_run`` reads."""
         if not self.rows:
             return None, None, None, 0
-        arrivals = [row[7] for row in self.rows.values()]
-        departures = [row[9] for row in self.rows.values() if row[9] is not None]
+        arrivals = self.column(7)
+        departures = [d for d in self.column(9) if d is not None]
         return min(arrivals), max(arrivals), max(departures, default=None), len(arrivals)
 
     def totals(self, unknown: int, limit: int = 50) -> dict[str, Any]:
         """What ``quality.run_totals`` would answer for a run holding these rows only."""
-        rows = self.rows.values()
         total = len(self.rows)
         counted = {
-            name: sum(row[at] is not None for row in rows)
+            name: total - self.column(at).count(None)
             for name, at in (
                 ("first_seen", 10),
                 ("departure", 9),
@@ -735,8 +813,11 @@ class _Pending:
                 ("age", 15),
             )
         }
+        codes, systems = self.column(4), self.column(14)
         unmapped = Counter(
-            (row[4], row[14]) for row in rows if row[5] == unknown and row[4] is not None
+            (codes[i], systems[i])
+            for i in np.flatnonzero(np.array(self.column(5)) == unknown).tolist()
+            if codes[i] is not None
         )
         return {
             "visits": total,
@@ -751,13 +832,12 @@ class _Pending:
 
     def measures(self) -> dict[str, np.ndarray]:
         """The columns ``rollups.from_rows`` groups (None as -1 or NaN)."""
-        rows = self.rows.values()
 
         def column(at: int, kind: type, missing: Any = None) -> np.ndarray:
-            values = [row[at] for row in rows]
-            if missing is not None:
-                values = [missing if v is None else v for v in values]
-            return np.array(values, dtype=kind)
+            if missing is None:
+                return np.array(self.column(at), dtype=kind)
+            values = np.array(self.column(at), dtype=np.float64)  # None -> NaN
+            return values if kind is np.float64 else np.nan_to_num(values, nan=missing).astype(kind)
 
         return {
             "arrival_ms": column(7, np.int64),
@@ -768,18 +848,6 @@ class _Pending:
             "los_min": column(11, np.float64, np.nan),
             "disposition": column(12, np.int64, -1),
         }
-
-    def flush(self, connection: Connection) -> set[str]:
-        """Write the kept rows; their keys (for later look-ups)."""
-        rows = list(self.rows.values())
-        rebuild = connection.dialect.name == "sqlite" and len(rows) >= _largest_id(connection)
-        indexes = _drop_indexes(connection, "visits") if rebuild else []
-        insert_rows(connection, "visits", VISIT_COLUMNS, rows)
-        for sql in indexes:
-            connection.exec_driver_sql(sql)
-        keys = set(self.rows)
-        self.rows = {}
-        return keys
 
 
 PENDING_MAX = 2_000_000  # visit rows a first import keeps in memory (about 1 GB) at most
@@ -974,3 +1042,36 @@ def _each(values: list[Any], convert: Callable[[Any], Any]) -> list[Any]:
         else:
             out.append(done.setdefault(value, convert(value)))
     return out
+
+
+def _or_none(values: np.ndarray, present: np.ndarray) -> list[Any]:
+    """``values`` as Python numbers, ``None`` where not ``present``."""
+    if present.all():
+        return values.tolist()
+    out = values.astype(object)
+    out[~present] = None
+    return out.tolist()
+
+
+def _ages(
+    given: list[int | None], births: list[date | None], local_ms: np.ndarray
+) -> list[int | None]:
+    """Each visit's age (``age_at`` of its birth date on its local arrival day, else the
+    given age), ``None`` outside 0-130; vectorised as yyyymmdd differences (which
+    ``age_at`` equals: whole years, less one before the birthday)."""
+    ages = list(given)
+    born = [i for i, b in enumerate(births) if b is not None]
+    if born:
+        days = (local_ms[born] // MS_PER_DAY).astype("datetime64[D]")
+        months = days.astype("datetime64[M]")
+        years = days.astype("datetime64[Y]").astype(np.int64) + 1970
+        arrived = (
+            years * 10_000
+            + (months.astype(np.int64) % 12 + 1) * 100
+            + (days - months.astype("datetime64[D]")).astype(np.int64)
+            + 1
+        )
+        dates = _each([births[i] for i in born], lambda b: b.year * 10_000 + b.month * 100 + b.day)
+        for i, age in zip(born, ((arrived - np.array(dates)) // 10_000).tolist(), strict=True):
+            ages[i] = age
+    return [a if a is None or 0 <= a <= 130 else None for a in ages]

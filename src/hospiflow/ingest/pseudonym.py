@@ -20,6 +20,7 @@ import hashlib
 import os
 import re
 import secrets
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -104,18 +105,33 @@ class Pseudonymiser:
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
         self._kinds: dict[str, Any] = {}
 
-    def pseudonym(self, kind: str, value: str) -> str:
-        """HMAC-SHA256(key, kind + ":" + value), 128 bits in hex."""
+    def _prefixed(self, kind: str) -> Any:
         prefixed = self._kinds.get(kind)
         if prefixed is None:
             prefixed = self._inner.copy()
             prefixed.update(f"{kind}:".encode())
             self._kinds[kind] = prefixed
-        inner = prefixed.copy()
+        return prefixed
+
+    def pseudonym(self, kind: str, value: str) -> str:
+        """HMAC-SHA256(key, kind + ":" + value), 128 bits in hex."""
+        inner = self._prefixed(kind).copy()
         inner.update(value.strip().encode())
         outer = self._outer.copy()
         outer.update(inner.digest())
         return outer.hexdigest()[:PSEUDONYM_HEX]
+
+    def pseudonyms(self, kind: str, values: Iterable[str]) -> list[str]:
+        """``pseudonym(kind, value)`` of each value (one call for a whole column)."""
+        prefixed, outer = self._prefixed(kind), self._outer
+        out = []
+        for value in values:
+            inner = prefixed.copy()
+            inner.update(value.strip().encode())
+            final = outer.copy()
+            final.update(inner.digest())
+            out.append(final.hexdigest()[:PSEUDONYM_HEX])
+        return out
 
 
 def age_at(birth: date, arrival: date) -> int:

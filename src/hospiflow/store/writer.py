@@ -18,7 +18,9 @@ per row in SQLite's virtual machine, measured).
 
 from __future__ import annotations
 
+import queue
 import sqlite3
+import threading
 from collections.abc import Sequence
 from itertools import chain
 from typing import TYPE_CHECKING, Any
@@ -84,3 +86,62 @@ def _psycopg_driver(connection: Connection) -> psycopg.Connection[Any]:
             f"expected an open psycopg connection, got {type(raw).__name__}", where="store"
         )
     return raw
+
+
+class InsertThread:
+    """``insert_rows`` on a thread of its own, in order, inside the caller's transaction.
+
+    Why: most of a bulk insert is the database's own work (SQLite's
+    ``sqlite3_step``, PostgreSQL's ``COPY`` I/O), during which the driver
+    releases the GIL; on its own thread it overlaps with the caller's Python
+    (an import parsing and pseudonymising the next rows) on another core.
+
+    The caller keeps the transaction: it must hold ``lock`` for any other use
+    of the connection while the thread is open, and ``close`` (or ``abandon``,
+    on failure) before it commits or rolls back. A failed insert stops the
+    thread and is raised on the caller's next ``put`` or ``close``.
+    """
+
+    def __init__(self, connection: Connection, table: str, columns: Sequence[str]) -> None:
+        self.lock = threading.Lock()
+        self._connection, self._table, self._columns = connection, table, columns
+        self._queue: queue.Queue[Sequence[tuple[Any, ...]] | None] = queue.Queue(maxsize=8)
+        self._error: BaseException | None = None
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name=f"insert-{table}", daemon=True)
+        self._thread.start()
+
+    def put(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Queue ``rows`` (waits while eight batches are queued)."""
+        self._raise()
+        if rows:
+            self._queue.put(rows)
+
+    def close(self) -> None:
+        """Wait until every queued row is inserted; raise the thread's failure if any."""
+        self._finish()
+        self._raise()
+
+    def abandon(self) -> None:
+        """Stop without inserting what is still queued (the caller is rolling back)."""
+        self._stop = True
+        self._finish()
+
+    def _finish(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while (rows := self._queue.get()) is not None:
+            if self._stop or self._error is not None:
+                continue  # drain: the caller stops at its next put or close
+            try:
+                with self.lock:
+                    insert_rows(self._connection, self._table, self._columns, rows)
+            except BaseException as error:  # noqa: BLE001 - handed to the caller
+                self._error = error
