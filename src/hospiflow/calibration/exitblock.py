@@ -62,32 +62,3 @@ def block_length(series: tuple[float, ...] | np.ndarray) -> int:
         return 1
     b = (2.0 * g**2 / ((4.0 / 3.0) * spectrum**2)) ** (1 / 3) * n ** (1 / 3)
     return int(min(max(round(b), 1), MAX_BLOCK_DAYS, n))
-
-
-MIN_RELEASE = 0.05  # a release rate of at least this × the mean every hour
-MIN_BOARDERS = 240  # likely boarders below which beds are released evenly (ten an hour)
-
-
-def release_profile(departure_local_ms: pd.Series) -> tuple[float, ...]:
-    """Relative rate of bed releases by local hour: when the likely boarders left
-    (count by hour / mean count, at least :data:`MIN_RELEASE`); flat with too few."""
-    if len(departure_local_ms) < MIN_BOARDERS:
-        return (1.0,) * 24
-    hours = ((departure_local_ms // 3_600_000) % 24).astype(np.int64).to_numpy()
-    counts = np.bincount(hours, minlength=24).astype(float)
-    rate = np.maximum(counts / counts.mean(), MIN_RELEASE)
-    return tuple(round(float(v), 4) for v in rate / rate.mean())
-
-
-def on_release_clock(local_ms: pd.Series, release: tuple[float, ...]) -> pd.Series:
-    """Minutes on the release clock (it runs ``release[h]`` times as fast as the wall
-    clock in local hour h) from the local epoch to ``local_ms``."""
-    rate = np.asarray(release, dtype=float)
-    rate = rate / rate.mean()
-    cumulative = np.concatenate([[0.0], np.cumsum(rate * 60.0)])
-    minutes = local_ms.to_numpy(dtype=float) / 60_000
-    day = np.floor(minutes / 1440.0)
-    within = minutes - day * 1440.0
-    hour = np.minimum((within // 60.0).astype(np.int64), 23)
-    clock = day * cumulative[-1] + cumulative[hour] + rate[hour] * (within - 60.0 * hour)
-    return pd.Series(clock, index=local_ms.index)

@@ -297,7 +297,6 @@ def calibrate(
         boarding_profile=boarding.profile,
         boarding_days=boarding.days,
         boarding_block_days=boarding.block_days,
-        boarding_release_profile=boarding.release,
         triage_profile=triage_profile,
         treatment_profile=treatment_profile,
         areas=(Area("boxes", int(declared) if declared else spaces),),
@@ -320,7 +319,7 @@ def calibrate(
     missing.append(
         NotEstimated(
             "ward beds and stays",
-            "no wards: boarding fitted instead (by hour, by day, released at the hours beds free)",
+            "no wards: boarding fitted instead (by hour of request and by day)",
             "ward census not in the data",
         )
     )
@@ -495,7 +494,6 @@ class Boarding:
     profile: tuple[float, ...] = (1.0,) * 24
     days: tuple[float, ...] = ()
     block_days: int = 7
-    release: tuple[float, ...] = (1.0,) * 24
 
 
 def _wait_cv(seen: pd.DataFrame, profile: tuple[float, ...], report: list[ReportRow]) -> float:
@@ -579,16 +577,6 @@ def _boarding(
             rows["pathology"].map(care_var).fillna(care.var()).mean() + expected.var()
         )
         method = "moments: admitted patients' time after the first doctor − their pathologies' care"
-    # beds are released by day: boarders leave at the hours the likely boarders left
-    # (boarding beyond what care alone gives: its 90th percentile among the others)
-    hour_seen = ((seen["local_ms"] + seen["wait"] * 60_000) // 3_600_000 % 24).astype(int)
-    care_expected = seen["pathology"].map(care_mean) * np.asarray(by_hour_seen)[hour_seen]
-    noise = (care - care_expected).quantile(0.9) if not measured else 1.0
-    departure_local = request_local + boarding * 60_000
-    release = exitblock.release_profile(departure_local[boarding > noise])
-    boarding = exitblock.on_release_clock(departure_local, release) - exitblock.on_release_clock(
-        request_local, release
-    )
     mean = float(boarding.mean())
     if mean <= 0:
         missing.append(
@@ -639,7 +627,7 @@ def _boarding(
             f"days over 2× the mean {sum(d > 2 for d in days)}",
         )
     )
-    return Boarding(round(mean, 2), round(max(cv, 0.05), 4), tuple(profile), days, block, release)
+    return Boarding(round(mean, 2), round(max(cv, 0.05), 4), tuple(profile), days, block)
 
 
 def _patience(
