@@ -266,12 +266,7 @@ def status_forecast(
     complete), for live refreshes."""
     rule = rule or StatusRule()
     memo = {} if memo is None else memo
-    out: dict[str, Any] = {
-        "rule": {
-            "amber_waiting_per_doctor": rule.amber_waiting_per_doctor,
-            "red_waiting_per_doctor": rule.red_waiting_per_doctor,
-        }
-    }
+    out: dict[str, Any] = {"rule": rule.as_dict()}
     try:
         if history.kind == "import":
             series = census_series(connection, history)

@@ -343,7 +343,13 @@ def tension_risk_backtest(
     gives them. The last ``test_days`` days are the test period.
     """
     settings = settings or HetSettings()
-    d = _tension_data(days, indicator_levels, global_levels)
+    return _tension_scores(
+        _tension_data(days, indicator_levels, global_levels), test_days, settings
+    )
+
+
+def _tension_scores(d: _TensionData, test_days: int, settings: HetSettings) -> dict[str, Any]:
+    """The backtest of :func:`tension_risk_backtest` on data already gathered."""
     n = len(d.tension)
     first_test = n - test_days
     if not 0 < first_test < n:
@@ -375,7 +381,7 @@ def tension_risk_now(
     d = _tension_data(days, indicator_levels, global_levels)
     if not np.isfinite(d.level[-1]):
         raise ForecastError("the global tension level of the last day is unknown", where="days")
-    scores = tension_risk_backtest(days, indicator_levels, global_levels, test_days, settings)
+    scores = _tension_scores(d, test_days, settings)
     base_table, fit = _fit_tension(d, len(d.tension))
     target_dow = (int(d.dow[-1]) + 1) % 7
     base = base_table[[target_dow]]

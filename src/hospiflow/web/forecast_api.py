@@ -674,8 +674,10 @@ def _status_red(run: dict[str, Any], found: dict[str, Any]) -> dict[str, Any] | 
 
 def _status_tension(run: dict[str, Any], found: dict[str, Any]) -> dict[str, Any] | None:
     t = found.get("tension")
+    if not isinstance(t, dict):  # none computed (or a forecast older than this risk)
+        return None
     rows = store.read_rows(get_db(), int(run["id"]), "tension")
-    if not isinstance(t, dict) or not rows:
+    if not rows:
         return None
     return {
         "day": str(t["day"]),
