@@ -408,16 +408,25 @@ class FlowHospital:
         """This run's boarding factor of each local day: circular blocks of
         ``boarding_block_days`` consecutive days of ``boarding_days`` from random starts
         (a circular block bootstrap, Politis & Romano 1992), so exit block keeps the
-        length of its episodes and runs differ as much as stretches of the site's days."""
+        length of its episodes and runs differ as much as stretches of the site's days.
+        With ``boarding_level_sd``, the whole run's days are then scaled by one lognormal
+        factor of mean 1: the level of exit block over the weeks ahead is itself uncertain."""
         observed = np.asarray(self.flow.boarding_days, dtype=float)
-        if not len(observed):
+        sd = self.flow.boarding_level_sd
+        if not len(observed) and sd <= 0:
             return
         clock = self.clock
         days = int(clock.day_index[-1] - clock.day_index[0]) + 1
-        block = self.flow.boarding_block_days
-        starts = rng.integers(0, len(observed), -(-days // block))
-        index = (starts[:, None] + np.arange(block)[None, :]).ravel()[:days] % len(observed)
-        self.boarding_day = observed[index].tolist()
+        if len(observed):
+            block = self.flow.boarding_block_days
+            starts = rng.integers(0, len(observed), -(-days // block))
+            index = (starts[:, None] + np.arange(block)[None, :]).ravel()[:days] % len(observed)
+            plan = observed[index]
+        else:
+            plan = np.ones(days)
+        if sd > 0:  # drawn only then: scenarios without it keep their draws
+            plan = plan * math.exp(sd * rng.standard_normal() - sd * sd / 2)
+        self.boarding_day = plan.tolist()
 
     def _schedule_discharge(self, w: int, start: float, due: float, minute: float) -> None:
         end = due
