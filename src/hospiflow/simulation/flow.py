@@ -351,7 +351,8 @@ class FlowHospital:
         self.in_treatment = [0] * n_specialties  # doctors busy
         self.on_duty = [0] * n_specialties
         self.duty_periods: list[tuple[int, float, float]] = []
-        self.busy_periods: list[tuple[int, float, float]] = []  # (specialty, start, end)
+        # (specialty, start, end) of each doctor contact, flat: one array at the end, cheaply
+        self.busy_periods: list[float] = []
         self.departed: list[int] = []
         self.calendar = calendar
         self.clock = clock
@@ -532,7 +533,7 @@ class FlowHospital:
         patients = self.patients
         p = doctor.patient
         s = doctor.specialty
-        self.busy_periods.append((s, doctor.since, now))
+        self.busy_periods.extend((s, doctor.since, now))
         doctor.patient = NOBODY
         self.in_treatment[s] -= 1
         stage = patients.stage[p]
@@ -758,7 +759,7 @@ class FlowHospital:
             if doctor.on_duty:
                 self.duty_periods.append((doctor.index, doctor.duty_started, now))
             if doctor.patient != NOBODY:
-                self.busy_periods.append((doctor.specialty, doctor.since, now))
+                self.busy_periods.extend((doctor.specialty, doctor.since, now))
                 doctor.since = now
 
     @property
