@@ -21,9 +21,12 @@ as it was before an import or has all of it; the failed attempt is then
 recorded as a ``failed`` batch with its error.
 
 Readers that parse blocks of rows at once (``rpu.read_batches``) hand over
-``VisitBatch``es: ``_Visits.rows`` turns them into the same rows as
+``VisitBatch``es: ``_Visits.columns`` turns them into the same rows as
 ``_Visits.row`` does records, column by column. A run's first import keeps
-its rows in memory and writes them at the end in one bulk insert (``_Pending``).
+its rows in memory and writes them at the end in one bulk insert (``_Pending``);
+a batch whose keys are all new there is kept whole, its rows made once with
+their patient numbers and its counts (span, Data quality totals, rollups) taken
+from its NumPy columns rather than from a million tuples at the end.
 
 Checks applied to every visit, whatever its source: arrival not in the
 future (over a day ahead) unless ``allow_future`` (MIMIC-IV shifts dates
@@ -157,6 +160,39 @@ class _Quarantine:
         )
 
 
+@dataclass
+class _Columns:
+    """A batch's visit rows as columns (``VISIT_COLUMNS`` order; run and patient number
+    left out), the NumPy columns a first import counts from (``_Pending``), and the
+    rows the checks refused but ``_Visits.row`` took (``late``: not expected)."""
+
+    run_id: int
+    values: list[Sequence[Any]]
+    arrays: dict[str, np.ndarray]
+    late: list[tuple[Any, ...]]
+
+    def __len__(self) -> int:
+        """Rows in ``values`` (``late`` not counted)."""
+        return len(self.values[_KEY]) if self.values else 0
+
+    @property
+    def keys(self) -> Sequence[str]:
+        return self.values[_KEY] if self.values else ()
+
+    def rows(self, numbers: Iterable[int] | None = None) -> list[tuple[Any, ...]]:
+        """The rows, numbered from ``numbers`` (patient number 0 without), then ``late``."""
+        if not self.values:
+            return list(self.late)
+        made = list(
+            zip(
+                itertools.repeat(self.run_id),
+                itertools.repeat(0) if numbers is None else numbers,
+                *self.values[2:],
+            )
+        )
+        return made + self.late if self.late else made
+
+
 class _Visits:
     """Turns ``VisitRecord``s into visit rows of one observed run."""
 
@@ -262,6 +298,10 @@ class _Visits:
         )
 
     def rows(self, batch: VisitBatch, quarantine: _Quarantine) -> list[tuple[Any, ...]]:
+        """``row`` for every visit of a batch (patient number 0, set on insert)."""
+        return self.columns(batch, quarantine).rows()
+
+    def columns(self, batch: VisitBatch, quarantine: _Quarantine) -> _Columns:
         """``row`` for every visit of a batch, column by column (NumPy for times and
         checks; one lookup per distinct code, patient, postcode). A visit the checks
         refuse goes through ``row`` itself, so its rejection is the same."""
@@ -282,7 +322,7 @@ class _Visits:
             else:  # not expected: the checks above are ``_check``'s
                 late.append(row)
         if len(kept) == 0:
-            return late
+            return _Columns(self.run_id, [], {}, late)
         every = len(kept) == len(batch)
 
         def pick(values: list[Any] | None) -> list[Any]:
@@ -295,10 +335,9 @@ class _Visits:
         offsets = np.array([self._offset_ms(q * _QUARTER_MS) for q in quarters.tolist()])
         local_ms = arrival_ms + offsets[where]
         has_departure, has_seen = has_departure[kept], has_seen[kept]
-        departure_ms = _or_none(departure[kept], has_departure)
-        wait_min = _or_none((seen[kept] - arrival_ms) / MS_PER_MIN, has_seen)
-        los_min = _or_none((departure[kept] - arrival_ms) / MS_PER_MIN, has_departure)
-        arrivals, locals_ = arrival_ms.tolist(), local_ms.tolist()
+        departure_kept = departure[kept]
+        waits = np.where(has_seen, (seen[kept] - arrival_ms) / MS_PER_MIN, np.nan)
+        stays = np.where(has_departure, (departure_kept - arrival_ms) / MS_PER_MIN, np.nan)
         diagnosis, specialty = pick(batch.diagnosis), pick(batch.specialty)
         keys = list(zip(diagnosis, pick(batch.diagnosis_system), specialty, strict=True))
         classes = {key: self._classify_key(key, n) for key, n in Counter(keys).items()}
@@ -306,8 +345,8 @@ class _Visits:
         visit_keys, pseudonyms = self._keys(
             pick(batch.visit_id),
             pick(batch.patient_id),
-            arrivals,
-            departure_ms,
+            arrival_ms.tolist(),
+            _or_none(departure_kept, has_departure),
             diagnosis,
             specialty,
         )
@@ -319,30 +358,38 @@ class _Visits:
             pick(batch.doctor_id), lambda doctor: pseudonym("doctor", doctor) if doctor else None
         )
         dispositions = _each(pick(batch.disposition), lambda d: None if d is None else int(d))
-        rows = list(
-            zip(
-                itertools.repeat(self.run_id),
-                itertools.repeat(0),
-                pseudonyms,
-                pathologies,
-                codes,
-                specialties,
-                pick(batch.acuity),
-                arrivals,
-                locals_,
-                departure_ms,
-                wait_min,
-                los_min,
-                dispositions,
-                visit_keys,
-                systems,
-                ages,
-                sexes,
-                areas,
-                doctors,
-            )
-        )
-        return rows + late if late else rows
+        arrays = {
+            "arrival_ms": arrival_ms,
+            "arrival_local_ms": local_ms,
+            "departure_ms": np.where(has_departure, departure_kept, np.iinfo(np.int64).min),
+            "specialty_idx": np.array(specialties, dtype=np.int64),
+            "pathology_idx": _int_array(pathologies),
+            "wait_min": waits,
+            "los_min": stays,
+            "disposition": _int_array(dispositions),
+        }
+        values: list[Sequence[Any]] = [
+            (),  # run_id and patient_no: given when the rows are made (``_Columns.rows``)
+            (),
+            pseudonyms,
+            pathologies,
+            codes,
+            specialties,
+            pick(batch.acuity),
+            arrays["arrival_ms"].tolist(),
+            local_ms.tolist(),
+            _or_none(departure_kept, has_departure),
+            _or_none(waits, has_seen),
+            _or_none(stays, has_departure),
+            dispositions,
+            visit_keys,
+            systems,
+            ages,
+            sexes,
+            areas,
+            doctors,
+        ]
+        return _Columns(self.run_id, values, arrays, late)
 
     def _keys(
         self,
@@ -542,7 +589,7 @@ def _run_import(
     counts: dict[int, int] = {}
     next_patient = _next_patient_no(connection, run_id)
     # a run's first import keeps its rows until the end (``_Pending``); later ones look up
-    pending = _Pending() if next_patient == 1 else None
+    pending = _Pending(visits.unknown) if next_patient == 1 else None
     written: set[str] | None = None
     if pending is None and connection.dialect.name == "postgresql":
         # fresh statistics, so the visit-key look-ups use ix_visits_key rather than
@@ -552,6 +599,7 @@ def _run_import(
     first = last = None
     for item in items:
         if isinstance(item, VisitRecord | VisitBatch):
+            taken = False  # a first import's batch kept whole (``_Pending.extend``)
             if isinstance(item, VisitRecord):
                 summary.read += 1
                 row = visits.row(item)
@@ -562,18 +610,32 @@ def _run_import(
                 low = high = row[7]
             else:
                 summary.read += len(item)
-                rows = visits.rows(item, quarantine)
-                if not rows:
+                batch = visits.columns(item, quarantine)
+                taken = pending is not None and len(batch) > 0 and pending.takes(batch)
+                if taken:
+                    if chunk:  # first, in file order: the rows before the batch
+                        next_patient = _write_chunk(
+                            connection, run_id, chunk, summary, next_patient, written, pending
+                        )
+                    next_patient = pending.extend(batch, summary, next_patient)
+                    chunk = [*batch.late]
+                else:
+                    chunk += batch.rows()
+                times = [row[7] for row in batch.late]
+                if len(batch):
+                    arrivals = batch.arrays["arrival_ms"]
+                    times += [int(arrivals.min()), int(arrivals.max())]
+                if not times:
                     continue
-                chunk += rows
-                low, high = min(r[7] for r in rows), max(r[7] for r in rows)
+                low, high = min(times), max(times)
             first = low if first is None or low < first else first
             last = high if last is None or high > last else last
-            if len(chunk) >= CHUNK:
-                next_patient = _write_chunk(
-                    connection, run_id, chunk, summary, next_patient, written, pending
-                )
-                chunk = []
+            if len(chunk) >= CHUNK or taken:
+                if chunk:
+                    next_patient = _write_chunk(
+                        connection, run_id, chunk, summary, next_patient, written, pending
+                    )
+                    chunk = []
                 if pending is not None and len(pending.rows) >= PENDING_MAX:
                     written = pending.flush(connection)  # memory bound: look up from now on
                     pending = None
@@ -592,7 +654,7 @@ def _run_import(
     totals: dict[str, Any] | None = None
     measures: dict[str, np.ndarray] | None = None
     if pending is not None:  # the run holds this import's rows only: count them here
-        span, totals = pending.span(), pending.totals(visits.unknown)
+        span, totals = pending.span(), pending.totals()
         measures = pending.measures()
         pending.flush(connection)
     if progress is not None:
@@ -708,8 +770,41 @@ class _Pending:
     thread in the transaction.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, unknown: int) -> None:
         self.rows: dict[str, tuple[Any, ...]] = {}  # visit key -> row, in order of arrival
+        self.unknown = unknown  # the specialty of unmapped codes (Data quality totals)
+        # What the counts at the end are made of while no kept row was corrected: the
+        # NumPy columns of whole batches (``extend``) and the rows added one by one
+        self.parts: list[dict[str, np.ndarray]] = []
+        self.missing: Counter[str] = Counter()  # None cells of the batches' rows
+        self.unmapped: Counter[tuple[str, str | None]] = Counter()
+        self.single: list[tuple[Any, ...]] = []
+        self.corrected = False
+
+    def takes(self, batch: _Columns) -> bool:
+        """Whether every row of ``batch`` is new: no key twice in it, none kept already."""
+        keys = batch.keys
+        distinct = set(keys)
+        return len(distinct) == len(keys) and distinct.isdisjoint(self.rows)
+
+    def extend(self, batch: _Columns, summary: ImportSummary, next_patient: int) -> int:
+        """Keep a batch's rows that ``takes`` (numbered from ``next_patient``, made once,
+        with their counts); the next patient number. ``batch.late`` is not kept here."""
+        n = len(batch)
+        rows = batch.rows(range(next_patient, next_patient + n))[:n]
+        self.rows.update(zip(batch.keys, rows, strict=True))
+        values, arrays = batch.values, batch.arrays
+        self.parts.append(arrays)
+        for name, at in (("acuity", 6), ("diagnosis", 4), ("age", 15)):
+            self.missing[name] += list(values[at]).count(None)
+        codes, systems = values[4], values[14]
+        self.unmapped.update(
+            (codes[i], systems[i])
+            for i in np.flatnonzero(arrays["specialty_idx"] == self.unknown).tolist()
+            if codes[i] is not None
+        )
+        summary.imported += n
+        return next_patient + n
 
     def add(
         self, latest: dict[str, tuple[Any, ...]], summary: ImportSummary, next_patient: int
@@ -720,7 +815,8 @@ class _Pending:
         for key, row in latest.items():
             stored = rows.get(key)
             if stored is None:
-                rows[key] = (row[0], next_patient, *row[2:])
+                rows[key] = made = (row[0], next_patient, *row[2:])
+                self.single.append(made)
                 next_patient += 1
                 imported += 1
             elif stored[_CONTENT] == row[_CONTENT]:
@@ -728,41 +824,49 @@ class _Pending:
             else:  # a correction of a row kept earlier: same number, new content
                 rows[key] = (*stored[:2], *row[_CONTENT])
                 summary.updated += 1
+                self.corrected = True
         summary.imported += imported
         return next_patient
 
-    def column(self, at: int) -> list[Any]:
-        """Field ``at`` of every kept row (``map`` + ``itemgetter``: no Python loop)."""
-        return list(map(itemgetter(at), self.rows.values()))
+    def _kept(self) -> list[tuple[Any, ...]]:
+        """The rows the counts are made from one by one: all after a correction, else those
+        added by ``add`` (the batches' rows are counted from their columns)."""
+        return list(self.rows.values()) if self.corrected else self.single
+
+    def _parts(self) -> list[dict[str, np.ndarray]]:
+        return [] if self.corrected else self.parts
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """Every kept row's ``measures`` columns, in no particular order."""
+        parts = [*self._parts(), _measures(self._kept())]
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[-1]}
 
     def span(self) -> tuple[int | None, int | None, int | None, int]:
         """(first arrival, last arrival, last departure, visits), as ``_update_run`` reads."""
         if not self.rows:
             return None, None, None, 0
-        arrivals = self.column(7)
-        departures = [d for d in self.column(9) if d is not None]
-        return min(arrivals), max(arrivals), max(departures, default=None), len(arrivals)
+        arrays = self._arrays()
+        arrivals, departures = arrays["arrival_ms"], arrays["departure_ms"]
+        departures = departures[departures != _NO_TIME]
+        last = int(departures.max()) if len(departures) else None
+        return int(arrivals.min()), int(arrivals.max()), last, len(self.rows)
 
-    def totals(self, unknown: int, limit: int = 50) -> dict[str, Any]:
+    def totals(self, limit: int = 50) -> dict[str, Any]:
         """What ``quality.run_totals`` would answer for a run holding these rows only."""
         total = len(self.rows)
-        counted = {
-            name: total - self.column(at).count(None)
-            for name, at in (
-                ("first_seen", 10),
-                ("departure", 9),
-                ("acuity", 6),
-                ("disposition", 12),
-                ("diagnosis", 4),
-                ("age", 15),
-            )
-        }
-        codes, systems = self.column(4), self.column(14)
-        unmapped = Counter(
-            (codes[i], systems[i])
-            for i in np.flatnonzero(np.array(self.column(5)) == unknown).tolist()
-            if codes[i] is not None
+        kept, parts = self._kept(), self._parts()
+        missing = Counter() if self.corrected else Counter(self.missing)
+        for name, at in (("acuity", 6), ("diagnosis", 4), ("age", 15)):
+            missing[name] += list(map(itemgetter(at), kept)).count(None)
+        for part in [*parts, _measures(kept)]:
+            missing["first_seen"] += int(np.isnan(part["wait_min"]).sum())
+            missing["departure"] += int((part["departure_ms"] == _NO_TIME).sum())
+            missing["disposition"] += int((part["disposition"] == -1).sum())
+        unmapped = Counter() if self.corrected else Counter(self.unmapped)
+        unmapped.update(
+            (row[4], row[14]) for row in kept if row[5] == self.unknown and row[4] is not None
         )
+        names = ("first_seen", "departure", "acuity", "disposition", "diagnosis", "age")
         return {
             "visits": total,
             "unmapped_codes": [
@@ -770,28 +874,16 @@ class _Pending:
                 for (code, system), n in unmapped.most_common(limit)
             ],
             "completeness": {
-                name: (round(n / total, 4) if total else None) for name, n in counted.items()
+                name: (round((total - missing[name]) / total, 4) if total else None)
+                for name in names
             },
         }
 
     def measures(self) -> dict[str, np.ndarray]:
         """The columns ``rollups.from_rows`` groups (None as -1 or NaN)."""
-
-        def column(at: int, kind: type, missing: Any = None) -> np.ndarray:
-            if missing is None:
-                return np.array(self.column(at), dtype=kind)
-            values = np.array(self.column(at), dtype=np.float64)  # None -> NaN
-            return values if kind is np.float64 else np.nan_to_num(values, nan=missing).astype(kind)
-
-        return {
-            "arrival_ms": column(7, np.int64),
-            "arrival_local_ms": column(8, np.int64),
-            "specialty_idx": column(5, np.int64),
-            "pathology_idx": column(3, np.int64, -1),
-            "wait_min": column(10, np.float64, np.nan),
-            "los_min": column(11, np.float64, np.nan),
-            "disposition": column(12, np.int64, -1),
-        }
+        arrays = self._arrays()
+        del arrays["departure_ms"]
+        return arrays
 
     def flush(self, connection: Connection) -> set[str]:
         """Write the kept rows; their keys (for later look-ups)."""
@@ -808,6 +900,46 @@ class _Pending:
         keys = set(self.rows)
         self.rows = {}
         return keys
+
+
+_NO_TIME = np.iinfo(np.int64).min  # an absent departure in a NumPy column
+
+
+def _measures(rows: list[tuple[Any, ...]]) -> dict[str, np.ndarray]:
+    """``_Columns.arrays`` of visit rows (None as -1, NaN or ``_NO_TIME``)."""
+
+    def column(at: int, kind: type, missing: Any = None) -> np.ndarray:
+        values = list(map(itemgetter(at), rows))
+        if missing is None:
+            return np.array(values, dtype=kind)
+        floats = np.array(values, dtype=np.float64)  # None -> NaN
+        return floats if kind is np.float64 else np.nan_to_num(floats, nan=missing).astype(kind)
+
+    if not rows:
+        return {name: np.zeros(0, dtype=kind) for name, kind in _MEASURES}
+    departures = np.array([_NO_TIME if d is None else d for d in map(itemgetter(9), rows)])
+    return {
+        "arrival_ms": column(7, np.int64),
+        "arrival_local_ms": column(8, np.int64),
+        "departure_ms": departures.astype(np.int64),
+        "specialty_idx": column(5, np.int64),
+        "pathology_idx": column(3, np.int64, -1),
+        "wait_min": column(10, np.float64, np.nan),
+        "los_min": column(11, np.float64, np.nan),
+        "disposition": column(12, np.int64, -1),
+    }
+
+
+_MEASURES = (
+    ("arrival_ms", np.int64),
+    ("arrival_local_ms", np.int64),
+    ("departure_ms", np.int64),
+    ("specialty_idx", np.int64),
+    ("pathology_idx", np.int64),
+    ("wait_min", np.float64),
+    ("los_min", np.float64),
+    ("disposition", np.int64),
+)
 
 
 PENDING_MAX = 2_000_000  # visit rows a first import keeps in memory (about 1 GB) at most
@@ -1011,6 +1143,11 @@ def _or_none(values: np.ndarray, present: np.ndarray) -> list[Any]:
     out = values.astype(object)
     out[~present] = None
     return out.tolist()
+
+
+def _int_array(values: Sequence[int | None]) -> np.ndarray:
+    """Integers (``None`` as -1), as ``rollups.from_rows`` takes them."""
+    return np.fromiter((-1 if v is None else v for v in values), dtype=np.int64, count=len(values))
 
 
 def _ages(
