@@ -170,6 +170,7 @@ class _Columns:
     values: list[Sequence[Any]]
     arrays: dict[str, np.ndarray]
     late: list[tuple[Any, ...]]
+    unmapped: Counter[tuple[str, str | None]]  # (code, system) -> rows, as ``totals`` counts
 
     def __len__(self) -> int:
         """Rows in ``values`` (``late`` not counted)."""
@@ -322,7 +323,7 @@ class _Visits:
             else:  # not expected: the checks above are ``_check``'s
                 late.append(row)
         if len(kept) == 0:
-            return _Columns(self.run_id, [], {}, late)
+            return _Columns(self.run_id, [], {}, late, Counter())
         every = len(kept) == len(batch)
 
         def pick(values: list[Any] | None) -> list[Any]:
@@ -340,8 +341,14 @@ class _Visits:
         stays = np.where(has_departure, (departure_kept - arrival_ms) / MS_PER_MIN, np.nan)
         diagnosis, specialty = pick(batch.diagnosis), pick(batch.specialty)
         keys = list(zip(diagnosis, pick(batch.diagnosis_system), specialty, strict=True))
-        classes = {key: self._classify_key(key, n) for key, n in Counter(keys).items()}
+        counted = Counter(keys)
+        classes = {key: self._classify_key(key, n) for key, n in counted.items()}
         pathologies, specialties, codes, systems = zip(*map(classes.__getitem__, keys), strict=True)
+        unmapped: Counter[tuple[str, str | None]] = Counter()  # for a first import's totals
+        for key, n in counted.items():
+            _, specialty_idx, code, system = classes[key]
+            if specialty_idx == self.unknown and code is not None:
+                unmapped[code, system] += n
         visit_keys, pseudonyms = self._keys(
             pick(batch.visit_id),
             pick(batch.patient_id),
@@ -389,7 +396,7 @@ class _Visits:
             areas,
             doctors,
         ]
-        return _Columns(self.run_id, values, arrays, late)
+        return _Columns(self.run_id, values, arrays, late, unmapped)
 
     def _keys(
         self,
@@ -793,16 +800,11 @@ class _Pending:
         n = len(batch)
         rows = batch.rows(range(next_patient, next_patient + n))[:n]
         self.rows.update(zip(batch.keys, rows, strict=True))
-        values, arrays = batch.values, batch.arrays
-        self.parts.append(arrays)
+        values = batch.values
+        self.parts.append(batch.arrays)
         for name, at in (("acuity", 6), ("diagnosis", 4), ("age", 15)):
-            self.missing[name] += list(values[at]).count(None)
-        codes, systems = values[4], values[14]
-        self.unmapped.update(
-            (codes[i], systems[i])
-            for i in np.flatnonzero(arrays["specialty_idx"] == self.unknown).tolist()
-            if codes[i] is not None
-        )
+            self.missing[name] += values[at].count(None)
+        self.unmapped.update(batch.unmapped)
         summary.imported += n
         return next_patient + n
 
