@@ -61,7 +61,7 @@ from hospiflow.records import ICD9, ICD10, HourlyCount, Rejection, VisitRecord
 from hospiflow.store import rollups, schema, sites
 from hospiflow.store.quality import run_totals
 from hospiflow.store.timeconv import now_ms
-from hospiflow.store.writer import insert_rows
+from hospiflow.store.writer import insert_columns, insert_rows
 
 MAX_STAY_HOURS = 72
 CHUNK = 5_000  # records looked up and written together
@@ -643,7 +643,7 @@ def _run_import(
                         connection, run_id, chunk, summary, next_patient, written, pending
                     )
                     chunk = []
-                if pending is not None and len(pending.rows) >= PENDING_MAX:
+                if pending is not None and len(pending) >= PENDING_MAX:
                     written = pending.flush(connection)  # memory bound: look up from now on
                     pending = None
                 if progress is not None:
@@ -778,33 +778,31 @@ class _Pending:
     """
 
     def __init__(self, unknown: int) -> None:
-        self.rows: dict[str, tuple[Any, ...]] = {}  # visit key -> row, in order of arrival
         self.unknown = unknown  # the specialty of unmapped codes (Data quality totals)
-        # What the counts at the end are made of while no kept row was corrected: the
-        # NumPy columns of whole batches (``extend``) and the rows added one by one
-        self.parts: list[dict[str, np.ndarray]] = []
-        self.missing: Counter[str] = Counter()  # None cells of the batches' rows
-        self.unmapped: Counter[tuple[str, str | None]] = Counter()
-        self.single: list[tuple[Any, ...]] = []
-        self.corrected = False
+        self.keys: set[str] = set()  # every kept row's visit key
+        # the kept rows in order of arrival: whole batches (``extend``) as their columns,
+        # rows added one by one (``add``, or a batch a correction turned into rows) as tuples
+        self.segments: list[_Kept | list[tuple[Any, ...]]] = []
+        self._where: dict[str, tuple[int, int]] | None = None  # key -> (segment, position)
+
+    def __len__(self) -> int:
+        return len(self.keys)
 
     def takes(self, batch: _Columns) -> bool:
         """Whether every row of ``batch`` is new: no key twice in it, none kept already."""
         keys = batch.keys
         distinct = set(keys)
-        return len(distinct) == len(keys) and distinct.isdisjoint(self.rows)
+        return len(distinct) == len(keys) and distinct.isdisjoint(self.keys)
 
     def extend(self, batch: _Columns, summary: ImportSummary, next_patient: int) -> int:
-        """Keep a batch's rows that ``takes`` (numbered from ``next_patient``, made once,
-        with their counts); the next patient number. ``batch.late`` is not kept here."""
+        """Keep the rows of a batch that ``takes`` as they are (numbered from
+        ``next_patient``); the next patient number. ``batch.late`` is not kept here."""
         n = len(batch)
-        rows = batch.rows(range(next_patient, next_patient + n))[:n]
-        self.rows.update(zip(batch.keys, rows, strict=True))
-        values = batch.values
-        self.parts.append(batch.arrays)
-        for name, at in (("acuity", 6), ("diagnosis", 4), ("age", 15)):
-            self.missing[name] += values[at].count(None)
-        self.unmapped.update(batch.unmapped)
+        self.keys.update(batch.keys)
+        if self._where is not None:
+            at = len(self.segments)
+            self._where.update((key, (at, i)) for i, key in enumerate(batch.keys))
+        self.segments.append(_Kept(batch, next_patient))
         summary.imported += n
         return next_patient + n
 
@@ -812,62 +810,91 @@ class _Pending:
         self, latest: dict[str, tuple[Any, ...]], summary: ImportSummary, next_patient: int
     ) -> int:
         """``_write_chunk`` against the kept rows; the next patient number."""
-        rows = self.rows
         imported = 0
         for key, row in latest.items():
-            stored = rows.get(key)
-            if stored is None:
-                rows[key] = made = (row[0], next_patient, *row[2:])
-                self.single.append(made)
+            if key not in self.keys:
+                tail = self.segments[-1] if self.segments else None
+                if not isinstance(tail, list):
+                    tail = []
+                    self.segments.append(tail)
+                if self._where is not None:
+                    self._where[key] = (len(self.segments) - 1, len(tail))
+                tail.append((row[0], next_patient, *row[2:]))
+                self.keys.add(key)
                 next_patient += 1
                 imported += 1
-            elif stored[_CONTENT] == row[_CONTENT]:
+                continue
+            segment, position = self.where()[key]
+            rows = self._rows_of(segment)
+            stored = rows[position]
+            if stored[_CONTENT] == row[_CONTENT]:
                 summary.duplicates += 1
             else:  # a correction of a row kept earlier: same number, new content
-                rows[key] = (*stored[:2], *row[_CONTENT])
+                rows[position] = (*stored[:2], *row[_CONTENT])
                 summary.updated += 1
-                self.corrected = True
         summary.imported += imported
         return next_patient
 
-    def _kept(self) -> list[tuple[Any, ...]]:
-        """The rows the counts are made from one by one: all after a correction, else those
-        added by ``add`` (the batches' rows are counted from their columns)."""
-        return list(self.rows.values()) if self.corrected else self.single
+    def where(self) -> dict[str, tuple[int, int]]:
+        """Key -> (segment, position) of every kept row (made on the first repeated key)."""
+        if self._where is None:
+            self._where = {}
+            for at, segment in enumerate(self.segments):
+                keys = segment.batch.keys if isinstance(segment, _Kept) else _keys_of(segment)
+                self._where.update((key, (at, i)) for i, key in enumerate(keys))
+        return self._where
+
+    def _rows_of(self, at: int) -> list[tuple[Any, ...]]:
+        """Segment ``at`` as tuples (a batch is made into rows, to be corrected)."""
+        segment = self.segments[at]
+        if isinstance(segment, _Kept):
+            segment = self.segments[at] = segment.rows()
+        return segment
 
     def _parts(self) -> list[dict[str, np.ndarray]]:
-        return [] if self.corrected else self.parts
+        """The ``_Columns.arrays`` of every segment (of tuples: made here)."""
+        return [
+            s.batch.arrays if isinstance(s, _Kept) else _measures(s) for s in self.segments
+        ] or [_measures([])]
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        """Every kept row's ``measures`` columns, in no particular order."""
-        parts = [*self._parts(), _measures(self._kept())]
-        return {name: np.concatenate([part[name] for part in parts]) for name in parts[-1]}
+        """Every kept row's ``measures`` columns, in order."""
+        parts = self._parts()
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
     def span(self) -> tuple[int | None, int | None, int | None, int]:
         """(first arrival, last arrival, last departure, visits), as ``_update_run`` reads."""
-        if not self.rows:
+        if not self.keys:
             return None, None, None, 0
         arrays = self._arrays()
         arrivals, departures = arrays["arrival_ms"], arrays["departure_ms"]
         departures = departures[departures != _NO_TIME]
         last = int(departures.max()) if len(departures) else None
-        return int(arrivals.min()), int(arrivals.max()), last, len(self.rows)
+        return int(arrivals.min()), int(arrivals.max()), last, len(self.keys)
 
     def totals(self, limit: int = 50) -> dict[str, Any]:
         """What ``quality.run_totals`` would answer for a run holding these rows only."""
-        total = len(self.rows)
-        kept, parts = self._kept(), self._parts()
-        missing = Counter() if self.corrected else Counter(self.missing)
-        for name, at in (("acuity", 6), ("diagnosis", 4), ("age", 15)):
-            missing[name] += list(map(itemgetter(at), kept)).count(None)
-        for part in [*parts, _measures(kept)]:
+        total = len(self.keys)
+        missing: Counter[str] = Counter()
+        unmapped: Counter[tuple[str, str | None]] = Counter()
+        for segment in self.segments:
+            if isinstance(segment, _Kept):
+                values = segment.batch.values
+                cells = {at: values[at] for at in (4, 6, 15)}
+                unmapped.update(segment.batch.unmapped)
+            else:
+                cells = {at: list(map(itemgetter(at), segment)) for at in (4, 6, 15)}
+                unmapped.update(
+                    (row[4], row[14])
+                    for row in segment
+                    if row[5] == self.unknown and row[4] is not None
+                )
+            for name, at in (("diagnosis", 4), ("acuity", 6), ("age", 15)):
+                missing[name] += cells[at].count(None)
+        for part in self._parts():
             missing["first_seen"] += int(np.isnan(part["wait_min"]).sum())
             missing["departure"] += int((part["departure_ms"] == _NO_TIME).sum())
             missing["disposition"] += int((part["disposition"] == -1).sum())
-        unmapped = Counter() if self.corrected else Counter(self.unmapped)
-        unmapped.update(
-            (row[4], row[14]) for row in kept if row[5] == self.unknown and row[4] is not None
-        )
         names = ("first_seen", "departure", "acuity", "disposition", "diagnosis", "age")
         return {
             "visits": total,
@@ -889,19 +916,41 @@ class _Pending:
 
     def flush(self, connection: Connection) -> set[str]:
         """Write the kept rows; their keys (for later look-ups)."""
-        rows = list(self.rows.values())
-        rebuild = connection.dialect.name == "sqlite" and len(rows) >= _largest_id(connection)
+        rebuild = connection.dialect.name == "sqlite" and len(self) >= _largest_id(connection)
         indexes = _drop_indexes(connection, "visits") if rebuild else []
-        insert_rows(connection, "visits", VISIT_COLUMNS, rows)
+        for segment in self.segments:
+            if isinstance(segment, _Kept):
+                insert_columns(connection, "visits", VISIT_COLUMNS, segment.columns())
+            else:
+                insert_rows(connection, "visits", VISIT_COLUMNS, segment)
         if indexes:  # SQLite's sorter may use every core for them
             threads = connection.exec_driver_sql("PRAGMA threads").scalar()
             connection.exec_driver_sql(f"PRAGMA threads = {os.cpu_count() or 1}")
             for sql in indexes:
                 connection.exec_driver_sql(sql)
             connection.exec_driver_sql(f"PRAGMA threads = {int(threads or 0)}")
-        keys = set(self.rows)
-        self.rows = {}
+        keys, self.keys, self.segments, self._where = self.keys, set(), [], None
         return keys
+
+
+@dataclass
+class _Kept:
+    """A batch a first import keeps whole: its columns and its first patient number."""
+
+    batch: _Columns
+    first: int
+
+    def columns(self) -> list[Sequence[Any]]:
+        """Every field, ``VISIT_COLUMNS`` order (run and patient number included)."""
+        n = len(self.batch)
+        return [[self.batch.run_id] * n, range(self.first, self.first + n), *self.batch.values[2:]]
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        return self.batch.rows(range(self.first, self.first + len(self.batch)))[: len(self.batch)]
+
+
+def _keys_of(rows: list[tuple[Any, ...]]) -> list[str]:
+    return list(map(itemgetter(_KEY), rows))
 
 
 _NO_TIME = np.iinfo(np.int64).min  # an absent departure in a NumPy column
