@@ -158,6 +158,7 @@ from fhir.resources.R4B.encounter import Encounter
 from fhir.resources.R4B.patient import Patient
 from pydantic import BaseModel, ValidationError
 
+from hospiflow.ingest import fhircheck
 from hospiflow.ingest.formats import IngestError, Item, ReadOptions, WriteOptions
 from hospiflow.ingest.pseudonym import age_at
 from hospiflow.records import (
@@ -170,6 +171,8 @@ from hospiflow.records import (
     VisitRecord,
     redact,
 )
+
+fhircheck.install()  # the same validation, faster (here: worker processes import this module)
 
 # --- vocabulary ---------------------------------------------------------------------------
 
