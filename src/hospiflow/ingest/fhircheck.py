@@ -1,25 +1,26 @@
 """fhir_core's per-element checks with what depends only on the class worked out once.
 
 Validating an R4B resource builds a pydantic model per nested element, and for
-each one ``fhir_core`` (1.1.12) runs three checks in Python that recompute,
-every time, facts of the class alone:
+each one ``fhir_core`` (1.1.12) runs checks in Python that recompute, every
+time, facts of the class alone:
 
 - ``reject_null_complex_elements`` (before): walks *every* field of the class
   (35 for an Encounter) asking whether it is a list of a complex type, to find
   a ``null`` in such a list in the input;
-- ``_validate_required_primitive_elements`` (after, twice per element): builds
-  the class's alias map from its fields, then checks each required element;
-- ``_validate_one_of_many`` (after, twice per element): the ``value[x]``
-  choices.
+- ``validate_after_model_construction`` (after, twice per element): builds the
+  class's alias map to check its required elements, then its ``value[x]``
+  choices (``_validate_required_primitive_elements``, ``_validate_one_of_many``);
+- ``FhirBase.fhir_model_validator`` (per nested element): type checks of the
+  model it has just built from a dict.
 
-Profiled on the Encounters ``fhir.write_ndjson`` writes, these were about half
+Profiled on the resources ``fhir.write_ndjson`` writes, these were about half
 of the validation's time. ``install`` replaces them with versions that keep
-the per-class facts (which fields to look at) in a dictionary and check the
-instance against them; whenever a check would fail, the library's own method
-runs, so errors (element, message, every error of the element) are exactly
-the library's. What is accepted and what is refused does not change: a test
-(``tests/ingest/test_fhircheck.py``) runs valid and broken resources through
-both and compares the errors.
+the per-class facts (which keys to look at, which elements are required) in
+dictionaries and check the instance against them; whenever a check could fail,
+the library's own method runs, so errors (element, message, every error of the
+element) are exactly the library's. What is accepted and what is refused does
+not change: a test (``tests/ingest/test_fhircheck.py``) runs valid and broken
+resources through both and compares the errors.
 
 Installed only for the ``fhir_core`` version it was written against
 (``KNOWN``): another version keeps its own checks, at their own speed.
@@ -53,35 +54,47 @@ def _install() -> bool:
     if found not in KNOWN:
         return False
     from fhir_core.fhirabstractmodel import FHIRAbstractModel
+    from fhir_core.types import FhirBase
     from fhir_core.utils import is_list_type, is_primitive_type
 
     base = FHIRAbstractModel
     reject_null: Callable[..., Any] = base.reject_null_complex_elements.__func__
+    model_check: Callable[..., Any] = FhirBase.fhir_model_validator.__func__  # type: ignore[attr-defined]
     required_check: Callable[[Any], None] = base._validate_required_primitive_elements
     choice_check: Callable[[Any], None] = base._validate_one_of_many
-    lists: dict[type, list[tuple[str, str | None]]] = {}
+    lists: dict[type, frozenset[str]] = {}
     required: dict[type, list[str] | None] = {}
     choices: dict[type, list[tuple[list[str], bool]] | None] = {}
+    nothing_after: dict[type, bool] = {}
 
-    def complex_lists(cls: type) -> list[tuple[str, str | None]]:
-        """(name, alias) of the class's fields that are lists of a complex type."""
-        return [
-            (name, info.alias)
-            for name, info in cls.model_fields.items()  # type: ignore[attr-defined]
-            if is_list_type(info) and not is_primitive_type(info) and not name.endswith("__ext")
-        ]
+    def complex_lists(cls: type) -> frozenset[str]:
+        """Names and aliases of the class's fields that are lists of a complex type."""
+        keys = set()
+        for name, info in cls.model_fields.items():  # type: ignore[attr-defined]
+            if is_list_type(info) and not is_primitive_type(info) and not name.endswith("__ext"):
+                keys.add(name)
+                if info.alias:
+                    keys.add(info.alias)
+        return frozenset(keys)
 
     def reject_null_complex_elements(cls: type, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        fields = lists.get(cls)
-        if fields is None:
-            fields = lists[cls] = complex_lists(cls)
-        for name, alias in fields:
-            value = data.get(alias if alias and alias in data else name)
-            if isinstance(value, list) and any(item is None for item in value):
+        keys = lists.get(cls)
+        if keys is None:
+            keys = lists[cls] = complex_lists(cls)
+        for key, value in data.items():
+            # every key the library would look at is among these (and maybe one more)
+            if key in keys and isinstance(value, list) and any(item is None for item in value):
                 return reject_null(cls, data)  # the library's errors, all of them
         return data
+
+    def fhir_model_validator(cls: type, value: Any, model_klass: type) -> Any:
+        if value.__class__ is dict:
+            value = model_klass.model_validate(value)  # type: ignore[attr-defined]
+            if value.__class__ is model_klass:
+                return value  # what the library's checks of type and resource type accept
+        return model_check(cls, value, model_klass)
 
     def required_keys(model: Any) -> list[str] | None:
         """The attributes of the required elements, or None: use the library's check."""
@@ -132,20 +145,30 @@ def _install() -> bool:
                 return choice_check(self)  # its error
         return None
 
+    def validate_after_model_construction(self: Any) -> Any:
+        cls = type(self)
+        empty = nothing_after.get(cls)
+        if empty is None:  # no required element, no choice: nothing to check, ever
+            empty = nothing_after[cls] = required_keys(self) == [] and choice_groups(self) == []
+        if not empty:
+            self._validate_required_primitive_elements()
+            self._validate_one_of_many()
+        return self
+
     base.reject_null_complex_elements = classmethod(reject_null_complex_elements)  # type: ignore[assignment, method-assign]
+    base.validate_after_model_construction = validate_after_model_construction  # type: ignore[assignment, method-assign]
     base._validate_required_primitive_elements = validate_required  # type: ignore[method-assign]
     base._validate_one_of_many = validate_choices  # type: ignore[method-assign]
-    # pydantic bound the before-validator into each class's schema when the class was
-    # made: models made since import are rebuilt; those made later bind the new one.
-    pending: list[type] = [base]
+    FhirBase.fhir_model_validator = classmethod(fhir_model_validator)  # type: ignore[assignment, method-assign]
+    # pydantic bound the model validators into each class's schema when the class was
+    # made: models made since import are rebuilt; those made later bind the new ones.
+    pending: list[type] = list(base.__subclasses__())
     while pending:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
-        decorator = cls.__pydantic_decorators__.model_validators.get(  # type: ignore[attr-defined]
-            "reject_null_complex_elements"
-        )
-        if decorator is None or cls is base:
-            continue
-        decorator.func = cls.reject_null_complex_elements  # type: ignore[attr-defined]
+        validators = cls.__pydantic_decorators__.model_validators  # type: ignore[attr-defined]
+        for name in ("reject_null_complex_elements", "validate_after_model_construction"):
+            if name in validators:
+                validators[name].func = getattr(cls, name)
         cls.model_rebuild(force=True)  # type: ignore[attr-defined]
     return True
