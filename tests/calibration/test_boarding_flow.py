@@ -7,7 +7,7 @@ import dataclasses
 
 import numpy as np
 
-from hospiflow.calibration.exitblock import block_length
+from hospiflow.calibration.exitblock import block_length, level_sd, recent_level
 from hospiflow.records import Disposition
 from hospiflow.simulation.engine import Engine
 from hospiflow.simulation.scenario import load_scenario
@@ -80,6 +80,38 @@ def test_block_length_follows_how_long_spells_last():
     spells = np.repeat(rng.choice([0.2, 2.5], 12), 10)  # spells of 10 days
     assert block_length(spells + rng.normal(0, 0.1, 120)) >= 5
     assert block_length((1.0,) * 30) == 1
+
+
+def test_the_level_of_exit_block_is_drawn_once_per_run_with_mean_one():
+    """boarding_level_sd 0.8: each run's boarders all board about mean × one factor; the
+    factors differ from run to run (log-sd near 0.8) and average about 1."""
+    base = load_scenario("emergency")
+    flow = dataclasses.replace(
+        base.flow, wards=(), boarding_minutes=60.0, boarding_cv=0.2, boarding_level_sd=0.8
+    )
+    levels = []
+    for seed in range(1, 9):
+        result = Engine(base.replace(days=7.0, flow=flow, seed=seed)).run().flow
+        admitted = result.disposition == int(Disposition.ADMITTED)
+        boarding = (result.departure - result.bed_request)[admitted]
+        levels.append(float(np.median(boarding)) / 60.0)
+    print(f"run levels {np.round(levels, 2).tolist()}")
+    assert 0.4 < np.std(np.log(levels)) < 1.3
+    assert 0.4 < np.mean(levels) < 2.0 and max(levels) / min(levels) > 2.5
+
+
+def test_the_recent_level_and_how_far_it_moves():
+    """A quiet month after a month of exit block: the twin carries the quiet level,
+    and the month-to-month change of the level gives its spread; a flat series none."""
+    rng = np.random.default_rng(4)
+    block_then_quiet = np.concatenate([rng.normal(2.0, 0.2, 40), rng.normal(0.3, 0.05, 40)])
+    assert abs(recent_level(tuple(block_then_quiet), 28) - 0.3) < 0.05
+    moving = level_sd(tuple(block_then_quiet), 28)
+    steady = level_sd(tuple(rng.normal(1.0, 0.2, 80)), 28)
+    print(f"level sd: moving {moving:.3f}, steady {steady:.3f}")
+    assert moving > 0.8 and steady < 0.1
+    assert level_sd((1.0,) * 56, 28) == 0.0  # under two windows and a day
+    assert recent_level((), 28) == 1.0
 
 
 def test_boarders_ready_at_night_leave_when_beds_are_released_by_day():

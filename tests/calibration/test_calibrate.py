@@ -32,9 +32,8 @@ def cli(*args: str, ok: bool = True) -> str:
     return result.output
 
 
-@pytest.fixture(scope="module")
-def site_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("calibration")
+def known_site(folder: Path, seed: int) -> Path:
+    """The true hospital run with ``seed``, exported and imported as the site "Known"."""
     db = folder / "site.db"
     cli(
         "simulate",
@@ -43,7 +42,7 @@ def site_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "--days",
         str(DAYS),
         "--seed",
-        str(SEED),
+        str(seed),
         "--db",
         str(db),
         "--no-reports",
@@ -54,6 +53,11 @@ def site_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cli("site", "create", "Known", "--db", str(db))
     cli("import", "--site", "Known", "--format", "csv", str(visits), "--db", str(db), "--quiet")
     return db
+
+
+@pytest.fixture(scope="module")
+def site_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return known_site(tmp_path_factory.mktemp("calibration"), SEED)
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +163,9 @@ def test_recovers_care_time_means(fitted):
     assert np.median(ratios) < 1.35
 
 
-def test_validation_scores_the_twin_and_stores_its_verdict(site_db):
+def validate_known(site_db: Path) -> dict[str, dict]:
+    """``calibrate --validate`` of the site "Known", 8 weeks held out, 6 replications:
+    its stored criteria by name."""
     output = cli(
         "calibrate",
         "--site",
@@ -188,11 +194,17 @@ def test_validation_scores_the_twin_and_stores_its_verdict(site_db):
     criteria = {c["name"]: c for c in row.criteria}
     assert len(criteria) == 7
     assert row.passed == all(c["passed"] for c in criteria.values())
-    # what the twin reproduces on this site, 6 replications: census 12.2 % and 28 % of hours
-    # (boarding drawn alone, as before: 12.7 % and 24 %). The goals (10 %, 80 %) do not
-    # hold: even the true hospital's own replications reach only 9.1 % and 80 % on this
-    # realisation (docs/architecture.md, calibration)
-    assert criteria["census by hour of week (MAPE)"]["value"] < 0.125
+    return criteria
+
+
+def test_validation_scores_the_twin_and_stores_its_verdict(site_db):
+    criteria = validate_known(site_db)
+    # what the twin reproduces on this site, 6 replications: census 14.1 % and 30 % of
+    # hours (12.2 % and 28 % with the boarding level of the whole history: this site's
+    # held-out weeks had more exit block than its last fitted month). The goals (10 %,
+    # 80 %) do not hold: even the true hospital's own replications reach only 9.1 % and
+    # 80 % on this realisation (docs/architecture.md, calibration)
+    assert criteria["census by hour of week (MAPE)"]["value"] < 0.15
     assert criteria["census inside the 90 % band"]["value"] >= 0.26
     for name in (
         "length of stay p50 (error)",
@@ -202,6 +214,24 @@ def test_validation_scores_the_twin_and_stores_its_verdict(site_db):
     ):
         assert criteria[name]["passed"], criteria[name]
     assert criteria["arrivals by hour of week (MAPE)"]["value"] < 0.12
+
+
+def test_a_site_whose_fitted_weeks_held_its_worst_exit_block(tmp_path):
+    """Seed 7: the fitted weeks hold a month of exit block (winter), the held-out weeks
+    little. Carrying the whole history's boarding forward, the twin overshot the census
+    by a quarter (MAPE 27 %, LOS p90 28 % off, share within 4 h 7.6 points); with the
+    latest level, and that level's own uncertainty drawn per run, stays and census follow."""
+    criteria = validate_known(known_site(tmp_path, 7))
+    # measured, 6 replications: census 12.4 %, 26 % of hours in the band
+    assert criteria["census by hour of week (MAPE)"]["value"] < 0.14
+    assert criteria["census inside the 90 % band"]["value"] >= 0.2
+    for name in (
+        "length of stay p50 (error)",
+        "length of stay p90 (error)",
+        "share within 4 h (points)",
+        "admissions (points)",
+    ):
+        assert criteria[name]["passed"], criteria[name]
 
 
 def test_too_little_history_is_refused_naming_what_cannot_be_estimated(site_db, tmp_path):

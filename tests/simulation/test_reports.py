@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import re
 from pathlib import Path
 
@@ -11,7 +12,13 @@ import pytest
 
 from hospiflow.simulation.engine import simulate
 from hospiflow.simulation.recorder import kpis
-from hospiflow.simulation.reports import REPORT_FILES, CsvReportSink, write_reports
+from hospiflow.simulation.reports import (
+    REPORT_FILES,
+    CsvReportSink,
+    numbers,
+    write_csv,
+    write_reports,
+)
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "reports.md"
 HEADERS = {
@@ -179,3 +186,66 @@ def test_times_follow_daylight_saving(tmp_path, impatient_scenario):
     assert hours[-1] == "2025-03-31T23:00:00+02:00"  # the period ends at local midnight
     assert "2025-03-30T01:00:00+01:00" in hours and "2025-03-30T03:00:00+02:00" in hours
     assert not any(h.startswith("2025-03-30T02:") for h in hours)
+
+
+# -- the report writer's fast path writes what csv.writer and repr would ---------------
+
+
+def _csv_writer_text(header, columns) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(zip(*columns, strict=True))
+    return buffer.getvalue()
+
+
+def _write_csv_text(header, columns) -> str:
+    buffer = io.StringIO()
+    write_csv(buffer, header, columns)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["cardio", "trauma", "SIM-0000001"],  # nothing to quote: the joined path
+        ["cardio, adult", "trauma", "x"],  # a comma
+        ['the "A" team', "trauma", "x"],  # a quote
+        ["two\nlines", "trauma", "x"],  # a newline
+        ["carriage\rreturn", "trauma", "x"],
+        ["None", "trauma", "x"],  # the text "None" is not an empty cell
+    ],
+)
+def test_write_csv_writes_the_bytes_csv_writer_writes(names):
+    rng = np.random.default_rng(3)
+    waits = np.round(rng.exponential(30.0, 3), 3).tolist()
+    columns = [names, [1, 2, 3], waits, [None, 4.5, None], ["", "b", "c"]]
+    header = ["name", "count", "wait", "maybe", "text"]
+    assert _write_csv_text(header, columns) == _csv_writer_text(header, columns)
+
+
+def test_write_csv_without_header_and_without_rows():
+    assert _write_csv_text(["a", "b"], [[], []]) == "a,b\n"
+    buffer = io.StringIO()
+    write_csv(buffer, None, [["x", "y"], [1, 2]])
+    assert buffer.getvalue() == "x,1\ny,2\n"
+    with pytest.raises(ValueError, match="differ in length"):
+        write_csv(io.StringIO(), None, [["x"], [1, 2]])
+
+
+def test_numbers_are_repr_of_the_rounded_float():
+    rng = np.random.default_rng(11)
+    values = np.concatenate(
+        [
+            rng.exponential(50.0, 20_000),
+            -rng.exponential(5.0, 2_000),
+            rng.uniform(0, 1e8, 2_000),
+            [0.0, -0.0, -0.0004, 0.0005, 0.9995, 1e9, 3e17, -1e12, np.inf, -np.inf, np.nan],
+        ]
+    )
+    for digits in (3, 4):
+        expected = ["" if v != v else repr(v) for v in np.round(values, digits).tolist()]
+        assert numbers(values, digits) == expected
+        small = values[np.abs(values) < 1e9]  # the integer path on its own
+        expected = ["" if v != v else repr(v) for v in np.round(small, digits).tolist()]
+        assert numbers(small, digits) == expected

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,7 @@ def test_every_view_opens_on_the_latest_data(
         page.close()
 
 
+LAST_HOUR = {"en": "Last complete hour of data (", "fr": "Dernière heure complète des données ("}
 STATUS_WORDS = {
     "en": (
         "Risk the status turns red in the next 8 h",
@@ -208,6 +210,12 @@ def test_forecast_headline_is_the_risk_of_red_with_its_skill(
         assert [b["type"] for b in bars] == ["bar", "scatter"]
         assert bars[0]["y"] == red["probability"] and bars[0]["n"] == 8
         assert bars[1]["y"] == red["hour_of_week_rate"]
+        # the bars are the 8 hours after the last complete hour, which the caption names
+        first_hour = datetime.fromisoformat(red["hours"][0])
+        assert first_hour - datetime.fromisoformat(red["from"]) == timedelta(hours=1)
+        origin = panel.locator("p.status-caption").first.inner_text()
+        assert origin.startswith(LAST_HOUR[lang]), origin
+        assert f"{datetime.fromisoformat(red['from']):%H:%M}" in origin, origin
         skill = panel.locator("p.status-skill").inner_text()
         one = round(100 * red["skill"][0]["brier_skill"])
         assert skill.startswith(skill_start) and f" {one} %" in skill, skill

@@ -5,7 +5,13 @@ The scenario's rate is ``rate × hourly[h] × weekday[d] × monthly[m]`` (each p
 averaging 1). Each profile is the ratio of the mean hourly count in its cells to the
 overall mean (the maximum-likelihood estimate of a multiplicative Poisson model with
 balanced cells; one pass of iterative proportional fitting). Months the history
-does not cover keep 1 and are listed as not estimated.
+does not cover take the level of its last :data:`RECENT_DAYS` days (whole weeks, so
+balanced over hours and weekdays): with no seasonal evidence, the forecast of a
+local-level series is its latest level (simple exponential smoothing's flat
+forecast; Hyndman & Athanasopoulos, *Forecasting: Principles and Practice*, 3rd ed.,
+2021, §8.1), and they are listed as not estimated. The scenario rescales the
+monthly profile to mean 1, so ``scenario_rate`` (rate × the profile's mean) is what
+keeps each month's rate as fitted.
 
 Public holidays (the ``holidays`` package, as the forecaster uses it) are measured
 as the ratio of a holiday's arrivals to the mean of the same weekday; the simulator
@@ -27,6 +33,7 @@ from hospiflow.forecast.features import holiday_flags
 from hospiflow.store.timeconv import MS_PER_HOUR
 
 MONTHS = 12
+RECENT_DAYS = 28
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class ArrivalFit:
     weekday: tuple[float, ...]
     monthly: tuple[float, ...]
     months_seen: tuple[int, ...]  # 1..12
+    recent: float  # level of the last RECENT_DAYS days / rate: the months not seen
     hour_of_week: tuple[float, ...]  # observed mean arrivals per hour of the week
     separable_mape: float  # how far the profile product is from the hour-of-week means
     holiday_factor: float | None  # None: no holiday in the history
@@ -43,6 +51,12 @@ class ArrivalFit:
     dispersion: float  # Pearson, around the fitted rate
     variance_to_mean: float  # of the raw hourly counts
     hours: int
+
+    @property
+    def scenario_rate(self) -> float:
+        """The scenario's ``arrival_rate_per_hour``: it divides the monthly profile by
+        its mean, so the rate carries that mean to keep each month as fitted."""
+        return self.rate_per_hour * float(np.mean(self.monthly))
 
 
 def fit_arrivals(
@@ -65,10 +79,11 @@ def fit_arrivals(
     hourly = np.array([counts[hour == h].mean() for h in range(24)]) / safe
     week = np.array([counts[weekday == d].mean() for d in range(7)]) / safe
     seen = sorted({int(m) for m in month})
-    monthly = np.ones(MONTHS)
+    recent_hours = min(RECENT_DAYS * 24, n_hours)
+    recent = float(counts[n_hours - recent_hours :].mean() / safe) if n_hours else 1.0
+    monthly = np.full(MONTHS, recent)
     for m in seen:
         monthly[m - 1] = counts[month == m].mean() / safe
-    # the scenario rescales profiles to average 1: keep the seen months' ratios to each other
     how = weekday * 24 + hour
     by_how = np.array([counts[how == k].mean() for k in range(168)])
     product = safe * np.array([hourly[k % 24] * week[k // 24] for k in range(168)])
@@ -98,6 +113,7 @@ def fit_arrivals(
         weekday=tuple(round(float(v), 4) for v in week),
         monthly=tuple(round(float(v), 4) for v in monthly),
         months_seen=tuple(seen),
+        recent=round(recent, 4),
         hour_of_week=tuple(float(v) for v in by_how),
         separable_mape=separable,
         holiday_factor=factor,

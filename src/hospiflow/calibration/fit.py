@@ -14,7 +14,9 @@ are matched like this:
   times where the source has them, else by deconvolution of moments (boarding =
   time after the first doctor of admitted patients − the care time of their
   pathologies, means and variances, assuming independence);
-- wards are not modelled (their beds are not in the data): the boarding time is.
+- wards are not modelled (their beds are not in the data): the boarding time is,
+  carried into the weeks after the history at its level of the last weeks, as the
+  arrival rate and mix of months not seen are (``exitblock.recent_level``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from hospiflow.calibration import capacity, exitblock
-from hospiflow.calibration.arrivals import ArrivalFit, fit_arrivals
+from hospiflow.calibration.arrivals import RECENT_DAYS, ArrivalFit, fit_arrivals
 from hospiflow.calibration.dispositions import AGE_BANDS, fit_dispositions, fit_mix
 from hospiflow.calibration.distributions import FAMILIES, DistributionFit, fit_times
 from hospiflow.calibration.history import History, local_midnight_ms
@@ -119,7 +122,10 @@ def calibrate(
     codes = [p.code for p in catalog.pathologies if (known["pathology"] == p.code).any()]
     month = pd.to_datetime(known["local_ms"], unit="ms").dt.month.to_numpy()
     share = known["pathology"].value_counts(normalize=True)
-    monthly_mix = _monthly_factors(known["pathology"].to_numpy(), month, codes, arrivals)
+    recent = known["local_ms"].to_numpy() >= local_midnight_ms(
+        history.end - timedelta(days=RECENT_DAYS), "UTC"
+    )
+    monthly_mix = _monthly_factors(known["pathology"].to_numpy(), month, recent, codes, arrivals)
     mix = fit_mix(known)
     for code in codes:
         report.append(
@@ -297,6 +303,7 @@ def calibrate(
         boarding_profile=boarding.profile,
         boarding_days=boarding.days,
         boarding_block_days=boarding.block_days,
+        boarding_level_sd=boarding.level_sd,
         triage_profile=triage_profile,
         treatment_profile=treatment_profile,
         areas=(Area("boxes", int(declared) if declared else spaces),),
@@ -339,7 +346,7 @@ def calibrate(
         "days": 365.0,
         "warmup_days": 7.0,
         "seed": 1,
-        "arrival_rate_per_hour": round(arrivals.rate_per_hour, 4),
+        "arrival_rate_per_hour": round(arrivals.scenario_rate, 4),
         "hourly_profile": arrivals.hourly,
         "weekday_profile": arrivals.weekday,
         "monthly_profile": arrivals.monthly,
@@ -425,26 +432,34 @@ def _arrival_rows(
         missing.append(
             NotEstimated(
                 "monthly profile and pathology mix of months " + ", ".join(str(m) for m in unseen),
-                "1 (the mean of the months seen)",
+                f"the level ({arrivals.recent:g} × the mean) and mix of the last {RECENT_DAYS} "
+                "days",
                 "the history does not cover them",
             )
         )
 
 
 def _monthly_factors(
-    pathology: np.ndarray, month: np.ndarray, codes: list[str], arrivals: ArrivalFit
+    pathology: np.ndarray,
+    month: np.ndarray,
+    recent: np.ndarray,
+    codes: list[str],
+    arrivals: ArrivalFit,
 ) -> dict[str, tuple[float, ...]]:
-    """Each pathology's share in each month seen / its share overall (1 for months unseen);
-    counts get half a visit added so a month without a case keeps a small share."""
+    """Each pathology's share in each month seen / its share overall; months unseen take
+    its share over the ``recent`` visits (the last weeks: the latest level, as for the
+    arrival rate, ``arrivals``). Counts get half a visit added so a month without a case
+    keeps a small share."""
     out = {}
     for code in codes:
         mine = pathology == code
         overall = mine.mean()
+        latest = (mine[recent].sum() + 0.5) / max(int(recent.sum()), 1) / overall
         factors = []
         for m in range(1, 13):
             in_month = month == m
             if m not in arrivals.months_seen or not in_month.any():
-                factors.append(1.0)
+                factors.append(round(float(latest), 4) if recent.any() else 1.0)
                 continue
             factors.append(round(float((mine[in_month].sum() + 0.5) / in_month.sum() / overall), 4))
         out[code] = tuple(factors)
@@ -494,6 +509,7 @@ class Boarding:
     profile: tuple[float, ...] = (1.0,) * 24
     days: tuple[float, ...] = ()
     block_days: int = 7
+    level_sd: float = 0.0
 
 
 def _wait_cv(seen: pd.DataFrame, profile: tuple[float, ...], report: list[ReportRow]) -> float:
@@ -547,6 +563,9 @@ def _boarding(
     them in blocks, so replications differ as the site's weeks do. The cv is what is
     left once hour and day are known: boarding = mean × hour × day × ε, E ε = 1, and
     Var(boarding − mean × hour × day) = care noise + mean² E[(hour × day)²] cv².
+    The mean the twin runs with is the level of the last ``RECENT_DAYS`` days
+    (``exitblock.recent_level``), and ``level_sd`` how far that level moves from one
+    such window to the next (``exitblock.level_sd``), drawn once per run.
     """
     if not admitted.any():
         missing.append(NotEstimated("boarding time", "0 (none)", "nobody was admitted in the data"))
@@ -627,7 +646,23 @@ def _boarding(
             f"days over 2× the mean {sum(d > 2 for d in days)}",
         )
     )
-    return Boarding(round(mean, 2), round(max(cv, 0.05), 4), tuple(profile), days, block)
+    level = exitblock.recent_level(days, RECENT_DAYS)
+    level_sd = round(min(exitblock.level_sd(days, RECENT_DAYS), 3.0), 4)
+    report.append(
+        ReportRow(
+            "boarding",
+            f"level of the last {RECENT_DAYS} days",
+            round(level, 4),
+            "× the mean",
+            min(len(days), RECENT_DAYS),
+            "mean of their day factors: the boarding mean the twin runs with "
+            f"({mean * level:.1f} min)",
+            f"log-sd of the level one window ahead {level_sd} (naive forecast error)",
+        )
+    )
+    return Boarding(
+        round(mean * level, 2), round(max(cv, 0.05), 4), tuple(profile), days, block, level_sd
+    )
 
 
 def _patience(
@@ -722,7 +757,8 @@ def _catalog_toml(
     lines = [
         "# hospiflow catalog fitted by `hospiflow calibrate` from a site's visits:",
         "# base_weight = % of the visits with a known pathology, monthly_factors = the",
-        "# pathology's share in each month seen / its overall share (1 for months not seen),",
+        "# pathology's share in each month seen / its overall share (months not seen: its share",
+        "# over the last weeks fitted / its overall share),",
         "# mean_treatment_minutes = mean care time (first doctor to decision), minutes.",
         "",
     ]

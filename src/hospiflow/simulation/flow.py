@@ -351,7 +351,8 @@ class FlowHospital:
         self.in_treatment = [0] * n_specialties  # doctors busy
         self.on_duty = [0] * n_specialties
         self.duty_periods: list[tuple[int, float, float]] = []
-        self.busy_periods: list[tuple[int, float, float]] = []  # (specialty, start, end)
+        # (specialty, start, end) of each doctor contact, flat: one array at the end, cheaply
+        self.busy_periods: list[float] = []
         self.departed: list[int] = []
         self.calendar = calendar
         self.clock = clock
@@ -408,16 +409,25 @@ class FlowHospital:
         """This run's boarding factor of each local day: circular blocks of
         ``boarding_block_days`` consecutive days of ``boarding_days`` from random starts
         (a circular block bootstrap, Politis & Romano 1992), so exit block keeps the
-        length of its episodes and runs differ as much as stretches of the site's days."""
+        length of its episodes and runs differ as much as stretches of the site's days.
+        With ``boarding_level_sd``, the whole run's days are then scaled by one lognormal
+        factor of mean 1: the level of exit block over the weeks ahead is itself uncertain."""
         observed = np.asarray(self.flow.boarding_days, dtype=float)
-        if not len(observed):
+        sd = self.flow.boarding_level_sd
+        if not len(observed) and sd <= 0:
             return
         clock = self.clock
         days = int(clock.day_index[-1] - clock.day_index[0]) + 1
-        block = self.flow.boarding_block_days
-        starts = rng.integers(0, len(observed), -(-days // block))
-        index = (starts[:, None] + np.arange(block)[None, :]).ravel()[:days] % len(observed)
-        self.boarding_day = observed[index].tolist()
+        if len(observed):
+            block = self.flow.boarding_block_days
+            starts = rng.integers(0, len(observed), -(-days // block))
+            index = (starts[:, None] + np.arange(block)[None, :]).ravel()[:days] % len(observed)
+            plan = observed[index]
+        else:
+            plan = np.ones(days)
+        if sd > 0:  # drawn only then: scenarios without it keep their draws
+            plan = plan * math.exp(sd * rng.standard_normal() - sd * sd / 2)
+        self.boarding_day = plan.tolist()
 
     def _schedule_discharge(self, w: int, start: float, due: float, minute: float) -> None:
         end = due
@@ -523,7 +533,7 @@ class FlowHospital:
         patients = self.patients
         p = doctor.patient
         s = doctor.specialty
-        self.busy_periods.append((s, doctor.since, now))
+        self.busy_periods.extend((s, doctor.since, now))
         doctor.patient = NOBODY
         self.in_treatment[s] -= 1
         stage = patients.stage[p]
@@ -749,7 +759,7 @@ class FlowHospital:
             if doctor.on_duty:
                 self.duty_periods.append((doctor.index, doctor.duty_started, now))
             if doctor.patient != NOBODY:
-                self.busy_periods.append((doctor.specialty, doctor.since, now))
+                self.busy_periods.extend((doctor.specialty, doctor.since, now))
                 doctor.since = now
 
     @property

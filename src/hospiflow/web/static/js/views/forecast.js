@@ -165,7 +165,7 @@ export async function render(container, state) {
     const pct = (v) => (v == null || !Number.isFinite(v) ? "–" : formatNumber(100 * v, 0));
     const nowKey = r.now.red ? "forecast.status.now_red" : "forecast.status.now_not_red";
     const caption = (text, extra = "") => redRisk.section.append(el("p", { class: `muted status-caption ${extra}`.trim(), text }));
-    caption(t(nowKey, { load: pct(r.now.load) }));
+    caption(t(nowKey, { load: pct(r.now.load), from: formatTime(r.from, run.timezone) }));
     caption(t(`forecast.status.rule.${r.basis}`, { red: formatNumber(body.rule.red_waiting_per_doctor, 0) }));
     caption(t("forecast.status.skill", {
       days: formatNumber(r.test_days, 0), one: pct(skills[0]), eight: pct(skills[skills.length - 1]),
