@@ -35,13 +35,18 @@ arrivals). Measured in one run, each beside its reference:
    at 20 clients), then 20 s more without the site quality request (the one
    answer the server does not cache) to show what it costs the others. An
    observed run is complete, so the server caches its other answers: the
-   first (cold) request of each is shown too.
+   first (cold) request of each is shown too. Beside them, the CPU time per
+   request of the server process and of the clients (this process's threads,
+   ``requests`` and the JSON decoding of each answer): on a shared 2-core
+   machine the clients use about twice the server's CPU, so the latencies
+   measure them as much as the server.
 
 Formats not in the tree yet are reported as such (the RPU parts then use the
 canonical CSV writer/reader, and say so). ``--quick`` is a smoke run: 100k
 rows, 20k visits for FHIR/HL7, 5 s of clients; ``--parts rpu,fhir,hl7`` runs
-only those parts. The machine is shared: the
-load average at start and end is printed under the table.
+only those parts (``--parts dashboard`` alone exports the run but measures
+nothing of parts 1-2). The machine is shared: the load average at start and
+end is printed under the table.
 """
 
 from __future__ import annotations
@@ -345,14 +350,20 @@ def verdict(ok: bool) -> str:
 # --------------------------------------------------------------------------- parts
 
 
+def one_copy(url: str) -> tuple[Path, str]:
+    """The run exported once (cached) in the RPU format if it is in the tree, and the format."""
+    fmt = "rpu" if has_format("rpu") else "csv"
+    digest = version("rpu" if fmt == "rpu" else "delimited")  # once: both files from one writer
+    return cached(CACHE / f"ingest-{fmt}-1x@{digest}.csv", lambda p: export_all(url, fmt, p)), fmt
+
+
 def tabular_part(
     url: str, rows: int, postgres: str, budget: float
 ) -> tuple[list[tuple[str, str, str, str]], Path, str]:
     """Parts 1 and 2; also returns the one-copy file and the format (for the dashboard)."""
-    fmt = "rpu" if has_format("rpu") else "csv"
+    one, fmt = one_copy(url)
     label = "RPU" if fmt == "rpu" else "canonical CSV (rpu.py not in the tree yet)"
-    digest = version("rpu" if fmt == "rpu" else "delimited")  # once: both files from one writer
-    one = cached(CACHE / f"ingest-{fmt}-1x@{digest}.csv", lambda p: export_all(url, fmt, p))
+    digest = one.stem.split("@")[1]
     big = cached(CACHE / f"ingest-{fmt}-{rows}@{digest}.csv", lambda p: repeated(one, rows, p))
     out: list[tuple[str, str, str, str]] = [(f"1. {label}, {rows:,} rows", "", "", "")]
 
@@ -605,7 +616,9 @@ def dashboard_part(
             started = time.perf_counter()
             requests.get(base + path, timeout=60).raise_for_status()
             cold[name] = (time.perf_counter() - started) * 1000
+        cpu = (process_cpu(server.pid), time.process_time())
         latencies, errors = load(base, targets, clients, seconds)
+        cpu = (process_cpu(server.pid) - cpu[0], time.process_time() - cpu[1])
         others = {name: path for name, path in targets.items() if name != "site quality"}
         without, errors_without = load(base, others, clients, seconds)
     finally:
@@ -639,7 +652,26 @@ def dashboard_part(
         out.append(
             (f"   {label} ({total / seconds:.0f} req/s)", "", f"{total}, {sum(errs.values())}", "")
         )
+    total = sum(len(v) for v in latencies.values())
+    server_ms = "-" if math.isnan(cpu[0]) else f"{1000 * cpu[0] / total:.2f}"
+    out.append(
+        (
+            "   CPU per request (all): server / the clients",
+            f"{server_ms} / {1000 * cpu[1] / total:.2f} ms",
+            "",
+            "clients: this process's threads",
+        )
+    )
     return out
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far; NaN where /proc is not."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def load(
@@ -718,9 +750,11 @@ def run_parts(
     seconds: float,
     args: argparse.Namespace,
 ) -> None:
-    if "rpu" in parts or "dashboard" in parts:
+    if "rpu" in parts:
         rpu_rows, one, fmt = tabular_part(url, rows, args.postgres, args.postgres_budget)
-        table += rpu_rows if "rpu" in parts else []
+        table += rpu_rows
+    elif "dashboard" in parts:
+        one, fmt = one_copy(url)  # the dashboard's input only, nothing of parts 1-2 measured
     if "fhir" in parts:
         table += fhir_part(url, visits)
     if "hl7" in parts:

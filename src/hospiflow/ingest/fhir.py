@@ -113,26 +113,28 @@ carry ``options.timezone``'s offset. Optional elements that carry nothing
 hospiflow reads are left out: each nested element costs the reader a model.
 
 **Speed.** R4B validation is the cost: fhir.resources builds a pydantic
-model per nested element, in Python (about 25 times a ``json.loads`` of the
-line for the Encounters written here). ``options.settings["workers"]`` (an
-integer, or "auto" for one per CPU; default 1) validates NDJSON lines in that
-many processes, started once per ``read`` (``spawn``), chunks of 500 lines,
-order kept; every resource is still fully validated, and the results are
-identical. "auto" uses them only for files of ``POOL_MIN_BYTES`` or more
-(starting them costs more than they save on a small file), and if they die
-(a program calling ``read`` without the ``if __name__ == "__main__"`` guard)
-this process validates the rest; a number of processes raises instead.
-Bundles are validated in-process. Why not "auto" by default: on this shared
-2-core machine under a load of 4-6 (``benchmarks/ingest.py --quick``, 20,000
-encounters) two processes read 1,100 encounters/s against 1,900/s in one,
-each process waiting on the others' turn on the cores. Measured on 20,000 encounters written by
-``write_ndjson`` (+ 6,667 Patients, 15,000 Conditions), on a shared 2-core
-machine under a load of 5-9: ``json.loads`` alone 27,000 lines/s (36,000 per
-CPU-second); ``json.loads`` + R4B Encounter 2,200/s (3,100 per CPU-second);
-``read`` 1,400 encounters/s wall, 2,900 per CPU-second, Patients and
-Conditions included. With workers the reading process itself needs about
-1/25 of that CPU (24,000 encounters per CPU-second), so ``read`` scales with
-free cores up to about that; 5,000/s needs two free cores.
+model per nested element, with checks in Python around each. ``fhircheck``
+(installed on import) computes those checks' per-class facts once, with the
+library's own check run whenever one could fail: same verdicts, same errors,
+about 1.6x less CPU. ``options.settings["workers"]`` (an integer, or "auto"
+for one per CPU; default 1) validates NDJSON lines in that many processes,
+started once per ``read`` (``spawn``), chunks of 500 lines, order kept;
+every resource is still fully validated, and the results are identical.
+"auto" uses them only for files of ``POOL_MIN_BYTES`` or more (starting
+them costs more than they save on a small file), and if they die (a program
+calling ``read`` without the ``if __name__ == "__main__"`` guard) this
+process validates the rest; a number of processes raises instead. Bundles
+are validated in-process. Why not "auto" by default: on this shared 2-core
+machine under a load of 4-8 (``benchmarks/ingest.py --parts fhir``, 100,000
+encounters + 100,000 Patients + 100,000 Conditions) two processes read
+3,200 encounters/s against 4,700/s in one, each process waiting on the
+others' turn on the cores. In that run ``json.loads`` of the 300,000 lines
+went at 73,000 lines/s; before ``fhircheck``, in a run just before it
+(load 4-8), one process read 3,300 encounters/s (json.loads: 95,000/s). On
+the first 20,000 lines of each of those files, per CPU-second of the reading
+process: 6,400 encounters (4,000 before ``fhircheck``); with workers the
+reading process itself needs about 1/23 of that CPU, so ``read`` scales
+with free cores.
 """
 
 from __future__ import annotations
@@ -158,6 +160,7 @@ from fhir.resources.R4B.encounter import Encounter
 from fhir.resources.R4B.patient import Patient
 from pydantic import BaseModel, ValidationError
 
+from hospiflow.ingest import fhircheck
 from hospiflow.ingest.formats import IngestError, Item, ReadOptions, WriteOptions
 from hospiflow.ingest.pseudonym import age_at
 from hospiflow.records import (
@@ -170,6 +173,8 @@ from hospiflow.records import (
     VisitRecord,
     redact,
 )
+
+fhircheck.install()  # the same validation, faster (here: worker processes import this module)
 
 # --- vocabulary ---------------------------------------------------------------------------
 

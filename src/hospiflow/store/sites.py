@@ -174,10 +174,24 @@ def site_of_run(connection: Connection, run_id: int) -> dict[str, Any] | None:
     return dict(row._mapping) if row else None
 
 
-def latest_batch_id(connection: Connection, site_id: int) -> int | None:
-    """The site's newest import batch (what its data-quality report was computed from)."""
-    b = schema.import_batches
-    return connection.execute(sa.select(sa.func.max(b.c.id)).where(b.c.site_id == site_id)).scalar()
+_QUALITY_VERSION = sa.select(
+    schema.sites.c.run_id,
+    sa.select(sa.func.max(schema.import_batches.c.id))
+    .where(schema.import_batches.c.site_id == sa.bindparam("site_id"))
+    .scalar_subquery(),
+).where(schema.sites.c.id == sa.bindparam("site_id"))
+
+
+def quality_version(connection: Connection, site_id: int) -> tuple[int | None, int | None]:
+    """(observed run, newest import batch) of a site: what its quality report depends on.
+
+    One statement built once: the dashboard asks for the report on every visit of its
+    Data quality view, and the report itself is cached under this version.
+    """
+    row = connection.execute(_QUALITY_VERSION, {"site_id": site_id}).first()
+    if row is None:
+        raise NotFoundError(f"no site {site_id!r}", where="site")
+    return row[0], row[1]
 
 
 def audit(

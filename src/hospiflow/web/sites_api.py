@@ -246,8 +246,8 @@ def site_quality(site_id: int) -> Response:
     def version() -> str:
         # what the report depends on changes only with an import (a batch) or when
         # the observed run is deleted (the site's run_id)
-        site = store_sites.get_site(get_db(), site_id)
-        return f"quality|{store_sites.latest_batch_id(get_db(), site_id)}|{site['run_id']}"
+        run_id, batch_id = store_sites.quality_version(get_db(), site_id)
+        return f"quality|{batch_id}|{run_id}"
 
     key = (-site_id, limited(version))  # negative: never a run's id
     cache = state().cache
