@@ -4,7 +4,7 @@ simulated for 121 days with a seed, exported as CSV, imported as a site, then
 true hospital's own replications over the same weeks (the reference: what a perfect
 fit reaches on that realisation). Not a timing benchmark: it prints the criteria.
 
-    python benchmarks/fidelity.py --seeds 5 7 --replications 20 [--truth]
+    python benchmarks/fidelity.py --seeds 5 7 --replications 20 [--truth] [--days 421]
 """
 
 from __future__ import annotations
@@ -36,15 +36,15 @@ def cli(*args: str) -> None:
     assert result.exit_code == 0, result.output
 
 
-def site(folder: Path, seed: int) -> Path:
-    db = folder / f"site{seed}.db"
+def site(folder: Path, seed: int, days: int = DAYS) -> Path:
+    db = folder / (f"site{seed}.db" if days == DAYS else f"site{seed}-{days}d.db")
     if db.exists():
         return db
     cli(
-        *("simulate", "--scenario", "emergency", "--days", str(DAYS), "--seed", str(seed)),
+        *("simulate", "--scenario", "emergency", "--days", str(days), "--seed", str(seed)),
         *("--db", str(db), "--no-reports", "--quiet"),
     )
-    visits = folder / f"visits{seed}.csv"
+    visits = folder / f"visits{seed}-{days}.csv"
     cli("export", "--run", "1", "--format", "csv", "--out", str(visits), "--db", str(db))
     cli("site", "create", "Known", "--db", str(db))
     cli("import", "--site", "Known", "--format", "csv", str(visits), "--db", str(db), "--quiet")
@@ -59,7 +59,9 @@ def show(label: str, criteria: list[validate.Criterion]) -> None:
     print(f"{label:<22} " + "  ".join(cells), flush=True)
 
 
-def truth(db: Path, seed: int, replications: int, workers: int) -> list[validate.Criterion]:
+def truth(
+    db: Path, seed: int, replications: int, workers: int, days: int = DAYS
+) -> list[validate.Criterion]:
     """The true hospital, other seeds, over the held-out weeks of the site's realisation."""
     engine = create_engine_for(f"sqlite:///{db}")
     with engine.connect() as connection:
@@ -70,7 +72,7 @@ def truth(db: Path, seed: int, replications: int, workers: int) -> list[validate
     holdout = end - timedelta(weeks=8)
     tz = s["timezone"]
     start_ms, end_ms = local_midnight_ms(holdout, tz), local_midnight_ms(end, tz)
-    scenario = load_scenario("emergency").replace(days=float(DAYS), seed=seed + 1000)
+    scenario = load_scenario("emergency").replace(days=float(days), seed=seed + 1000)
     origin = local_midnight_ms(scenario.start_date, tz)
     one = partial(validate.measure_simulation, origin, start_ms, end_ms, tz)
     simulated = run_in_pool(
@@ -86,12 +88,13 @@ def main_() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--truth", action="store_true")
     parser.add_argument("--folder", default=None)
+    parser.add_argument("--days", type=int, default=DAYS, help="days the site's history spans")
     args = parser.parse_args()
     folder = Path(args.folder or tempfile.mkdtemp(prefix="fidelity-"))
     folder.mkdir(parents=True, exist_ok=True)
     print(f"load average {os.getloadavg()}", flush=True)
     for seed in args.seeds:
-        db = site(folder, seed)
+        db = site(folder, seed, args.days)
         t0 = time.perf_counter()
         engine = create_engine_for(f"sqlite:///{db}")
         result = validate.validate_site(
@@ -107,7 +110,7 @@ def main_() -> None:
             flush=True,
         )
         if args.truth:
-            show(f"seed {seed} true", truth(db, seed, args.replications, args.workers))
+            show(f"seed {seed} true", truth(db, seed, args.replications, args.workers, args.days))
     print(f"load average {os.getloadavg()}")
 
 

@@ -4,10 +4,12 @@ profiles of the triage delay and first doctor contact, which a calibrated scenar
 from __future__ import annotations
 
 import dataclasses
+from datetime import date
 
 import numpy as np
+import pytest
 
-from hospiflow.calibration.exitblock import block_length
+from hospiflow.calibration.exitblock import block_length, monthly_factors
 from hospiflow.records import Disposition
 from hospiflow.simulation.engine import Engine
 from hospiflow.simulation.scenario import load_scenario
@@ -111,6 +113,47 @@ def test_each_window_of_a_run_takes_a_level_the_site_has_had():
     assert spread[0][0] > 0.55 and spread[0][1] < 1.45  # days alone average out
     assert spread[28][0] < 0.5 and spread[28][1] > 1.5  # months differ
     assert spread[28][0] > 0.1 and spread[28][1] < 2.0  # by levels the site has had
+
+
+def test_exit_block_by_month_is_divided_out_of_the_days():
+    """January's days 3, February's 1 with episodes, a 10-day March: January and
+    February get their means (3 and 1 / the history's mean), March too few days (1), and
+    the days left have mean 1 within every month seen, so the season is not counted twice."""
+    rng = np.random.default_rng(5)
+    months = np.repeat([1, 2, 3], [31, 28, 10])
+    days = np.where(months == 1, 3.0, 1.0) * rng.choice([0.5, 1.5], len(months))
+    days = days / days.mean()
+    monthly, rest = monthly_factors(tuple(days), months)
+    print(f"monthly {monthly[:3]}")
+    assert monthly[0] / monthly[1] == pytest.approx(3.0, rel=0.2)
+    assert monthly[2] == 1.0 and monthly[3:] == (1.0,) * 9
+    rest_array = np.asarray(rest)
+    for m in (1, 2):
+        assert rest_array[months == m].mean() == pytest.approx(1.0, rel=0.15)
+    assert rest_array.std() > 0.3  # the episodes stay
+
+
+def test_boarders_take_the_factor_of_their_month():
+    """boarding_monthly 3 in January, 1 in February: a run across both boards three times
+    as long in January."""
+    base = load_scenario("emergency")
+    monthly = (3.0, 1.0) + (1.0,) * 10
+    flow = dataclasses.replace(
+        base.flow,
+        wards=(),
+        boarding_minutes=60.0,
+        boarding_cv=0.2,
+        boarding_days=(1.0,) * 30,
+        boarding_monthly=monthly,
+    )
+    result = Engine(base.replace(start_date=date(2025, 1, 18), days=28.0, flow=flow)).run().flow
+    admitted = result.disposition == int(Disposition.ADMITTED)
+    request = result.bed_request[admitted]
+    boarding = result.departure[admitted] - request
+    january = request < 14 * 1440 - 60  # 14 local days from 18 January, UTC+1
+    ratio = np.median(boarding[january]) / np.median(boarding[~january])
+    print(f"January / February boarding {ratio:.2f}")
+    assert 2.5 < ratio < 3.5
 
 
 def test_boarders_ready_at_night_leave_when_beds_are_released_by_day():

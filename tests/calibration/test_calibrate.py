@@ -32,7 +32,7 @@ def cli(*args: str, ok: bool = True) -> str:
     return result.output
 
 
-def known_site(folder: Path, seed: int) -> Path:
+def known_site(folder: Path, seed: int, days: int = DAYS) -> Path:
     """The true hospital run with ``seed``, exported and imported as the site "Known"."""
     db = folder / "site.db"
     cli(
@@ -40,7 +40,7 @@ def known_site(folder: Path, seed: int) -> Path:
         "--scenario",
         "emergency",
         "--days",
-        str(DAYS),
+        str(days),
         "--seed",
         str(seed),
         "--db",
@@ -163,9 +163,9 @@ def test_recovers_care_time_means(fitted):
     assert np.median(ratios) < 1.35
 
 
-def validate_known(site_db: Path) -> dict[str, dict]:
-    """``calibrate --validate`` of the site "Known", 8 weeks held out, 6 replications:
-    its stored criteria by name."""
+def validate_known(site_db: Path, replications: int = 6) -> dict[str, dict]:
+    """``calibrate --validate`` of the site "Known", 8 weeks held out: its stored criteria
+    by name."""
     output = cli(
         "calibrate",
         "--site",
@@ -174,7 +174,7 @@ def validate_known(site_db: Path) -> dict[str, dict]:
         "--holdout-weeks",
         "8",
         "--replications",
-        "6",
+        str(replications),
         "--workers",
         "2",
         "--db",
@@ -190,7 +190,7 @@ def validate_known(site_db: Path) -> dict[str, dict]:
             ).first()
     finally:
         engine.dispose()
-    assert row is not None and row.replications == 6 and row.holdout_weeks == 8
+    assert row is not None and row.replications == replications and row.holdout_weeks == 8
     criteria = {c["name"]: c for c in row.criteria}
     assert len(criteria) == 7
     assert row.passed == all(c["passed"] for c in criteria.values())
@@ -215,19 +215,22 @@ def test_validation_scores_the_twin_and_stores_its_verdict(site_db):
     assert criteria["arrivals by hour of week (MAPE)"]["value"] < 0.12
 
 
-def test_a_site_whose_fitted_weeks_held_its_worst_exit_block(tmp_path):
-    """Seed 7: the fitted weeks (winter) hold a month of exit block, the held-out weeks
-    (spring) little, and the twin cannot know that spring's lighter load will empty the
-    wards (no month of the history shows it): its census stays high. Measured with 6
-    replications: census 22.1 % and 25 % of hours in the band, LOS p90 22.8 % off, within
-    4 h 6.6 points (20 replications before runs took exit block's level by month and months
-    not seen the latest arrival level: 27.0 %, 28.6 %, 28.3 % and 7.6)."""
-    criteria = validate_known(known_site(tmp_path, 7))
-    assert criteria["census by hour of week (MAPE)"]["value"] < 0.24
-    assert criteria["census inside the 90 % band"]["value"] >= 0.2
-    assert criteria["length of stay p90 (error)"]["value"] < 0.25
-    assert criteria["share within 4 h (points)"]["value"] < 7.0
-    for name in ("length of stay p50 (error)", "admissions (points)"):
+@pytest.mark.slow
+def test_a_year_of_history_gives_the_held_out_winter_its_exit_block(tmp_path):
+    """Seed 7 over 421 days: the held-out weeks are January and February, whose wards
+    were full the winter before. With exit block by month (``boarding_monthly``) the
+    twin gives them their boarding; with one level for the year it ran 8 patients low
+    (census MAPE 21.2 %, 26 % of hours in the band, LOS p90 20.5 % off; the true
+    hospital itself, 15.6 % and 56 %). Measured, 20 replications: 12.8 %, 63 %, 9.7 %."""
+    criteria = validate_known(known_site(tmp_path, 7, days=421), replications=20)
+    assert criteria["census by hour of week (MAPE)"]["value"] < 0.14
+    assert criteria["census inside the 90 % band"]["value"] >= 0.55
+    for name in (
+        "length of stay p50 (error)",
+        "length of stay p90 (error)",
+        "share within 4 h (points)",
+        "admissions (points)",
+    ):
         assert criteria[name]["passed"], criteria[name]
 
 

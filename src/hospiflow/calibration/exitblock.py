@@ -32,6 +32,32 @@ def daily_factors(boarding: pd.Series, local_day: pd.Series, mean: float) -> tup
     return tuple(round(float(v), 4) for v in factors / factors.mean())
 
 
+MIN_MONTH_DAYS = 14
+
+
+def monthly_factors(
+    factors: tuple[float, ...], months: np.ndarray
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Exit block's season: each calendar month's mean day factor (months with fewer than
+    :data:`MIN_MONTH_DAYS` days seen keep 1, the history's mean, as the arrival profile
+    keeps its months' ratios: Poisson MLE of a multiplicative month × day model), and
+    the day factors with their month's factor divided out (clipped at 0), which the
+    blocks and the levels then resample so the season is not counted twice."""
+    x = np.asarray(factors, dtype=float)
+    monthly = np.ones(12)
+    for m in range(1, 13):
+        mine = months == m
+        if mine.sum() >= MIN_MONTH_DAYS and x[mine].mean() > 0:
+            monthly[m - 1] = x[mine].mean()
+    rest = x / monthly[months - 1]
+    if rest.mean() > 0:
+        rest = rest / rest.mean()
+    return (
+        tuple(round(float(v), 4) for v in monthly),
+        tuple(round(float(v), 4) for v in rest),
+    )
+
+
 def block_length(series: tuple[float, ...] | np.ndarray) -> int:
     """Block length (days) for a circular block bootstrap of the series' mean, by the
     automatic rule of Politis & White (2004) with the correction of Patton, Politis &

@@ -302,6 +302,7 @@ def calibrate(
         boarding_days=boarding.days,
         boarding_block_days=boarding.block_days,
         boarding_level_days=boarding.level_days,
+        boarding_monthly=boarding.monthly,
         triage_profile=triage_profile,
         treatment_profile=treatment_profile,
         areas=(Area("boxes", int(declared) if declared else spaces),),
@@ -508,6 +509,7 @@ class Boarding:
     days: tuple[float, ...] = ()
     block_days: int = 7
     level_days: int = 0
+    monthly: tuple[float, ...] = (1.0,) * 12
 
 
 def _wait_cv(seen: pd.DataFrame, profile: tuple[float, ...], report: list[ReportRow]) -> float:
@@ -561,6 +563,10 @@ def _boarding(
     them in blocks, so replications differ as the site's weeks do. The cv is what is
     left once hour and day are known: boarding = mean × hour × day × ε, E ε = 1, and
     Var(boarding − mean × hour × day) = care noise + mean² E[(hour × day)²] cv².
+    Exit block has a season (the wards fill in winter): each calendar month seen gets its
+    mean day factor (``boarding_monthly``), divided out of the day factors
+    (``exitblock.monthly_factors``); months not seen keep 1, the history's mean (the
+    latest level was measured no better over eight weeks: docs/architecture.md).
     Exit block's level also drifts over weeks (the wards' load follows the seasons), and
     the weeks ahead may have any of the levels the site has had: each window of
     ``RECENT_DAYS`` days of a run takes the level of as many days of the history from a
@@ -615,10 +621,27 @@ def _boarding(
     ]
     day = request_local // 86_400_000
     days = exitblock.daily_factors(boarding, day, mean)
+    monthly: tuple[float, ...] = (1.0,) * 12
+    if days:
+        stamps = pd.to_datetime((int(day.min()) + np.arange(len(days))) * 86_400_000, unit="ms")
+        monthly, days = exitblock.monthly_factors(days, np.asarray(stamps.month))
+        days_of_month = np.asarray(monthly)[np.asarray(stamps.month) - 1]
+        report.append(
+            ReportRow(
+                "boarding",
+                "exit block by month",
+                str(monthly),
+                "× the mean",
+                len(days),
+                f"a month's mean day factor (months with {exitblock.MIN_MONTH_DAYS}+ days; "
+                "others 1); the day factors are divided by it",
+            )
+        )
     block = exitblock.block_length(days)
     model = mean * np.asarray(profile)[hour.to_numpy()]
     if days:
-        model = model * np.asarray(days)[(day - day.min()).to_numpy().astype(int)]
+        index = (day - day.min()).to_numpy().astype(int)
+        model = model * (np.asarray(days) * days_of_month)[index]
     scale = float(np.mean((model / mean) ** 2))
     var = float(np.mean((boarding.to_numpy() - model) ** 2)) - within_var
     cv = float(np.sqrt(var / scale) / mean) if var > 0 and scale > 0 else 0.5
@@ -661,7 +684,13 @@ def _boarding(
             )
         )
     return Boarding(
-        round(mean, 2), round(max(cv, 0.05), 4), tuple(profile), days, block, level_days
+        round(mean, 2),
+        round(max(cv, 0.05), 4),
+        tuple(profile),
+        days,
+        block,
+        level_days,
+        monthly,
     )
 
 

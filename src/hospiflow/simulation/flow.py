@@ -414,7 +414,8 @@ class FlowHospital:
         rescaled to mean the level of as many consecutive observed days from a random
         start: exit block's level drifts over weeks with the wards' load, so runs differ
         as the site's months do, by levels the site has had (a bootstrap of the level on
-        the scale of weeks, of the episodes within it on the scale of days)."""
+        the scale of weeks, of the episodes within it on the scale of days). Last, each
+        day takes the factor of its month (``boarding_monthly``): exit block's season."""
         observed = np.asarray(self.flow.boarding_days, dtype=float)
         if not len(observed):
             return
@@ -432,6 +433,10 @@ class FlowHospital:
                 level = observed[(start + np.arange(window)) % len(observed)].mean()
                 if part.mean() > 0:
                     part *= level / part.mean()
+        if any(v != 1.0 for v in self.flow.boarding_monthly):
+            first = np.searchsorted(clock.day_index, clock.day_index[0] + np.arange(days))
+            month = clock.month[np.minimum(first, clock.n_slots - 1)]
+            plan = plan * np.asarray(self.flow.boarding_monthly, dtype=float)[month - 1]
         self.boarding_day = plan.tolist()
 
     def _schedule_discharge(self, w: int, start: float, due: float, minute: float) -> None:

@@ -135,6 +135,9 @@ class FlowConfig:
     # boarding_days from a random start (circular), so runs differ as the site's months
     # do; 0: no such level
     boarding_level_days: int = 0
+    # exit block by month of the year (the wards fill in winter): a factor on those boarders'
+    # time by the local month of the bed request, January..December
+    boarding_monthly: tuple[float, ...] = (1.0,) * 12
     # relative rate, by local hour 00..23, at which beds are released to boarders without
     # a ward: their boarding time runs on this clock (near 0 at night: a boarder ready
     # at night leaves when the wards discharge in the morning); 1 everywhere: wall time
@@ -288,6 +291,7 @@ def validate_flow(
             "must be > 0 every hour (a boarder would wait forever)",
             min(flow.boarding_release_profile),
         )
+    _mix("flow.boarding_monthly", flow.boarding_monthly, 12)
     level = flow.boarding_level_days
     if not isinstance(level, int) or isinstance(level, bool) or not 0 <= level <= 366:
         raise _fail("flow.boarding_level_days", "must be a whole number of days, 0 to 366", level)
@@ -424,6 +428,7 @@ _FLOW_KEYS = {
     "boarding_days",
     "boarding_block_days",
     "boarding_level_days",
+    "boarding_monthly",
     "boarding_release_profile",
     "boarding_sooner_minutes",
     "max_boarding_hours",
@@ -458,6 +463,7 @@ _TUPLES = {
     "ward_discharge_profile",
     "boarding_profile",
     "boarding_days",
+    "boarding_monthly",
     "boarding_release_profile",
     "triage_profile",
     "treatment_profile",
@@ -594,6 +600,8 @@ def flow_to_toml(flow: FlowConfig) -> list[str]:
         "# each window of this many days of a run takes the level of exit block (mean of",
         "# boarding_days) of as many days from a random start; 0: none",
         f"boarding_level_days = {flow.boarding_level_days}",
+        "# factor on those boarders' time by local month of the bed request, Jan..Dec",
+        f"boarding_monthly = {_list(flow.boarding_monthly)}",
         "# rate (> 0) by local hour 00..23 at which beds are released to those boarders: their",
         "# boarding time runs on this clock; 1 everywhere: the wall clock",
         f"boarding_release_profile = {_list(flow.boarding_release_profile)}",
