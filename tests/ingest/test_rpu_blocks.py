@@ -186,3 +186,62 @@ def test_an_import_through_batches_stores_what_records_store(engine, two_sites, 
     )
     assert (again.imported, again.updated) == (0, 0)
     assert again.duplicates == by_blocks.imported
+
+
+@pytest.mark.parametrize(
+    "repeats",
+    [
+        [line(0), line(7, DP="R0600", SEXE="f")],  # identical rows again: duplicates
+        [line(0, DP="N40", SORTIE=""), line(101, GRAVITE="3")],  # corrections
+    ],
+)
+def test_a_first_import_of_small_batches_counts_what_the_store_holds(
+    engine, two_sites, tmp_path, monkeypatch, repeats
+):
+    """Blocks of 4 rows, with visits repeated in later blocks (a block holding a key
+    already kept is not kept whole): the same visits as the row path stores, and the
+    span, Data quality totals and rollups a first import counts from its batches are
+    what the store derives from the visits it holds."""
+    from hospiflow.store import rollups
+    from hospiflow.store.quality import run_totals
+
+    monkeypatch.setattr(rpu, "BLOCK", 4)
+    path = extract(tmp_path / "rpu.csv", [*ROWS, *repeats])
+    results = []
+    for site, read in zip(two_sites, (rpu.read_rows, import_reader("rpu")), strict=True):
+        summary = import_items(engine, site["id"], read([path], OPTIONS), format="rpu")
+        results.append((summary, stored(engine, summary.run_id, site["id"])))
+    (by_rows, rows_stored), (by_blocks, blocks_stored) = results
+    assert blocks_stored == rows_stored
+    assert by_blocks.imported == by_rows.imported
+    assert by_blocks.duplicates + by_blocks.updated == len(repeats)
+    tables = (schema.hourly_specialty, schema.daily_pathology, schema.monthly_specialty)
+    v = schema.visits
+    with engine.begin() as connection:
+        run_id = by_blocks.run_id
+        assert by_blocks.site_totals == run_totals(connection, run_id)
+        run = connection.execute(sa.select(schema.runs).where(schema.runs.c.id == run_id)).one()
+        first, last, left, n = connection.execute(
+            sa.select(
+                sa.func.min(v.c.arrival_ms),
+                sa.func.max(v.c.arrival_ms),
+                sa.func.max(v.c.departure_ms),
+                sa.func.count(),
+            ).where(v.c.run_id == run_id)
+        ).one()
+        assert (run.start_utc_ms, run.end_utc_ms, run.visits_count) == (first, max(last, left), n)
+        counted = [
+            sorted(tuple(r) for r in connection.execute(sa.select(t).where(t.c.run_id == run_id)))
+            for t in tables
+        ]
+        rollups.from_visits(connection, run_id)
+        derived = [
+            sorted(tuple(r) for r in connection.execute(sa.select(t).where(t.c.run_id == run_id)))
+            for t in tables
+        ]
+        connection.rollback()
+    assert [len(t) for t in counted] == [len(t) for t in derived]
+    assert all(counted)
+    for mine, theirs in zip(counted, derived, strict=True):
+        for a, b in zip(mine, theirs, strict=True):
+            assert a == pytest.approx(b), (a, b)

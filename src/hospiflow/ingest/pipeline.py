@@ -21,9 +21,12 @@ as it was before an import or has all of it; the failed attempt is then
 recorded as a ``failed`` batch with its error.
 
 Readers that parse blocks of rows at once (``rpu.read_batches``) hand over
-``VisitBatch``es: ``_Visits.rows`` turns them into the same rows as
+``VisitBatch``es: ``_Visits.columns`` turns them into the same rows as
 ``_Visits.row`` does records, column by column. A run's first import keeps
-its rows in memory and writes them at the end in one bulk insert (``_Pending``).
+its rows in memory and writes them at the end in one bulk insert (``_Pending``);
+a batch whose keys are all new there is kept whole, its rows made once with
+their patient numbers and its counts (span, Data quality totals, rollups) taken
+from its NumPy columns rather than from a million tuples at the end.
 
 Checks applied to every visit, whatever its source: arrival not in the
 future (over a day ahead) unless ``allow_future`` (MIMIC-IV shifts dates
@@ -58,7 +61,7 @@ from hospiflow.records import ICD9, ICD10, HourlyCount, Rejection, VisitRecord
 from hospiflow.store import rollups, schema, sites
 from hospiflow.store.quality import run_totals
 from hospiflow.store.timeconv import now_ms
-from hospiflow.store.writer import insert_rows
+from hospiflow.store.writer import insert_columns, insert_rows
 
 MAX_STAY_HOURS = 72
 CHUNK = 5_000  # records looked up and written together
@@ -155,6 +158,40 @@ class _Quarantine:
                 day_local_ms,
             )
         )
+
+
+@dataclass
+class _Columns:
+    """A batch's visit rows as columns (``VISIT_COLUMNS`` order; run and patient number
+    left out), the NumPy columns a first import counts from (``_Pending``), and the
+    rows the checks refused but ``_Visits.row`` took (``late``: not expected)."""
+
+    run_id: int
+    values: list[Sequence[Any]]
+    arrays: dict[str, np.ndarray]
+    late: list[tuple[Any, ...]]
+    unmapped: Counter[tuple[str, str | None]]  # (code, system) -> rows, as ``totals`` counts
+
+    def __len__(self) -> int:
+        """Rows in ``values`` (``late`` not counted)."""
+        return len(self.values[_KEY]) if self.values else 0
+
+    @property
+    def keys(self) -> Sequence[str]:
+        return self.values[_KEY] if self.values else ()
+
+    def rows(self, numbers: Iterable[int] | None = None) -> list[tuple[Any, ...]]:
+        """The rows, numbered from ``numbers`` (patient number 0 without), then ``late``."""
+        if not self.values:
+            return list(self.late)
+        made = list(
+            zip(
+                itertools.repeat(self.run_id),
+                itertools.repeat(0) if numbers is None else numbers,
+                *self.values[2:],
+            )
+        )
+        return made + self.late if self.late else made
 
 
 class _Visits:
@@ -262,6 +299,10 @@ class _Visits:
         )
 
     def rows(self, batch: VisitBatch, quarantine: _Quarantine) -> list[tuple[Any, ...]]:
+        """``row`` for every visit of a batch (patient number 0, set on insert)."""
+        return self.columns(batch, quarantine).rows()
+
+    def columns(self, batch: VisitBatch, quarantine: _Quarantine) -> _Columns:
         """``row`` for every visit of a batch, column by column (NumPy for times and
         checks; one lookup per distinct code, patient, postcode). A visit the checks
         refuse goes through ``row`` itself, so its rejection is the same."""
@@ -282,7 +323,7 @@ class _Visits:
             else:  # not expected: the checks above are ``_check``'s
                 late.append(row)
         if len(kept) == 0:
-            return late
+            return _Columns(self.run_id, [], {}, late, Counter())
         every = len(kept) == len(batch)
 
         def pick(values: list[Any] | None) -> list[Any]:
@@ -295,19 +336,24 @@ class _Visits:
         offsets = np.array([self._offset_ms(q * _QUARTER_MS) for q in quarters.tolist()])
         local_ms = arrival_ms + offsets[where]
         has_departure, has_seen = has_departure[kept], has_seen[kept]
-        departure_ms = _or_none(departure[kept], has_departure)
-        wait_min = _or_none((seen[kept] - arrival_ms) / MS_PER_MIN, has_seen)
-        los_min = _or_none((departure[kept] - arrival_ms) / MS_PER_MIN, has_departure)
-        arrivals, locals_ = arrival_ms.tolist(), local_ms.tolist()
+        departure_kept = departure[kept]
+        waits = np.where(has_seen, (seen[kept] - arrival_ms) / MS_PER_MIN, np.nan)
+        stays = np.where(has_departure, (departure_kept - arrival_ms) / MS_PER_MIN, np.nan)
         diagnosis, specialty = pick(batch.diagnosis), pick(batch.specialty)
         keys = list(zip(diagnosis, pick(batch.diagnosis_system), specialty, strict=True))
-        classes = {key: self._classify_key(key, n) for key, n in Counter(keys).items()}
+        counted = Counter(keys)
+        classes = {key: self._classify_key(key, n) for key, n in counted.items()}
         pathologies, specialties, codes, systems = zip(*map(classes.__getitem__, keys), strict=True)
+        unmapped: Counter[tuple[str, str | None]] = Counter()  # for a first import's totals
+        for key, n in counted.items():
+            _, specialty_idx, code, system = classes[key]
+            if specialty_idx == self.unknown and code is not None:
+                unmapped[code, system] += n
         visit_keys, pseudonyms = self._keys(
             pick(batch.visit_id),
             pick(batch.patient_id),
-            arrivals,
-            departure_ms,
+            arrival_ms.tolist(),
+            _or_none(departure_kept, has_departure),
             diagnosis,
             specialty,
         )
@@ -319,30 +365,38 @@ class _Visits:
             pick(batch.doctor_id), lambda doctor: pseudonym("doctor", doctor) if doctor else None
         )
         dispositions = _each(pick(batch.disposition), lambda d: None if d is None else int(d))
-        rows = list(
-            zip(
-                itertools.repeat(self.run_id),
-                itertools.repeat(0),
-                pseudonyms,
-                pathologies,
-                codes,
-                specialties,
-                pick(batch.acuity),
-                arrivals,
-                locals_,
-                departure_ms,
-                wait_min,
-                los_min,
-                dispositions,
-                visit_keys,
-                systems,
-                ages,
-                sexes,
-                areas,
-                doctors,
-            )
-        )
-        return rows + late if late else rows
+        arrays = {
+            "arrival_ms": arrival_ms,
+            "arrival_local_ms": local_ms,
+            "departure_ms": np.where(has_departure, departure_kept, np.iinfo(np.int64).min),
+            "specialty_idx": np.array(specialties, dtype=np.int64),
+            "pathology_idx": _int_array(pathologies),
+            "wait_min": waits,
+            "los_min": stays,
+            "disposition": _int_array(dispositions),
+        }
+        values: list[Sequence[Any]] = [
+            (),  # run_id and patient_no: given when the rows are made (``_Columns.rows``)
+            (),
+            pseudonyms,
+            pathologies,
+            codes,
+            specialties,
+            pick(batch.acuity),
+            arrays["arrival_ms"].tolist(),
+            local_ms.tolist(),
+            _or_none(departure_kept, has_departure),
+            _or_none(waits, has_seen),
+            _or_none(stays, has_departure),
+            dispositions,
+            visit_keys,
+            systems,
+            ages,
+            sexes,
+            areas,
+            doctors,
+        ]
+        return _Columns(self.run_id, values, arrays, late, unmapped)
 
     def _keys(
         self,
@@ -542,7 +596,7 @@ def _run_import(
     counts: dict[int, int] = {}
     next_patient = _next_patient_no(connection, run_id)
     # a run's first import keeps its rows until the end (``_Pending``); later ones look up
-    pending = _Pending() if next_patient == 1 else None
+    pending = _Pending(visits.unknown) if next_patient == 1 else None
     written: set[str] | None = None
     if pending is None and connection.dialect.name == "postgresql":
         # fresh statistics, so the visit-key look-ups use ix_visits_key rather than
@@ -552,6 +606,7 @@ def _run_import(
     first = last = None
     for item in items:
         if isinstance(item, VisitRecord | VisitBatch):
+            taken = False  # a first import's batch kept whole (``_Pending.extend``)
             if isinstance(item, VisitRecord):
                 summary.read += 1
                 row = visits.row(item)
@@ -562,19 +617,33 @@ def _run_import(
                 low = high = row[7]
             else:
                 summary.read += len(item)
-                rows = visits.rows(item, quarantine)
-                if not rows:
+                batch = visits.columns(item, quarantine)
+                taken = pending is not None and len(batch) > 0 and pending.takes(batch)
+                if taken:
+                    if chunk:  # first, in file order: the rows before the batch
+                        next_patient = _write_chunk(
+                            connection, run_id, chunk, summary, next_patient, written, pending
+                        )
+                    next_patient = pending.extend(batch, summary, next_patient)
+                    chunk = [*batch.late]
+                else:
+                    chunk += batch.rows()
+                times = [row[7] for row in batch.late]
+                if len(batch):
+                    arrivals = batch.arrays["arrival_ms"]
+                    times += [int(arrivals.min()), int(arrivals.max())]
+                if not times:
                     continue
-                chunk += rows
-                low, high = min(r[7] for r in rows), max(r[7] for r in rows)
+                low, high = min(times), max(times)
             first = low if first is None or low < first else first
             last = high if last is None or high > last else last
-            if len(chunk) >= CHUNK:
-                next_patient = _write_chunk(
-                    connection, run_id, chunk, summary, next_patient, written, pending
-                )
-                chunk = []
-                if pending is not None and len(pending.rows) >= PENDING_MAX:
+            if len(chunk) >= CHUNK or taken:
+                if chunk:
+                    next_patient = _write_chunk(
+                        connection, run_id, chunk, summary, next_patient, written, pending
+                    )
+                    chunk = []
+                if pending is not None and len(pending) >= PENDING_MAX:
                     written = pending.flush(connection)  # memory bound: look up from now on
                     pending = None
                 if progress is not None:
@@ -592,7 +661,7 @@ def _run_import(
     totals: dict[str, Any] | None = None
     measures: dict[str, np.ndarray] | None = None
     if pending is not None:  # the run holds this import's rows only: count them here
-        span, totals = pending.span(), pending.totals(visits.unknown)
+        span, totals = pending.span(), pending.totals()
         measures = pending.measures()
         pending.flush(connection)
     if progress is not None:
@@ -708,61 +777,125 @@ class _Pending:
     thread in the transaction.
     """
 
-    def __init__(self) -> None:
-        self.rows: dict[str, tuple[Any, ...]] = {}  # visit key -> row, in order of arrival
+    def __init__(self, unknown: int) -> None:
+        self.unknown = unknown  # the specialty of unmapped codes (Data quality totals)
+        self.keys: set[str] = set()  # every kept row's visit key
+        # the kept rows in order of arrival: whole batches (``extend``) as their columns,
+        # rows added one by one (``add``, or a batch a correction turned into rows) as tuples
+        self.segments: list[_Kept | list[tuple[Any, ...]]] = []
+        self._where: dict[str, tuple[int, int]] | None = None  # key -> (segment, position)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def takes(self, batch: _Columns) -> bool:
+        """Whether every row of ``batch`` is new: no key twice in it, none kept already."""
+        keys = batch.keys
+        distinct = set(keys)
+        return len(distinct) == len(keys) and distinct.isdisjoint(self.keys)
+
+    def extend(self, batch: _Columns, summary: ImportSummary, next_patient: int) -> int:
+        """Keep the rows of a batch that ``takes`` as they are (numbered from
+        ``next_patient``); the next patient number. ``batch.late`` is not kept here."""
+        n = len(batch)
+        self.keys.update(batch.keys)
+        if self._where is not None:
+            at = len(self.segments)
+            self._where.update((key, (at, i)) for i, key in enumerate(batch.keys))
+        self.segments.append(_Kept(batch, next_patient))
+        summary.imported += n
+        return next_patient + n
 
     def add(
         self, latest: dict[str, tuple[Any, ...]], summary: ImportSummary, next_patient: int
     ) -> int:
         """``_write_chunk`` against the kept rows; the next patient number."""
-        rows = self.rows
         imported = 0
         for key, row in latest.items():
-            stored = rows.get(key)
-            if stored is None:
-                rows[key] = (row[0], next_patient, *row[2:])
+            if key not in self.keys:
+                tail = self.segments[-1] if self.segments else None
+                if not isinstance(tail, list):
+                    tail = []
+                    self.segments.append(tail)
+                if self._where is not None:
+                    self._where[key] = (len(self.segments) - 1, len(tail))
+                tail.append((row[0], next_patient, *row[2:]))
+                self.keys.add(key)
                 next_patient += 1
                 imported += 1
-            elif stored[_CONTENT] == row[_CONTENT]:
+                continue
+            segment, position = self.where()[key]
+            rows = self._rows_of(segment)
+            stored = rows[position]
+            if stored[_CONTENT] == row[_CONTENT]:
                 summary.duplicates += 1
             else:  # a correction of a row kept earlier: same number, new content
-                rows[key] = (*stored[:2], *row[_CONTENT])
+                rows[position] = (*stored[:2], *row[_CONTENT])
                 summary.updated += 1
         summary.imported += imported
         return next_patient
 
-    def column(self, at: int) -> list[Any]:
-        """Field ``at`` of every kept row (``map`` + ``itemgetter``: no Python loop)."""
-        return list(map(itemgetter(at), self.rows.values()))
+    def where(self) -> dict[str, tuple[int, int]]:
+        """Key -> (segment, position) of every kept row (made on the first repeated key)."""
+        if self._where is None:
+            self._where = {}
+            for at, segment in enumerate(self.segments):
+                keys = segment.batch.keys if isinstance(segment, _Kept) else _keys_of(segment)
+                self._where.update((key, (at, i)) for i, key in enumerate(keys))
+        return self._where
+
+    def _rows_of(self, at: int) -> list[tuple[Any, ...]]:
+        """Segment ``at`` as tuples (a batch is made into rows, to be corrected)."""
+        segment = self.segments[at]
+        if isinstance(segment, _Kept):
+            segment = self.segments[at] = segment.rows()
+        return segment
+
+    def _parts(self) -> list[dict[str, np.ndarray]]:
+        """The ``_Columns.arrays`` of every segment (of tuples: made here)."""
+        return [
+            s.batch.arrays if isinstance(s, _Kept) else _measures(s) for s in self.segments
+        ] or [_measures([])]
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """Every kept row's ``measures`` columns, in order."""
+        parts = self._parts()
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
     def span(self) -> tuple[int | None, int | None, int | None, int]:
         """(first arrival, last arrival, last departure, visits), as ``_update_run`` reads."""
-        if not self.rows:
+        if not self.keys:
             return None, None, None, 0
-        arrivals = self.column(7)
-        departures = [d for d in self.column(9) if d is not None]
-        return min(arrivals), max(arrivals), max(departures, default=None), len(arrivals)
+        arrays = self._arrays()
+        arrivals, departures = arrays["arrival_ms"], arrays["departure_ms"]
+        departures = departures[departures != _NO_TIME]
+        last = int(departures.max()) if len(departures) else None
+        return int(arrivals.min()), int(arrivals.max()), last, len(self.keys)
 
-    def totals(self, unknown: int, limit: int = 50) -> dict[str, Any]:
+    def totals(self, limit: int = 50) -> dict[str, Any]:
         """What ``quality.run_totals`` would answer for a run holding these rows only."""
-        total = len(self.rows)
-        counted = {
-            name: total - self.column(at).count(None)
-            for name, at in (
-                ("first_seen", 10),
-                ("departure", 9),
-                ("acuity", 6),
-                ("disposition", 12),
-                ("diagnosis", 4),
-                ("age", 15),
-            )
-        }
-        codes, systems = self.column(4), self.column(14)
-        unmapped = Counter(
-            (codes[i], systems[i])
-            for i in np.flatnonzero(np.array(self.column(5)) == unknown).tolist()
-            if codes[i] is not None
-        )
+        total = len(self.keys)
+        missing: Counter[str] = Counter()
+        unmapped: Counter[tuple[str, str | None]] = Counter()
+        for segment in self.segments:
+            if isinstance(segment, _Kept):
+                values = segment.batch.values
+                cells = {at: values[at] for at in (4, 6, 15)}
+                unmapped.update(segment.batch.unmapped)
+            else:
+                cells = {at: list(map(itemgetter(at), segment)) for at in (4, 6, 15)}
+                unmapped.update(
+                    (row[4], row[14])
+                    for row in segment
+                    if row[5] == self.unknown and row[4] is not None
+                )
+            for name, at in (("diagnosis", 4), ("acuity", 6), ("age", 15)):
+                missing[name] += cells[at].count(None)
+        for part in self._parts():
+            missing["first_seen"] += int(np.isnan(part["wait_min"]).sum())
+            missing["departure"] += int((part["departure_ms"] == _NO_TIME).sum())
+            missing["disposition"] += int((part["disposition"] == -1).sum())
+        names = ("first_seen", "departure", "acuity", "disposition", "diagnosis", "age")
         return {
             "visits": total,
             "unmapped_codes": [
@@ -770,44 +903,94 @@ class _Pending:
                 for (code, system), n in unmapped.most_common(limit)
             ],
             "completeness": {
-                name: (round(n / total, 4) if total else None) for name, n in counted.items()
+                name: (round((total - missing[name]) / total, 4) if total else None)
+                for name in names
             },
         }
 
     def measures(self) -> dict[str, np.ndarray]:
         """The columns ``rollups.from_rows`` groups (None as -1 or NaN)."""
-
-        def column(at: int, kind: type, missing: Any = None) -> np.ndarray:
-            if missing is None:
-                return np.array(self.column(at), dtype=kind)
-            values = np.array(self.column(at), dtype=np.float64)  # None -> NaN
-            return values if kind is np.float64 else np.nan_to_num(values, nan=missing).astype(kind)
-
-        return {
-            "arrival_ms": column(7, np.int64),
-            "arrival_local_ms": column(8, np.int64),
-            "specialty_idx": column(5, np.int64),
-            "pathology_idx": column(3, np.int64, -1),
-            "wait_min": column(10, np.float64, np.nan),
-            "los_min": column(11, np.float64, np.nan),
-            "disposition": column(12, np.int64, -1),
-        }
+        arrays = self._arrays()
+        del arrays["departure_ms"]
+        return arrays
 
     def flush(self, connection: Connection) -> set[str]:
         """Write the kept rows; their keys (for later look-ups)."""
-        rows = list(self.rows.values())
-        rebuild = connection.dialect.name == "sqlite" and len(rows) >= _largest_id(connection)
+        rebuild = connection.dialect.name == "sqlite" and len(self) >= _largest_id(connection)
         indexes = _drop_indexes(connection, "visits") if rebuild else []
-        insert_rows(connection, "visits", VISIT_COLUMNS, rows)
+        for segment in self.segments:
+            if isinstance(segment, _Kept):
+                insert_columns(connection, "visits", VISIT_COLUMNS, segment.columns())
+            else:
+                insert_rows(connection, "visits", VISIT_COLUMNS, segment)
         if indexes:  # SQLite's sorter may use every core for them
             threads = connection.exec_driver_sql("PRAGMA threads").scalar()
             connection.exec_driver_sql(f"PRAGMA threads = {os.cpu_count() or 1}")
             for sql in indexes:
                 connection.exec_driver_sql(sql)
             connection.exec_driver_sql(f"PRAGMA threads = {int(threads or 0)}")
-        keys = set(self.rows)
-        self.rows = {}
+        keys, self.keys, self.segments, self._where = self.keys, set(), [], None
         return keys
+
+
+@dataclass
+class _Kept:
+    """A batch a first import keeps whole: its columns and its first patient number."""
+
+    batch: _Columns
+    first: int
+
+    def columns(self) -> list[Sequence[Any]]:
+        """Every field, ``VISIT_COLUMNS`` order (run and patient number included)."""
+        n = len(self.batch)
+        return [[self.batch.run_id] * n, range(self.first, self.first + n), *self.batch.values[2:]]
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        return self.batch.rows(range(self.first, self.first + len(self.batch)))[: len(self.batch)]
+
+
+def _keys_of(rows: list[tuple[Any, ...]]) -> list[str]:
+    return list(map(itemgetter(_KEY), rows))
+
+
+_NO_TIME = np.iinfo(np.int64).min  # an absent departure in a NumPy column
+
+
+def _measures(rows: list[tuple[Any, ...]]) -> dict[str, np.ndarray]:
+    """``_Columns.arrays`` of visit rows (None as -1, NaN or ``_NO_TIME``)."""
+
+    def column(at: int, kind: type, missing: Any = None) -> np.ndarray:
+        values = list(map(itemgetter(at), rows))
+        if missing is None:
+            return np.array(values, dtype=kind)
+        floats = np.array(values, dtype=np.float64)  # None -> NaN
+        return floats if kind is np.float64 else np.nan_to_num(floats, nan=missing).astype(kind)
+
+    if not rows:
+        return {name: np.zeros(0, dtype=kind) for name, kind in _MEASURES}
+    departures = np.array([_NO_TIME if d is None else d for d in map(itemgetter(9), rows)])
+    return {
+        "arrival_ms": column(7, np.int64),
+        "arrival_local_ms": column(8, np.int64),
+        "departure_ms": departures.astype(np.int64),
+        "specialty_idx": column(5, np.int64),
+        "pathology_idx": column(3, np.int64, -1),
+        "wait_min": column(10, np.float64, np.nan),
+        "los_min": column(11, np.float64, np.nan),
+        "disposition": column(12, np.int64, -1),
+    }
+
+
+_MEASURES = (
+    ("arrival_ms", np.int64),
+    ("arrival_local_ms", np.int64),
+    ("departure_ms", np.int64),
+    ("specialty_idx", np.int64),
+    ("pathology_idx", np.int64),
+    ("wait_min", np.float64),
+    ("los_min", np.float64),
+    ("disposition", np.int64),
+)
 
 
 PENDING_MAX = 2_000_000  # visit rows a first import keeps in memory (about 1 GB) at most
@@ -1011,6 +1194,11 @@ def _or_none(values: np.ndarray, present: np.ndarray) -> list[Any]:
     out = values.astype(object)
     out[~present] = None
     return out.tolist()
+
+
+def _int_array(values: Sequence[int | None]) -> np.ndarray:
+    """Integers (``None`` as -1), as ``rollups.from_rows`` takes them."""
+    return np.fromiter((-1 if v is None else v for v in values), dtype=np.int64, count=len(values))
 
 
 def _ages(

@@ -92,8 +92,9 @@ ID_PASSAGE (visit_id), IPP (patient_id), DATE_PEC (first_seen). UTF-8,
 ``;``, "\\n" line ends, times truncated to the minute in ``options.timezone``.
 
 **Speed.** Rows are parsed a block at a time (``BLOCK``): pandas' C parser
-cuts a block of lines without quotes (the csv module any line of another
-width than the header, and every line from the first quote on), the time
+cuts a block of lines without quotes into the columns a visit is made of
+(the others are never turned into strings; the csv module reads any line of
+another width than the header, and every line from the first quote on), the time
 columns are read by NumPy (``stamps_ms``, one zoneinfo call per distinct
 local hour) and codes through dicts; a row in any other
 form goes through the row-by-row loop (``_records``), which defines the
@@ -394,6 +395,12 @@ class _Layout:
     def at(self, column: str) -> int:
         return self.index.get(column, self.width)
 
+    @property
+    def read(self) -> list[int]:
+        """Positions of the columns a visit is made of (the block path splits only these)."""
+        wanted = {self.at(name) for name in _READ} | {self.visit, self.patient, self.first_seen}
+        return sorted(at for at in wanted if at < self.width)
+
 
 def _named(
     canonical: list[str], settings: dict[str, Any], key: str, defaults: Sequence[str], where: str
@@ -440,6 +447,20 @@ def _layout(header: list[str], settings: dict[str, Any], where: str) -> _Layout:
         first_seen=width if seen is None else seen,
         padded=padded,
     )
+
+
+# The columns ``_block`` reads (with the visit, patient and first-seen ones).
+_READ = (
+    "ENTREE",
+    "SORTIE",
+    "GRAVITE",
+    "DP",
+    "MODE_SORTIE",
+    "ORIENTATION",
+    "SEXE",
+    "CP",
+    "NAISSANCE",
+)
 
 
 class _Bad(Exception):
@@ -744,45 +765,54 @@ def _batches(file: _File, handle: IO[str]) -> Iterator[Item | VisitBatch]:
     """
     line = 2  # the header is line 1
     while lines := list(itertools.islice(handle, BLOCK)):
-        if any('"' in text or "\0" in text for text in lines):
+        text = "".join(lines)
+        if '"' in text or "\0" in text:
             reader = csv.reader(itertools.chain(lines, handle), delimiter=file.delimiter)
             yield from _csv_batches(file, reader, line)
             return
         numbers = np.arange(line, line + len(lines), dtype=np.int64)
-        yield from _block(file, *_split(file, lines), numbers)
+        yield from _block(file, *_split(file, lines, text), numbers)
         line += len(lines)
 
 
 def _split(
-    file: _File, lines: list[str]
+    file: _File, lines: list[str], text: str
 ) -> tuple[list[Sequence[str]], np.ndarray, Callable[[int], list[str]]]:
-    """Columns of unquoted lines (pandas), which lines have the header's width, and the
-    cells of line ``j`` as ``csv`` reads it (for the rows that go through ``_records``)."""
+    """Columns of unquoted lines (pandas; ``text``: the lines joined), which lines have
+    the header's width, and the cells of line ``j`` as ``csv`` reads it (for the rows
+    that go through ``_records``). Only the columns ``_block`` reads are split out (the
+    others are left empty): turning a cell into a Python string is most of the cost."""
     width, delimiter = file.layout.width, file.delimiter
-    shaped = np.array([text.count(delimiter) for text in lines]) == width - 1
+    shaped = np.array([line.count(delimiter) for line in lines]) == width - 1
     good = lines if shaped.all() else list(itertools.compress(lines, shaped.tolist()))
-    columns: list[Sequence[str]] = [[] for _ in range(width)]
+    wanted = file.layout.read
+    columns: list[Sequence[str]] = [()] * width
     if good:
         import pandas as pd  # here: the CLI's start-up need not load it
 
         frame = pd.read_csv(
-            io.StringIO("".join(good)),
+            io.StringIO(text if len(good) == len(lines) else "".join(good)),
             sep=delimiter,
             header=None,
             names=range(width),
+            usecols=wanted,
             index_col=False,
-            dtype=str,
+            dtype=object,  # plain str cells: pandas' own string array costs more
             na_filter=False,
             quoting=csv.QUOTE_NONE,
             skip_blank_lines=False,
             engine="c",
         )
-        columns = [frame[at].tolist() for at in range(width)]
+        for at in wanted:
+            columns[at] = frame[at].tolist()
+    else:
+        for at in wanted:
+            columns[at] = []
     if len(good) < len(lines):
         where = np.flatnonzero(shaped)
-        for at, values in enumerate(columns):
+        for at in wanted:
             full = np.full(len(lines), "", dtype=object)
-            full[where] = values
+            full[where] = columns[at]
             columns[at] = full.tolist()
 
     def cells(j: int) -> list[str]:
