@@ -7,7 +7,7 @@ import dataclasses
 
 import numpy as np
 
-from hospiflow.calibration.exitblock import block_length, level_sd, recent_level
+from hospiflow.calibration.exitblock import block_length
 from hospiflow.records import Disposition
 from hospiflow.simulation.engine import Engine
 from hospiflow.simulation.scenario import load_scenario
@@ -82,36 +82,35 @@ def test_block_length_follows_how_long_spells_last():
     assert block_length((1.0,) * 30) == 1
 
 
-def test_the_level_of_exit_block_is_drawn_once_per_run_with_mean_one():
-    """boarding_level_sd 0.8: each run's boarders all board about mean × one factor; the
-    factors differ from run to run (log-sd near 0.8) and average about 1."""
+def test_each_window_of_a_run_takes_a_level_the_site_has_had():
+    """A site with a month of exit block (day factors 1.8) and a quiet month (0.2): days
+    redrawn alone (blocks of 1 day) give every 4-week run about the mean level; with
+    boarding_level_days = 28 a run's 4 weeks take the level of 28 consecutive days of
+    the site from a random start, so runs range from quiet to blocked, as its months did."""
     base = load_scenario("emergency")
-    flow = dataclasses.replace(
-        base.flow, wards=(), boarding_minutes=60.0, boarding_cv=0.2, boarding_level_sd=0.8
-    )
-    levels = []
-    for seed in range(1, 9):
-        result = Engine(base.replace(days=7.0, flow=flow, seed=seed)).run().flow
-        admitted = result.disposition == int(Disposition.ADMITTED)
-        boarding = (result.departure - result.bed_request)[admitted]
-        levels.append(float(np.median(boarding)) / 60.0)
-    print(f"run levels {np.round(levels, 2).tolist()}")
-    assert 0.4 < np.std(np.log(levels)) < 1.3
-    assert 0.4 < np.mean(levels) < 2.0 and max(levels) / min(levels) > 2.5
-
-
-def test_the_recent_level_and_how_far_it_moves():
-    """A quiet month after a month of exit block: the twin carries the quiet level,
-    and the month-to-month change of the level gives its spread; a flat series none."""
-    rng = np.random.default_rng(4)
-    block_then_quiet = np.concatenate([rng.normal(2.0, 0.2, 40), rng.normal(0.3, 0.05, 40)])
-    assert abs(recent_level(tuple(block_then_quiet), 28) - 0.3) < 0.05
-    moving = level_sd(tuple(block_then_quiet), 28)
-    steady = level_sd(tuple(rng.normal(1.0, 0.2, 80)), 28)
-    print(f"level sd: moving {moving:.3f}, steady {steady:.3f}")
-    assert moving > 0.8 and steady < 0.1
-    assert level_sd((1.0,) * 56, 28) == 0.0  # under two windows and a day
-    assert recent_level((), 28) == 1.0
+    days = (1.8,) * 28 + (0.2,) * 28
+    spread = {}
+    for level_days in (0, 28):
+        flow = dataclasses.replace(
+            base.flow,
+            wards=(),
+            boarding_minutes=60.0,
+            boarding_cv=0.2,
+            boarding_days=days,
+            boarding_block_days=1,
+            boarding_level_days=level_days,
+        )
+        levels = []
+        for seed in range(1, 9):
+            scenario = base.replace(days=21.0, warmup_days=7.0, flow=flow, seed=seed)
+            result = Engine(scenario).run().flow
+            admitted = result.disposition == int(Disposition.ADMITTED)
+            levels.append(float(np.mean((result.departure - result.bed_request)[admitted])) / 60)
+        print(f"level days {level_days}: run levels {np.round(levels, 2).tolist()}")
+        spread[level_days] = (min(levels), max(levels))
+    assert spread[0][0] > 0.55 and spread[0][1] < 1.45  # days alone average out
+    assert spread[28][0] < 0.5 and spread[28][1] > 1.5  # months differ
+    assert spread[28][0] > 0.1 and spread[28][1] < 2.0  # by levels the site has had
 
 
 def test_boarders_ready_at_night_leave_when_beds_are_released_by_day():

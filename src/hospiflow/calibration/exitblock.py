@@ -20,18 +20,6 @@ import pandas as pd
 MAX_BLOCK_DAYS = 28
 
 
-def recent_level(factors: tuple[float, ...], days: int) -> float:
-    """The mean of the last ``days`` day factors: the level the twin carries into the
-    weeks after the history. Exit block follows the wards' load, which drifts with the
-    seasons (winter's respiratory admissions fill them for weeks); with no evidence of
-    the months ahead, the forecast of a drifting level is its latest level (as for the
-    arrival rate, ``arrivals``), and the circular blocks keep the episodes' spread
-    around it. 1 (the history's mean) without factors."""
-    if not factors:
-        return 1.0
-    return float(np.mean(factors[-days:]))
-
-
 def daily_factors(boarding: pd.Series, local_day: pd.Series, mean: float) -> tuple[float, ...]:
     """Each local day's mean boarding / ``mean``, from the first day to the last (days
     without an admission count as ordinary: 1), clipped at 0 and scaled to mean 1."""
@@ -42,24 +30,6 @@ def daily_factors(boarding: pd.Series, local_day: pd.Series, mean: float) -> tup
     if factors.sum() <= 0:
         return ()
     return tuple(round(float(v), 4) for v in factors / factors.mean())
-
-
-def level_sd(factors: tuple[float, ...], days: int) -> float:
-    """How far the level of exit block moves over ``days`` days: the root mean square of
-    the change of log mean over ``days`` days, from each window to the next (overlapping
-    windows, every day from the second whole window on). The latest level forecasts a
-    random walk, and that is its forecast error one window ahead (the naive method's
-    prediction interval: Hyndman & Athanasopoulos, *Forecasting: Principles and
-    Practice*, 3rd ed., 2021, §5.5). The twin draws each run's level with it, so its
-    replications differ as the site's months do, not only its days. 0 when the history
-    holds less than two windows and a day."""
-    x = np.asarray(factors, dtype=float)
-    if len(x) < 2 * days + 1:
-        return 0.0
-    sums = np.concatenate([[0.0], np.cumsum(x)])
-    level = np.log(np.maximum((sums[days:] - sums[:-days]) / days, 1e-3))
-    change = level[days:] - level[:-days]
-    return float(np.sqrt(np.mean(change**2)))
 
 
 def block_length(series: tuple[float, ...] | np.ndarray) -> int:

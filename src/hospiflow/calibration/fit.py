@@ -14,9 +14,7 @@ are matched like this:
   times where the source has them, else by deconvolution of moments (boarding =
   time after the first doctor of admitted patients − the care time of their
   pathologies, means and variances, assuming independence);
-- wards are not modelled (their beds are not in the data): the boarding time is,
-  carried into the weeks after the history at its level of the last weeks, as the
-  arrival rate and mix of months not seen are (``exitblock.recent_level``).
+- wards are not modelled (their beds are not in the data): the boarding time is.
 """
 
 from __future__ import annotations
@@ -303,7 +301,7 @@ def calibrate(
         boarding_profile=boarding.profile,
         boarding_days=boarding.days,
         boarding_block_days=boarding.block_days,
-        boarding_level_sd=boarding.level_sd,
+        boarding_level_days=boarding.level_days,
         triage_profile=triage_profile,
         treatment_profile=treatment_profile,
         areas=(Area("boxes", int(declared) if declared else spaces),),
@@ -509,7 +507,7 @@ class Boarding:
     profile: tuple[float, ...] = (1.0,) * 24
     days: tuple[float, ...] = ()
     block_days: int = 7
-    level_sd: float = 0.0
+    level_days: int = 0
 
 
 def _wait_cv(seen: pd.DataFrame, profile: tuple[float, ...], report: list[ReportRow]) -> float:
@@ -563,9 +561,10 @@ def _boarding(
     them in blocks, so replications differ as the site's weeks do. The cv is what is
     left once hour and day are known: boarding = mean × hour × day × ε, E ε = 1, and
     Var(boarding − mean × hour × day) = care noise + mean² E[(hour × day)²] cv².
-    The mean the twin runs with is the level of the last ``RECENT_DAYS`` days
-    (``exitblock.recent_level``), and ``level_sd`` how far that level moves from one
-    such window to the next (``exitblock.level_sd``), drawn once per run.
+    Exit block's level also drifts over weeks (the wards' load follows the seasons), and
+    the weeks ahead may have any of the levels the site has had: each window of
+    ``RECENT_DAYS`` days of a run takes the level of as many days of the history from a
+    random start (``boarding_level_days``; with at least two such windows of history).
     """
     if not admitted.any():
         missing.append(NotEstimated("boarding time", "0 (none)", "nobody was admitted in the data"))
@@ -646,22 +645,23 @@ def _boarding(
             f"days over 2× the mean {sum(d > 2 for d in days)}",
         )
     )
-    level = exitblock.recent_level(days, RECENT_DAYS)
-    level_sd = round(min(exitblock.level_sd(days, RECENT_DAYS), 3.0), 4)
-    report.append(
-        ReportRow(
-            "boarding",
-            f"level of the last {RECENT_DAYS} days",
-            round(level, 4),
-            "× the mean",
-            min(len(days), RECENT_DAYS),
-            "mean of their day factors: the boarding mean the twin runs with "
-            f"({mean * level:.1f} min)",
-            f"log-sd of the level one window ahead {level_sd} (naive forecast error)",
+    level_days = RECENT_DAYS if len(days) >= 2 * RECENT_DAYS else 0
+    if level_days:
+        sums = np.concatenate([[0.0], np.cumsum(days)])
+        levels = (sums[level_days:] - sums[:-level_days]) / level_days
+        report.append(
+            ReportRow(
+                "boarding",
+                f"exit block's level over {level_days} days",
+                f"{levels.min():.2f}..{levels.max():.2f}",
+                "× the mean",
+                len(levels),
+                f"means of the day factors over each {level_days} days: a run's every "
+                f"{level_days} days take one of them (boarding_level_days)",
+            )
         )
-    )
     return Boarding(
-        round(mean * level, 2), round(max(cv, 0.05), 4), tuple(profile), days, block, level_sd
+        round(mean, 2), round(max(cv, 0.05), 4), tuple(profile), days, block, level_days
     )
 
 

@@ -410,23 +410,28 @@ class FlowHospital:
         ``boarding_block_days`` consecutive days of ``boarding_days`` from random starts
         (a circular block bootstrap, Politis & Romano 1992), so exit block keeps the
         length of its episodes and runs differ as much as stretches of the site's days.
-        With ``boarding_level_sd``, the whole run's days are then scaled by one lognormal
-        factor of mean 1: the level of exit block over the weeks ahead is itself uncertain."""
+        With ``boarding_level_days``, each window of that many of the run's days is then
+        rescaled to mean the level of as many consecutive observed days from a random
+        start: exit block's level drifts over weeks with the wards' load, so runs differ
+        as the site's months do, by levels the site has had (a bootstrap of the level on
+        the scale of weeks, of the episodes within it on the scale of days)."""
         observed = np.asarray(self.flow.boarding_days, dtype=float)
-        sd = self.flow.boarding_level_sd
-        if not len(observed) and sd <= 0:
+        if not len(observed):
             return
         clock = self.clock
         days = int(clock.day_index[-1] - clock.day_index[0]) + 1
-        if len(observed):
-            block = self.flow.boarding_block_days
-            starts = rng.integers(0, len(observed), -(-days // block))
-            index = (starts[:, None] + np.arange(block)[None, :]).ravel()[:days] % len(observed)
-            plan = observed[index]
-        else:
-            plan = np.ones(days)
-        if sd > 0:  # drawn only then: scenarios without it keep their draws
-            plan = plan * math.exp(sd * rng.standard_normal() - sd * sd / 2)
+        block = self.flow.boarding_block_days
+        starts = rng.integers(0, len(observed), -(-days // block))
+        index = (starts[:, None] + np.arange(block)[None, :]).ravel()[:days] % len(observed)
+        plan = observed[index]
+        window = min(self.flow.boarding_level_days, len(observed))
+        if window > 0:  # drawn only then: scenarios without it keep their draws
+            starts = rng.integers(0, len(observed), -(-days // window))
+            for k, start in enumerate(starts.tolist()):
+                part = plan[k * window : (k + 1) * window]
+                level = observed[(start + np.arange(window)) % len(observed)].mean()
+                if part.mean() > 0:
+                    part *= level / part.mean()
         self.boarding_day = plan.tolist()
 
     def _schedule_discharge(self, w: int, start: float, due: float, minute: float) -> None:

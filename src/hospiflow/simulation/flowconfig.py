@@ -130,9 +130,11 @@ class FlowConfig:
     # circular blocks of boarding_block_days consecutive days; (): the same every day
     boarding_days: tuple[float, ...] = ()
     boarding_block_days: int = 7
-    # how uncertain the level of exit block is over the weeks run: each run's boarding is
-    # scaled by a lognormal factor of mean 1 and this log-sd, drawn once per run; 0: none
-    boarding_level_sd: float = 0.0
+    # exit block's level drifts over weeks (the wards' load follows the seasons): each
+    # window of this many of a run's days is rescaled to the mean of as many consecutive
+    # boarding_days from a random start (circular), so runs differ as the site's months
+    # do; 0: no such level
+    boarding_level_days: int = 0
     # relative rate, by local hour 00..23, at which beds are released to boarders without
     # a ward: their boarding time runs on this clock (near 0 at night: a boarder ready
     # at night leaves when the wards discharge in the morning); 1 everywhere: wall time
@@ -286,9 +288,9 @@ def validate_flow(
             "must be > 0 every hour (a boarder would wait forever)",
             min(flow.boarding_release_profile),
         )
-    level_sd = flow.boarding_level_sd
-    if not _number(level_sd) or not 0 <= level_sd <= 3:
-        raise _fail("flow.boarding_level_sd", "must be a number from 0 to 3", level_sd)
+    level = flow.boarding_level_days
+    if not isinstance(level, int) or isinstance(level, bool) or not 0 <= level <= 366:
+        raise _fail("flow.boarding_level_days", "must be a whole number of days, 0 to 366", level)
     block = flow.boarding_block_days
     if not isinstance(block, int) or isinstance(block, bool) or not 1 <= block <= 366:
         raise _fail("flow.boarding_block_days", "must be a whole number of days, 1 to 366", block)
@@ -421,7 +423,7 @@ _FLOW_KEYS = {
     "boarding_profile",
     "boarding_days",
     "boarding_block_days",
-    "boarding_level_sd",
+    "boarding_level_days",
     "boarding_release_profile",
     "boarding_sooner_minutes",
     "max_boarding_hours",
@@ -589,9 +591,9 @@ def flow_to_toml(flow: FlowConfig) -> list[str]:
         "# redrawn for each run as circular blocks of boarding_block_days consecutive days",
         f"boarding_days = {_list(flow.boarding_days)}",
         f"boarding_block_days = {flow.boarding_block_days}",
-        "# log-sd of a factor (mean 1) on those boarders' time drawn once per run: how",
-        "# uncertain the level of exit block is over the weeks run; 0: none",
-        f"boarding_level_sd = {_num(flow.boarding_level_sd)}",
+        "# each window of this many days of a run takes the level of exit block (mean of",
+        "# boarding_days) of as many days from a random start; 0: none",
+        f"boarding_level_days = {flow.boarding_level_days}",
         "# rate (> 0) by local hour 00..23 at which beds are released to those boarders: their",
         "# boarding time runs on this clock; 1 everywhere: the wall clock",
         f"boarding_release_profile = {_list(flow.boarding_release_profile)}",
