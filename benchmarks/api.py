@@ -36,11 +36,13 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import http.client
 import json
 import os
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -88,7 +90,13 @@ def cached_run_store(path: Path, scenario: Any, what: str) -> str:
             Path(f"{path}{suffix}").unlink(missing_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     print(f"building {what} in {path} ...", file=sys.stderr, flush=True)
-    simulate_run(scenario, database_url=url)
+    # built under a name of this process's, then renamed: another benchmark running at
+    # the same time never sees (nor deletes, nor exports) a store still being written
+    part = path.with_name(f"{path.name}.{os.getpid()}.part")
+    simulate_run(scenario, database_url=f"sqlite:///{part}")
+    with contextlib.closing(sqlite3.connect(part)) as connection:  # the WAL into the file
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    os.replace(part, path)
     return url
 
 

@@ -1175,16 +1175,11 @@ def _describe(record: VisitRecord) -> str:
     return "; ".join(f"{k}={v}" for k, v in parts.items())
 
 
-def _each(values: list[Any], convert: Callable[[Any], Any]) -> list[Any]:
-    """``convert`` of every value, computed once per distinct value."""
-    done: dict[Any, Any] = {}
-    out = []
-    for value in values:
-        if value in done:
-            out.append(done[value])
-        else:
-            out.append(done.setdefault(value, convert(value)))
-    return out
+def _each(values: Sequence[Any], convert: Callable[[Any], Any]) -> list[Any]:
+    """``convert`` of every value, computed once per distinct value (the rows are then
+    mapped through a ``dict`` in C: no Python step per row)."""
+    table = {value: convert(value) for value in set(values)}
+    return list(map(table.__getitem__, values))
 
 
 def _or_none(values: np.ndarray, present: np.ndarray) -> list[Any]:
@@ -1207,19 +1202,25 @@ def _ages(
     """Each visit's age (``age_at`` of its birth date on its local arrival day, else the
     given age), ``None`` outside 0-130; vectorised as yyyymmdd differences (which
     ``age_at`` equals: whole years, less one before the birthday)."""
-    ages = list(given)
-    born = [i for i, b in enumerate(births) if b is not None]
-    if born:
-        days = (local_ms[born] // MS_PER_DAY).astype("datetime64[D]")
-        months = days.astype("datetime64[M]")
-        years = days.astype("datetime64[Y]").astype(np.int64) + 1970
-        arrived = (
-            years * 10_000
-            + (months.astype(np.int64) % 12 + 1) * 100
-            + (days - months.astype("datetime64[D]")).astype(np.int64)
-            + 1
-        )
-        dates = _each([births[i] for i in born], lambda b: b.year * 10_000 + b.month * 100 + b.day)
-        for i, age in zip(born, ((arrived - np.array(dates)) // 10_000).tolist(), strict=True):
-            ages[i] = age
-    return [a if a is None or 0 <= a <= 130 else None for a in ages]
+    born = np.array(
+        _each(births, lambda b: -1 if b is None else b.year * 10_000 + b.month * 100 + b.day),
+        dtype=np.int64,
+    )
+    has = born >= 0
+    days = (local_ms // MS_PER_DAY).astype("datetime64[D]")
+    months = days.astype("datetime64[M]")
+    years = days.astype("datetime64[Y]").astype(np.int64) + 1970
+    arrived = (
+        years * 10_000
+        + (months.astype(np.int64) % 12 + 1) * 100
+        + (days - months.astype("datetime64[D]")).astype(np.int64)
+        + 1
+    )
+    computed = (arrived - born) // 10_000
+    ages = _or_none(computed, has & (computed >= 0) & (computed <= 130))
+    if given.count(None) == len(given):  # no source age (the usual case)
+        return ages
+    return [
+        age if b else (g if g is not None and 0 <= g <= 130 else None)
+        for age, b, g in zip(ages, has.tolist(), given, strict=True)
+    ]
