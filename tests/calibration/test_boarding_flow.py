@@ -133,6 +133,37 @@ def test_exit_block_by_month_is_divided_out_of_the_days():
     assert rest_array.std() > 0.3  # the episodes stay
 
 
+def test_waits_are_redrawn_on_the_days_of_exit_block():
+    """triage_days beside boarding_days (0.3 or 1.7, blocks of 1 day): each run day takes
+    both factors of one observed day, so days of long boarding are days of long waits."""
+    base = load_scenario("emergency")
+    pattern = (0.3, 1.7) * 10
+    flow = dataclasses.replace(
+        base.flow,
+        wards=(),
+        boarding_minutes=60.0,
+        boarding_cv=0.2,
+        boarding_days=pattern,
+        boarding_block_days=1,
+        triage_days=pattern,
+        triage_profile=(1.0,) * 24,
+    )
+    result = Engine(base.replace(days=21.0, flow=flow, seed=3)).run()
+    admitted = result.flow.disposition == int(Disposition.ADMITTED)
+    request = result.flow.bed_request[admitted]
+    boarding = result.flow.departure[admitted] - request
+    wait = result.start - result.arrival
+    arrival_day = (result.arrival // 1440).astype(int)  # winter: UTC+1, none cut
+    request_day = (request // 1440).astype(int)
+    days = range(1, 20)
+    boards = [boarding[request_day == d].mean() for d in days]
+    waits = [np.nanmean(wait[arrival_day == d]) for d in days]
+    correlation = float(np.corrcoef(boards, waits)[0, 1])
+    print(f"daily boarding {np.round(boards).tolist()}, waits {np.round(waits).tolist()}")
+    assert correlation > 0.6  # waits also queue for doctors and spaces here
+    assert max(waits) / min(waits) > 2.5
+
+
 def test_boarders_take_the_factor_of_their_month():
     """boarding_monthly 3 in January, 1 in February: a run across both boards three times
     as long in January."""

@@ -217,6 +217,23 @@ def calibrate(
         seen, post, admitted, has_request, care, treatment_profile, report, missing
     )
 
+    triage_days: tuple[float, ...] = ()
+    wait_factor = None
+    if boarding.days and len(seen):
+        triage_days, wait_factor = _wait_days(
+            seen, triage_profile, boarding.first_day, len(boarding.days)
+        )
+        report.append(
+            ReportRow(
+                "wait",
+                "door to doctor by day",
+                round(float(np.std(triage_days)), 4) if triage_days else None,
+                "sd of the day factors",
+                len(triage_days),
+                "a day's mean wait / (mean × hour-of-week factor), redrawn with exit block's days",
+            )
+        )
+
     say("patience")
     patience = _patience(visits, mix.acuity is not None, report, missing)
 
@@ -287,7 +304,8 @@ def calibrate(
         triage_scale="CCMU",
         acuity_mix=mix.acuity or (0.0, 0.0, 1.0, 0.0, 0.0),
         triage_minutes=round(float(seen["wait"].mean()), 2) if len(seen) else 0.0,
-        triage_cv=_wait_cv(seen, triage_profile, report),
+        triage_cv=_wait_cv(seen, triage_profile, report, wait_factor),
+        triage_days=triage_days,
         patience_minutes=patience,
         diagnostics_share=0.0,
         admission=round(dispositions.admission, 4),
@@ -510,18 +528,48 @@ class Boarding:
     block_days: int = 7
     level_days: int = 0
     monthly: tuple[float, ...] = (1.0,) * 12
+    first_day: int = 0  # local epoch day of days[0]
 
 
-def _wait_cv(seen: pd.DataFrame, profile: tuple[float, ...], report: list[ReportRow]) -> float:
-    """The door-to-doctor wait's cv once its hour of the week is known: lognormal MLE
-    (σ² = variance of the logs) of wait / (mean × the hour's factor), the triage delay's
-    family. Queues spread waits far more than a nurse's triage (cv 0.5), and that
-    tail is who is still waiting hours after an evening surge."""
+def _wait_days(
+    seen: pd.DataFrame, profile: tuple[float, ...], first_day: int, n_days: int
+) -> tuple[tuple[float, ...], np.ndarray]:
+    """The door-to-doctor wait's day factors over the boarding days (``first_day`` on, in
+    local epoch days): a day's mean of wait / (mean × its hour-of-week factor), days
+    without a timed wait 1, scaled to mean 1; and each visit's factor. Crowding comes in
+    the same episodes as exit block (boarders hold the spaces), so the simulator redraws
+    both with the same blocks: a replication's blocked days are crowded days too."""
+    wait = seen["wait"]
+    hour = ((seen["local_ms"] // 3_600_000 + 72) % 168).astype(int).to_numpy()
+    ratio = wait / (float(wait.mean()) * np.asarray(profile)[hour])
+    day = (seen["local_ms"] // 86_400_000).astype(np.int64) - first_day
+    inside = (day >= 0) & (day < n_days)
+    by_day = ratio[inside].groupby(day[inside].to_numpy()).mean()
+    factors = by_day.reindex(pd.RangeIndex(n_days)).fillna(1.0).clip(lower=0.0).to_numpy()
+    if factors.sum() <= 0:
+        return (), np.ones(len(seen))
+    factors = factors / factors.mean()
+    per_visit = np.where(inside, factors[np.clip(day.to_numpy(), 0, n_days - 1)], 1.0)
+    return tuple(round(float(v), 4) for v in factors), per_visit
+
+
+def _wait_cv(
+    seen: pd.DataFrame,
+    profile: tuple[float, ...],
+    report: list[ReportRow],
+    day_factor: np.ndarray | None = None,
+) -> float:
+    """The door-to-doctor wait's cv once its hour of the week (and day) is known: lognormal
+    MLE (σ² = variance of the logs) of wait / (mean × the hour's factor × the day's), the
+    triage delay's family. Queues spread waits far more than a nurse's triage (cv 0.5),
+    and that tail is who is still waiting hours after an evening surge."""
     wait = seen["wait"]
     if len(wait) < 2 or float(wait.mean()) <= 0:
         return 0.5
     hour = ((seen["local_ms"] // 3_600_000 + 72) % 168).astype(int).to_numpy()
     ratio = (wait / (float(wait.mean()) * np.asarray(profile)[hour])).to_numpy()
+    if day_factor is not None:
+        ratio = ratio / np.where(day_factor > 0, day_factor, 1.0)
     logs = np.log(ratio[ratio > 0])
     if len(logs) < 2:
         return 0.5
@@ -533,7 +581,8 @@ def _wait_cv(seen: pd.DataFrame, profile: tuple[float, ...], report: list[Report
             cv,
             "cv",
             len(wait),
-            "lognormal MLE of wait / (mean × its hour-of-week factor): the triage delay's cv",
+            "lognormal MLE of wait / (mean × its hour-of-week and day factors): the triage "
+            "delay's cv",
         )
     )
     return cv
@@ -691,6 +740,7 @@ def _boarding(
         block,
         level_days,
         monthly,
+        int(day.min()),
     )
 
 

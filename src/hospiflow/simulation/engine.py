@@ -404,6 +404,7 @@ class Engine:
                 self.scenario.treatment_distribution,
                 self.scenario.treatment_cv,
                 self._local_hours(batch.times),
+                self._wait_day_factors(batch.times),
             )
             patience = draws.patience
         rows = self.hospital.patients.extend(
@@ -544,6 +545,20 @@ class Engine:
         if not isinstance(self.hospital, FlowHospital):
             raise TypeError("the patient flow's records asked of a run without [flow]")
         return self.hospital
+
+    def _wait_day_factors(self, times: np.ndarray) -> np.ndarray | None:
+        """The wait's factor of each arrival's local day (``triage_days`` as this run
+        redrew them); None without."""
+        days = getattr(self.hospital, "triage_day", None)
+        if days is None:
+            return None
+        clock = self.calendar
+        slots = np.clip(
+            np.floor_divide(times, 60.0).astype(np.int64) + clock.warmup_hours, 0, clock.n_slots - 1
+        )
+        index = np.clip(clock.day_index[slots] - clock.day_index[0], 0, len(days) - 1)
+        factors: np.ndarray = days[index]
+        return factors
 
     def _local_hours(self, times: np.ndarray) -> np.ndarray | None:
         """The local hour (of the day, or of the week for a 168-hour triage profile) of each

@@ -174,6 +174,7 @@ def draw_flow(
     distribution: str,
     cv: float,
     local_hour: np.ndarray | None = None,
+    day_factor: np.ndarray | None = None,
 ) -> FlowDraws:
     """Draw a chunk's triage, age, fate, diagnostics, patience and ward stays (vectorised)."""
     n = len(pathology)
@@ -216,6 +217,8 @@ def draw_flow(
     triage = flow.triage_minutes * rng.lognormal(-t2 / 2, math.sqrt(t2), n)
     if local_hour is not None:  # the arrival's local hour: waits by time of day
         triage = triage * np.asarray(flow.triage_profile, dtype=float)[local_hour]
+    if day_factor is not None:  # the arrival day's crowding (triage_days)
+        triage = triage * day_factor
     boarding = np.zeros(n)
     if flow.boarding_minutes > 0:  # drawn only then: other scenarios keep their streams
         b2 = math.log1p(flow.boarding_cv**2)
@@ -370,6 +373,7 @@ class FlowHospital:
         self.ward_stays: list[tuple[int, float, float]] = []  # (ward, start, end)
         self.boarding_factor = list(flow.boarding_profile)
         self.boarding_day: list[float] = []  # by local day from the first slot's ([]: 1)
+        self.triage_day: np.ndarray | None = None  # the wait's factor, same days
         self.release = [
             v / (sum(flow.boarding_release_profile) / 24.0) for v in flow.boarding_release_profile
         ]
@@ -419,25 +423,29 @@ class FlowHospital:
         observed = np.asarray(self.flow.boarding_days, dtype=float)
         if not len(observed):
             return
+        waits = np.asarray(self.flow.triage_days or (1.0,) * len(observed), dtype=float)
         clock = self.clock
         days = int(clock.day_index[-1] - clock.day_index[0]) + 1
         block = self.flow.boarding_block_days
         starts = rng.integers(0, len(observed), -(-days // block))
         index = (starts[:, None] + np.arange(block)[None, :]).ravel()[:days] % len(observed)
-        plan = observed[index]
+        plan, wait_plan = observed[index], waits[index]
         window = min(self.flow.boarding_level_days, len(observed))
         if window > 0:  # drawn only then: scenarios without it keep their draws
             starts = rng.integers(0, len(observed), -(-days // window))
             for k, start in enumerate(starts.tolist()):
-                part = plan[k * window : (k + 1) * window]
-                level = observed[(start + np.arange(window)) % len(observed)].mean()
-                if part.mean() > 0:
-                    part *= level / part.mean()
+                taken = (start + np.arange(window)) % len(observed)
+                for series, part in ((observed, plan), (waits, wait_plan)):
+                    part = part[k * window : (k + 1) * window]
+                    if part.mean() > 0:
+                        part *= series[taken].mean() / part.mean()
         if any(v != 1.0 for v in self.flow.boarding_monthly):
             first = np.searchsorted(clock.day_index, clock.day_index[0] + np.arange(days))
             month = clock.month[np.minimum(first, clock.n_slots - 1)]
             plan = plan * np.asarray(self.flow.boarding_monthly, dtype=float)[month - 1]
         self.boarding_day = plan.tolist()
+        if self.flow.triage_days:
+            self.triage_day = wait_plan
 
     def _schedule_discharge(self, w: int, start: float, due: float, minute: float) -> None:
         end = due

@@ -130,6 +130,10 @@ class FlowConfig:
     # circular blocks of boarding_block_days consecutive days; (): the same every day
     boarding_days: tuple[float, ...] = ()
     boarding_block_days: int = 7
+    # the door-to-doctor wait's factor by local day of arrival over the same days as
+    # boarding_days (mean 1), redrawn with the same blocks and windows: a day of exit block
+    # is a day of crowding for everyone; (): the same every day
+    triage_days: tuple[float, ...] = ()
     # exit block's level drifts over weeks (the wards' load follows the seasons): each
     # window of this many of a run's days is rescaled to the mean of as many consecutive
     # boarding_days from a random start (circular), so runs differ as the site's months
@@ -284,6 +288,8 @@ def validate_flow(
         _mix("flow.boarding_days", flow.boarding_days, len(flow.boarding_days))
         if len(flow.boarding_days) > MAX_BOARDING_DAYS:
             raise _fail("flow.boarding_days", f"must hold at most {MAX_BOARDING_DAYS} days", "")
+    if flow.triage_days:
+        _mix("flow.triage_days", flow.triage_days, len(flow.boarding_days))
     _mix("flow.boarding_release_profile", flow.boarding_release_profile, 24)
     if min(flow.boarding_release_profile) <= 0:
         raise _fail(
@@ -429,6 +435,7 @@ _FLOW_KEYS = {
     "boarding_block_days",
     "boarding_level_days",
     "boarding_monthly",
+    "triage_days",
     "boarding_release_profile",
     "boarding_sooner_minutes",
     "max_boarding_hours",
@@ -464,6 +471,7 @@ _TUPLES = {
     "boarding_profile",
     "boarding_days",
     "boarding_monthly",
+    "triage_days",
     "boarding_release_profile",
     "triage_profile",
     "treatment_profile",
@@ -602,6 +610,9 @@ def flow_to_toml(flow: FlowConfig) -> list[str]:
         f"boarding_level_days = {flow.boarding_level_days}",
         "# factor on those boarders' time by local month of the bed request, Jan..Dec",
         f"boarding_monthly = {_list(flow.boarding_monthly)}",
+        "# factor on the door-to-doctor wait by day of arrival, the days of boarding_days",
+        "# (mean 1), redrawn with them; [] every day the same",
+        f"triage_days = {_list(flow.triage_days)}",
         "# rate (> 0) by local hour 00..23 at which beds are released to those boarders: their",
         "# boarding time runs on this clock; 1 everywhere: the wall clock",
         f"boarding_release_profile = {_list(flow.boarding_release_profile)}",
