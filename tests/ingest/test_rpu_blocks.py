@@ -4,6 +4,7 @@ and an import through batches stores exactly what an import of records stores.""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -157,15 +158,21 @@ def stored(engine: sa.Engine, run_id: int, site_id: int) -> tuple[list, list]:
     return [tuple(r) for r in visits], [tuple(r) for r in quarantine]
 
 
-def test_an_import_through_batches_stores_what_records_store(engine, two_sites, tmp_path):
-    """Same visits (pseudonyms, local times, waits, ages, areas, codes, order), same
-    quarantine, same summary; and a second import of the file adds nothing."""
-    path = extract(tmp_path / "rpu.csv", ROWS)
+def import_both(engine, two_sites, path: Path) -> list[tuple[Any, Any]]:
+    """The file imported into the first site row by row and into the second by blocks:
+    each import's summary and what the store then holds."""
     results = []
     for site, read in zip(two_sites, (rpu.read_rows, import_reader("rpu")), strict=True):
         summary = import_items(engine, site["id"], read([path], OPTIONS), format="rpu")
         results.append((summary, stored(engine, summary.run_id, site["id"])))
-    (by_rows, rows_stored), (by_blocks, blocks_stored) = results
+    return results
+
+
+def test_an_import_through_batches_stores_what_records_store(engine, two_sites, tmp_path):
+    """Same visits (pseudonyms, local times, waits, ages, areas, codes, order), same
+    quarantine, same summary; and a second import of the file adds nothing."""
+    path = extract(tmp_path / "rpu.csv", ROWS)
+    (by_rows, rows_stored), (by_blocks, blocks_stored) = import_both(engine, two_sites, path)
     assert blocks_stored == rows_stored
     assert len(rows_stored[0]) > 40 and len(rows_stored[1]) > 10
     for name in (
@@ -207,11 +214,7 @@ def test_a_first_import_of_small_batches_counts_what_the_store_holds(
 
     monkeypatch.setattr(rpu, "BLOCK", 4)
     path = extract(tmp_path / "rpu.csv", [*ROWS, *repeats])
-    results = []
-    for site, read in zip(two_sites, (rpu.read_rows, import_reader("rpu")), strict=True):
-        summary = import_items(engine, site["id"], read([path], OPTIONS), format="rpu")
-        results.append((summary, stored(engine, summary.run_id, site["id"])))
-    (by_rows, rows_stored), (by_blocks, blocks_stored) = results
+    (by_rows, rows_stored), (by_blocks, blocks_stored) = import_both(engine, two_sites, path)
     assert blocks_stored == rows_stored
     assert by_blocks.imported == by_rows.imported
     assert by_blocks.duplicates + by_blocks.updated == len(repeats)
