@@ -546,6 +546,14 @@ class Engine:
             raise TypeError("the patient flow's records asked of a run without [flow]")
         return self.hospital
 
+    def _slots(self, times: np.ndarray) -> np.ndarray:
+        """The calendar's hour slot of each run time (clipped to the calendar)."""
+        clock = self.calendar
+        slots: np.ndarray = np.clip(
+            np.floor_divide(times, 60.0).astype(np.int64) + clock.warmup_hours, 0, clock.n_slots - 1
+        )
+        return slots
+
     def _wait_day_factors(self, times: np.ndarray) -> np.ndarray | None:
         """The wait's factor of each arrival's local day (``triage_days`` as this run
         redrew them); None without."""
@@ -553,9 +561,7 @@ class Engine:
         if days is None:
             return None
         clock = self.calendar
-        slots = np.clip(
-            np.floor_divide(times, 60.0).astype(np.int64) + clock.warmup_hours, 0, clock.n_slots - 1
-        )
+        slots = self._slots(times)
         index = np.clip(clock.day_index[slots] - clock.day_index[0], 0, len(days) - 1)
         factors: np.ndarray = days[index]
         return factors
@@ -566,9 +572,7 @@ class Engine:
         if self.flow is None or all(v == 1.0 for v in self.flow.triage_profile):
             return None
         clock = self.calendar
-        slots = np.clip(
-            np.floor_divide(times, 60.0).astype(np.int64) + clock.warmup_hours, 0, clock.n_slots - 1
-        )
+        slots = self._slots(times)
         hours: np.ndarray = clock.local_hour[slots]
         if len(self.flow.triage_profile) == 168:  # by hour of the week
             hours = clock.weekday[slots] * 24 + hours
