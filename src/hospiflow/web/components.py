@@ -262,6 +262,13 @@ COMPONENTS: dict[str, dict[str, Any]] = {
                             "run_id": {**INT, "description": "The run whose forecast this is"},
                             "generated_at": ISO,
                             "origin": ISO,
+                            "last_complete_hour": {
+                                **OPT_ISO,
+                                "description": "A site's observed data: the start of the "
+                                "last complete hour of data the forecast follows (the hours "
+                                "are the ones after it, as the Forecast view's red risk); "
+                                "null for a simulation, whose Now follows its clock",
+                            },
                             "band": arr(NUM, description="The band's quantile levels"),
                             "hours": arr(ISO, description="Starts of the coming hours"),
                             "arrivals": OUTLOOK_SERIES,
