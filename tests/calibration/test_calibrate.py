@@ -258,6 +258,19 @@ def test_too_little_history_is_refused_naming_what_cannot_be_estimated(site_db, 
         ok=False,
     )
     assert "--holdout-weeks" in output and "at least 8 weeks" in output
+    # more weeks held out than the site has: nothing left, not a negative count
+    output = cli(
+        "calibrate",
+        "--site",
+        "Known",
+        "--validate",
+        "--holdout-weeks",
+        "30",
+        "--db",
+        str(site_db),
+        ok=False,
+    )
+    assert "has 120 days of visits" in output and "leaves 0 days to fit on" in output
 
 
 def test_visits_without_departures_are_refused(tmp_path):

@@ -46,6 +46,7 @@ from hospiflow.calibration.history import (
     MIN_WEEKS,
     CalibrationError,
     data_days,
+    days_text,
     history_of,
     local_midnight_ms,
     no_visits,
@@ -281,10 +282,11 @@ def validate_site(
     first, end = span
     holdout_start = end - timedelta(days=7 * holdout_weeks)
     if holdout_start - first < timedelta(weeks=MIN_WEEKS):
+        left = max(0, (holdout_start - first).days)
         raise CalibrationError(
-            f"site {site['name']!r} has {(end - first).days} days of visits: holding out "
-            f"{holdout_weeks} weeks leaves {(holdout_start - first).days} days to fit on, and a "
-            f"calibration needs at least {MIN_WEEKS} weeks",
+            f"site {site['name']!r} has {days_text((end - first).days)} of visits: holding "
+            f"out {holdout_weeks} weeks leaves {days_text(left)} to fit on, and a calibration "
+            f"needs at least {MIN_WEEKS} weeks",
             where="--holdout-weeks",
         )
     history = history_of(site, visits, span[0], holdout_start)
