@@ -16,7 +16,7 @@ from hospiflow.cli import main
 from hospiflow.simulation.calendar import build_calendar, hourly_arrival_rates
 from hospiflow.simulation.flow import flow_tables
 from hospiflow.simulation.scenario import load_scenario
-from hospiflow.store import schema
+from hospiflow.store import calibrations, schema
 from hospiflow.store.engine import create_engine_for
 
 DAYS = 121  # 17 weeks and 2 days: 8 weeks to fit on + 8 held out, the last day partial
@@ -82,6 +82,34 @@ def test_the_written_scenario_is_accepted_and_documents_what_was_not_estimated(f
     chosen = [row for row in report if row["section"] == "care time" and row["note"] == "chosen"]
     assert len(chosen) >= 20  # one family chosen by AIC per pathology with enough visits
     cli("simulate", "--scenario", str(out), "--days", "2", "--out", str(tmp_path), "--quiet")
+
+
+def test_the_stored_fit_holds_its_plots_beside_the_data(fitted, site_db):
+    """What the dashboard draws of a fit: arrivals by hour of the week (the profiles'
+    product against the history's means) and care time by pathology (the twin's one
+    family and cv with each pathology's mean, against the observed quantiles)."""
+    engine = create_engine_for(f"sqlite:///{site_db}")
+    try:
+        with engine.connect() as connection:
+            row = calibrations.latest_calibration(connection, 1)
+    finally:
+        engine.dispose()
+    assert row is not None  # the fit alone, or a validation's if it ran first
+    plots = row["details"]["plots"]
+    observed = np.array(plots["arrivals"]["observed"], dtype=float)
+    fitted_how = np.array(plots["arrivals"]["fitted"], dtype=float)
+    assert len(observed) == len(fitted_how) == 168
+    assert np.mean(np.abs(fitted_how - observed) / observed) < 0.12  # 9 weeks of Poisson noise
+    assert observed[9] > 2 * observed[4]  # Monday 09:00 busier than 04:00
+    care = plots["care_time"]
+    assert care["family"] in ("exponential", "lognormal", "gamma") and care["cv"] > 0
+    rows = care["pathologies"]
+    assert len(rows) >= 20 and [r["n"] for r in rows] == sorted(
+        (r["n"] for r in rows), reverse=True
+    )
+    for r in rows:
+        assert 0 < r["twin_p50"] < r["twin_p90"] and 0 < r["observed_p50"] <= r["observed_p90"]
+        assert 0.5 < r["twin_p90"] / r["observed_p90"] < 2, r
 
 
 def test_recovers_rate_mix_admissions_and_patience(fitted):
@@ -194,6 +222,12 @@ def validate_known(site_db: Path, replications: int = 6) -> dict[str, dict]:
     criteria = {c["key"]: c for c in row.criteria}
     assert len(criteria) == 7
     assert row.passed == all(c["passed"] for c in criteria.values())
+    census = row.details["series"]["census"]  # what the fidelity card draws
+    twin, low, high = (np.array(census[k], dtype=float) for k in ("twin", "low", "high"))
+    assert len(twin) == 168 and np.all(low <= twin) and np.all(twin <= high)
+    assert census["coverage"] == pytest.approx(1 - 2 / (replications + 1), abs=1e-4)
+    inside = np.mean((census["observed"] >= low) & (census["observed"] <= high))
+    assert inside == pytest.approx(criteria["census_band"]["value"])
     return criteria
 
 

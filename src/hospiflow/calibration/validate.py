@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from hospiflow.calibration.fit import Calibration, calibrate
+from hospiflow.calibration.fit import Calibration, calibrate, plot_values
 from hospiflow.calibration.history import (
     MIN_WEEKS,
     CalibrationError,
@@ -102,6 +102,27 @@ class Validation:
 
     def criteria_json(self) -> list[dict[str, Any]]:
         return [asdict(c) for c in self.criteria]
+
+    def series(self) -> dict[str, Any]:
+        """What the fidelity card draws, by hour of the week from Monday 00:00: the
+        held-out weeks' census and arrivals beside the replications' mean, and the census
+        prediction band (:func:`prediction_band`) with its coverage."""
+        census = np.array([m.census for m in self.simulated])
+        low, high, coverage = prediction_band(census)
+        arrivals = np.mean([m.arrivals for m in self.simulated], axis=0)
+        return {
+            "census": {
+                "observed": plot_values(self.observed.census),
+                "twin": plot_values(census.mean(axis=0)),
+                "low": plot_values(low),
+                "high": plot_values(high),
+                "coverage": round(coverage, 4),
+            },
+            "arrivals": {
+                "observed": plot_values(self.observed.arrivals),
+                "twin": plot_values(arrivals),
+            },
+        }
 
 
 def measure(
