@@ -195,8 +195,9 @@ def test_the_api_serves_the_status_risks_as_documented(forecasted) -> None:
 
 def test_a_live_run_starts_its_risk_from_its_own_newest_hour(tmp_path) -> None:
     """A live run has no rollups until it ends: its risk is fitted on the history run it
-    continues plus its own whole-hour samples, and starts from its newest sample, after the
-    history's end; a second refresh reuses the fit (same skills) and moves with the clock."""
+    continues plus its own whole-hour samples, and starts from its newest complete hour,
+    after the history's end, its bars from the forecast's first hour; a second refresh
+    reuses the fit (same skills) and moves with the clock."""
     import time
 
     from hospiflow.live import LiveService, live_run_scenario
@@ -223,15 +224,19 @@ def test_a_live_run_starts_its_risk_from_its_own_newest_hour(tmp_path) -> None:
                 time.sleep(0.5)
 
         wait_until(history_end + 3 * MS_PER_HOUR)
-        first = service.run(live_id)["status_risk"]
+        runs = [service.run(live_id)]
+        first = runs[0]["status_risk"]
         wait_until(first["red"]["origin_ms"] + 3 * MS_PER_HOUR)
-        second = service.run(live_id, refit=False)["status_risk"]
+        runs.append(service.run(live_id, refit=False))
+        second = runs[1]["status_risk"]
     finally:
         live.stop()
         service.close()
-    for risk in (first, second):
-        red = risk["red"]
+    for out in runs:
+        red = out["status_risk"]["red"]
         assert red["origin_ms"] >= history_end and red["origin_ms"] % MS_PER_HOUR == 0
+        # the risk's hour is complete and the forecast starts at its end (origin_of)
+        assert out["origin_ms"] == red["origin_ms"] + MS_PER_HOUR, (out["origin_ms"], red)
         assert red["basis"] == "queue" and red["now"]["load"] >= 0
     assert second["red"]["origin_ms"] > first["red"]["origin_ms"]  # it follows the live clock
     assert second["red"]["horizons"] == first["red"]["horizons"]  # the fit was kept

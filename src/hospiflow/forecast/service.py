@@ -41,10 +41,15 @@ census instead of the queue (:mod:`hospiflow.forecast.census_risk`: hospital-wid
 ``P(census >= capacity or the site's p95)``, calibrated from its backtest or a quick
 one), the payload names the definition (``saturation_definition``), says
 ``lacks: ["doctors"]`` and ``staffing: "not in this data"``, and no staffing row is
-written. Its forecast starts at the end of the last complete hour of data (data ending
-21:48: from 21:00, learnt from the hours before it), the hour its status risk's first
-bar is for (:func:`~hospiflow.forecast.status_forecast.census_series`), so every "next
-hours" of a site's pages starts at the same hour (:func:`origin_of`).
+written.
+
+**Every run's forecast starts at the end of its last complete hour of data** (a site's
+data ending 21:48, a live run at 21:37: from 21:00, learnt from the hours before it; a
+complete simulation ends on a whole hour: from its end), the hour its status risk's
+first bar is for (:func:`~hospiflow.forecast.status_forecast.census_series`,
+:func:`~hospiflow.forecast.status_forecast.queue_series`), so every "next hours" of its
+pages starts at the same hour (:func:`origin_of`). Patients present start from the
+state at that hour.
 
 **Live mode** calls :meth:`ForecastService.run` every simulated hour with
 ``refit=False`` unless a simulated day (and ``LiveForecaster.REFIT_SECONDS`` of real
@@ -161,13 +166,11 @@ def latest_run_id(connection: Any) -> int:
 
 
 def origin_of(history: RunHistory) -> int:
-    """The first forecast hour (UTC ms). A site's observed data: the end of its last
-    complete hour, where its status risk starts (the partial hour at the data's end is
-    not learnt from, as the status risk's census does not count it); a simulation: the
-    whole hour at or after its data's end (a complete run ends on one), as before."""
-    if census_risk.is_observed(history):
-        return (history.end_ms // MS_PER_HOUR) * MS_PER_HOUR
-    return -(-history.end_ms // MS_PER_HOUR) * MS_PER_HOUR
+    """The first forecast hour (UTC ms): the end of the data's last complete hour, where
+    the status risk's bars start (the partial hour at the data's end is not learnt from,
+    as the status risk does not count it). A site's data ending 21:48 and a live run at
+    21:37: from 21:00; a complete simulation ends on a whole hour: from its end."""
+    return (history.end_ms // MS_PER_HOUR) * MS_PER_HOUR
 
 
 class ForecastService:
@@ -208,8 +211,8 @@ class ForecastService:
                     site = census_risk.load_site_census(
                         connection, run_id, history.start_ms, origin_ms
                     )
-            else:
-                present = _present_now(connection, run_id, history)
+            else:  # patients present where the forecast starts, not later in its hour
+                present = _present_now(connection, run_id, history, origin_ms)
             calibration_source = self._stored_calibration(connection, history)
         known = history.arrivals[history.arrivals.index < _wall(origin_ms, history.timezone)]
         if len(known) < 2 * 168:
@@ -673,11 +676,12 @@ def _scenario(history: RunHistory) -> Any | None:
         return None
 
 
-def _present_now(connection: Any, run_id: int, history: RunHistory) -> np.ndarray:
-    """Patients present per specialty at the newest state sample (0 without one)."""
+def _present_now(connection: Any, run_id: int, history: RunHistory, at_ms: int) -> np.ndarray:
+    """Patients present per specialty at the newest state sample at or before ``at_ms``,
+    the forecast's origin (its first hour's arrivals come on top; 0 without a sample)."""
     from hospiflow.store import queries
 
-    rows = queries.current_state(connection, run_id, at_ms=history.end_ms)
+    rows = queries.current_state(connection, run_id, at_ms=at_ms)
     present = np.zeros(len(history.specialties))
     for row in rows:
         idx = int(row["specialty_idx"])

@@ -4,11 +4,12 @@ Two risks of exactly what the Now status and the Tension view show, issued with 
 forecast run (:class:`~hospiflow.forecast.service.ForecastService`) and stored with it:
 
 * **red in the next hours**: P(the department's status is red) in each of the 8 hours
-  after the newest hour of state. A simulated run: the queue rule
+  after the newest complete hour of state (a live run at 21:37: after 20:00-21:00, from
+  21:00, where its forecast starts). A simulated run: the queue rule
   (:mod:`hospiflow.tension.status`, patients waiting per doctor on duty, red from 8) on
   the hourly averages of its rollups; a live run, whose rollups are written only when it
-  ends, on its hourly state samples (the sample at each whole hour), after the history it
-  continues. A site's observed run (no doctors): the census basis of its Now status
+  ends, on its hourly state samples (the sample at each hour's start), after the history
+  it continues. A site's observed run (no doctors): the census basis of its Now status
   (:func:`hospiflow.tension.status.census_thresholds`: patients present, hourly mean,
   against the declared spaces or the site's 97th percentile).
 * **tension tomorrow**: P(FEDORU global tension level >= 3) on the day after the newest
@@ -91,8 +92,9 @@ def _samples(connection: Connection, run_id: int) -> pd.DataFrame:
 def queue_series(
     connection: Connection, history: RunHistory, rule: StatusRule, cache: dict | None = None
 ) -> StatusSeries:
-    """The queue rule's hourly status over every run of the history (the rollups' hourly
-    averages; a run without them, its whole-hour samples). ``cache`` keeps complete runs'."""
+    """The queue rule's hourly status over every complete hour of the history (the
+    rollups' hourly averages; a run without them, its whole-hour samples). ``cache`` keeps
+    complete runs'."""
     frames = []
     for run in history.runs:
         kept = None if cache is None else cache.get(run)
@@ -101,10 +103,11 @@ def queue_series(
             continue
         state = load_state(connection, run)
         if state.empty or state["waiting"].isna().all():
-            state = _samples(connection, run)  # instants: up to the history's end
-            state = state[state["hour_ms"] <= history.end_ms]
-        else:  # hourly averages: whole hours before the history's end
-            state = state[state["hour_ms"] + MS_PER_HOUR <= history.end_ms]
+            # a live run's sample at each hour's start stands for that hour, as a rollup
+            state = _samples(connection, run)
+        # complete hours only (a live run at 21:37: up to 20:00-21:00), so the risk's
+        # hours start where the forecast does, at the end of the last complete hour
+        state = state[state["hour_ms"] + MS_PER_HOUR <= history.end_ms]
         if cache is not None and run != history.run_id:  # a continued run is complete
             cache[run] = state
         frames.append(state)

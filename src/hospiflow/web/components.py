@@ -278,10 +278,11 @@ COMPONENTS: dict[str, dict[str, Any]] = {
                             "origin": ISO,
                             "last_complete_hour": {
                                 **OPT_ISO,
-                                "description": "A site's observed data: the start of the "
-                                "last complete hour of data the forecast follows (the hours "
-                                "are the ones after it, as the Forecast view's red risk); "
-                                "null for a simulation, whose Now follows its clock",
+                                "description": "The start of the last complete hour of "
+                                "data the forecast follows (the hours are the ones after it, "
+                                "as the Forecast view's red risk's); null when the hours "
+                                "start later than the forecast's first (a forecast older "
+                                "than the run's clock)",
                             },
                             "band": arr(NUM, description="The band's quantile levels"),
                             "hours": arr(ISO, description="Starts of the coming hours"),

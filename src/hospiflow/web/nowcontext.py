@@ -5,11 +5,13 @@ Thin over the store and the stored forecast:
 
 * **next hours** (``outlook``): the hospital's expected arrivals per hour and
   patients present at each hour's end, each with its 90 % band (quantiles 0.05 and
-  0.95), from the run's stored forecast (:mod:`hospiflow.store.forecasts`), from the
-  hour ``as_of`` is in as far as the forecast covers it: a site's forecast starts at the
-  end of its last complete hour of data (``last_complete_hour`` names it), where its
-  Forecast view's red risk starts, a simulation's at the whole hour after its data's
-  end; a live run without one of its own uses the forecast of the history run it continues,
+  0.95), from the run's stored forecast (:mod:`hospiflow.store.forecasts`), from its
+  first hour (every run's starts at the end of its last complete hour of data, where its
+  Forecast view's red risk starts: a site's data ending 21:48 or a live run at 21:37, from
+  21:00; a complete simulation whose clock shows 23:00, its last hour, from midnight),
+  or from the hour ``as_of`` is in once the forecast is older; ``last_complete_hour``
+  names that hour when the rows start at the forecast's first. A live run without one of
+  its own uses the forecast of the history run it continues,
   while that still covers the coming hours. Fewer than ``MIN_HOURS`` hours ahead
   left: ``forecast`` is null and ``forecast_missing`` says why (``none``: no
   forecast, ``stale``: it does not reach far enough);
@@ -69,7 +71,9 @@ def _forecast_of(connection: Connection, run: RunContext, as_of: int) -> dict[st
         header = forecasts.latest_header(connection, source, "forecast")
         if header is None:
             continue
-        hour = (as_of // MS_PER_HOUR) * MS_PER_HOUR
+        # the forecast's first hour, or the hour as_of is in once the forecast is older:
+        # never an hour before it (a complete run's clock is its last hour, 23:00)
+        hour = max((as_of // MS_PER_HOUR) * MS_PER_HOUR, int(header["origin_ms"]))
         arrivals = [
             r
             for r in forecasts.read_rows(
@@ -77,10 +81,14 @@ def _forecast_of(connection: Connection, run: RunContext, as_of: int) -> dict[st
             )
             if r[1] is None
         ]
-        ends = [
+        ends = [  # patients present at the end of each of those hours
             r
             for r in forecasts.read_rows(
-                connection, source, "occupancy", as_of + 1, as_of + (HOURS + 1) * MS_PER_HOUR
+                connection,
+                source,
+                "occupancy",
+                hour + MS_PER_HOUR,
+                hour + (HOURS + 1) * MS_PER_HOUR,
             )
             if r[1] is None
         ][:HOURS]
@@ -96,6 +104,7 @@ def outlook(connection: Connection, run: RunContext, as_of: int | None) -> dict[
     if len(found["arrivals"]) < MIN_HOURS:
         return {"forecast": None, "forecast_missing": "stale"}
     header = found["header"]
+    origin = int(header["origin_ms"])
     levels = [float(q) for q in (header["payload"] or {}).get("quantile_levels", [])]
     tz = run.tz
     present_rows = found["present"]
@@ -103,11 +112,12 @@ def outlook(connection: Connection, run: RunContext, as_of: int | None) -> dict[
         "forecast": {
             "run_id": int(found["source"]),
             "generated_at": utc_iso(header["generated_at_ms"], tz),
-            "origin": utc_iso(header["origin_ms"], tz),
-            # a site's forecast starts at the end of its last complete hour (the Forecast
-            # view's red risk starts there too): the caption names that hour, as that view's
-            "last_complete_hour": utc_iso(int(header["origin_ms"]) - MS_PER_HOUR, tz)
-            if is_observed(run.row)
+            "origin": utc_iso(origin, tz),
+            # every forecast starts at the end of its last complete hour, as the Forecast
+            # view's red risk does: the caption names that hour, as that view's does
+            # (null when the rows start later, the forecast being older than the clock)
+            "last_complete_hour": utc_iso(origin - MS_PER_HOUR, tz)
+            if int(found["arrivals"][0][0]) == origin
             else None,
             "band": list(BAND),
             "hours": [utc_iso(r[0], tz) for r in found["arrivals"]],

@@ -90,8 +90,9 @@ export function nowContext(run, catalog) {
     else longest.replaceChildren(el("h3", { i18n: "now.longest" }), el("p", { class: "empty error", text: t("common.error", { message: patients.reason.message }) }));
   }
 
-  // From when: a site's rows follow its last complete hour of data, named as the Forecast
-  // view's red-risk caption names it; a simulation's, the data up to the forecast's origin.
+  // From when: the rows follow the last complete hour of data, named as the Forecast view's
+  // red-risk caption names it (every kind of run); a forecast older than the clock (its
+  // rows start later than its first hour): the data up to the forecast's origin.
   function made(f) {
     const time = formatTime(f.generated_at, run.timezone);
     if (f.last_complete_hour) return t("now.outlook.made_observed", { from: formatTime(f.last_complete_hour, run.timezone), time });
