@@ -137,6 +137,7 @@ def observed_run(connection: Connection, site: dict[str, Any]) -> int:
             end_utc_ms=created,
             created_at_ms=created,
             finished_at_ms=created,
+            next_patient_no=1,  # its writers' counter (``store.patient_numbers``)
         )
         .returning(schema.runs.c.id)
     ).scalar_one()
