@@ -42,6 +42,7 @@ EXPECTED_PATHS = {
     "/api/v1/sites/{site_id}": {"get"},
     "/api/v1/sites/{site_id}/quality": {"get"},
     "/api/v1/sites/{site_id}/fidelity": {"get"},
+    "/api/v1/sites/{site_id}/calibration": {"get"},
     "/api/v1/sites/{site_id}/quarantine": {"get"},
     "/api/v1/sites/{site_id}/imports": {"post"},
     "/api/v1/sites/{site_id}/visits": {"post"},

@@ -704,6 +704,22 @@ def test_forecast_view_without_a_forecast_says_how_to_make_one(pages: dict[str, 
     assert pages["en"].errors == []
 
 
+def _series() -> dict[str, Any]:
+    """A validation's plotted series: a day-shaped census, the twin 2 patients high."""
+    observed = [20.0 + 10.0 * (8 <= h % 24 < 22) for h in range(168)]
+    twin = [v + 2.0 for v in observed]
+    return {
+        "census": {
+            "observed": observed,
+            "twin": twin,
+            "low": [v - 4.0 for v in twin],
+            "high": [v + 4.0 for v in twin],
+            "coverage": 0.9048,
+        },
+        "arrivals": {"observed": [5.0] * 168, "twin": [5.2] * 168},
+    }
+
+
 def _store_validation(url: str, site_name: str, passed: bool) -> None:
     """A validation of the site's twin as `hospiflow calibrate --validate` stores it."""
     from hospiflow.store import calibrations, sites
@@ -746,18 +762,49 @@ def _store_validation(url: str, site_name: str, passed: bool) -> None:
                 catalog_toml="",
                 criteria=criteria,
                 passed=passed,
-                details={"holdout_end": "2025-02-26", "not_estimated": []},
+                details={"holdout_end": "2025-02-26", "not_estimated": [], "series": _series()},
             )
     finally:
         engine.dispose()
 
 
-def _reopened(page: Page) -> Any:
-    """The Data quality view of run 3 loaded afresh (the same URL again would not reload)."""
-    page.open("quality", run=3)
+def _reopened(page: Page, run: int = 3) -> Any:
+    """The Data quality view of ``run`` loaded afresh (the same URL again would not reload)."""
+    page.open("quality", run=run)
     page.page.reload()
     page.wait_ready("quality")
     return page.page
+
+
+def test_calibrated_twin_card_draws_a_real_fit_beside_the_data(
+    pages: dict[str, Page], sites_store: str, tmp_path: Path
+) -> None:
+    """Data quality of a site: no calibration, then a real ``hospiflow calibrate`` of its
+    60 days: arrivals by hour of the week and care time by pathology, in both languages."""
+    from click.testing import CliRunner
+
+    from hospiflow.cli import main
+
+    shown = _reopened(pages["en"], run=2)
+    assert shown.locator('#calibration [data-calibration="none"]').count() == 1
+    db = sites_store.removeprefix("sqlite:///")
+    result = CliRunner().invoke(
+        main,
+        ["calibrate", "--site", SITE, "--out", str(tmp_path / "site.toml"), "--db", db, "--quiet"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    for lang in ("en", "fr"):
+        shown = _reopened(pages[lang], run=2)
+        assert shown.locator('#calibration [data-calibration="fit"]').count() == 1
+        charts = shown.locator("#calibration .chart:not([hidden])")
+        assert charts.count() == 2
+        assert charts.nth(0).get_attribute("data-points") == "168"  # hours of the week
+        assert int(charts.nth(1).get_attribute("data-points") or 0) >= 1  # pathologies
+        pages[lang].shot(f"sites-calibration-{lang}")
+        if lang == "fr":
+            assert _english_left(shown) == []
+    assert pages["en"].errors == [] and pages["fr"].errors == []
 
 
 def test_twin_fidelity_card_is_green_only_when_every_criterion_holds(
@@ -780,6 +827,9 @@ def test_twin_fidelity_card_is_green_only_when_every_criterion_holds(
             "Admissions (points)" if lang == "en" else "Hospitalisations (points)"
         )
         assert row.nth(3).inner_text() == ("no" if lang == "en" else "non")
+        chart = shown.locator("#fidelity .chart:not([hidden])")  # observed, twin and its band
+        assert chart.count() == 1 and chart.get_attribute("data-points") == "168"
+        assert "90 %" in chart.inner_text()  # the band's coverage (19/21), in the legend
         pages[lang].shot(f"sites-fidelity-red-{lang}")
         if lang == "fr":
             assert _english_left(shown) == []

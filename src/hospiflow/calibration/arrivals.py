@@ -53,6 +53,14 @@ class ArrivalFit:
     hours: int
 
     @property
+    def fitted_hour_of_week(self) -> tuple[float, ...]:
+        """Arrivals per hour of the week as the twin's profiles give them (rate × hour of
+        day × weekday, Monday 00:00 first), beside ``hour_of_week`` on the fit's plot."""
+        return tuple(
+            self.rate_per_hour * self.hourly[k % 24] * self.weekday[k // 24] for k in range(168)
+        )
+
+    @property
     def scenario_rate(self) -> float:
         """The scenario's ``arrival_rate_per_hour``: it divides the monthly profile by
         its mean, so the rate carries that mean to keep each month as fitted."""

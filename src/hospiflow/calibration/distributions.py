@@ -9,6 +9,7 @@ under these families.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,3 +81,18 @@ def fit_times(values: np.ndarray) -> DistributionFit | None:
 def _family(name: str, k: int, loglik: float, mean: float, cv: float) -> FamilyFit:
     loglik = float(loglik)
     return FamilyFit(name, float(mean), float(cv), loglik, 2 * k - 2 * loglik)
+
+
+def quantile(family: str, mean: float, cv: float, q: float) -> float:
+    """The ``q``-quantile of ``family`` with this mean and coefficient of variation: what
+    the twin draws for a pathology (its mean, the scenario's family and cv), to set beside
+    the observed quantiles on the fit's plot."""
+    if family == "exponential":
+        return float(stats.expon.ppf(q, scale=mean))
+    if family == "gamma":
+        shape = 1.0 / cv**2
+        return float(stats.gamma.ppf(q, shape, scale=mean / shape))
+    if family == "lognormal":
+        s2 = math.log1p(cv**2)
+        return float(stats.lognorm.ppf(q, math.sqrt(s2), scale=mean * math.exp(-s2 / 2)))
+    raise ValueError(f"unknown family {family!r} (one of {', '.join(FAMILIES)})")

@@ -32,7 +32,7 @@ import pandas as pd
 from hospiflow.calibration import capacity, exitblock
 from hospiflow.calibration.arrivals import RECENT_DAYS, ArrivalFit, fit_arrivals
 from hospiflow.calibration.dispositions import AGE_BANDS, fit_dispositions, fit_mix
-from hospiflow.calibration.distributions import FAMILIES, DistributionFit, fit_times
+from hospiflow.calibration.distributions import FAMILIES, DistributionFit, fit_times, quantile
 from hospiflow.calibration.history import History, local_midnight_ms
 from hospiflow.calibration.survival import fit_patience
 from hospiflow.catalog import load_catalog
@@ -79,6 +79,7 @@ class Calibration:
     catalog_toml: str
     report: list[ReportRow] = field(default_factory=list)
     not_estimated: list[NotEstimated] = field(default_factory=list)
+    plots: dict[str, Any] = field(default_factory=dict)  # the fit beside the data (dashboard)
 
     def scenario(self, catalog_path: Path, **changes: Any) -> Scenario:
         """The scenario, reading its catalog from ``catalog_path`` (written by ``writer``)."""
@@ -154,6 +155,7 @@ def calibrate(
     care = care.where(~has_request, request_care)
     fits: dict[str, DistributionFit] = {}
     means: dict[str, float] = {}
+    observed_care: dict[str, tuple[int, float, float]] = {}  # n, p50, p90
     for p in catalog.pathologies:
         if p.code not in codes:
             continue
@@ -171,6 +173,7 @@ def calibrate(
             continue
         fits[p.code] = fitted
         means[p.code] = round(float(np.mean(sample)), 2)
+        observed_care[p.code] = (len(sample), *np.percentile(sample, [50, 90]).tolist())
         for f in fitted.fits:
             report.append(
                 ReportRow(
@@ -184,6 +187,13 @@ def calibrate(
                 )
             )
     family, cv = _family(fits)
+    plots: dict[str, Any] = {
+        "arrivals": {
+            "observed": plot_values(arrivals.hour_of_week),
+            "fitted": plot_values(arrivals.fitted_hour_of_week),
+        },
+        "care_time": _care_plot(observed_care, means, family, cv),
+    }
     report.append(
         ReportRow(
             "care time",
@@ -384,7 +394,33 @@ def calibrate(
         catalog_toml=catalog_toml,
         report=report,
         not_estimated=missing,
+        plots=plots,
     )
+
+
+def plot_values(values: Any) -> list[float | None]:
+    """Plot values to 3 decimals, NaN as None (JSON has no NaN)."""
+    return [round(float(v), 3) if np.isfinite(v) else None for v in values]
+
+
+def _care_plot(
+    observed: dict[str, tuple[int, float, float]], means: dict[str, float], family: str, cv: float
+) -> dict[str, Any]:
+    """Care time by pathology, most visits first: the observed median and 90th percentile
+    beside the twin's (the scenario's family and cv with the pathology's mean), so a
+    reader sees where one family for all pathologies fits and where it does not."""
+    rows = [
+        {
+            "pathology": code,
+            "n": n,
+            "observed_p50": round(p50, 1),
+            "observed_p90": round(p90, 1),
+            "twin_p50": round(quantile(family, means[code], cv, 0.5), 1),
+            "twin_p90": round(quantile(family, means[code], cv, 0.9), 1),
+        }
+        for code, (n, p50, p90) in sorted(observed.items(), key=lambda kv: -kv[1][0])
+    ]
+    return {"family": family, "cv": round(cv, 3), "pathologies": rows}
 
 
 def _name(site: str) -> str:

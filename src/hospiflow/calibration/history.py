@@ -125,12 +125,17 @@ def history_of(site: dict[str, Any], visits: pd.DataFrame, start: date, end: dat
     return history
 
 
+def days_text(days: int) -> str:
+    """``1 day``, ``56 days``: a count of days as a sentence says it."""
+    return f"{days} day" if days == 1 else f"{days} days"
+
+
 def check_history(history: History) -> None:
     """Refuse histories too short or without departures, saying what cannot be estimated."""
     weeks = history.days / 7
     if history.days < 7 * MIN_WEEKS or history.visits.empty:
         raise CalibrationError(
-            f"site {history.site['name']!r} has {history.days} days of visits "
+            f"site {history.site['name']!r} has {days_text(history.days)} of visits "
             f"({history.start} to {history.end - timedelta(days=1)}, {len(history.visits)} "
             f"visits): a calibration needs at least {MIN_WEEKS} weeks, since the arrival rate "
             f"by hour of the week needs each of its 168 hours seen {MIN_WEEKS} times "

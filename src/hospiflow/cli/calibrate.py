@@ -131,6 +131,7 @@ def _details(calibration: Any) -> dict[str, Any]:
             {"item": m.item, "default": m.default, "reason": m.reason}
             for m in calibration.not_estimated
         ],
+        "plots": calibration.plots,
     }
 
 
@@ -180,7 +181,11 @@ def _validate(
             catalog_toml=result.calibration.catalog_toml,
             criteria=result.criteria_json(),
             passed=result.passed,
-            details={**_details(result.calibration), "holdout_end": result.holdout_end},
+            details={
+                **_details(result.calibration),
+                "holdout_end": result.holdout_end,
+                "series": result.series(),
+            },
         )
     table = Table(
         title=f"twin fidelity of {site_name}: fitted before {result.holdout_start}, "

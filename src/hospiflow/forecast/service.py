@@ -41,7 +41,10 @@ census instead of the queue (:mod:`hospiflow.forecast.census_risk`: hospital-wid
 ``P(census >= capacity or the site's p95)``, calibrated from its backtest or a quick
 one), the payload names the definition (``saturation_definition``), says
 ``lacks: ["doctors"]`` and ``staffing: "not in this data"``, and no staffing row is
-written.
+written. Its forecast starts at the end of the last complete hour of data (data ending
+21:48: from 21:00, learnt from the hours before it), the hour its status risk's first
+bar is for (:func:`~hospiflow.forecast.status_forecast.census_series`), so every "next
+hours" of a site's pages starts at the same hour (:func:`origin_of`).
 
 **Live mode** calls :meth:`ForecastService.run` every simulated hour with
 ``refit=False`` unless a simulated day (and ``LiveForecaster.REFIT_SECONDS`` of real
@@ -157,6 +160,16 @@ def latest_run_id(connection: Any) -> int:
     return int(found)
 
 
+def origin_of(history: RunHistory) -> int:
+    """The first forecast hour (UTC ms). A site's observed data: the end of its last
+    complete hour, where its status risk starts (the partial hour at the data's end is
+    not learnt from, as the status risk's census does not count it); a simulation: the
+    whole hour at or after its data's end (a complete run ends on one), as before."""
+    if census_risk.is_observed(history):
+        return (history.end_ms // MS_PER_HOUR) * MS_PER_HOUR
+    return -(-history.end_ms // MS_PER_HOUR) * MS_PER_HOUR
+
+
 class ForecastService:
     """Fits, predicts and writes forecasts; keeps fitted models between live refreshes."""
 
@@ -187,7 +200,7 @@ class ForecastService:
             if run_id is None:
                 run_id = latest_run_id(connection)
             history = load_history(connection, run_id, cache=self._histories)
-            origin_ms = -(-history.end_ms // MS_PER_HOUR) * MS_PER_HOUR
+            origin_ms = origin_of(history)
             if census_risk.is_observed(history):
                 # a site's own data: no doctors, no state samples; the census instead
                 present = np.zeros(len(history.specialties))

@@ -49,10 +49,19 @@ def save_calibration(
 
 def latest_validation(connection: Connection, site_id: int) -> dict[str, Any] | None:
     """The site's newest validation (its twin fidelity), or None."""
+    return _latest(connection, site_id, ("validation",))
+
+
+def latest_calibration(connection: Connection, site_id: int) -> dict[str, Any] | None:
+    """The site's newest fit, alone (``calibrate --out``) or a validation's, or None."""
+    return _latest(connection, site_id, ("fit", "validation"))
+
+
+def _latest(connection: Connection, site_id: int, kinds: tuple[str, ...]) -> dict[str, Any] | None:
     c = schema.calibrations
     row = connection.execute(
         sa.select(c)
-        .where(c.c.site_id == site_id, c.c.kind == "validation")
+        .where(c.c.site_id == site_id, c.c.kind.in_(kinds))
         .order_by(c.c.id.desc())
         .limit(1)
     ).first()

@@ -21,6 +21,15 @@ OPT_STR = {"type": ["string", "null"]}
 TRUE = {"type": "boolean", "const": True}
 
 
+HOURS_OF_WEEK = {
+    "type": "array",
+    "items": OPT_NUM,
+    "minItems": 168,
+    "maxItems": 168,
+    "description": "Mean per local hour of the week, Monday 00:00 first",
+}
+
+
 def obj(required: dict[str, Any], optional: dict[str, Any] | None = None) -> dict[str, Any]:
     """A closed object: every ``required`` key present, ``optional`` keys allowed."""
     return {
@@ -38,6 +47,11 @@ def arr(items: dict[str, Any], **extra: Any) -> dict[str, Any]:
 def ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
+
+NOT_ESTIMATED = arr(
+    obj({"item": STR, "default": STR, "reason": STR}),
+    description="What the data could not give, the default used",
+)
 
 ERROR = obj(
     {
@@ -262,6 +276,13 @@ COMPONENTS: dict[str, dict[str, Any]] = {
                             "run_id": {**INT, "description": "The run whose forecast this is"},
                             "generated_at": ISO,
                             "origin": ISO,
+                            "last_complete_hour": {
+                                **OPT_ISO,
+                                "description": "A site's observed data: the start of the "
+                                "last complete hour of data the forecast follows (the hours "
+                                "are the ones after it, as the Forecast view's red risk); "
+                                "null for a simulation, whose Now follows its clock",
+                            },
                             "band": arr(NUM, description="The band's quantile levels"),
                             "hours": arr(ISO, description="Starts of the coming hours"),
                             "arrivals": OUTLOOK_SERIES,
@@ -660,16 +681,104 @@ COMPONENTS: dict[str, dict[str, Any]] = {
                                 description="Each criterion of issue 12: value (a share "
                                 "for unit %, points for unit points), target, verdict",
                             ),
-                            "not_estimated": arr(
-                                obj({"item": STR, "default": STR, "reason": STR}),
-                                description="What the data could not give, the default used",
-                            ),
+                            "not_estimated": NOT_ESTIMATED,
+                            "series": {
+                                "oneOf": [
+                                    obj(
+                                        {
+                                            "census": obj(
+                                                {
+                                                    "observed": HOURS_OF_WEEK,
+                                                    "twin": HOURS_OF_WEEK,
+                                                    "low": HOURS_OF_WEEK,
+                                                    "high": HOURS_OF_WEEK,
+                                                    "coverage": {
+                                                        **NUM,
+                                                        "description": "Probability that one "
+                                                        "more realisation of the twin falls "
+                                                        "in [low, high]",
+                                                    },
+                                                }
+                                            ),
+                                            "arrivals": obj(
+                                                {"observed": HOURS_OF_WEEK, "twin": HOURS_OF_WEEK}
+                                            ),
+                                        }
+                                    ),
+                                    {"type": "null"},
+                                ],
+                                "description": "Held-out weeks' census and arrivals by hour of "
+                                "week beside the replications' mean and the census prediction "
+                                "band; null for validations stored before it",
+                            },
                         }
                     ),
                     {"type": "null"},
                 ],
                 "description": "The site's newest validation (hospiflow calibrate --validate); "
                 "null before any",
+            },
+        }
+    ),
+    "SiteCalibration": obj(
+        {
+            "ok": TRUE,
+            "site_id": INT,
+            "calibration": {
+                "oneOf": [
+                    obj(
+                        {
+                            "id": INT,
+                            "kind": {"type": "string", "enum": ["fit", "validation"]},
+                            "created_at": ISO,
+                            "fitted_from": {**OPT_STR, "format": "date"},
+                            "fitted_before": {**STR, "format": "date"},
+                            "not_estimated": NOT_ESTIMATED,
+                            "plots": {
+                                "oneOf": [
+                                    obj(
+                                        {
+                                            "arrivals": obj(
+                                                {"observed": HOURS_OF_WEEK, "fitted": HOURS_OF_WEEK}
+                                            ),
+                                            "care_time": obj(
+                                                {
+                                                    "family": {
+                                                        "type": "string",
+                                                        "enum": [
+                                                            "exponential",
+                                                            "lognormal",
+                                                            "gamma",
+                                                        ],
+                                                    },
+                                                    "cv": NUM,
+                                                    "pathologies": arr(
+                                                        obj(
+                                                            {
+                                                                "pathology": STR,
+                                                                "n": INT,
+                                                                "observed_p50": NUM,
+                                                                "observed_p90": NUM,
+                                                                "twin_p50": NUM,
+                                                                "twin_p90": NUM,
+                                                            }
+                                                        ),
+                                                        description="Minutes; most visits first",
+                                                    ),
+                                                }
+                                            ),
+                                        }
+                                    ),
+                                    {"type": "null"},
+                                ],
+                                "description": "The fit beside the data; null for fits stored "
+                                "before it",
+                            },
+                        }
+                    ),
+                    {"type": "null"},
+                ],
+                "description": "The site's newest fit (hospiflow calibrate); null before any",
             },
         }
     ),

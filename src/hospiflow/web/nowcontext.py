@@ -5,8 +5,11 @@ Thin over the store and the stored forecast:
 
 * **next hours** (``outlook``): the hospital's expected arrivals per hour and
   patients present at each hour's end, each with its 90 % band (quantiles 0.05 and
-  0.95), from the run's stored forecast (:mod:`hospiflow.store.forecasts`); a live
-  run without one of its own uses the forecast of the history run it continues,
+  0.95), from the run's stored forecast (:mod:`hospiflow.store.forecasts`), from the
+  hour ``as_of`` is in as far as the forecast covers it: a site's forecast starts at the
+  end of its last complete hour of data (``last_complete_hour`` names it), where its
+  Forecast view's red risk starts, a simulation's at the whole hour after its data's
+  end; a live run without one of its own uses the forecast of the history run it continues,
   while that still covers the coming hours. Fewer than ``MIN_HOURS`` hours ahead
   left: ``forecast`` is null and ``forecast_missing`` says why (``none``: no
   forecast, ``stale``: it does not reach far enough);
@@ -101,6 +104,11 @@ def outlook(connection: Connection, run: RunContext, as_of: int | None) -> dict[
             "run_id": int(found["source"]),
             "generated_at": utc_iso(header["generated_at_ms"], tz),
             "origin": utc_iso(header["origin_ms"], tz),
+            # a site's forecast starts at the end of its last complete hour (the Forecast
+            # view's red risk starts there too): the caption names that hour, as that view's
+            "last_complete_hour": utc_iso(int(header["origin_ms"]) - MS_PER_HOUR, tz)
+            if is_observed(run.row)
+            else None,
             "band": list(BAND),
             "hours": [utc_iso(r[0], tz) for r in found["arrivals"]],
             "arrivals": _series(found["arrivals"], levels),

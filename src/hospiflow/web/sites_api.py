@@ -281,8 +281,55 @@ def site_fidelity(site_id: int) -> dict[str, Any]:
     return limited(build)
 
 
+@bp.get("/sites/<int:site_id>/calibration")
+@bp.doc(responses={200: ok("SiteCalibration", "The site's newest fit"), 404: E404})
+@no_query
+def site_calibration(site_id: int) -> dict[str, Any]:
+    """The newest fit of the site's twin (``hospiflow calibrate --out`` or ``--validate``):
+    what it was fitted on, what the data could not give, and the fit beside the data
+    (arrivals by hour of the week, care time by pathology) for the dashboard's plots."""
+    from hospiflow.store.calibrations import latest_calibration
+
+    site_id = _site_id(site_id)
+
+    def build() -> dict[str, Any]:
+        site = store_sites.get_site(get_db(), site_id)
+        row = latest_calibration(get_db(), site_id)
+        return {
+            "ok": True,
+            "site_id": site_id,
+            "calibration": calibration_json(row, site["timezone"]),
+        }
+
+    return limited(build)
+
+
+def calibration_json(row: dict[str, Any] | None, timezone: str) -> dict[str, Any] | None:
+    """A stored fit as the API shows it; ``plots`` is null for fits stored before them."""
+    if row is None:
+        return None
+    details = row["details"] or {}
+    return {
+        "id": int(row["id"]),
+        "kind": row["kind"],
+        "created_at": utc_iso(int(row["created_at_ms"]), timezone),
+        "fitted_from": details.get("fitted_from"),
+        "fitted_before": row["until_local"],
+        "not_estimated": _not_estimated(details),
+        "plots": details.get("plots"),
+    }
+
+
+def _not_estimated(details: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"item": m["item"], "default": m["default"], "reason": m["reason"]}
+        for m in details.get("not_estimated", [])
+    ]
+
+
 def fidelity_json(row: dict[str, Any] | None, timezone: str) -> dict[str, Any] | None:
-    """A stored validation as the API shows it (no scenario text: it is in the store)."""
+    """A stored validation as the API shows it (no scenario text: it is in the store);
+    ``series`` is null for validations stored before it."""
     if row is None:
         return None
     details = row["details"] or {}
@@ -305,10 +352,8 @@ def fidelity_json(row: dict[str, Any] | None, timezone: str) -> dict[str, Any] |
             }
             for c in row["criteria"] or []
         ],
-        "not_estimated": [
-            {"item": m["item"], "default": m["default"], "reason": m["reason"]}
-            for m in details.get("not_estimated", [])
-        ],
+        "not_estimated": _not_estimated(details),
+        "series": details.get("series"),
     }
 
 

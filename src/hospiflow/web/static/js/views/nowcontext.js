@@ -90,6 +90,14 @@ export function nowContext(run, catalog) {
     else longest.replaceChildren(el("h3", { i18n: "now.longest" }), el("p", { class: "empty error", text: t("common.error", { message: patients.reason.message }) }));
   }
 
+  // From when: a site's rows follow its last complete hour of data, named as the Forecast
+  // view's red-risk caption names it; a simulation's, the data up to the forecast's origin.
+  function made(f) {
+    const time = formatTime(f.generated_at, run.timezone);
+    if (f.last_complete_hour) return t("now.outlook.made_observed", { from: formatTime(f.last_complete_hour, run.timezone), time });
+    return t("now.outlook.made", { time, origin: formatTime(f.origin, run.timezone) });
+  }
+
   function paintOutlook(ctx) {
     const head = el("h3", { i18n: "now.outlook" });
     const f = ctx.forecast;
@@ -123,7 +131,7 @@ export function nowContext(run, catalog) {
         ])),
         el("tbody", {}, rows),
       ])),
-      el("p", { class: "muted", text: t("now.outlook.made", { time: formatTime(f.generated_at, run.timezone), origin: formatTime(f.origin, run.timezone) }) + source }),
+      el("p", { class: "muted outlook-made", "data-from": f.last_complete_hour || "", text: made(f) + source }),
     );
   }
 

@@ -6,7 +6,7 @@
 import { get, setToken, token } from "../api.js";
 import { PALETTE, draw, panel, showEmpty, showError } from "../charts.js";
 import { formatNumber, formatTime, has, language, t } from "../i18n.js";
-import { el, isObserved, localDate, noRun, sourceName, viewHeader } from "./common.js";
+import { catalogOf, el, isObserved, localDate, noRun, sourceName, viewHeader } from "./common.js";
 
 const PAGE = 50;
 const FIELDS = ["first_seen", "departure", "acuity", "disposition", "diagnosis", "age"];
@@ -33,7 +33,11 @@ export async function render(container, state) {
   const report = await get(`/sites/${site.id}/quality`);
   const colours = new Map(report.quarantine_by_reason.map((r, i) => [r.reason, PALETTE[i % PALETTE.length]]));
   container.append(summary(report));
-  container.append(fidelityCard(await get(`/sites/${site.id}/fidelity`), site));
+  const [fidelity, fit] = await Promise.all([get(`/sites/${site.id}/fidelity`), get(`/sites/${site.id}/calibration`)]);
+  const card = fidelityCard(fidelity, site);
+  container.append(card);
+  const fitCard = calibrationCard(fit, site);
+  container.append(fitCard);
   container.append(importsPanel(report, run.timezone));
   const grid = el("div", { class: "grid" });
   container.append(grid);
@@ -42,6 +46,8 @@ export async function render(container, state) {
   const byDay = panel(container, "quality.by_day");
   container.append(unmappedPanel(report), quarantinePanel(site, report));
   await Promise.all([
+    drawFidelity(card, fidelity.fidelity, run.timezone),
+    drawFit(fitCard, fit.calibration, run),
     drawReasons(byReason, report, colours),
     drawDays(byDay, report, colours, run.timezone),
     drawCompleteness(completeness, report),
@@ -93,6 +99,95 @@ export function fidelityCard(body, site) {
     section.append(el("p", { class: "muted", text: t("fidelity.not_estimated", { items: fidelity.not_estimated.map((m) => m.item).join(", ") }) }));
   }
   return section;
+}
+
+// Hour-of-week x axis (0 = Monday 00:00 local): a tick at each day's midnight.
+function hourOfWeekAxis(timeZone) {
+  const days = [...Array(7).keys()];
+  return {
+    title: { text: t("fit.axis.hour_of_week", { tz: timeZone }) }, tickmode: "array",
+    tickvals: days.map((d) => 24 * d), ticktext: days.map((d) => `${t(`weekday.${d}`)} 00:00`), range: [-0.5, 167.5],
+  };
+}
+const HOURS_OF_WEEK = [...Array(168).keys()];
+
+// The held-out weeks' patients present beside the twin's mean and its prediction band:
+// where the twin is off, and by how much, at a glance.
+async function drawFidelity(card, fidelity, timeZone) {
+  const series = fidelity?.series;
+  if (!series) return;
+  const target = panel(card, "fidelity.plot.census");
+  try {
+    const c = series.census;
+    const band = t("fidelity.plot.band", { coverage: formatNumber(100 * c.coverage, 0) });
+    const rows = HOURS_OF_WEEK.map((h) => ({ hour_of_week: h, observed: c.observed[h], twin_mean: c.twin[h], band_low: c.low[h], band_high: c.high[h] }));
+    await draw(target, [
+      { type: "scatter", mode: "lines", x: HOURS_OF_WEEK, y: c.low, line: { width: 0 }, showlegend: false, hoverinfo: "skip" },
+      { type: "scatter", mode: "lines", x: HOURS_OF_WEEK, y: c.high, fill: "tonexty", fillcolor: "rgba(0,114,178,0.18)", line: { width: 0 }, name: band, hoverinfo: "skip" },
+      { type: "scatter", mode: "lines", x: HOURS_OF_WEEK, y: c.twin, line: { color: PALETTE[0], width: 2 }, name: t("fidelity.plot.twin"), hovertemplate: "%{y:.1f}<extra>%{fullData.name}</extra>" },
+      { type: "scatter", mode: "lines", x: HOURS_OF_WEEK, y: c.observed, line: { color: "#222", width: 2, dash: "dot" }, name: t("fidelity.plot.observed"), hovertemplate: "%{y:.1f}<extra>%{fullData.name}</extra>" },
+    ], {
+      height: 320, xaxis: hourOfWeekAxis(timeZone), yaxis: { title: { text: t("arrivals.axis.present") }, rangemode: "tozero" },
+      legend: { orientation: "h", y: -0.3 }, margin: { t: 16, r: 16, b: 96, l: 64 },
+    }, rows);
+  } catch (error) {
+    showError(target, error);
+  }
+}
+
+// The newest fit of the site's twin, beside the data it was fitted on (calibrate --out or
+// --validate): arrivals by hour of the week and care time by pathology.
+export function calibrationCard(body, site) {
+  const section = el("section", { class: "panel", id: "calibration" }, [el("h3", { i18n: "fit.title" })]);
+  const fit = body.calibration;
+  if (!fit) {
+    section.append(el("p", { class: "empty", "data-calibration": "none", text: t("fit.none", { site: site.name }) }));
+    return section;
+  }
+  section.append(el("p", { class: "muted", "data-calibration": fit.kind, text: t("fit.scope", { from: fit.fitted_from ?? "–", before: fit.fitted_before }) }));
+  if (!fit.plots) section.append(el("p", { class: "muted", i18n: "fit.no_plots" }));
+  return section;
+}
+
+async function drawFit(card, fit, run) {
+  if (!fit?.plots) return;
+  const arrivals = panel(card, "fit.plot.arrivals");
+  const care = panel(card, "fit.plot.care");
+  try {
+    const a = fit.plots.arrivals;
+    await draw(arrivals, [
+      { type: "scatter", mode: "lines", x: HOURS_OF_WEEK, y: a.observed, line: { color: "#222", width: 2, dash: "dot" }, name: t("fit.plot.observed"), hovertemplate: "%{y:.1f}<extra>%{fullData.name}</extra>" },
+      { type: "scatter", mode: "lines", x: HOURS_OF_WEEK, y: a.fitted, line: { color: PALETTE[0], width: 2 }, name: t("fit.plot.fitted"), hovertemplate: "%{y:.1f}<extra>%{fullData.name}</extra>" },
+    ], {
+      height: 300, xaxis: hourOfWeekAxis(run.timezone), yaxis: { title: { text: t("fit.axis.arrivals") }, rangemode: "tozero" },
+      legend: { orientation: "h", y: -0.35 }, margin: { t: 16, r: 16, b: 96, l: 64 },
+    }, HOURS_OF_WEEK.map((h) => ({ hour_of_week: h, observed_mean: a.observed[h], fitted: a.fitted[h] })));
+  } catch (error) {
+    showError(arrivals, error);
+  }
+  try {
+    const c = fit.plots.care_time;
+    const catalog = await catalogOf(run.id);
+    const rows = c.pathologies.map((p) => ({ ...p, name: catalog.name(p.pathology) }));
+    const names = rows.map((r) => `${r.name} (${formatNumber(r.n)})`);
+    const marker = (key, colour, symbol, label) => ({
+      type: "scatter", mode: "markers", orientation: "h", y: names, x: rows.map((r) => r[key]), name: label,
+      marker: { color: colour, symbol, size: 9 }, hovertemplate: `%{x:.0f} min<extra>${label}</extra>`,
+    });
+    await draw(care, [
+      marker("observed_p50", "#222", "circle-open", t("fit.plot.observed_p50")),
+      marker("twin_p50", PALETTE[0], "circle", t("fit.plot.twin_p50")),
+      marker("observed_p90", "#222", "diamond-open", t("fit.plot.observed_p90")),
+      marker("twin_p90", PALETTE[1], "diamond", t("fit.plot.twin_p90")),
+    ], {
+      height: 140 + 22 * rows.length, hovermode: "closest",
+      xaxis: { title: { text: t("fit.axis.care", { family: t(`fit.family.${c.family}`), cv: formatNumber(c.cv, 2) }) }, rangemode: "tozero" },
+      yaxis: { autorange: "reversed", automargin: true }, legend: { orientation: "h", y: -0.12 - 60 / (140 + 22 * rows.length) },
+      margin: { t: 16, r: 16, b: 110, l: 16 },
+    }, rows.map((r) => ({ pathology: r.pathology, name: r.name, visits: r.n, observed_p50_min: r.observed_p50, twin_p50_min: r.twin_p50, observed_p90_min: r.observed_p90, twin_p90_min: r.twin_p90 })));
+  } catch (error) {
+    showError(care, error);
+  }
 }
 
 function importsPanel(report, timeZone) {
