@@ -121,3 +121,21 @@ def test_bad_messages_are_nacked_with_their_reason(engine, site) -> None:
         "unsupported_event",
     ]
     assert "DUPONT" not in raw and "IPP-4711" not in raw
+
+
+def test_a_push_and_a_listener_started_before_the_site_had_a_run_share_one(
+    make_app, url, engine, site
+) -> None:
+    """The listener's feed is made while the site has no run yet; a REST push then creates
+    it: the listener's next message goes into that run, not into a second one."""
+    arrival = recent(30)
+    with listening(engine, site["id"]) as listener, MllpClient("127.0.0.1", listener.port) as c:
+        client = make_app(url).test_client()
+        body = {"visits": [{"visit_id": "R1", "arrival": recent(45).isoformat()}]}
+        path = f"/api/v1/sites/{site['id']}/visits"
+        assert client.post(path, json=body, headers=site["admin"]).get_json()["accepted"] == 1
+        assert c.send(adt("A04", "M1", "V1", arrival, arrival=arrival))[0] == "AA"
+    with engine.connect() as connection:
+        runs = connection.execute(sa.select(sa.func.count()).select_from(schema.runs)).scalar()
+    assert runs == 1
+    assert len(_visits(engine, site["id"])) == 2

@@ -156,3 +156,41 @@ def test_head_revision_read_from_the_scripts_is_alembics() -> None:
 
     alembic_head = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
     assert migrate.head_revision() == alembic_head
+
+
+def test_upgrade_to_0012_counts_each_sites_patient_numbers(empty_url):
+    """0012 sets a site's run's counter past its largest patient number (1 for a run
+    without visits) and leaves simulated runs without one."""
+    engine = create_engine_for(empty_url)
+    try:
+        assert migrate.upgrade(engine, "0011") == "0011"
+        with engine.begin() as connection:
+            for run_id, kind in ((1, "simulation"), (2, "import"), (3, "import")):
+                connection.exec_driver_sql(
+                    "INSERT INTO runs (id, kind, status, parameters, timezone, start_utc_ms,"
+                    f" end_utc_ms, created_at_ms) VALUES ({run_id}, '{kind}', 'complete', '{{}}',"
+                    " 'Europe/Paris', 0, 0, 0)"
+                )
+                connection.exec_driver_sql(
+                    f"INSERT INTO specialties (run_id, idx, code, name) VALUES ({run_id}, 0,"
+                    " 'GM', 'General')"
+                )
+            for site_id, run_id in ((1, 2), (2, 3)):
+                connection.exec_driver_sql(
+                    "INSERT INTO sites (id, name, timezone, created_at_ms, run_id) VALUES"
+                    f" ({site_id}, 'site {site_id}', 'Europe/Paris', 0, {run_id})"
+                )
+            for run_id, patient in ((1, 0), (1, 40), (2, 3), (2, 17), (2, 5)):
+                connection.exec_driver_sql(
+                    "INSERT INTO visits (run_id, patient_no, pseudonym, specialty_idx,"
+                    f" arrival_ms, arrival_local_ms) VALUES ({run_id}, {patient}, 'p', 0, 0, 0)"
+                )
+        assert migrate.upgrade(engine) == migrate.head_revision()
+        with engine.connect() as connection:
+            r = schema.runs
+            counters = connection.execute(
+                sa.select(r.c.id, r.c.next_patient_no).order_by(r.c.id)
+            ).all()
+            assert [tuple(row) for row in counters] == [(1, None), (2, 18), (3, 1)]
+    finally:
+        engine.dispose()

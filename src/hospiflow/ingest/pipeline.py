@@ -6,7 +6,8 @@ writes, **in one transaction** on the writer connection:
 
 * new visits into the site's observed run, with keyed pseudonyms instead of
   identifiers, an age instead of a birth date, a département instead of a
-  postcode;
+  postcode, numbered from the run's counter, locked first thing in the
+  transaction (``store.patient_numbers``: a feed writing meanwhile waits);
 * corrections: a visit already stored (same visit key) whose content changed
   is updated; one that did not is counted as a duplicate and left alone, so
   re-importing a file adds nothing and an overlapping later extract adds only
@@ -58,7 +59,7 @@ from hospiflow.ingest.diagnoses import BY_CHAPTER, BY_CODE, DiagnosisMap, load_d
 from hospiflow.ingest.formats import IngestError, Item
 from hospiflow.ingest.pseudonym import Pseudonymiser, age_at, area_of, load_key
 from hospiflow.records import ICD9, ICD10, HourlyCount, Rejection, VisitRecord
-from hospiflow.store import rollups, schema, sites
+from hospiflow.store import patient_numbers, rollups, schema, sites
 from hospiflow.store.quality import run_totals
 from hospiflow.store.timeconv import now_ms
 from hospiflow.store.writer import insert_columns, insert_rows
@@ -591,10 +592,12 @@ def _run_import(
 ) -> None:
     run_id = sites.observed_run(connection, site)
     summary.run_id = run_id
+    # first, before any visit row: the run's counter, locked until commit (the lock order
+    # of every writer of the run; ``store.patient_numbers`` says why)
+    next_patient = patient_numbers.lock_next(connection, run_id)
     visits = _Visits(connection, run_id, site["timezone"], pseudonymiser, diagnoses, allow_future)
     quarantine = _Quarantine(site["id"])
     counts: dict[int, int] = {}
-    next_patient = _next_patient_no(connection, run_id)
     # a run's first import keeps its rows until the end (``_Pending``); later ones look up
     pending = _Pending(visits.unknown) if next_patient == 1 else None
     written: set[str] | None = None
@@ -656,7 +659,9 @@ def _run_import(
             hour_ms = _ms(item.hour_start)
             counts[hour_ms] = counts.get(hour_ms, 0) + item.arrivals
     if chunk:
-        _write_chunk(connection, run_id, chunk, summary, next_patient, written, pending)
+        next_patient = _write_chunk(
+            connection, run_id, chunk, summary, next_patient, written, pending
+        )
     span: tuple[Any, ...] | None = None
     totals: dict[str, Any] | None = None
     measures: dict[str, np.ndarray] | None = None
@@ -683,7 +688,7 @@ def _run_import(
         rollups.from_visits(connection, run_id)
     if counts or _has_counts(connection, run_id):
         _rollups_from_counts(connection, run_id)
-    _update_run(connection, run_id, span)
+    _update_run(connection, run_id, next_patient, span)
     # for the Data quality page
     summary.site_totals = totals if totals is not None else run_totals(connection, run_id)
     batch_id = _insert_batch(connection, site["id"], summary, "complete", started_ms)
@@ -1017,14 +1022,6 @@ def _drop_indexes(connection: Connection, table: str) -> list[str]:
     return [sql for _name, sql in found]
 
 
-def _next_patient_no(connection: Connection, run_id: int) -> int:
-    v = schema.visits
-    last = connection.execute(
-        sa.select(sa.func.max(v.c.patient_no)).where(v.c.run_id == run_id)
-    ).scalar_one()
-    return 1 if last is None else int(last) + 1
-
-
 def _write_counts(connection: Connection, run_id: int, timezone: str, counts: dict[int, int]):
     """Replace the stored hours that this import gives (a corrected extract wins)."""
     zone = ZoneInfo(timezone)
@@ -1084,8 +1081,11 @@ def _rollups_from_counts(connection: Connection, run_id: int) -> None:
     )
 
 
-def _update_run(connection: Connection, run_id: int, span: tuple[Any, ...] | None = None) -> None:
-    """The observed run's span and size after the import (``span``: counted already)."""
+def _update_run(
+    connection: Connection, run_id: int, next_patient: int, span: tuple[Any, ...] | None = None
+) -> None:
+    """The observed run's span, size and next patient number after the import
+    (``span``: counted already)."""
     v, c = schema.visits, schema.hourly_counts
     first, last_arrival, last_departure, n = (
         span
@@ -1105,7 +1105,11 @@ def _update_run(connection: Connection, run_id: int, span: tuple[Any, ...] | Non
     ends = [x for x in (last_arrival, last_departure) if x is not None]
     if count_last is not None:
         ends.append(count_last + MS_PER_HOUR)
-    values: dict[str, Any] = {"visits_count": n, "finished_at_ms": now_ms()}
+    values: dict[str, Any] = {
+        "visits_count": n,
+        "finished_at_ms": now_ms(),
+        "next_patient_no": next_patient,
+    }
     if starts:
         values["start_utc_ms"] = min(starts)
         values["end_utc_ms"] = max(ends) if ends else min(starts)

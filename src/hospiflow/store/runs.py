@@ -64,8 +64,10 @@ def delete_run(connection: Connection, run_id: int, actor: str = "unknown") -> N
     from hospiflow.store.sites import audit
 
     r = schema.runs
+    # the run's row first (FOR UPDATE on PostgreSQL), then its children: the order every
+    # writer of a site's visits locks them in (``store.patient_numbers``), so no deadlock
     found = connection.execute(
-        sa.select(r.c.id, r.c.kind, r.c.visits_count).where(r.c.id == run_id)
+        sa.select(r.c.id, r.c.kind, r.c.visits_count).where(r.c.id == run_id).with_for_update()
     ).first()
     if found is None:
         raise NotFoundError(f"no run {run_id}", where="run_id", run_id=run_id)

@@ -74,6 +74,8 @@ runs = sa.Table(
     sa.Column("heartbeat_ms", sa.BigInteger),  # the writer's last sign of life
     sa.Column("clock_min", sa.Float),  # a live run: every record before it is committed (0009)
     sa.Column("continues_run", sa.Integer),  # a live run: the history run it continues
+    # a site's observed run: the next free patient number (``store.patient_numbers``, 0012)
+    sa.Column("next_patient_no", sa.BigInteger),
     sa.CheckConstraint(f"kind IN {RUN_KINDS!r}", name="kind"),
     sa.CheckConstraint(f"status IN {RUN_STATUSES!r}", name="status"),
     sqlite_autoincrement=True,  # never reuse a deleted run's id: URLs name runs

@@ -104,9 +104,21 @@ def get_site(connection: Connection, site: int | str) -> dict[str, Any]:
 
 
 def observed_run(connection: Connection, site: dict[str, Any]) -> int:
-    """The site's observed run, created on first use (inside the caller's transaction)."""
+    """The site's observed run, created on first use (inside the caller's transaction).
+
+    ``site`` may have been read before another writer (a feed in another process,
+    an import) created the run: it is read again, its row locked (PostgreSQL; SQLite's
+    writer already holds the write lock), so a site never gets two observed runs.
+    """
     if site["run_id"] is not None:
         return int(site["run_id"])
+    s = schema.sites
+    current = connection.execute(
+        sa.select(s.c.run_id).where(s.c.id == site["id"]).with_for_update()
+    ).scalar()
+    if current is not None:
+        site["run_id"] = int(current)
+        return int(current)
     created = now_ms()
     run_id = connection.execute(
         schema.runs.insert()
@@ -125,6 +137,7 @@ def observed_run(connection: Connection, site: dict[str, Any]) -> int:
             end_utc_ms=created,
             created_at_ms=created,
             finished_at_ms=created,
+            next_patient_no=1,  # its writers' counter (``store.patient_numbers``)
         )
         .returning(schema.runs.c.id)
     ).scalar_one()
