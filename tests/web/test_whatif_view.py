@@ -4,6 +4,7 @@ table of baseline, change and 95 % interval, in English and French."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,16 @@ from browser import Page, launch
 
 pytestmark = pytest.mark.browser
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"  # axe-core 4.11.0 (npm), MPL-2.0
+# (message, progress bar shown) each time either changes, in window.whatifStates
+RECORD_STATES = """() => {
+    const message = document.querySelector('#whatif-message');
+    const bar = document.querySelector('#whatif-progress');
+    window.whatifStates = [];
+    const note = () => window.whatifStates.push([message.textContent, !bar.hidden]);
+    const watch = new MutationObserver(note);
+    watch.observe(message, {childList: true, characterData: true, subtree: true});
+    watch.observe(bar, {attributes: true, attributeFilter: ['hidden']});
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -35,19 +46,20 @@ def test_scenarios_view_shows_the_difference_chart(
         for key, value in (
             ("doctors", "3"),
             ("spaces", "4"),
-            ("replications", "3"),
+            ("replications", "20"),  # a few seconds of work: several polls (500 ms) see it run
             ("weeks", "1"),
         ):
             shown.fill(f"#whatif-{key}", value)
             shown.dispatch_event(f"#whatif-{key}", "change")
+        # every state the page shows is recorded as it happens, so a fast machine cannot
+        # finish the what-if between two looks of the test and hide its progress from it
+        shown.evaluate(RECORD_STATES)
         shown.click("#whatif-launch")
-        # progress is shown while it runs
-        shown.wait_for_function(
-            "() => /\\d+/.test(document.querySelector('#whatif-message').textContent)"
-            " && !document.querySelector('#whatif-progress').hidden",
-            timeout=30_000,
-        )
         shown.wait_for_selector("[data-whatif-chart] .chart[data-points]", timeout=180_000)
+        states = shown.evaluate("() => window.whatifStates")
+        running = [text for text, bar in states if bar and re.search(r"\d+ \D+ \d+", text)]
+        assert running, states  # "Simulating: 2 of 6 runs" beside the progress bar, while it ran
+        assert states[-1][1] is False and re.search(r"\d", states[-1][0])  # "Done in 3.1 s."
         trace = shown.evaluate(
             "() => { const c = document.querySelector('[data-whatif-chart] .chart');"
             " const t = c.data[0]; return {n: t.x.length, plus: t.error_x.array,"
