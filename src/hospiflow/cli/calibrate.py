@@ -16,6 +16,8 @@ from hospiflow.errors import HospiflowError
 
 
 def _progress(quiet: bool) -> Progress:
+    """The fit's progress on stderr, erased when it ends: a refusal or the result's table
+    is then all that stays on screen, not bars stopped at 0/8."""
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -24,6 +26,7 @@ def _progress(quiet: bool) -> Progress:
         TimeElapsedColumn(),
         console=Console(stderr=True),
         disable=quiet,
+        transient=True,
     )
 
 
