@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hospiflow.store import calibrations
 from hospiflow.store import sites as store_sites
 
@@ -25,6 +27,25 @@ CRITERIA = [
 ]
 
 
+def save_validation(
+    connection: Any, site_id: int, criteria: list[dict[str, Any]], details: dict[str, Any]
+) -> None:
+    """A validation as ``calibrate --validate`` stores it, fitted before 2025-03-06."""
+    calibrations.save_calibration(
+        connection,
+        site_id,
+        kind="validation",
+        until_local="2025-03-06",
+        holdout_weeks=8,
+        replications=20,
+        scenario_toml="name = 'x'\n",
+        catalog_toml="",
+        criteria=criteria,
+        passed=all(c["passed"] for c in criteria),
+        details=details,
+    )
+
+
 def test_fidelity_is_null_before_a_validation_then_the_newest(make_app, engine, url):
     with engine.begin() as connection:
         site = store_sites.create_site(connection, "CH Fidèle", "Europe/Paris")
@@ -33,18 +54,11 @@ def test_fidelity_is_null_before_a_validation_then_the_newest(make_app, engine, 
     assert body == {"ok": True, "site_id": site["id"], "fidelity": None}
     with engine.begin() as connection:
         for passed in (True, False):
-            calibrations.save_calibration(
+            save_validation(
                 connection,
                 site["id"],
-                kind="validation",
-                until_local="2025-03-06",
-                holdout_weeks=8,
-                replications=20,
-                scenario_toml="name = 'x'\n",
-                catalog_toml="",
-                criteria=CRITERIA if not passed else CRITERIA[:1],
-                passed=passed,
-                details={
+                CRITERIA if not passed else CRITERIA[:1],
+                {
                     "holdout_end": "2025-05-01",
                     "not_estimated": [{"item": "doctors", "default": "load", "reason": "none"}],
                 },
@@ -106,18 +120,11 @@ def test_calibration_is_the_newest_fit_of_either_kind_with_its_plots(make_app, e
     old = client.get(answer).get_json()["calibration"]
     assert old["kind"] == "fit" and old["plots"] is None and old["fitted_before"] == "2025-03-01"
     with engine.begin() as connection:
-        calibrations.save_calibration(
+        save_validation(
             connection,
             site["id"],
-            kind="validation",
-            until_local="2025-03-06",
-            holdout_weeks=8,
-            replications=20,
-            scenario_toml="",
-            catalog_toml="",
-            criteria=CRITERIA,
-            passed=False,
-            details={
+            CRITERIA,
+            {
                 "fitted_from": "2025-01-01",
                 "plots": PLOTS,
                 "series": {
