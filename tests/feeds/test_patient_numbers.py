@@ -197,3 +197,30 @@ def test_a_feed_keeps_numbering_a_run_it_did_not_start(engine, site) -> None:
         feed.close()
     assert sorted(_numbers(engine, site["id"])) == [1, 2, 3, 4, 5, 6, 7]
     assert _counter(engine, site["id"]) == 8
+
+
+def test_feeds_go_on_into_a_new_run_when_the_site_s_run_is_deleted(engine, site) -> None:
+    """An administrator deletes the site's observed run while its feeds keep running: their
+    next transactions start a new run (as the next import would), instead of failing on the
+    deleted run's id until restarted."""
+    from hospiflow.store.runs import delete_run
+
+    mllp = SiteFeed(engine, site["id"], keep_connection=True)
+    rest = SiteFeed(engine, site["id"], format="rest")
+    try:
+        when = recent(120)
+        assert rest.push(_records("R", 2)).accepted == 2
+        applied = mllp.apply_messages([_message(mllp, "A04", "M1", "V1", when)])
+        assert [o.status for o in applied] == ["applied"]
+        deleted = _run_id(engine, site["id"])
+        with engine.begin() as connection:
+            delete_run(connection, deleted, actor="test")
+        assert rest.push(_records("S", 2, recent(60))).accepted == 2
+        again = mllp.apply_messages([_message(mllp, "A04", "M2", "V2", when)])
+        assert [o.status for o in again] == ["applied"]
+    finally:
+        mllp.close()
+        rest.close()
+    assert _run_id(engine, site["id"]) != deleted
+    _assert_unique(engine, site["id"], 3)
+    assert sorted(_numbers(engine, site["id"])) == [1, 2, 3]

@@ -214,7 +214,12 @@ class SiteFeed:
         try:
             with self._begin() as connection:
                 run_id = sites.observed_run(connection, self.site)
-                self._next_patient = _lock_counter(connection, run_id)
+                locked = _lock_row(connection, run_id)
+                if locked is None:  # the run was deleted since: the site starts a new one
+                    self.site["run_id"], self._visits = None, None
+                    run_id = sites.observed_run(connection, self.site)
+                    locked = _lock_row(connection, run_id)
+                self._next_patient = patient_numbers.checked(locked, run_id)
                 visits = self._visits
                 if visits is None:
                     visits = _Visits(
@@ -676,15 +681,17 @@ def _driver_sql(connection: Connection, sql: str) -> str:
     return text
 
 
-def _lock_counter(connection: Connection, run_id: int) -> int:
-    """The run's next patient number, its counter locked until the transaction ends
-    (``store.patient_numbers``), as driver SQL like the rest of the per-message path.
+def _lock_row(connection: Connection, run_id: int) -> tuple[Any, ...] | None:
+    """The run's counter row, locked until the transaction ends (``store.patient_numbers``),
+    as driver SQL like the rest of the per-message path; None if the run is gone (an
+    administrator deleted the site's observed run while this feed kept its id).
 
     One round trip more per transaction on PostgreSQL (15-75 us measured against
     ~600 us for an A04's transaction); sending it in a psycopg pipeline with the
     implicit ``BEGIN`` was slower still (pipeline mode's own enter and sync)."""
     sql = patient_numbers.lock_sql(connection.dialect.name)
-    return patient_numbers.checked(_sql(connection, sql, (run_id,)).first(), run_id)
+    row = _sql(connection, sql, (run_id,)).first()
+    return None if row is None else tuple(row)
 
 
 def _reads(sql: str) -> bool:
