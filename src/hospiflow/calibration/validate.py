@@ -107,22 +107,39 @@ class Validation:
         """What the fidelity card draws, by hour of the week from Monday 00:00: the
         held-out weeks' census and arrivals beside the replications' mean, and the census
         prediction band (:func:`prediction_band`) with its coverage."""
-        census = np.array([m.census for m in self.simulated])
-        low, high, coverage = prediction_band(census)
-        arrivals = np.mean([m.arrivals for m in self.simulated], axis=0)
+        twin = _twin(self.simulated)
         return {
             "census": {
                 "observed": plot_values(self.observed.census),
-                "twin": plot_values(census.mean(axis=0)),
-                "low": plot_values(low),
-                "high": plot_values(high),
-                "coverage": round(coverage, 4),
+                "twin": plot_values(twin.census),
+                "low": plot_values(twin.low),
+                "high": plot_values(twin.high),
+                "coverage": round(twin.coverage, 4),
             },
             "arrivals": {
                 "observed": plot_values(self.observed.arrivals),
-                "twin": plot_values(arrivals),
+                "twin": plot_values(twin.arrivals),
             },
         }
+
+
+@dataclass(frozen=True)
+class _Twin:
+    """The replications by hour of the week: mean arrivals and census, the census band."""
+
+    arrivals: np.ndarray
+    census: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    coverage: float
+
+
+def _twin(simulated: list[Measures]) -> _Twin:
+    """What the criteria judge and the fidelity card draws, computed in one place."""
+    census_runs = np.array([m.census for m in simulated])
+    low, high, coverage = prediction_band(census_runs)
+    arrivals = np.mean([m.arrivals for m in simulated], axis=0)
+    return _Twin(arrivals, census_runs.mean(axis=0), low, high, coverage)
 
 
 def measure(
@@ -199,11 +216,8 @@ def _mape(simulated: np.ndarray, observed: np.ndarray) -> float:
 
 def criteria(observed: Measures, simulated: list[Measures]) -> list[Criterion]:
     """The issue's criteria, each with its value, target and verdict."""
-    arrivals = np.mean([m.arrivals for m in simulated], axis=0)
-    census_runs = np.array([m.census for m in simulated])
-    census = census_runs.mean(axis=0)
-    low, high, coverage = prediction_band(census_runs)
-    inside = float(np.mean((observed.census >= low) & (observed.census <= high)))
+    twin = _twin(simulated)
+    inside = float(np.mean((observed.census >= twin.low) & (observed.census <= twin.high)))
 
     def mean(key: str) -> float:
         return float(np.mean([getattr(m, key) for m in simulated]))
@@ -214,8 +228,8 @@ def criteria(observed: Measures, simulated: list[Measures]) -> list[Criterion]:
     def points(key: str) -> float:
         return 100 * abs(mean(key) - getattr(observed, key))
 
-    arrivals_mape = _mape(arrivals, observed.arrivals)
-    census_mape = _mape(census, observed.census)
+    arrivals_mape = _mape(twin.arrivals, observed.arrivals)
+    census_mape = _mape(twin.census, observed.census)
     return [
         Criterion(
             "arrivals_mape",
@@ -235,7 +249,7 @@ def criteria(observed: Measures, simulated: list[Measures]) -> list[Criterion]:
         ),
         Criterion(
             "census_band",
-            f"census inside the {coverage * 100:.0f} % band",
+            f"census inside the {twin.coverage * 100:.0f} % band",
             inside,
             "≥ 80 % of hours",
             "%",
