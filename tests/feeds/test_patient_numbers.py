@@ -4,6 +4,8 @@ second feed, an import; one after the other and at once), on SQLite and PostgreS
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -74,6 +76,24 @@ def _message(
     return parsed
 
 
+@contextmanager
+def _mllp_and_rest(engine: sa.Engine, site_id: int) -> Iterator[tuple[SiteFeed, SiteFeed]]:
+    """An MLLP feed and a REST push feed of one site, each its own ``SiteFeed`` (as in two
+    processes), closed after."""
+    mllp = SiteFeed(engine, site_id, keep_connection=True)
+    rest = SiteFeed(engine, site_id, format="rest")
+    try:
+        yield mllp, rest
+    finally:
+        mllp.close()
+        rest.close()
+
+
+def _statuses(feed: SiteFeed, *messages: adt_parse.Message) -> list[str]:
+    """What became of each message the feed applied, in order."""
+    return [o.status for o in feed.apply_messages(list(messages))]
+
+
 def test_an_import_between_two_batches_of_a_feed(engine, site) -> None:
     """Feed A pushes, an import appends, feed A pushes again: no number twice."""
     feed = SiteFeed(engine, site["id"], format="rest")
@@ -90,25 +110,18 @@ def test_two_feeds_of_one_site_interleaved(engine, site) -> None:
     """An MLLP feed and a REST push feed of the same site (each its own ``SiteFeed``, as in
     two processes; both made before the site has a run, so the second must find the run
     the first created), taking turns, with a cancellation between."""
-    mllp = SiteFeed(engine, site["id"], keep_connection=True)
-    rest = SiteFeed(engine, site["id"], format="rest")
-    try:
+    with _mllp_and_rest(engine, site["id"]) as (mllp, rest):
         when = recent(120)
-        first = mllp.apply_messages([_message(mllp, "A04", "M1", "V1", when)])
-        assert [o.status for o in first] == ["applied"]
+        assert _statuses(mllp, _message(mllp, "A04", "M1", "V1", when)) == ["applied"]
         assert rest.push(_records("R", 2)).accepted == 2
         later = [
             _message(mllp, "A04", "M2", "V2", when + timedelta(minutes=1)),
             _message(mllp, "A11", "M3", "V1", when),  # V1 cancelled: its number is not given again
             _message(mllp, "A04", "M4", "V3", when + timedelta(minutes=2)),
         ]
-        assert [o.status for o in mllp.apply_messages(later)] == ["applied"] * 3
+        assert _statuses(mllp, *later) == ["applied"] * 3
         assert rest.push(_records("S", 2, recent(60))).accepted == 2
-        last = mllp.apply_messages([_message(mllp, "A04", "M5", "V4", when)])
-        assert [o.status for o in last] == ["applied"]
-    finally:
-        mllp.close()
-        rest.close()
+        assert _statuses(mllp, _message(mllp, "A04", "M5", "V4", when)) == ["applied"]
     _assert_unique(engine, site["id"], 7)
     assert 1 not in _numbers(engine, site["id"])  # V1's, cancelled
 
@@ -205,22 +218,15 @@ def test_feeds_go_on_into_a_new_run_when_the_site_s_run_is_deleted(engine, site)
     deleted run's id until restarted."""
     from hospiflow.store.runs import delete_run
 
-    mllp = SiteFeed(engine, site["id"], keep_connection=True)
-    rest = SiteFeed(engine, site["id"], format="rest")
-    try:
+    with _mllp_and_rest(engine, site["id"]) as (mllp, rest):
         when = recent(120)
         assert rest.push(_records("R", 2)).accepted == 2
-        applied = mllp.apply_messages([_message(mllp, "A04", "M1", "V1", when)])
-        assert [o.status for o in applied] == ["applied"]
+        assert _statuses(mllp, _message(mllp, "A04", "M1", "V1", when)) == ["applied"]
         deleted = _run_id(engine, site["id"])
         with engine.begin() as connection:
             delete_run(connection, deleted, actor="test")
         assert rest.push(_records("S", 2, recent(60))).accepted == 2
-        again = mllp.apply_messages([_message(mllp, "A04", "M2", "V2", when)])
-        assert [o.status for o in again] == ["applied"]
-    finally:
-        mllp.close()
-        rest.close()
+        assert _statuses(mllp, _message(mllp, "A04", "M2", "V2", when)) == ["applied"]
     assert _run_id(engine, site["id"]) != deleted
     _assert_unique(engine, site["id"], 3)
     assert sorted(_numbers(engine, site["id"])) == [1, 2, 3]
