@@ -95,7 +95,7 @@ export function nowContext(run, catalog) {
   // rows start later than its first hour): the data up to the forecast's origin.
   function made(f) {
     const time = formatTime(f.generated_at, run.timezone);
-    if (f.last_complete_hour) return t("now.outlook.made_observed", { from: formatTime(f.last_complete_hour, run.timezone), time });
+    if (f.last_complete_hour) return t("now.outlook.made_from", { from: formatTime(f.last_complete_hour, run.timezone), time });
     return t("now.outlook.made", { time, origin: formatTime(f.origin, run.timezone) });
   }
 
